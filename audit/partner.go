@@ -1,0 +1,57 @@
+package audit
+
+import (
+	"net"
+	"strconv"
+)
+
+// TLSMode says how a partner's server starts TLS.
+type TLSMode string
+
+// The two TLS modes: STARTTLS after EHLO (port 25/587) or TLS from the first byte (465).
+const (
+	StartTLS TLSMode = "starttls"
+	Implicit TLSMode = "implicit"
+)
+
+// Partner is one row of the partner inventory.
+type Partner struct {
+	Line            int               `json:"line,omitempty"` // line in the inventory file where the row starts
+	Name            string            `json:"partner"`
+	Domain          string            `json:"domain"`
+	Host            string            `json:"host"`
+	Address         string            `json:"address"` // IP or IP:port to connect to instead of resolving Host
+	Port            int               `json:"port"`
+	TLS             TLSMode           `json:"tls"`
+	Enforced        bool              `json:"enforced"`
+	Contact         string            `json:"contact,omitempty"`
+	ExpectedIssuer  string            `json:"expected_issuer,omitempty"`
+	ExpectedSubject string            `json:"expected_subject,omitempty"`
+	PrivateRoot     string            `json:"private_root,omitempty"`
+	Notes           string            `json:"notes,omitempty"`
+	Extra           map[string]string `json:"extra,omitempty"` // unknown inventory columns, by header
+}
+
+// Target is what gets probed: partners sharing one Target are probed once.
+type Target struct {
+	Host    string
+	Port    int
+	Address string // explicit IP or IP:port from the inventory, or ""
+	TLS     TLSMode
+}
+
+// Target returns the probe target of p.
+func (p Partner) Target() Target {
+	return Target{Host: p.Host, Port: p.Port, Address: p.Address, TLS: p.TLS}
+}
+
+// DialAddress returns the host:port to connect to when Address is set, or "".
+func (t Target) DialAddress() string {
+	if t.Address == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(t.Address); err == nil {
+		return t.Address
+	}
+	return net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
+}

@@ -1,0 +1,286 @@
+package audit
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// SchemaVersion is the version of the results.json document this package writes.
+const SchemaVersion = 1
+
+// Results is one audit run: the results.json document.
+type Results struct {
+	Schema          int              `json:"schema"`
+	Started         time.Time        `json:"started"`
+	Finished        time.Time        `json:"finished"`
+	Incomplete      bool             `json:"incomplete"`
+	Inventory       string           `json:"inventory,omitempty"` // path of the inventory file
+	Partners        []Result         `json:"partners"`
+	PrivateRoots    []PrivateRoot    `json:"private_roots"`
+	InventoryErrors []InventoryError `json:"inventory_errors"`
+	Changes         []Change         `json:"changes,omitempty"`
+}
+
+// Result is what the audit found for one partner.
+type Result struct {
+	Partner
+	Verdict    Verdict            `json:"verdict"`
+	Verdicts   []Verdict          `json:"verdicts"`
+	Details    map[Verdict]string `json:"details,omitempty"` // why each verdict applies, in words
+	Remedy     string             `json:"remedy"`
+	Root       Root               `json:"root"`
+	Chain      []Cert             `json:"chain"`
+	TLSVersion string             `json:"tls_version"`
+	Cipher     string             `json:"cipher"`
+	Findings   []Finding          `json:"findings"`
+	Error      string             `json:"error"`
+	DurationMS int64              `json:"duration_ms"`
+
+	SMTP       SMTP        `json:"smtp"`
+	OCSPStaple []byte      `json:"ocsp_staple,omitempty"` // DER of the stapled OCSP response
+	Revocation *Revocation `json:"revocation,omitempty"`
+	// Probed is the partner (by name) whose probe this result shares, when
+	// several partners name the same host, port and address.
+	SharedWith string `json:"shared_probe_with,omitempty"`
+}
+
+// Root names the trust anchor a partner's chain ended in.
+type Root struct {
+	Source   string    `json:"source"` // "system", "private" or "none"
+	File     string    `json:"file,omitempty"`
+	Subject  string    `json:"subject,omitempty"`
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// Root sources.
+const (
+	RootSystem  = "system"
+	RootPrivate = "private"
+	RootNone    = "none"
+)
+
+// Cert describes one certificate of a presented chain.
+type Cert struct {
+	Subject   string    `json:"subject"`
+	Issuer    string    `json:"issuer"`
+	Serial    string    `json:"serial"` // hex, as Windows shows it
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	SHA1      string    `json:"sha1"` // upper-case hex thumbprint, as Windows shows it
+	SHA256    string    `json:"sha256"`
+	DNSNames  []string  `json:"dns_names,omitempty"`
+	KeyType   string    `json:"key_type,omitempty"` // "RSA", "ECDSA", "Ed25519"
+	KeyBits   int       `json:"key_bits,omitempty"`
+	SigAlg    string    `json:"signature_algorithm,omitempty"`
+	DER       []byte    `json:"der"`
+}
+
+// SMTP is the SMTP side of a probe: what the server said, and how long each phase took.
+type SMTP struct {
+	Greeting     []string         `json:"greeting,omitempty"`
+	EHLO         []string         `json:"ehlo,omitempty"`     // capabilities before TLS
+	EHLOTLS      []string         `json:"ehlo_tls,omitempty"` // capabilities after TLS
+	StartTLS     bool             `json:"starttls_offered"`
+	Transcript   []string         `json:"transcript,omitempty"` // "C: ..." and "S: ..." lines
+	TimingsMS    map[string]int64 `json:"timings_ms,omitempty"` // connect, greeting, ehlo, starttls, handshake, ehlo_tls
+	RemoteAddr   string           `json:"remote_addr,omitempty"`
+	HandshakeErr string           `json:"handshake_error,omitempty"`
+}
+
+// Finding is one statement a check makes about a partner.
+type Finding struct {
+	Check    string   `json:"check"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	Remedy   string   `json:"remedy"`
+}
+
+// Revocation tells how a partner's chain was checked for revocation.
+type Revocation struct {
+	Method     string    `json:"method"` // "staple", "ocsp", "crl", "not checked"
+	Status     string    `json:"status"` // "good", "revoked", "unknown", "offline", "not checked"
+	Detail     string    `json:"detail,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+	NextUpdate time.Time `json:"next_update,omitzero"`
+}
+
+// PrivateRoot is one imported private root and its lifecycle.
+type PrivateRoot struct {
+	File       string    `json:"file"`
+	Subject    string    `json:"subject"`
+	SHA1       string    `json:"sha1"`
+	SHA256     string    `json:"sha256"`
+	NotBefore  time.Time `json:"not_before"`
+	NotAfter   time.Time `json:"not_after"`
+	DaysLeft   int       `json:"days_left"`
+	UsedBy     []string  `json:"used_by"`
+	DeclaredBy []string  `json:"declared_by"`
+	DER        []byte    `json:"der,omitempty"`
+}
+
+// InventoryError is one bad inventory row.
+type InventoryError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  string `json:"column"`
+	Message string `json:"message"`
+}
+
+func (e InventoryError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
+	}
+	return fmt.Sprintf("%s:%d: column %q: %s", e.File, e.Line, e.Column, e.Message)
+}
+
+// Change is one difference to the previous run of the same inventory.
+type Change struct {
+	Partner  string `json:"partner"`
+	Kind     string `json:"kind"`
+	Before   string `json:"before"`
+	After    string `json:"after"`
+	SinceRun int64  `json:"since_run"`
+}
+
+// NewCert describes c.
+func NewCert(c *x509.Certificate) Cert {
+	s1 := sha1.Sum(c.Raw)
+	s256 := sha256.Sum256(c.Raw)
+	kt, kb := KeyInfo(c)
+	return Cert{
+		Subject:   c.Subject.String(),
+		Issuer:    c.Issuer.String(),
+		Serial:    SerialHex(c.SerialNumber),
+		NotBefore: c.NotBefore.UTC(),
+		NotAfter:  c.NotAfter.UTC(),
+		SHA1:      strings.ToUpper(hex.EncodeToString(s1[:])),
+		SHA256:    strings.ToUpper(hex.EncodeToString(s256[:])),
+		DNSNames:  c.DNSNames,
+		KeyType:   kt,
+		KeyBits:   kb,
+		SigAlg:    c.SignatureAlgorithm.String(),
+		DER:       c.Raw,
+	}
+}
+
+// SerialHex formats a serial number in upper-case hex, two's complement for negative serials.
+func SerialHex(n *big.Int) string {
+	if n == nil {
+		return ""
+	}
+	if n.Sign() >= 0 {
+		s := strings.ToUpper(n.Text(16))
+		if len(s)%2 == 1 {
+			s = "0" + s
+		}
+		return s
+	}
+	// Negative serial (seen in real root stores): print the DER bytes.
+	bits := n.BitLen()/8*8 + 8
+	m := new(big.Int).Lsh(big.NewInt(1), uint(bits))
+	m.Add(m, n)
+	return strings.ToUpper(hex.EncodeToString(m.Bytes()))
+}
+
+// DaysLeft returns whole days from now to t, negative once t has passed.
+func DaysLeft(t, now time.Time) int {
+	d := t.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days--
+	}
+	return days
+}
+
+// Leaf returns the first certificate of the chain, or nil.
+func (r *Result) Leaf() *Cert {
+	if len(r.Chain) == 0 {
+		return nil
+	}
+	return &r.Chain[0]
+}
+
+// Has reports whether r carries verdict v.
+func (r *Result) Has(v Verdict) bool {
+	for _, x := range r.Verdicts {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WorstSeverity returns the most severe severity among r's findings, or the
+// severity of its primary verdict when it has no findings.
+func (r *Result) WorstSeverity() Severity {
+	worst := r.Verdict.Severity(r.Enforced)
+	for _, f := range r.Findings {
+		if f.Severity.Level() > worst.Level() {
+			worst = f.Severity
+		}
+	}
+	return worst
+}
+
+// ReadResults reads a results.json file.
+func ReadResults(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if r.Schema != SchemaVersion {
+		return nil, fmt.Errorf("%s: schema %d, this mxaudit reads schema %d", path, r.Schema, SchemaVersion)
+	}
+	return &r, nil
+}
+
+// WriteResults writes r as indented JSON to path atomically.
+func WriteResults(path string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path and renames it over path.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,125 @@
+package audit
+
+// Verdict names what is wrong with a partner's TLS, as Windows/Exchange admins know it.
+type Verdict string
+
+// Verdicts, most severe first: Order lists them in this order and a
+// partner's primary verdict is the first of its verdicts in Order.
+//
+// The first group means no certificate could be seen at all; the second
+// means mail to an enforced partner fails; the last ones are warnings.
+const (
+	DNSError          Verdict = "DNSError"          // the host name does not resolve
+	ConnectionRefused Verdict = "ConnectionRefused" // nothing listens on the port
+	Timeout           Verdict = "Timeout"           // the server did not answer within the deadline
+	ProtocolError     Verdict = "ProtocolError"     // the server broke SMTP (bad greeting, endless reply, garbage)
+	NoStartTLS        Verdict = "NoStartTLS"        // EHLO does not offer STARTTLS
+	StartTLSRefused   Verdict = "StartTLSRefused"   // STARTTLS offered but answered with an error
+	HandshakeFailed   Verdict = "HandshakeFailed"   // the TLS handshake failed
+	Revoked           Verdict = "Revoked"           // a certificate of the chain is revoked
+	Expired           Verdict = "Expired"           // a certificate of the chain is past its NotAfter
+	NotYetValid       Verdict = "NotYetValid"       // a certificate of the chain is before its NotBefore
+	SelfSigned        Verdict = "SelfSigned"        // the leaf is self-signed
+	UntrustedRoot     Verdict = "UntrustedRoot"     // the chain is complete but its root is not trusted
+	PartialChain      Verdict = "PartialChain"      // an intermediate is missing
+	InvalidChain      Verdict = "InvalidChain"      // the chain is broken otherwise (bad signature, issuer not a CA, ...)
+	WrongUsage        Verdict = "WrongUsage"        // the leaf's extended key usage excludes serverAuth
+	NameMismatch      Verdict = "NameMismatch"      // the leaf does not name the host
+	DomainMismatch    Verdict = "DomainMismatch"    // an enforced partner's leaf names neither its domain nor a name under it
+	IssuerChanged     Verdict = "IssuerChanged"     // issuer or subject differs from the inventory's pin
+	WeakSignature     Verdict = "WeakSignature"     // a certificate is signed with SHA-1 or MD5
+	WeakKey           Verdict = "WeakKey"           // RSA < 2048 bits or EC < 256 bits
+	RevocationOffline Verdict = "RevocationOffline" // no revocation responder answered
+	NotProbed         Verdict = "NotProbed"         // the run was interrupted before this partner was probed
+	Valid             Verdict = "Valid"             // nothing wrong
+)
+
+// Order lists every verdict, most severe first.
+var Order = []Verdict{
+	DNSError, ConnectionRefused, Timeout, ProtocolError, NoStartTLS, StartTLSRefused,
+	HandshakeFailed, Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
+	InvalidChain, WrongUsage, NameMismatch, DomainMismatch, IssuerChanged, WeakSignature,
+	WeakKey, RevocationOffline, NotProbed, Valid,
+}
+
+var rank = func() map[Verdict]int {
+	m := make(map[Verdict]int, len(Order))
+	for i, v := range Order {
+		m[v] = i
+	}
+	return m
+}()
+
+// Rank returns v's position in Order (lower is more severe); unknown verdicts rank last.
+func (v Verdict) Rank() int {
+	if r, ok := rank[v]; ok {
+		return r
+	}
+	return len(Order)
+}
+
+// Known reports whether v is one of the verdicts in Order.
+func (v Verdict) Known() bool { _, ok := rank[v]; return ok }
+
+// Primary returns the most severe of vs by Order, or Valid when vs is empty.
+func Primary(vs []Verdict) Verdict {
+	best := Valid
+	for _, v := range vs {
+		if v.Rank() < best.Rank() {
+			best = v
+		}
+	}
+	return best
+}
+
+// Severity returns the severity of v for a partner that is (or is not) on the enforced-TLS list.
+//
+// For an enforced partner every failing verdict is critical, because mail
+// to it stops; otherwise mail still flows in clear text or unverified TLS
+// and the verdict is an error or a warning.
+func (v Verdict) Severity(enforced bool) Severity {
+	switch v {
+	case Valid:
+		return Info
+	case NotProbed:
+		return Warning
+	case WeakKey, WeakSignature, IssuerChanged, RevocationOffline:
+		if enforced {
+			return Error
+		}
+		return Warning
+	}
+	if enforced {
+		return Critical
+	}
+	return Error
+}
+
+// Remedy returns what the admin runbooks say to do about v.
+func (v Verdict) Remedy() string { return remedies[v] }
+
+var remedies = map[Verdict]string{
+	DNSError:          "Check the host name in the inventory and the partner's MX records; ask the partner whether its mail host moved.",
+	ConnectionRefused: "Check that the partner's mail host and port are right and that your firewall allows outbound SMTP to it; ask the partner whether the host is still in service.",
+	Timeout:           "Check outbound connectivity to the partner (firewall, routing); ask the partner whether its server or an intermediate filter is overloaded or drops your address.",
+	ProtocolError:     "Ask the partner to check its SMTP server or the device in front of it (a proxy or firewall that rewrites SMTP breaks STARTTLS).",
+	NoStartTLS:        "Ask the partner to enable STARTTLS on its receive connector; until then mail to it goes in clear text, or is queued if TLS is enforced.",
+	StartTLSRefused:   "Ask the partner to fix its TLS configuration (certificate bound to the receive connector, TLS enabled); mail to an enforced partner is queued meanwhile.",
+	HandshakeFailed:   "Ask the partner to check its certificate and TLS settings (protocol versions, cipher suites, private key access); compare with openssl s_client -starttls smtp.",
+	Revoked:           "Ask the partner to install a new certificate at once; the current one was revoked by its CA.",
+	Expired:           "Ask the partner to renew its certificate (or the expired intermediate); if it is your imported private root that expired, import the partner's new root.",
+	NotYetValid:       "Check your clock; otherwise ask the partner to install a certificate that is already valid.",
+	SelfSigned:        "Ask the partner for a certificate from a public CA; if you must accept it, import its certificate into the Trusted Root Certification Authorities store.",
+	UntrustedRoot:     "Import the partner's root CA certificate into the Trusted Root Certification Authorities store (and keep it in --private-roots), or ask the partner for a publicly trusted certificate.",
+	PartialChain:      "Ask the partner to send its intermediate CA certificate with its own; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.",
+	InvalidChain:      "Ask the partner to reissue its certificate from a proper CA; the chain it sends cannot be built (bad signature or an issuer that is not a CA).",
+	WrongUsage:        "Ask the partner for a certificate whose extended key usage includes Server Authentication.",
+	NameMismatch:      "Ask the partner for a certificate that names its mail host (subject alternative name), or correct the host in the inventory.",
+	DomainMismatch:    "Ask the partner for a certificate that names its domain (Exchange Domain Security needs the domain in the certificate); remove the domain from the enforced-TLS list only as a temporary workaround.",
+	IssuerChanged:     "Confirm the change with the partner, then update the pin in the inventory and on the connector (TlsCertificateName <I>issuer<S>subject).",
+	WeakSignature:     "Ask the partner for a certificate signed with SHA-256 or better.",
+	WeakKey:           "Ask the partner for a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	RevocationOffline: "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
+	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
+	Valid:             "",
+}
