@@ -18,6 +18,10 @@ import (
 const SchemaVersion = 1
 
 // Results is one audit run: the results.json document.
+//
+// Started is the run's clock: everything derived from time (days left,
+// expiry thresholds) is computed against it, so a report re-rendered
+// later from the same file says the same thing.
 type Results struct {
 	Schema          int              `json:"schema"`
 	Started         time.Time        `json:"started"`
@@ -125,7 +129,34 @@ type PrivateRoot struct {
 	DaysLeft   int       `json:"days_left"`
 	UsedBy     []string  `json:"used_by"`
 	DeclaredBy []string  `json:"declared_by"`
+	Status     string    `json:"status"` // "ok", "expiring", "expired" or "unused"; see RootStatus
+	Findings   []Finding `json:"findings,omitempty"`
 	DER        []byte    `json:"der,omitempty"`
+}
+
+// Private root statuses.
+const (
+	RootOK       = "ok"
+	RootExpiring = "expiring"
+	RootExpired  = "expired"
+	RootUnused   = "unused"
+)
+
+// RootExpiringDays is how close to its NotAfter a private root counts as expiring.
+const RootExpiringDays = 90
+
+// RootStatus grades a private root: expired or expiring (within RootExpiringDays)
+// before unused, unused before ok.
+func RootStatus(daysLeft int, usedBy []string) string {
+	switch {
+	case daysLeft < 0:
+		return RootExpired
+	case daysLeft <= RootExpiringDays:
+		return RootExpiring
+	case len(usedBy) == 0:
+		return RootUnused
+	}
+	return RootOK
 }
 
 // InventoryError is one bad inventory row.
