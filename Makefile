@@ -1,0 +1,37 @@
+# mxaudit — see README.md. `make demo` and `make test` are all a fresh machine needs.
+GO      ?= go
+GOFLAGS ?=
+BIN     := bin
+PKGS    := ./...
+
+.PHONY: build test demo bench fuzz vet clean
+
+build:
+	$(GO) build -o $(BIN)/mxaudit ./cmd/mxaudit
+
+# Unit, integration and end-to-end tests (real SMTP and TLS on 127.0.0.0/8),
+# plus every fuzz target's seed corpus.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+demo: build
+	./$(BIN)/mxaudit demo --out demo-out
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m $(PKGS)
+
+# Short coverage-guided fuzzing of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+vet:
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN) demo-out
