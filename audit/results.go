@@ -116,6 +116,21 @@ type Revocation struct {
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
 	Reason     string    `json:"reason,omitempty"`
 	NextUpdate time.Time `json:"next_update,omitzero"`
+	// Certs says, leaf first, how each certificate of the chain was checked.
+	Certs []CertRevocation `json:"certs,omitempty"`
+}
+
+// CertRevocation is how one certificate of a chain was checked for revocation.
+type CertRevocation struct {
+	Subject    string    `json:"subject"`
+	Serial     string    `json:"serial"`
+	Method     string    `json:"method"` // as Revocation.Method
+	Status     string    `json:"status"` // as Revocation.Status
+	URL        string    `json:"url,omitempty"` // where the answer came from
+	Detail     string    `json:"detail,omitempty"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+	NextUpdate time.Time `json:"next_update,omitzero"`
 }
 
 // PrivateRoot is one imported private root and its lifecycle.
