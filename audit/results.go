@@ -124,8 +124,8 @@ type Revocation struct {
 type CertRevocation struct {
 	Subject    string    `json:"subject"`
 	Serial     string    `json:"serial"`
-	Method     string    `json:"method"` // as Revocation.Method
-	Status     string    `json:"status"` // as Revocation.Status
+	Method     string    `json:"method"`        // as Revocation.Method
+	Status     string    `json:"status"`        // as Revocation.Status
 	URL        string    `json:"url,omitempty"` // where the answer came from
 	Detail     string    `json:"detail,omitempty"`
 	RevokedAt  time.Time `json:"revoked_at,omitzero"`
