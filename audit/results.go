@@ -63,6 +63,7 @@ type Root struct {
 	File     string    `json:"file,omitempty"`
 	Subject  string    `json:"subject,omitempty"`
 	NotAfter time.Time `json:"not_after,omitzero"`
+	SHA256   string    `json:"sha256,omitempty"` // of the anchor, when the chain was built
 }
 
 // Root sources.

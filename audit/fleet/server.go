@@ -1,0 +1,297 @@
+package fleet
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Behavior is how a simulated SMTP server acts.
+type Behavior struct {
+	Name        string          // host name in the greeting
+	Greeting    []string        // greeting lines after "220"; default one line
+	NoGreeting  bool            // accept and never say anything
+	EHLO        []string        // extra capability lines; STARTTLS is added unless NoStartTLS
+	NoStartTLS  bool            // do not offer STARTTLS
+	StartTLS    string          // reply to STARTTLS instead of "220 2.0.0 Ready to start TLS"
+	Implicit    bool            // TLS from the first byte (port 465 style)
+	Cert        tls.Certificate // presented chain
+	MaxVersion  uint16          // highest TLS version offered; 0 means Go's default
+	Ciphers     []uint16        // TLS 1.0-1.2 suites; nil means Go's default
+	LineDelay   time.Duration   // added before every reply line
+	Hostile     Hostility       // misbehaviour, see the constants
+	GreetDelay  time.Duration   // hold the greeting this long (postscreen style)
+	DropEarly   bool            // with GreetDelay: hang up on clients that talk before the greeting
+	RejectGreet string          // a whole greeting line such as "554 5.7.1 no service"
+}
+
+// Hostility is a way a server misbehaves.
+type Hostility int
+
+// Hostile behaviours.
+const (
+	Polite               Hostility = iota
+	EndlessContinuation            // "250-" lines forever in the EHLO reply
+	SlowDrip                       // the greeting one byte per 200 ms, never ending
+	Garbage                        // binary garbage instead of a greeting
+	ResetInHandshake               // accept STARTTLS, then close during the handshake
+	GarbageAfterStartTLS           // accept STARTTLS, then send non-TLS bytes
+	GarbageCertificate             // a TLS handshake whose certificate does not parse
+	EndlessLine                    // one greeting line without end
+)
+
+// Server is one simulated partner's SMTP server on a loopback address.
+type Server struct {
+	Addr string // IP:port it listens on
+	b    Behavior
+	ln   net.Listener
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	conn map[net.Conn]bool
+	done chan struct{}
+}
+
+// Listen starts a server with behaviour b on addr (e.g. "127.0.0.7:0").
+func Listen(addr string, b Behavior) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if b.Name == "" {
+		b.Name = "mx.example"
+	}
+	s := &Server{Addr: ln.Addr().String(), b: b, ln: ln, conn: map[net.Conn]bool{}, done: make(chan struct{})}
+	if b.Implicit || b.Hostile == GarbageCertificate {
+		s.ln = ln
+	}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Close stops the server and ends its connections.
+func (s *Server) Close() error {
+	close(s.done)
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conn {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conn[c] = true
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conn, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			c.SetDeadline(time.Now().Add(2 * time.Minute))
+			s.handle(c)
+		}()
+	}
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{s.b.Cert},
+		MinVersion:   tls.VersionTLS10,
+		MaxVersion:   s.b.MaxVersion,
+		CipherSuites: s.b.Ciphers,
+	}
+}
+
+// sleep waits d or until the server closes; it reports false on close.
+func (s *Server) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Server) handle(c net.Conn) {
+	b := s.b
+	switch b.Hostile {
+	case Garbage:
+		c.Write([]byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\x00\xff\r\n"))
+		s.sleep(time.Second)
+		return
+	case SlowDrip:
+		for {
+			if _, err := c.Write([]byte("2")); err != nil || !s.sleep(200*time.Millisecond) {
+				return
+			}
+		}
+	case EndlessLine:
+		chunk := []byte("220 " + strings.Repeat("x", 1020))
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+		}
+	case GarbageCertificate:
+		garbageServerHello(c)
+		return
+	}
+	if b.NoGreeting {
+		io.Copy(io.Discard, c)
+		return
+	}
+	if b.Implicit {
+		tc := tls.Server(c, s.tlsConfig())
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		c = tc
+	}
+	w := bufio.NewWriter(c)
+	say := func(lines ...string) bool {
+		for _, l := range lines {
+			if !s.sleep(b.LineDelay) {
+				return false
+			}
+			w.WriteString(l + "\r\n")
+			// Each line goes out on its own, as a slow server's would.
+			if err := w.Flush(); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	r := bufio.NewReaderSize(c, 4096)
+	if b.GreetDelay > 0 {
+		if b.DropEarly {
+			c.SetReadDeadline(time.Now().Add(b.GreetDelay))
+			if _, err := r.Peek(1); err == nil {
+				say("521 5.5.1 Protocol error: talked before the greeting")
+				return
+			}
+			c.SetReadDeadline(time.Time{})
+			c.SetDeadline(time.Now().Add(2 * time.Minute))
+		} else if !s.sleep(b.GreetDelay) {
+			return
+		}
+	}
+	if b.RejectGreet != "" {
+		say(b.RejectGreet)
+		return
+	}
+	if !say(multi("220", append([]string{b.Name + " ESMTP mxaudit-fleet"}, b.Greeting...))...) {
+		return
+	}
+	tlsOn := b.Implicit
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.TrimSpace(line))
+		if i := strings.IndexByte(verb, ' '); i >= 0 {
+			verb = verb[:i]
+		}
+		switch verb {
+		case "EHLO":
+			if b.Hostile == EndlessContinuation {
+				for {
+					if !say("250-" + strings.Repeat("X", 60)) {
+						return
+					}
+				}
+			}
+			caps := []string{b.Name + " greets you"}
+			caps = append(caps, b.EHLO...)
+			if !tlsOn && !b.NoStartTLS {
+				caps = append(caps, "STARTTLS")
+			}
+			caps = append(caps, "8BITMIME")
+			if !say(multi("250", caps)...) {
+				return
+			}
+		case "HELO":
+			say("250 " + b.Name)
+		case "STARTTLS":
+			if tlsOn || b.NoStartTLS {
+				say("502 5.5.1 STARTTLS not available")
+				continue
+			}
+			if b.StartTLS != "" {
+				say(b.StartTLS)
+				continue
+			}
+			if !say("220 2.0.0 Ready to start TLS") {
+				return
+			}
+			switch b.Hostile {
+			case ResetInHandshake:
+				buf := make([]byte, 64)
+				c.Read(buf) // part of the ClientHello
+				if tcp, ok := c.(*net.TCPConn); ok {
+					tcp.SetLinger(0) // RST, not FIN
+				}
+				return
+			case GarbageAfterStartTLS:
+				buf := make([]byte, 64)
+				c.Read(buf) // part of the ClientHello
+				c.Write([]byte("this is not TLS\r\n"))
+				s.sleep(200 * time.Millisecond)
+				return
+			}
+			tc := tls.Server(c, s.tlsConfig())
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c, tlsOn = tc, true
+			w, r = bufio.NewWriter(c), bufio.NewReaderSize(c, 4096)
+		case "QUIT":
+			say("221 2.0.0 Bye")
+			return
+		case "NOOP", "RSET":
+			say("250 2.0.0 OK")
+		default:
+			say("502 5.5.2 Command not implemented")
+		}
+	}
+}
+
+func multi(code string, lines []string) []string {
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		out[i] = code + sep + l
+	}
+	return out
+}

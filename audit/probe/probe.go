@@ -1,0 +1,388 @@
+// Package probe talks SMTP to one partner the way a sending MTA does —
+// greeting, EHLO, STARTTLS, TLS handshake, EHLO again — and records what
+// it saw: the presented chain, TLS facts and the transcript. Every read is
+// bounded and every probe ends by its deadline.
+package probe
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// Options controls a probe.
+type Options struct {
+	HELO           string        // name sent in EHLO; default: this machine's host name
+	ConnectTimeout time.Duration // for the TCP connect; default 10s
+	Timeout        time.Duration // for the whole probe; default 30s
+	// Dial connects to addr; default a net.Dialer with ConnectTimeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.HELO == "" {
+		o.HELO = DefaultHELO()
+	}
+	if o.Dial == nil {
+		d := &net.Dialer{Timeout: o.ConnectTimeout}
+		o.Dial = d.DialContext
+	}
+	return o
+}
+
+// DefaultHELO returns this machine's host name, or "localhost".
+func DefaultHELO() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// Observation is what one probe saw.
+type Observation struct {
+	Addr       string // the IP:port connected to
+	SMTP       audit.SMTP
+	TLSVersion uint16 // 0 when no handshake completed
+	Cipher     uint16
+	Chain      []*x509.Certificate // as presented, leaf first
+	OCSPStaple []byte
+	Duration   time.Duration
+	// Err is why the probe did not complete; when Chain is set the
+	// handshake succeeded and Err (if any) came after it.
+	Err *Error
+}
+
+// Error is a failed probe: the phase it failed in and the verdict that names it.
+type Error struct {
+	Phase   string // "connect", "greeting", "ehlo", "starttls", "handshake", "ehlo_tls"
+	Verdict audit.Verdict
+	Err     error
+}
+
+func (e *Error) Error() string { return e.Phase + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Probe connects to addr (IP:port) and runs the SMTP/TLS dialogue for t.
+// It returns within opts.Timeout, or sooner when ctx ends.
+func Probe(ctx context.Context, t audit.Target, addr string, opts Options) *Observation {
+	opts = opts.withDefaults()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	s := &session{obs: &Observation{Addr: addr}, opts: opts, target: t, last: start}
+	s.obs.SMTP.TimingsMS = map[string]int64{}
+	s.obs.SMTP.RemoteAddr = addr
+	s.run(ctx, addr)
+	s.obs.Duration = time.Since(start)
+	return s.obs
+}
+
+type session struct {
+	obs    *Observation
+	opts   Options
+	target audit.Target
+	conn   net.Conn
+	r      *bufio.Reader
+	last   time.Time
+}
+
+func (s *session) lap(phase string) {
+	now := time.Now()
+	s.obs.SMTP.TimingsMS[phase] = now.Sub(s.last).Milliseconds()
+	s.last = now
+}
+
+func (s *session) fail(phase string, err error) {
+	s.obs.Err = &Error{Phase: phase, Verdict: classify(phase, err), Err: err}
+}
+
+func (s *session) run(ctx context.Context, addr string) {
+	cctx, ccancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
+	conn, err := s.opts.Dial(cctx, "tcp", addr)
+	ccancel()
+	if err != nil {
+		s.fail("connect", err)
+		return
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	// Ctrl-C or the run's end interrupts any read or write at once.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	s.lap("connect")
+	s.conn = conn
+
+	if s.target.TLS == audit.Implicit {
+		if !s.handshake(ctx) {
+			return
+		}
+		s.setReader(s.conn)
+		if !s.greeting() {
+			return
+		}
+		if _, ok := s.ehlo("ehlo_tls"); !ok {
+			return
+		}
+		s.quit()
+		return
+	}
+
+	s.setReader(conn)
+	if !s.greeting() {
+		return
+	}
+	caps, ok := s.ehlo("ehlo")
+	if !ok {
+		return
+	}
+	s.obs.SMTP.StartTLS = hasCap(caps, "STARTTLS")
+	if !s.obs.SMTP.StartTLS {
+		s.fail("ehlo", errNoStartTLS)
+		s.quit()
+		return
+	}
+	rep, err := s.cmd("STARTTLS")
+	s.lap("starttls")
+	if err != nil {
+		s.fail("starttls", err)
+		return
+	}
+	if rep.Code != 220 {
+		s.fail("starttls", &ReplyError{Command: "STARTTLS", Reply: rep})
+		s.quit()
+		return
+	}
+	if s.r.Buffered() > 0 {
+		// Bytes after the 220 before our ClientHello: a STARTTLS command
+		// injection or a broken proxy (CVE-2011-0411 class); refuse them.
+		s.fail("starttls", fmt.Errorf("%w: %d bytes sent after 220 to STARTTLS", ErrMalformedReply, s.r.Buffered()))
+		return
+	}
+	if !s.handshake(ctx) {
+		return
+	}
+	s.setReader(s.conn)
+	if _, ok := s.ehlo("ehlo_tls"); !ok {
+		return
+	}
+	s.quit()
+}
+
+var errNoStartTLS = errors.New("STARTTLS not offered in the EHLO reply")
+
+// ReplyError is a reply with an unexpected code.
+type ReplyError struct {
+	Command string
+	Reply   *Reply
+}
+
+func (e *ReplyError) Error() string {
+	return fmt.Sprintf("%s answered %s", e.Command, strings.Join(e.Reply.Raw, " / "))
+}
+
+func (s *session) setReader(c net.Conn) {
+	s.r = bufio.NewReaderSize(c, MaxLineLength)
+}
+
+func (s *session) log(dir, line string) {
+	if len(s.obs.SMTP.Transcript) >= maxTranscript {
+		return
+	}
+	if len(line) > maxKeptLineLen {
+		line = line[:maxKeptLineLen] + "..."
+	}
+	s.obs.SMTP.Transcript = append(s.obs.SMTP.Transcript, dir+line)
+}
+
+func (s *session) read() (*Reply, error) {
+	rep, err := ReadReply(s.r, MaxReplyLines)
+	if rep != nil {
+		for _, l := range rep.Raw {
+			s.log("S: ", l)
+		}
+	}
+	return rep, err
+}
+
+func (s *session) cmd(line string) (*Reply, error) {
+	s.log("C: ", line)
+	if _, err := io.WriteString(s.conn, line+"\r\n"); err != nil {
+		return nil, err
+	}
+	return s.read()
+}
+
+// greeting reads the whole 220 greeting before anything is sent
+// (postscreen drops clients that talk first).
+func (s *session) greeting() bool {
+	rep, err := s.read()
+	s.lap("greeting")
+	if err != nil {
+		s.fail("greeting", err)
+		return false
+	}
+	s.obs.SMTP.Greeting = rep.Lines
+	if rep.Code != 220 {
+		s.fail("greeting", &ReplyError{Command: "greeting", Reply: rep})
+		s.quit()
+		return false
+	}
+	return true
+}
+
+func (s *session) ehlo(phase string) ([]string, bool) {
+	rep, err := s.cmd("EHLO " + s.opts.HELO)
+	s.lap(phase)
+	if err != nil {
+		s.fail(phase, err)
+		return nil, false
+	}
+	if rep.Code != 250 {
+		s.fail(phase, &ReplyError{Command: "EHLO", Reply: rep})
+		s.quit()
+		return nil, false
+	}
+	caps := rep.Lines[1:]
+	if phase == "ehlo" {
+		s.obs.SMTP.EHLO = caps
+	} else {
+		s.obs.SMTP.EHLOTLS = caps
+	}
+	return caps, true
+}
+
+// quit says goodbye without waiting for the answer: nothing depends on it.
+func (s *session) quit() {
+	s.log("C: ", "QUIT")
+	io.WriteString(s.conn, "QUIT\r\n")
+}
+
+func (s *session) handshake(ctx context.Context) bool {
+	sni := s.target.Host
+	if net.ParseIP(sni) != nil {
+		sni = ""
+	}
+	var raw [][]byte
+	cfg := &tls.Config{
+		ServerName: sni,
+		// The chain is verified afterwards, with every verdict that applies,
+		// by package verify; here the handshake must succeed to see it.
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS10,
+		CipherSuites:       allSuites,
+		VerifyPeerCertificate: func(certs [][]byte, _ [][]*x509.Certificate) error {
+			raw = certs
+			return nil
+		},
+	}
+	tc := tls.Client(s.conn, cfg)
+	s.log("-- ", "TLS handshake, SNI "+sni)
+	err := tc.HandshakeContext(ctx)
+	s.lap("handshake")
+	if err != nil {
+		s.obs.SMTP.HandshakeErr = err.Error()
+		s.fail("handshake", err)
+		if len(raw) > 0 {
+			s.obs.Chain = parseLoose(raw)
+		}
+		return false
+	}
+	cs := tc.ConnectionState()
+	s.obs.TLSVersion = cs.Version
+	s.obs.Cipher = cs.CipherSuite
+	s.obs.Chain = cs.PeerCertificates
+	s.obs.OCSPStaple = cs.OCSPResponse
+	s.log("-- ", fmt.Sprintf("%s %s, %d certificates", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite), len(cs.PeerCertificates)))
+	s.conn = tc
+	return true
+}
+
+func parseLoose(raw [][]byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, b := range raw {
+		if c, err := x509.ParseCertificate(b); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// allSuites offers every suite Go implements, secure ones first, so that a
+// server which only speaks an old or weak suite is still seen (and named).
+var allSuites = func() []uint16 {
+	var ids []uint16
+	for _, s := range tls.CipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	for _, s := range tls.InsecureCipherSuites() {
+		ids = append(ids, s.ID)
+	}
+	return ids
+}()
+
+func hasCap(caps []string, name string) bool {
+	for _, c := range caps {
+		f := strings.Fields(c)
+		if len(f) > 0 && strings.EqualFold(f[0], name) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify names a failure in phase by the verdict admins know.
+func classify(phase string, err error) audit.Verdict {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
+		return audit.DNSError
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return audit.Timeout
+	case isTimeout(err):
+		return audit.Timeout
+	case errors.Is(err, errNoStartTLS):
+		return audit.NoStartTLS
+	}
+	switch phase {
+	case "connect":
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return audit.ConnectionRefused
+		}
+		return audit.ConnectionRefused
+	case "starttls":
+		var re *ReplyError
+		if errors.As(err, &re) {
+			return audit.StartTLSRefused
+		}
+		return audit.ProtocolError
+	case "handshake":
+		return audit.HandshakeFailed
+	}
+	return audit.ProtocolError
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
