@@ -81,11 +81,14 @@ func (f *Fetcher) Check(ctx context.Context, chain []*x509.Certificate, staple [
 		return r, Verdict(r)
 	}
 	certs := make([]audit.CertRevocation, len(chain))
+	anchor := make([]bool, len(chain))
 	var wg sync.WaitGroup
 	for i, c := range chain {
 		var issuer *x509.Certificate
 		if i+1 < len(chain) {
 			issuer = chain[i+1]
+		} else {
+			anchor[i] = true
 		}
 		var st []byte
 		if i == 0 {
@@ -94,36 +97,23 @@ func (f *Fetcher) Check(ctx context.Context, chain []*x509.Certificate, staple [
 		wg.Go(func() { certs[i] = f.checkCert(ctx, c, issuer, st, now) })
 	}
 	wg.Wait()
-	r := summarize(certs)
+	r := summarize(certs, anchor)
 	return r, Verdict(r)
 }
 
 // summarize condenses per-certificate lines: the first revoked certificate
-// decides, else the first that could not be checked, else the leaf.
-func summarize(certs []audit.CertRevocation) audit.Revocation {
-	dec := -1
-	for i, c := range certs {
-		if c.Status == StatusRevoked {
-			dec = i
-			break
-		}
+// decides, else the first that could not be checked, else the first other
+// than a trust anchor that was not checked, else the leaf.
+func summarize(certs []audit.CertRevocation, anchor []bool) audit.Revocation {
+	dec := first(certs, func(i int) bool { return certs[i].Status == StatusRevoked })
+	if dec < 0 {
+		dec = first(certs, func(i int) bool { return certs[i].Status == StatusOffline || certs[i].Status == StatusUnknown })
 	}
 	if dec < 0 {
-		for i, c := range certs {
-			if c.Status == StatusOffline || c.Status == StatusUnknown {
-				dec = i
-				break
-			}
-		}
+		dec = first(certs, func(i int) bool { return certs[i].Status != StatusGood && !anchor[i] })
 	}
 	if dec < 0 {
 		dec = 0
-		for i, c := range certs {
-			if c.Status == StatusGood {
-				dec = i
-				break
-			}
-		}
 	}
 	d := certs[dec]
 	r := audit.Revocation{Method: d.Method, Status: d.Status, RevokedAt: d.RevokedAt, Reason: d.Reason, Certs: certs}
@@ -132,12 +122,21 @@ func summarize(certs []audit.CertRevocation) audit.Revocation {
 		if !c.NextUpdate.IsZero() && (r.NextUpdate.IsZero() || c.NextUpdate.Before(r.NextUpdate)) {
 			r.NextUpdate = c.NextUpdate
 		}
-		if i == dec || c.Status != StatusGood && c.Status != StatusNotChecked {
+		if i == dec || c.Status != StatusGood && !anchor[i] {
 			lines = append(lines, line(c))
 		}
 	}
 	r.Detail = strings.Join(lines, "; ")
 	return r
+}
+
+func first(certs []audit.CertRevocation, ok func(int) bool) int {
+	for i := range certs {
+		if ok(i) {
+			return i
+		}
+	}
+	return -1
 }
 
 func line(c audit.CertRevocation) string {
