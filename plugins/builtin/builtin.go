@@ -1,0 +1,51 @@
+// Package builtin holds the checks that ship with mxaudit, one per file
+// with its metadata (name, severity, citation, settings). The mxaudit
+// binary serves them over the check protocol (`mxaudit plugin serve`), so
+// they run exactly as third-party checks do.
+package builtin
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/plugins/sdk"
+)
+
+// Version is the version of the built-in checks.
+const Version = "1.0.0"
+
+// source is the Source of every built-in check.
+const source = "mxaudit"
+
+// Checks returns a fresh, unconfigured instance of every built-in check, in the order they run.
+func Checks() []sdk.Check {
+	return []sdk.Check{
+		&verdictCheck{},
+		&enforcedCheck{},
+		&expiryCheck{},
+		&weakKeyCheck{},
+		&weakSignatureCheck{},
+		&tlsVersionCheck{},
+		&weakCipherCheck{},
+		&pinCheck{},
+		&privateRootCheck{},
+	}
+}
+
+// Serve serves the built-in checks as a go-plugin check plugin; `mxaudit plugin serve` calls it.
+func Serve() { sdk.Serve(Checks()...) }
+
+// certRole names a chain position for messages: "leaf", "intermediate 1", ...
+func certRole(i int) string {
+	if i == 0 {
+		return "leaf"
+	}
+	return fmt.Sprintf("intermediate %d", i)
+}
+
+// sentRoot reports whether chain position i holds a self-signed CA the
+// server sent along; clients ignore it, so its dates and signature do not matter.
+func sentRoot(c *audit.Cert, i int) bool { return i > 0 && c.Subject == c.Issuer }
+
+func day(t time.Time) string { return t.UTC().Format("2006-01-02") }
