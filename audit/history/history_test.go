@@ -1,0 +1,307 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+var now = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+
+const inv = "/etc/mxaudit/partners.csv"
+
+func openTest(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(filepath.Join(t.TempDir(), "history.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func record(t *testing.T, db *DB, res *audit.Results) int64 {
+	t.Helper()
+	id, err := db.Begin(res.Inventory, res.Started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Record(id, res); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// fleetRuns returns three nightly runs of one inventory: between the first
+// and the second, "contoso" rotates its certificate to a new issuer (same
+// subject: the Exchange 2013 story), "fabrikam" starts failing, "tailspin"
+// recovers, "northwind" is removed, "litware" is added, "adatum" moves from a
+// private to a public CA and "wingtip" crosses 30 days to expiry. The third
+// run is the second one night later: nothing changes.
+func fleetRuns() [3]*audit.Results {
+	oldCA := newCA("Contoso Ltd", "Contoso Issuing CA 01")
+	newCAx := newCA("Contoso Ltd.", "Contoso Issuing CA 01") // slightly different issuer
+	pub := newCA("Public Trust", "Public Trust RSA CA")
+	priv := newCA("Adatum", "Adatum Root")
+
+	contoso1 := oldCA.leaf("mx.contoso.example", now.AddDate(0, 6, 0), nil)
+	contoso2 := newCAx.leaf("mx.contoso.example", now.AddDate(1, 0, 0), nil)
+	fab := pub.leaf("mx.fabrikam.example", now.AddDate(0, 2, 0), nil)
+	tail := priv.leaf("mx.tailspin.example", now.AddDate(0, 2, 0), nil)
+	north := pub.leaf("mx.northwind.example", now.AddDate(0, 2, 0), nil)
+	lit := pub.leaf("mx.litware.example", now.AddDate(0, 2, 0), nil)
+	adatumKey := newKey()
+	adatum1 := priv.leaf("mx.adatum.example", now.AddDate(0, 2, 0), adatumKey)
+	adatum2 := pub.leaf("mx.adatum.example", now.AddDate(0, 2, 0), adatumKey) // same key, new CA
+	wing := pub.leaf("mx.wingtip.example", now.Add(31*24*time.Hour+12*time.Hour), nil)
+
+	day2 := now.Add(24 * time.Hour)
+	day3 := now.Add(48 * time.Hour)
+	r1 := results(inv, now,
+		result("contoso", audit.Valid, audit.RootSystem, oldCA.chain(contoso1)),
+		result("fabrikam", audit.Valid, audit.RootSystem, pub.chain(fab)),
+		result("tailspin", audit.UntrustedRoot, audit.RootNone, priv.chain(tail)),
+		result("northwind", audit.Valid, audit.RootSystem, pub.chain(north)),
+		result("adatum", audit.Valid, audit.RootPrivate, priv.chain(adatum1)),
+		result("wingtip", audit.Valid, audit.RootSystem, pub.chain(wing)),
+	)
+	second := func(started time.Time) *audit.Results {
+		return results(inv, started,
+			result("contoso", audit.IssuerChanged, audit.RootSystem, newCAx.chain(contoso2)),
+			result("fabrikam", audit.Timeout, audit.RootNone, nil),
+			result("tailspin", audit.Valid, audit.RootPrivate, priv.chain(tail)),
+			result("adatum", audit.Valid, audit.RootSystem, pub.chain(adatum2)),
+			result("wingtip", audit.Valid, audit.RootSystem, pub.chain(wing)),
+			result("litware", audit.Valid, audit.RootSystem, pub.chain(lit)),
+		)
+	}
+	return [3]*audit.Results{r1, second(day2), second(day3)}
+}
+
+func kinds(cs []audit.Change) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Partner+" "+c.Kind)
+	}
+	return out
+}
+
+func TestChangesAcrossRuns(t *testing.T) {
+	db := openTest(t)
+	runs := fleetRuns()
+	id1 := record(t, db, runs[0])
+	if len(runs[0].Changes) != 0 {
+		t.Fatalf("first run has changes: %v", kinds(runs[0].Changes))
+	}
+	id2 := record(t, db, runs[1])
+	want := []string{
+		"contoso verdict_worse",
+		"contoso cert_replaced",
+		"contoso issuer_changed",
+		"contoso key_changed",
+		"fabrikam verdict_worse",
+		"tailspin verdict_recovered",
+		"tailspin root_source_changed",
+		"adatum cert_replaced",
+		"adatum issuer_changed",
+		"adatum root_source_changed",
+		"wingtip expiry_threshold",
+		"litware partner_added",
+		"northwind partner_removed",
+	}
+	if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
+		t.Errorf("changes of run 2:\n got %q\nwant %q", got, want)
+	}
+	for _, c := range runs[1].Changes {
+		if c.SinceRun != id1 {
+			t.Errorf("%s %s: since_run %d, want %d", c.Partner, c.Kind, c.SinceRun, id1)
+		}
+		if c.Partner == "contoso" && c.Kind == IssuerChanged {
+			if c.Before != "CN=Contoso Issuing CA 01,O=Contoso Ltd" || c.After != "CN=Contoso Issuing CA 01,O=Contoso Ltd." {
+				t.Errorf("contoso issuer change: %q -> %q", c.Before, c.After)
+			}
+		}
+		if c.Partner == "wingtip" && (c.Before != "31 days left" || c.After != "30 days left (<= 30)") {
+			t.Errorf("wingtip expiry: %q -> %q", c.Before, c.After)
+		}
+		if c.Partner == "adatum" && c.Kind == RootSourceChanged && (c.Before != "private CA" || c.After != "public CA") {
+			t.Errorf("adatum root: %q -> %q", c.Before, c.After)
+		}
+	}
+	id3 := record(t, db, runs[2])
+	if len(runs[2].Changes) != 0 {
+		t.Errorf("run 3 repeats changes: %q", kinds(runs[2].Changes))
+	}
+
+	// Stored changes and Diff agree with what Record computed.
+	stored, err := db.Changes(id2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(kinds(stored), want) {
+		t.Errorf("stored changes: %q", kinds(stored))
+	}
+	diff, err := db.Diff(id1, id3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff) != len(want) {
+		t.Errorf("diff 1..3: %q", kinds(diff))
+	}
+	a, b, err := db.LastRuns()
+	if err != nil || a != id2 || b != id3 {
+		t.Errorf("LastRuns = %d, %d, %v; want %d, %d", a, b, err, id2, id3)
+	}
+}
+
+func TestResultsRoundTrip(t *testing.T) {
+	db := openTest(t)
+	runs := fleetRuns()
+	root := newCA("Adatum", "Adatum Root 2")
+	runs[1].PrivateRoots = []audit.PrivateRoot{{File: "adatum.pem", Subject: "CN=Adatum Root 2,O=Adatum",
+		SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
+		UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
+	runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
+	runs[1].Incomplete = true
+	record(t, db, runs[0])
+	id := record(t, db, runs[1])
+	got, err := db.Results(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := json.MarshalIndent(got, "", " ")
+	w, _ := json.MarshalIndent(runs[1], "", " ")
+	if !bytes.Equal(g, w) {
+		os.WriteFile(filepath.Join(t.TempDir(), "got.json"), g, 0o644)
+		gl, wl := strings.Split(string(g), "\n"), strings.Split(string(w), "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Fatalf("Results(%d) differs from what was recorded at line %d:\n got %s\nwant %s", id, i+1, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("Results(%d) differs in length: %d lines, want %d", id, len(gl), len(wl))
+	}
+	if _, err := db.Results(99); !errors.Is(err, ErrNoRun) {
+		t.Errorf("Results(99) = %v, want ErrNoRun", err)
+	}
+}
+
+func TestIncompleteRunIsNoBaseline(t *testing.T) {
+	db := openTest(t)
+	runs := fleetRuns()
+	record(t, db, runs[0])
+	// An interrupted (Ctrl-C) second run: contoso probed, the rest not.
+	partial := *runs[1]
+	partial.Incomplete = true
+	partial.Partners = slices.Clone(runs[1].Partners)
+	for i := range partial.Partners[1:] {
+		p := &partial.Partners[i+1]
+		p.Verdict, p.Verdicts, p.Chain = audit.NotProbed, []audit.Verdict{audit.NotProbed}, nil
+	}
+	record(t, db, &partial)
+	for _, c := range partial.Changes {
+		if c.Partner != "contoso" && c.Kind != PartnerAdded && c.Kind != PartnerRemoved {
+			t.Errorf("partial run reports %s %s for a partner it did not probe", c.Partner, c.Kind)
+		}
+	}
+	// The next complete run compares with run 1, not the partial run.
+	record(t, db, runs[1])
+	if len(runs[1].Changes) != 13 || runs[1].Changes[0].SinceRun != 1 {
+		t.Errorf("after a partial run: %d changes since run %d", len(runs[1].Changes), runs[1].Changes[0].SinceRun)
+	}
+}
+
+func TestDiffSnapshots(t *testing.T) {
+	leaf := func(days int) *leafInfo {
+		return &leafInfo{SHA256: "AA", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.Add(time.Duration(days)*24*time.Hour + time.Hour)}
+	}
+	st := func(name string, v audit.Verdict, l *leafInfo) state {
+		return state{Partner: name, Host: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l}
+	}
+	tests := []struct {
+		name       string
+		prev, cur  []state
+		want       []string
+		wantBefore string
+		wantAfter  string
+	}{
+		{"nothing", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90))}, nil, "", ""},
+		{"jump over two thresholds reports the most severe", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(5))},
+			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)"},
+		{"expired", []state{st("a", audit.Valid, leaf(0))}, []state{st("a", audit.Valid, leaf(-1))},
+			[]string{"a expiry_threshold"}, "0 days left", "expired 1 days ago"},
+		{"renewed is no threshold", []state{st("a", audit.Valid, leaf(8))}, []state{st("a", audit.Valid, &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)})},
+			[]string{"a cert_replaced"}, "", ""},
+		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", ""},
+		{"worse without leaf", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.DNSError, nil)},
+			[]string{"a verdict_worse"}, "Valid", "DNSError"},
+		{"duplicate names count once", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90)), st("a", audit.Expired, leaf(90))}, nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := diffSnapshots(&snapshot{RunID: 1, Started: now, States: tt.prev}, &snapshot{RunID: 2, Started: now, States: tt.cur})
+			if !slices.Equal(kinds(got), tt.want) {
+				t.Fatalf("got %q, want %q", kinds(got), tt.want)
+			}
+			if tt.wantBefore != "" && (got[0].Before != tt.wantBefore || got[0].After != tt.wantAfter) {
+				t.Errorf("got %q -> %q, want %q -> %q", got[0].Before, got[0].After, tt.wantBefore, tt.wantAfter)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	db := openTest(t)
+	runs := fleetRuns()
+	for _, r := range runs {
+		record(t, db, r)
+	}
+	s, err := db.Summary(SummaryOptions{Since: now.Add(time.Hour), Until: now.AddDate(0, 3, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Runs != 2 || s.FirstRun != 2 || s.LastRun != 3 {
+		t.Errorf("summary covers %d runs (%d to %d), want 2 (2 to 3)", s.Runs, s.FirstRun, s.LastRun)
+	}
+	s, err = db.Summary(SummaryOptions{Since: now, Inventory: inv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]PartnerSummary{}
+	for _, p := range s.Partners {
+		by[p.Partner] = p
+	}
+	fab := by["fabrikam"]
+	if fab.Runs != 3 || fab.FailedRuns != 2 || fab.DaysWithFailure != 2 || !fab.FirstFailure.Equal(now.Add(24*time.Hour)) ||
+		!fab.LastFailure.Equal(now.Add(48*time.Hour)) || fab.Worst != audit.Timeout || fab.Last != audit.Timeout {
+		t.Errorf("fabrikam: %+v", fab)
+	}
+	if c := by["contoso"].CertChanges; len(c) != 1 || c[0].Run != 2 || !c[0].Issuer {
+		t.Errorf("contoso certificate changes: %+v", c)
+	}
+	if tail := by["tailspin"]; tail.DaysWithFailure != 1 || tail.Last != audit.Valid {
+		t.Errorf("tailspin: %+v", tail)
+	}
+	var text, js bytes.Buffer
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "fabrikam   3     2       2") || !strings.Contains(text.String(), "contoso [new issuer]") {
+		t.Errorf("text summary:\n%s", text.String())
+	}
+	if err := s.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Summary
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Partners) != 7 {
+		t.Errorf("JSON summary does not read back (%v):\n%s", err, js.String())
+	}
+}

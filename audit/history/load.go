@@ -1,0 +1,301 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// ErrNoRun says a run id does not exist or has no recorded results.
+var ErrNoRun = errors.New("no such recorded run")
+
+// Run is one row of the run list.
+type Run struct {
+	ID         int64     `json:"id"`
+	Inventory  string    `json:"inventory"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished,omitzero"`
+	Status     string    `json:"status"`     // StatusRunning, StatusComplete or StatusInterrupted
+	Incomplete bool      `json:"incomplete"` // Results.Incomplete: some partners were not probed
+	Partners   int       `json:"partners"`
+	Failing    int       `json:"failing"` // partners at severity error or critical
+	Changes    int       `json:"changes"`
+}
+
+// queryer is a *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// RunFilter narrows Runs.
+type RunFilter struct {
+	Inventory string // only runs of this inventory path; "" for all
+	Limit     int    // the newest Limit runs; 0 for all
+}
+
+// Runs lists runs, oldest first.
+func (db *DB) Runs(f RunFilter) ([]Run, error) {
+	q := `SELECT r.id, r.inventory, r.started, r.finished, r.status, r.incomplete, r.partners, r.failing,
+		(SELECT count(*) FROM changes c WHERE c.run_id = r.id) FROM runs r`
+	var args []any
+	if f.Inventory != "" {
+		q += ` WHERE r.inventory = ?`
+		args = append(args, f.Inventory)
+	}
+	q += ` ORDER BY r.id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	}
+	rows, err := db.sql.QueryContext(context.Background(), q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history: listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started, finished int64
+		if err := rows.Scan(&r.ID, &r.Inventory, &started, &finished, &r.Status, &r.Incomplete, &r.Partners, &r.Failing, &r.Changes); err != nil {
+			return nil, fmt.Errorf("history: listing runs: %w", err)
+		}
+		r.Started, r.Finished = fromNanos(started), fromNanos(finished)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: listing runs: %w", err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// LastRuns returns the ids of the two newest complete runs, the older
+// first, for "diff" without arguments: the newest complete run and the
+// complete run of the same inventory before it.
+func (db *DB) LastRuns() (a, b int64, err error) {
+	ctx := context.Background()
+	var inv string
+	err = db.sql.QueryRowContext(ctx, `SELECT id, inventory FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1`, StatusComplete).Scan(&b, &inv)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("history: %w: the database has no complete run", ErrNoRun)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("history: %w", err)
+	}
+	err = db.sql.QueryRowContext(ctx, `SELECT id FROM runs WHERE status = ? AND inventory = ? AND id < ? ORDER BY id DESC LIMIT 1`, StatusComplete, inv, b).Scan(&a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("history: %w: run %d is the only complete run of %s", ErrNoRun, b, inv)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("history: %w", err)
+	}
+	return a, b, nil
+}
+
+// Diff returns the changes from run a to run b, computed as Record computes
+// them (SinceRun is a). The runs may belong to different inventories.
+func (db *DB) Diff(a, b int64) ([]audit.Change, error) {
+	ctx := context.Background()
+	prev, err := loadSnapshot(ctx, db.sql, a)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := loadSnapshot(ctx, db.sql, b)
+	if err != nil {
+		return nil, err
+	}
+	return diffSnapshots(prev, cur), nil
+}
+
+// runStatus returns the started time of a complete run, or ErrNoRun.
+func runStarted(ctx context.Context, q queryer, id int64) (time.Time, error) {
+	var started int64
+	var status string
+	err := q.QueryRowContext(ctx, `SELECT started, status FROM runs WHERE id = ?`, id).Scan(&started, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("history: run %d: %w", id, ErrNoRun)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("history: run %d: %w", id, err)
+	}
+	if status != StatusComplete {
+		return time.Time{}, fmt.Errorf("history: run %d is %s: %w", id, status, ErrNoRun)
+	}
+	return fromNanos(started), nil
+}
+
+// partnerRef is the part of a stored partner row change detection needs.
+type partnerRef struct {
+	Host string `json:"host"`
+	Port int    `json:"port"`
+}
+
+// loadSnapshot reads run id back as change detection sees it.
+func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
+	started, err := runStarted(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{RunID: id, Started: started}
+	rows, err := q.QueryContext(ctx, `SELECT p.name, p.doc, r.verdict, r.root_source,
+			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
+		FROM results r JOIN partners p ON p.id = r.partner_id LEFT JOIN certs c ON c.id = r.leaf_id
+		WHERE r.run_id = ? ORDER BY r.seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st state
+		var pdoc []byte
+		var sha, subject, issuer, key sql.NullString
+		var notAfter sql.NullInt64
+		if err := rows.Scan(&st.Partner, &pdoc, &st.Verdict, &st.RootSource, &sha, &subject, &issuer, &key, &notAfter); err != nil {
+			return nil, fmt.Errorf("history: reading run %d: %w", id, err)
+		}
+		var ref partnerRef
+		if err := json.Unmarshal(pdoc, &ref); err != nil {
+			return nil, fmt.Errorf("history: run %d partner %q: %w", id, st.Partner, err)
+		}
+		st.Host, st.Port = ref.Host, ref.Port
+		if sha.Valid {
+			st.Leaf = &leafInfo{SHA256: sha.String, Subject: subject.String, Issuer: issuer.String, KeySHA: key.String,
+				NotAfter: time.Unix(notAfter.Int64, 0).UTC()}
+		}
+		s.States = append(s.States, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// Results loads run id back as the audit.Results it was recorded from,
+// with the changes computed when it was recorded.
+func (db *DB) Results(id int64) (*audit.Results, error) {
+	ctx := context.Background()
+	if _, err := runStarted(ctx, db.sql, id); err != nil {
+		return nil, err
+	}
+	var doc []byte
+	if err := db.sql.QueryRowContext(ctx, `SELECT doc FROM runs WHERE id = ?`, id).Scan(&doc); err != nil {
+		return nil, fmt.Errorf("history: run %d: %w", id, err)
+	}
+	var res audit.Results
+	if err := unmarshalDeflated(doc, &res); err != nil {
+		return nil, fmt.Errorf("history: run %d: %w", id, err)
+	}
+	ders := map[string][]byte{}
+	der := func(sha string) ([]byte, error) {
+		if b, ok := ders[sha]; ok {
+			return b, nil
+		}
+		var b []byte
+		err := db.sql.QueryRowContext(ctx, `SELECT der FROM certs WHERE sha256 = ?`, sha).Scan(&b)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("certificate %s: %w", sha, err)
+		}
+		ders[sha] = b
+		return b, nil
+	}
+
+	type row struct {
+		pdoc, bdoc []byte
+		duration   int64
+		timings    string
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT p.doc, b.doc, r.duration_ms, r.timings
+		FROM results r JOIN partners p ON p.id = r.partner_id JOIN bodies b ON b.id = r.body_id
+		WHERE r.run_id = ? ORDER BY r.seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history: run %d: %w", id, err)
+	}
+	var raw []row
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.pdoc, &x.bdoc, &x.duration, &x.timings); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("history: run %d: %w", id, err)
+		}
+		raw = append(raw, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: run %d: %w", id, err)
+	}
+
+	res.Partners = make([]audit.Result, len(raw))
+	for i, x := range raw {
+		r := &res.Partners[i]
+		if err := unmarshalDeflated(x.bdoc, r); err != nil {
+			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
+		}
+		if err := json.Unmarshal(x.pdoc, &r.Partner); err != nil {
+			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
+		}
+		r.DurationMS = x.duration
+		if x.timings != "" {
+			if err := json.Unmarshal([]byte(x.timings), &r.SMTP.TimingsMS); err != nil {
+				return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
+			}
+		}
+		for j := range r.Chain {
+			if r.Chain[j].DER, err = der(r.Chain[j].SHA256); err != nil {
+				return nil, fmt.Errorf("history: run %d: %w", id, err)
+			}
+		}
+	}
+	for i := range res.PrivateRoots {
+		pr := &res.PrivateRoots[i]
+		if pr.SHA256 != "" {
+			if pr.DER, err = der(pr.SHA256); err != nil {
+				return nil, fmt.Errorf("history: run %d: %w", id, err)
+			}
+		}
+	}
+	if res.Changes, err = db.Changes(id); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Changes returns the changes recorded with run id.
+func (db *DB) Changes(id int64) ([]audit.Change, error) {
+	rows, err := db.sql.QueryContext(context.Background(),
+		`SELECT partner, kind, before, after, since_run FROM changes WHERE run_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history: changes of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	var out []audit.Change
+	for rows.Next() {
+		var c audit.Change
+		if err := rows.Scan(&c.Partner, &c.Kind, &c.Before, &c.After, &c.SinceRun); err != nil {
+			return nil, fmt.Errorf("history: changes of run %d: %w", id, err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func unmarshalDeflated(b []byte, v any) error {
+	j, err := inflate(b)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(j, v)
+}

@@ -1,0 +1,390 @@
+package history
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// Run statuses.
+const (
+	StatusRunning     = "running"     // begun, not recorded yet (or its process is still probing)
+	StatusComplete    = "complete"    // recorded with every result
+	StatusInterrupted = "interrupted" // begun and never recorded: the process died
+)
+
+// recordHook, when set by a test, is called inside Record's transaction
+// after every result is written and before the commit.
+var recordHook func()
+
+// Begin inserts a run of the inventory at inventory (an absolute path) as
+// running and returns its id. Runs still marked running are marked
+// interrupted first: the caller holds the lock, so their processes are gone.
+func (db *DB) Begin(inventory string, started time.Time) (int64, error) {
+	ctx := context.Background()
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("history: beginning run: %w", err)
+	}
+	defer tx.Rollback()
+	id, err := beginTx(ctx, tx, inventory, started)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("history: beginning run: %w", err)
+	}
+	return id, nil
+}
+
+func beginTx(ctx context.Context, tx *sql.Tx, inventory string, started time.Time) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ? WHERE status = ?`, StatusInterrupted, StatusRunning); err != nil {
+		return 0, fmt.Errorf("history: marking interrupted runs: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO runs (inventory, started, status) VALUES (?, ?, ?)`,
+		inventory, started.UnixNano(), StatusRunning)
+	if err != nil {
+		return 0, fmt.Errorf("history: beginning run: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// Record stores res as run runID (from Begin; 0 begins one now) in one
+// transaction, after computing the changes since the baseline run of the
+// same inventory into res.Changes. res.Inventory must be the same absolute
+// path given to Begin.
+func (db *DB) Record(runID int64, res *audit.Results) error {
+	ctx := context.Background()
+	cur, err := snapshotOf(res)
+	if err != nil {
+		return err
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("history: recording run: %w", err)
+	}
+	defer tx.Rollback()
+	if runID == 0 {
+		if runID, err = beginTx(ctx, tx, res.Inventory, res.Started); err != nil {
+			return err
+		}
+	} else {
+		var status string
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, runID).Scan(&status); err != nil {
+			return fmt.Errorf("history: run %d: %w", runID, err)
+		}
+		if status == StatusComplete {
+			return fmt.Errorf("history: run %d is already recorded", runID)
+		}
+	}
+	cur.RunID = runID
+
+	res.Changes = nil
+	var baseID int64
+	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND id < ? ORDER BY id DESC LIMIT 1`,
+		res.Inventory, StatusComplete, runID).Scan(&baseID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("history: finding the previous run: %w", err)
+	default:
+		prev, err := loadSnapshot(ctx, tx, baseID)
+		if err != nil {
+			return err
+		}
+		res.Changes = diffSnapshots(prev, cur)
+	}
+
+	w := newWriter(ctx, tx)
+	defer w.close()
+	failing := 0
+	for i := range res.Partners {
+		r := &res.Partners[i]
+		if r.Verdict.Severity(r.Enforced).Level() >= audit.Error.Level() {
+			failing++
+		}
+		if err := w.result(runID, i, r); err != nil {
+			return fmt.Errorf("history: recording partner %q: %w", r.Name, err)
+		}
+	}
+	for i, c := range res.Changes {
+		if _, err := w.stmt(`INSERT INTO changes (run_id, seq, partner, kind, before, after, since_run) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			runID, i, c.Partner, c.Kind, c.Before, c.After, c.SinceRun); err != nil {
+			return fmt.Errorf("history: recording changes: %w", err)
+		}
+	}
+	doc, err := w.runDoc(res)
+	if err != nil {
+		return fmt.Errorf("history: recording run: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET inventory = ?, inventory_hash = ?, started = ?, finished = ?, status = ?, incomplete = ?, partners = ?, failing = ?, doc = ? WHERE id = ?`,
+		res.Inventory, inventoryHash(res), res.Started.UnixNano(), res.Finished.UnixNano(), StatusComplete,
+		res.Incomplete, len(res.Partners), failing, doc, runID); err != nil {
+		return fmt.Errorf("history: recording run: %w", err)
+	}
+	if recordHook != nil {
+		recordHook()
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("history: committing run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// inventoryHash is the SHA-256 of the sorted partner names, one per line.
+func inventoryHash(res *audit.Results) string {
+	names := make([]string, 0, len(res.Partners))
+	for _, r := range res.Partners {
+		names = append(names, r.Name)
+	}
+	sort.Strings(names)
+	h := sha256.Sum256([]byte(strings.Join(names, "\n")))
+	return hex.EncodeToString(h[:])
+}
+
+// snapshotOf reduces res to the states change detection compares.
+func snapshotOf(res *audit.Results) (*snapshot, error) {
+	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners))}
+	for i := range res.Partners {
+		r := &res.Partners[i]
+		st := state{Partner: r.Name, Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source}
+		if l := r.Leaf(); l != nil {
+			info, err := leafOf(l)
+			if err != nil {
+				return nil, fmt.Errorf("history: partner %q: %w", r.Name, err)
+			}
+			st.Leaf = info
+		}
+		s.States[i] = st
+	}
+	return s, nil
+}
+
+// certSHA returns the upper-case hex SHA-256 of c, from its DER when it has one.
+func certSHA(c *audit.Cert) string {
+	if len(c.DER) > 0 {
+		h := sha256.Sum256(c.DER)
+		return strings.ToUpper(hex.EncodeToString(h[:]))
+	}
+	return strings.ToUpper(c.SHA256)
+}
+
+func leafOf(c *audit.Cert) (*leafInfo, error) {
+	info := &leafInfo{SHA256: certSHA(c), Subject: c.Subject, Issuer: c.Issuer, NotAfter: c.NotAfter}
+	if len(c.DER) > 0 {
+		x, err := x509.ParseCertificate(c.DER)
+		if err != nil {
+			return nil, fmt.Errorf("leaf certificate: %w", err)
+		}
+		h := sha256.Sum256(x.RawSubjectPublicKeyInfo)
+		info.KeySHA = hex.EncodeToString(h[:])
+	}
+	return info, nil
+}
+
+// writer inserts the rows of one run, deduplicating certificates, partner
+// rows and result bodies.
+type writer struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	certs map[string]int64 // by SHA-256
+	buf   bytes.Buffer
+	fw    *flate.Writer
+}
+
+func newWriter(ctx context.Context, tx *sql.Tx) *writer {
+	fw, _ := flate.NewWriter(io.Discard, flate.DefaultCompression) // error only for a bad level
+	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, fw: fw}
+}
+
+func (w *writer) close() {
+	for _, s := range w.stmts {
+		s.Close()
+	}
+}
+
+func (w *writer) prepare(q string) (*sql.Stmt, error) {
+	if s, ok := w.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := w.tx.PrepareContext(w.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = s
+	return s, nil
+}
+
+func (w *writer) stmt(q string, args ...any) (sql.Result, error) {
+	s, err := w.prepare(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(w.ctx, args...)
+}
+
+// deflate compresses b into a new slice.
+func (w *writer) deflate(b []byte) []byte {
+	w.buf.Reset()
+	w.fw.Reset(&w.buf)
+	w.fw.Write(b) // writes to a bytes.Buffer do not fail
+	w.fw.Close()
+	return bytes.Clone(w.buf.Bytes())
+}
+
+func inflate(b []byte) ([]byte, error) {
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// intern returns the id of the row of table with the given sha256, inserting it when missing.
+func (w *writer) intern(table string, sum []byte, insert string, args ...any) (int64, error) {
+	s, err := w.prepare(`SELECT id FROM ` + table + ` WHERE sha256 = ?`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.QueryRowContext(w.ctx, sum).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	res, err := w.stmt(insert, append([]any{sum}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// cert stores c once and returns its id, or 0 when c has neither DER nor hash.
+func (w *writer) cert(c *audit.Cert) (int64, error) {
+	sum := certSHA(c)
+	if sum == "" {
+		return 0, nil
+	}
+	if id, ok := w.certs[sum]; ok {
+		return id, nil
+	}
+	s, err := w.prepare(`SELECT id FROM certs WHERE sha256 = ?`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.QueryRowContext(w.ctx, sum).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		info, perr := leafOf(c)
+		if perr != nil {
+			return 0, perr
+		}
+		var res sql.Result
+		res, err = w.stmt(`INSERT INTO certs (sha256, subject, issuer, not_after, key_sha256, der) VALUES (?, ?, ?, ?, ?, ?)`,
+			sum, c.Subject, c.Issuer, c.NotAfter.Unix(), info.KeySHA, c.DER)
+		if err == nil {
+			id, err = res.LastInsertId()
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("certificate %s: %w", sum, err)
+	}
+	w.certs[sum] = id
+	return id, nil
+}
+
+// result writes one partner result.
+func (w *writer) result(runID int64, seq int, r *audit.Result) error {
+	pdoc, err := json.Marshal(r.Partner)
+	if err != nil {
+		return err
+	}
+	psum := sha256.Sum256(pdoc)
+	partnerID, err := w.intern("partners", psum[:], `INSERT INTO partners (sha256, name, enforced, doc) VALUES (?, ?, ?, ?)`,
+		r.Name, r.Enforced, pdoc)
+	if err != nil {
+		return err
+	}
+
+	body := *r
+	body.Partner = audit.Partner{}
+	body.DurationMS = 0
+	body.SMTP.TimingsMS = nil
+	if r.Chain != nil {
+		body.Chain = make([]audit.Cert, len(r.Chain))
+	}
+	var leafID sql.NullInt64
+	for i := range r.Chain {
+		id, err := w.cert(&r.Chain[i])
+		if err != nil {
+			return err
+		}
+		if i == 0 && id != 0 {
+			leafID = sql.NullInt64{Int64: id, Valid: true}
+		}
+		body.Chain[i] = r.Chain[i]
+		body.Chain[i].DER = nil
+		body.Chain[i].SHA256 = certSHA(&r.Chain[i])
+	}
+	bdoc, err := json.Marshal(&body)
+	if err != nil {
+		return err
+	}
+	bsum := sha256.Sum256(bdoc)
+	bodyID, err := w.intern("bodies", bsum[:], `INSERT INTO bodies (sha256, doc) VALUES (?, ?)`, w.deflate(bdoc))
+	if err != nil {
+		return err
+	}
+	timings := ""
+	if len(r.SMTP.TimingsMS) > 0 {
+		b, err := json.Marshal(r.SMTP.TimingsMS)
+		if err != nil {
+			return err
+		}
+		timings = string(b)
+	}
+	_, err = w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		runID, seq, partnerID, string(r.Verdict), r.Root.Source, leafID, bodyID, r.DurationMS, timings)
+	return err
+}
+
+// runDoc returns the deflated JSON of res without partners and changes,
+// private roots' DER stored as certificates.
+func (w *writer) runDoc(res *audit.Results) ([]byte, error) {
+	doc := *res
+	doc.Partners = nil
+	doc.Changes = nil
+	if res.PrivateRoots != nil {
+		doc.PrivateRoots = make([]audit.PrivateRoot, len(res.PrivateRoots))
+	}
+	for i, pr := range res.PrivateRoots {
+		if len(pr.DER) > 0 {
+			c := audit.Cert{Subject: pr.Subject, Issuer: pr.Subject, NotAfter: pr.NotAfter, DER: pr.DER}
+			if _, err := w.cert(&c); err != nil {
+				return nil, fmt.Errorf("private root %s: %w", pr.File, err)
+			}
+			pr.SHA256 = certSHA(&c)
+			pr.DER = nil
+		}
+		doc.PrivateRoots[i] = pr
+	}
+	b, err := json.Marshal(&doc)
+	if err != nil {
+		return nil, err
+	}
+	return w.deflate(b), nil
+}

@@ -1,0 +1,82 @@
+package history
+
+// applicationID marks an SQLite file as an mxaudit history database
+// (PRAGMA application_id; "mxah" in ASCII).
+const applicationID = 0x6d786168
+
+// migrations holds the schema, one step per version: migrations[i] takes a
+// database from user_version i to i+1. Steps are only ever appended; a
+// released step is never edited.
+var migrations = []string{
+	// v1: runs, the inventory as read (deduplicated partner rows), results,
+	// certificates stored once by SHA-256, result bodies stored once by hash.
+	`
+CREATE TABLE runs (
+	id             INTEGER PRIMARY KEY,
+	inventory      TEXT    NOT NULL,            -- absolute path of the inventory file
+	inventory_hash TEXT    NOT NULL DEFAULT '', -- SHA-256 of the sorted partner names
+	started        INTEGER NOT NULL,            -- unix nanoseconds (the run's clock)
+	finished       INTEGER NOT NULL DEFAULT 0,
+	status         TEXT    NOT NULL,            -- running, complete, interrupted
+	incomplete     INTEGER NOT NULL DEFAULT 0,  -- Results.Incomplete
+	partners       INTEGER NOT NULL DEFAULT 0,
+	failing        INTEGER NOT NULL DEFAULT 0,  -- partners at severity error or worse
+	doc            BLOB                         -- deflated JSON: Results without partners
+);
+CREATE INDEX runs_by_inventory ON runs(inventory, id);
+CREATE INDEX runs_by_started ON runs(started);
+
+CREATE TABLE certs (
+	id         INTEGER PRIMARY KEY,
+	sha256     TEXT    NOT NULL UNIQUE, -- upper-case hex of the DER
+	subject    TEXT    NOT NULL,
+	issuer     TEXT    NOT NULL,
+	not_after  INTEGER NOT NULL,        -- unix seconds
+	key_sha256 TEXT    NOT NULL,        -- SHA-256 of the SubjectPublicKeyInfo
+	der        BLOB    NOT NULL
+);
+
+CREATE TABLE partners (
+	id       INTEGER PRIMARY KEY,
+	sha256   BLOB    NOT NULL UNIQUE, -- of doc
+	name     TEXT    NOT NULL,
+	enforced INTEGER NOT NULL,
+	doc      BLOB    NOT NULL         -- JSON of audit.Partner, the inventory row as read
+);
+
+CREATE TABLE bodies (
+	id     INTEGER PRIMARY KEY,
+	sha256 BLOB NOT NULL UNIQUE, -- of doc
+	doc    BLOB NOT NULL         -- deflated JSON of audit.Result without partner, DER, timings
+);
+
+CREATE TABLE results (
+	run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL, -- position in Results.Partners
+	partner_id  INTEGER NOT NULL REFERENCES partners(id),
+	verdict     TEXT    NOT NULL,
+	root_source TEXT    NOT NULL,
+	leaf_id     INTEGER REFERENCES certs(id),
+	body_id     INTEGER NOT NULL REFERENCES bodies(id),
+	duration_ms INTEGER NOT NULL,
+	timings     TEXT    NOT NULL DEFAULT '', -- JSON of SMTP.TimingsMS
+	PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+`,
+	// v2: the changes computed when a run was recorded.
+	`
+CREATE TABLE changes (
+	run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	seq       INTEGER NOT NULL,
+	partner   TEXT    NOT NULL,
+	kind      TEXT    NOT NULL,
+	before    TEXT    NOT NULL,
+	after     TEXT    NOT NULL,
+	since_run INTEGER NOT NULL,
+	PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+`,
+}
+
+// SchemaVersion is the database schema version this package writes: len(migrations).
+const SchemaVersion = 2

@@ -1,0 +1,51 @@
+package history
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// WriteRuns writes runs as a plain-text table for "mxaudit history".
+func WriteRuns(w io.Writer, runs []Run) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTARTED (UTC)\tDURATION\tSTATUS\tPARTNERS\tFAILING\tCHANGES\tINVENTORY")
+	for _, r := range runs {
+		dur := "-"
+		if !r.Finished.IsZero() {
+			dur = r.Finished.Sub(r.Started).Round(100 * time.Millisecond).String()
+		}
+		status := r.Status
+		if r.Incomplete {
+			status += " (partial)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format("2006-01-02 15:04:05"),
+			dur, status, r.Partners, r.Failing, r.Changes, r.Inventory)
+	}
+	return tw.Flush()
+}
+
+// WriteChanges writes changes as a plain-text table for "mxaudit diff".
+func WriteChanges(w io.Writer, a, b int64, changes []audit.Change) error {
+	if len(changes) == 0 {
+		_, err := fmt.Fprintf(w, "No changes from run %d to run %d.\n", a, b)
+		return err
+	}
+	fmt.Fprintf(w, "Changes from run %d to run %d:\n\n", a, b)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTNER\tCHANGE\tBEFORE\tAFTER")
+	for _, c := range changes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Partner, c.Kind, orDash(c.Before), orDash(c.After))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
