@@ -15,7 +15,7 @@ type Behavior struct {
 	Name        string          // host name in the greeting
 	Greeting    []string        // greeting lines after "220"; default one line
 	NoGreeting  bool            // accept and never say anything
-	EHLO        []string        // extra capability lines; STARTTLS is added unless NoStartTLS
+	EHLO        []string        // capability lines (nil: PIPELINING, 8BITMIME); STARTTLS is added before TLS unless NoStartTLS
 	NoStartTLS  bool            // do not offer STARTTLS
 	StartTLS    string          // reply to STARTTLS instead of "220 2.0.0 Ready to start TLS"
 	Implicit    bool            // TLS from the first byte (port 465 style)
@@ -230,11 +230,13 @@ func (s *Server) handle(c net.Conn) {
 				}
 			}
 			caps := []string{b.Name + " greets you"}
+			if b.EHLO == nil {
+				caps = append(caps, "PIPELINING", "8BITMIME")
+			}
 			caps = append(caps, b.EHLO...)
 			if !tlsOn && !b.NoStartTLS {
 				caps = append(caps, "STARTTLS")
 			}
-			caps = append(caps, "8BITMIME")
 			if !say(multi("250", caps)...) {
 				return
 			}
