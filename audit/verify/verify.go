@@ -328,11 +328,25 @@ func classify(o *Outcome, chain []*x509.Certificate, vo x509.VerifyOptions, verr
 		o.add(audit.UntrustedRoot, "the chain ends in %s, which is not a trusted root", end.Subject)
 		o.Root.Subject = end.Subject.String()
 		o.Root.NotAfter = end.NotAfter.UTC()
-	case insecure:
-		o.Details[audit.WeakSignature] += "; Go (like current Windows) refuses to build a chain signed with it"
 	default:
-		o.add(audit.PartialChain, "the issuer %s of %s was not sent and is not a trusted root", end.Issuer, end.Subject)
-		o.Root.Subject = end.Issuer.String()
+		// The last certificate we can reach names an issuer nobody sent.
+		// If that certificate verifies on its own, its issuer is trusted and
+		// the break is further down (bad signature, issuer not a CA).
+		alone := vo
+		alone.Intermediates = nil
+		alone.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageAny}
+		_, err := end.Verify(alone)
+		switch {
+		case insecure:
+			o.Details[audit.WeakSignature] += "; Go (like current Windows) refuses to build a chain signed with it"
+		case err == nil && len(path) > 1:
+			o.add(audit.InvalidChain, "the chain up to %s does not verify: %v", end.Subject, verr)
+		case err == nil:
+			o.add(audit.InvalidChain, "%v", verr)
+		default:
+			o.add(audit.PartialChain, "the issuer %s of %s was not sent and is not a trusted root", end.Issuer, end.Subject)
+			o.Root.Subject = end.Issuer.String()
+		}
 	}
 }
 
