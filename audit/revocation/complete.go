@@ -186,7 +186,7 @@ func (c Completion) Finding(enforced bool) audit.Finding {
 		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate (issuer %s). The AIA caIssuers URL was not fetched (--offline), so it is unknown whether Windows would build the chain.", c.Missing)
 		f.Remedy = audit.PartialChain.Remedy()
 	default:
-		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate (issuer %s), and Windows cannot fetch it either: %v. Exchange rejects the certificate.", c.Missing, c.Err)
+		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate (issuer %s), and Windows cannot build the chain either: %v. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", c.Missing, c.Err)
 		f.Remedy = fmt.Sprintf("Ask the partner to send its intermediate CA certificate (%s) with its own, and to publish it at a reachable AIA caIssuers URL; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.", c.Missing)
 	}
 	return f

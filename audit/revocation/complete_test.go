@@ -1,0 +1,289 @@
+package revocation
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smallstep/pkcs7"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+func pemCert(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func p7(t *testing.T, cs ...*x509.Certificate) []byte {
+	t.Helper()
+	var der []byte
+	for _, c := range cs {
+		der = append(der, c.Raw...)
+	}
+	b, err := pkcs7.DegenerateCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestComplete(t *testing.T) {
+	// setup returns the presented chain and the trusted roots.
+	type setup func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool)
+	// twoLevels is root -> int1 -> int2 -> leaf, with int2 and int1 at AIA URLs served by serve.
+	twoLevels := func(t *testing.T, s *server, serve func(int1, int2 *ca)) ([]*x509.Certificate, *x509.CertPool) {
+		root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
+		int1 := issue(t, root, certSpec{cn: "AIA Int 1", isCA: true, aia: []string{s.url("/aia/root.crt")}})
+		int2 := issue(t, int1, certSpec{cn: "AIA Int 2", isCA: true, aia: []string{s.url("/aia/int1")}})
+		leaf := issue(t, int2, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/int2")}})
+		serve(int1, int2)
+		return []*x509.Certificate{leaf.cert}, pool(root)
+	}
+	// oneLevel is root -> int -> leaf; the leaf's AIA URLs are aia, int is served as body(int).
+	oneLevel := func(t *testing.T, s *server, aia []string, body func(root, int *ca) []byte) ([]*x509.Certificate, *x509.CertPool) {
+		root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
+		in := issue(t, root, certSpec{cn: "AIA Int", isCA: true})
+		leaf := issue(t, in, certSpec{cn: "mx.partner.test", aia: aia})
+		if body != nil {
+			s.bytes("/aia/int", body(root, in))
+		}
+		return []*x509.Certificate{leaf.cert}, pool(root)
+	}
+	tests := []struct {
+		name     string
+		opts     Options
+		setup    setup
+		built    bool
+		fetched  []string // subjects' CNs of the fetched issuers
+		fetches  int      // HTTP requests in all
+		err      error    // errors.Is target, or nil
+		errText  string
+		message  []string // substrings of the finding's message
+		severity audit.Severity
+	}{
+		{
+			name: "DER intermediate",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+			},
+			built: true, fetched: []string{"AIA Int"}, fetches: 1,
+			message: []string{"Windows still builds the chain", "CN=AIA Int", "/aia/int"}, severity: audit.Warning,
+		},
+		{
+			name: "PEM intermediate",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return pemCert(in.cert) })
+			},
+			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
+		},
+		{
+			name: "PKCS#7 intermediate",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return p7(t, in.cert) })
+			},
+			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
+		},
+		{
+			name: "second URL after a dead first",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{"ldap:///CN=AIA", deadURL(t, "/int"), s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+			},
+			built: true, fetched: []string{"AIA Int"}, fetches: 2, severity: audit.Warning,
+		},
+		{
+			name: "two levels, one fetch each",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return twoLevels(t, s, func(int1, int2 *ca) {
+					s.bytes("/aia/int2", int2.cert.Raw)
+					s.bytes("/aia/int1", int1.cert.Raw)
+				})
+			},
+			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 2, severity: audit.Warning,
+			message: []string{"CN=AIA Int 2,O=mxaudit test, then CN=AIA Int 1"},
+		},
+		{
+			name: "PKCS#7 bundle holding both levels",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return twoLevels(t, s, func(int1, int2 *ca) { s.bytes("/aia/int2", p7(t, int1.cert, int2.cert)) })
+			},
+			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 1, severity: audit.Warning,
+		},
+		{
+			name: "chain already complete",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
+				leaf := issue(t, root, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/never")}})
+				return []*x509.Certificate{leaf.cert}, pool(root)
+			},
+			built: true, fetches: 0, severity: audit.Info,
+		},
+		{
+			name: "AIA answers 404",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/gone")}, nil)
+			},
+			fetches: 1, errText: "HTTP 404",
+			message: []string{"Windows cannot build the chain either", "HTTP 404", "issuer CN=AIA Int"}, severity: audit.Error,
+		},
+		{
+			name: "AIA serves another certificate",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte { return root.cert.Raw })
+			},
+			fetches: 1, errText: "no certificate there issued CN=mx.partner.test", severity: audit.Error,
+		},
+		{
+			name: "AIA serves an impostor with the right name",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte {
+					return issue(t, root, certSpec{cn: "AIA Int", isCA: true}).cert.Raw // same name, other key
+				})
+			},
+			fetches: 1, errText: "no certificate there issued", severity: audit.Error,
+		},
+		{
+			name: "AIA serves garbage",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, _ *ca) []byte { return []byte("<html>not found</html>") })
+			},
+			fetches: 1, errText: "neither a certificate nor PKCS#7", severity: audit.Error,
+		},
+		{
+			name: "no AIA URL",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, nil, nil)
+			},
+			err: ErrNoAIA, severity: audit.Error, message: []string{"no AIA caIssuers URL"},
+		},
+		{
+			name: "only an LDAP AIA URL",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{"ldap:///CN=AIA"}, nil)
+			},
+			err: ErrNoAIA, errText: "not fetched: ldap:///CN=AIA", severity: audit.Error,
+		},
+		{
+			name: "untrusted root at the end",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				root := issue(t, nil, certSpec{cn: "Private Root", isCA: true})
+				leaf := issue(t, root, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/never")}})
+				other := issue(t, nil, certSpec{cn: "Other Root", isCA: true})
+				return []*x509.Certificate{leaf.cert, root.cert}, pool(other)
+			},
+			err: ErrSelfSignedEnd, severity: audit.Error,
+		},
+		{
+			name: "offline fetches nothing",
+			opts: Options{Offline: true},
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+			},
+			err: ErrOffline, severity: audit.Warning, message: []string{"--offline", "unknown whether Windows would build"},
+		},
+		{
+			name: "endless chain stops at the depth limit",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				root := issue(t, nil, certSpec{cn: "Deep Root", isCA: true})
+				prev := root
+				var path string
+				for i := range MaxAIADepth + 2 {
+					path = "/aia/deep" + string(rune('a'+i))
+					s.bytes(path, prev.cert.Raw)
+					prev = issue(t, prev, certSpec{cn: "Deep " + path, isCA: true, aia: []string{s.url(path)}})
+				}
+				leaf := issue(t, prev, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/leafissuer")}})
+				s.bytes("/aia/leafissuer", prev.cert.Raw)
+				return []*x509.Certificate{leaf.cert}, pool(root)
+			},
+			fetched: []string{"Deep /aia/deepf", "Deep /aia/deepe", "Deep /aia/deepd", "Deep /aia/deepc"},
+			fetches: MaxAIADepth, errText: "no trusted root reached after 4 AIA fetches", severity: audit.Error,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			presented, roots := tc.setup(t, s)
+			tc.opts.Timeout = 5 * time.Second
+			f := NewFetcher(tc.opts)
+			c := f.Complete(context.Background(), presented, roots)
+			t.Logf("err: %v", c.Err)
+			if c.Built != tc.built {
+				t.Errorf("built %v, want %v (err %v)", c.Built, tc.built, c.Err)
+			}
+			var got []string
+			for _, k := range c.Fetched {
+				got = append(got, k.Subject.CommonName)
+			}
+			if strings.Join(got, "|") != strings.Join(tc.fetched, "|") {
+				t.Errorf("fetched %q, want %q", got, tc.fetched)
+			}
+			if len(c.Chain) != len(presented)+len(c.Fetched) {
+				t.Errorf("chain has %d certificates, want %d", len(c.Chain), len(presented)+len(c.Fetched))
+			}
+			if n := f.TotalFetches(); n != tc.fetches {
+				t.Errorf("%d fetches, want %d", n, tc.fetches)
+			}
+			if tc.built != (c.Err == nil) {
+				t.Errorf("built %v but err %v", c.Built, c.Err)
+			}
+			if tc.err != nil && !errors.Is(c.Err, tc.err) {
+				t.Errorf("err %v, want %v", c.Err, tc.err)
+			}
+			if tc.errText != "" && (c.Err == nil || !strings.Contains(c.Err.Error(), tc.errText)) {
+				t.Errorf("err %v, want it to contain %q", c.Err, tc.errText)
+			}
+			fd := c.Finding(false)
+			t.Logf("finding: %s | %s", fd.Message, fd.Remedy)
+			if fd.Severity != tc.severity || fd.Check != "aia" {
+				t.Errorf("finding %s/%s, want aia/%s", fd.Check, fd.Severity, tc.severity)
+			}
+			for _, m := range tc.message {
+				if !strings.Contains(fd.Message, m) {
+					t.Errorf("finding %q lacks %q", fd.Message, m)
+				}
+			}
+			if !c.Built && !errors.Is(c.Err, ErrOffline) && c.Finding(true).Severity != audit.Critical {
+				t.Errorf("enforced partner whose chain cannot be built: %s, want critical", c.Finding(true).Severity)
+			}
+		})
+	}
+}
+
+func pool(cs ...*ca) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, c := range cs {
+		p.AddCert(c.cert)
+	}
+	return p
+}
+
+// TestCompleteThenCheck completes a chain from AIA and checks the completed,
+// verified chain for revocation, as the run stage does.
+func TestCompleteThenCheck(t *testing.T) {
+	s := newServer(t)
+	h := newHier(t, s, true) // the intermediate is revoked
+	leaf := h.leaf(t, certSpec{aia: []string{s.bytes("/aia/int", h.inter.cert.Raw)}, crl: []string{s.url("/crl/inter")}})
+	s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))
+	f := NewFetcher(Options{Timeout: 5 * time.Second})
+	c := f.Complete(context.Background(), []*x509.Certificate{leaf.cert}, pool(h.root))
+	if !c.Built {
+		t.Fatalf("not built: %v", c.Err)
+	}
+	inter := x509.NewCertPool()
+	for _, k := range c.Chain[1:] {
+		inter.AddCert(k)
+	}
+	chains, err := leaf.cert.Verify(x509.VerifyOptions{Roots: pool(h.root), Intermediates: inter, CurrentTime: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, v := f.Check(context.Background(), chains[0], nil, now)
+	if v != audit.Revoked || rev.Certs[1].Status != StatusRevoked {
+		t.Errorf("got %s (%s), want the fetched intermediate revoked", v, rev.Detail)
+	}
+}
