@@ -48,6 +48,9 @@ type Options struct {
 	Now       time.Time     // the clock certificates are made against; default time.Now()
 	LineDelay time.Duration // added before every SMTP reply line
 	Hostile   bool          // include hostile and slow servers
+	// NoDNS leaves out the partner whose host name must fail to resolve:
+	// with the system resolver it would cause a real DNS query.
+	NoDNS bool
 }
 
 var nextIP atomic.Uint32
@@ -206,6 +209,9 @@ func Start(opts Options) (*Fleet, error) {
 		}
 	}()
 	for _, sc := range scenarios(p, opts) {
+		if opts.NoDNS && sc.noAddr {
+			continue
+		}
 		if err := f.add(sc, opts); err != nil {
 			return nil, fmt.Errorf("fleet: %s: %w", sc.name, err)
 		}
@@ -253,7 +259,7 @@ func scenarios(p *pki, opts Options) []scenario {
 	list := []scenario{
 		{name: "Valid Corp", domain: "valid.example", host: "mx.valid.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.valid.example", "valid.example"), chain: pubChain, expect: V(audit.Valid), contact: "tls-admin@valid.example", privateRoot: "legacy-root.pem"},
 		{name: "Implicit TLS AG", domain: "implicit.example", host: "smtps.implicit.example", tls: audit.Implicit, ca: p.pubInter, spec: p.leaf(nil, "smtps.implicit.example"), chain: pubChain, expect: V(audit.Valid)},
-		{name: "Müller GmbH", domain: "mueller.example", host: "mx.mueller.example", enforced: true, ca: p.private, spec: p.leaf(nil, "mx.mueller.example", "mueller.example"), b: Behavior{Greeting: []string{"Willkommen bei Müller", "Bitte nur verschlüsselt"}, EHLO: []string{"PIPELINING", "SIZE 52428800", "ENHANCEDSTATUSCODES"}}, privateRoot: "mueller-root.pem", expect: V(audit.Valid), contact: "it@mueller.example"},
+		{name: "Müller GmbH", domain: "mueller.example", host: "mx.mueller.example", enforced: true, ca: p.private, spec: p.leaf(nil, "mx.mueller.example", "mueller.example"), chain: []*x509.Certificate{p.private.Cert}, b: Behavior{Greeting: []string{"Willkommen bei Müller", "Bitte nur verschlüsselt"}, EHLO: []string{"PIPELINING", "SIZE 52428800", "ENHANCEDSTATUSCODES"}}, privateRoot: "mueller-root.pem", expect: V(audit.Valid), contact: "it@mueller.example"},
 		{name: "Société Générale Test", domain: "societe.example", host: "mx.societe.example", enforced: true, ca: p.other, spec: p.leaf(nil, "mx.societe.example", "societe.example"), chain: []*x509.Certificate{p.other.Cert}, expect: V(audit.UntrustedRoot), contact: "pki@societe.example"},
 		{name: "Partial Chain Inc", domain: "partial.example", host: "mx.partial.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.partial.example", "partial.example"), expect: V(audit.PartialChain), contact: "postmaster@partial.example"},
 		{name: "Self Signed Ltd", domain: "selfsigned.example", host: "mx.selfsigned.example", selfSigned: true, spec: p.leaf(nil, "mx.selfsigned.example"), expect: V(audit.SelfSigned)},
