@@ -1,0 +1,101 @@
+package reports
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// PartnersCSVHeader is the header of partners.csv: one row per partner.
+var PartnersCSVHeader = []string{
+	"partner", "domain", "host", "port", "tls", "enforced", "verdict", "verdicts", "severity",
+	"leaf_subject", "issuer", "not_after", "days_left", "root_source", "root_file", "findings", "error",
+}
+
+// FindingsCSVHeader is the header of findings.csv: one row per finding, most severe first.
+var FindingsCSVHeader = []string{"partner", "domain", "host", "severity", "source", "issue", "message", "remedy"}
+
+// RootsCSVHeader is the header of private-roots.csv: one row per private root, soonest expiry first.
+var RootsCSVHeader = []string{
+	"file", "subject", "sha1", "sha256", "not_before", "not_after", "days_left", "status", "declared_by", "used_by", "action",
+}
+
+// WritePartnersCSV writes partners.csv (RFC 4180, UTF-8, dates as YYYY-MM-DD, lists joined with spaces or "; ").
+func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
+	v, err := newView(res, opts)
+	if err != nil {
+		return err
+	}
+	n := make([]int, len(res.Partners))
+	for _, f := range v.findings {
+		n[f.Partner]++
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(PartnersCSVHeader)
+	for i := range res.Partners {
+		r := &res.Partners[i]
+		subj, iss, na, dl := v.leafFacts(r)
+		days := ""
+		if dl != nil {
+			days = fmt.Sprint(*dl)
+		}
+		vs := make([]string, len(r.Verdicts))
+		for j, vd := range r.Verdicts {
+			vs[j] = string(vd)
+		}
+		cw.Write([]string{
+			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
+			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, day(na), days, r.Root.Source, r.Root.File,
+			fmt.Sprint(n[i]), r.Error,
+		})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("partners csv: %w", err)
+	}
+	return nil
+}
+
+// WriteFindingsCSV writes findings.csv: every verdict (source "verdict") and check finding of every partner.
+func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
+	v, err := newView(res, opts)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(FindingsCSVHeader)
+	for _, f := range v.findings {
+		r := &res.Partners[f.Partner]
+		cw.Write([]string{r.Name, r.Domain, r.Host, string(f.Severity), f.Source, f.Issue, f.Message, f.Remedy})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("findings csv: %w", err)
+	}
+	return nil
+}
+
+// WriteRootsCSV writes private-roots.csv with the recommended action of each root.
+func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, opts Options) error {
+	tpl := opts.Templates
+	cw := csv.NewWriter(w)
+	cw.Write(RootsCSVHeader)
+	for _, r := range sortedRoots(roots) {
+		act, err := RootAction(tpl, r)
+		if err != nil {
+			return err
+		}
+		cw.Write([]string{
+			r.File, r.Subject, r.SHA1, r.SHA256, day(r.NotBefore), day(r.NotAfter), fmt.Sprint(r.DaysLeft),
+			rootStatus(r), strings.Join(r.DeclaredBy, "; "), strings.Join(r.UsedBy, "; "), act,
+		})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("private roots csv: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,700 @@
+package reports
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"codeberg.org/go-pdf/fpdf"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+var (
+	colCritical = rgb{176, 0, 32}
+	colError    = rgb{222, 84, 37}
+	colWarning  = rgb{214, 150, 0}
+	colInfo     = rgb{84, 130, 53}
+	colGrey     = rgb{128, 128, 128}
+	colNavy     = rgb{31, 56, 100}
+)
+
+func sevColor(s audit.Severity) rgb {
+	switch s {
+	case audit.Critical:
+		return colCritical
+	case audit.Error:
+		return colError
+	case audit.Warning:
+		return colWarning
+	}
+	return colInfo
+}
+
+func statusColor(st string) rgb {
+	switch st {
+	case audit.RootExpired:
+		return colCritical
+	case audit.RootExpiring:
+		return colWarning
+	case audit.RootUnused:
+		return colGrey
+	}
+	return colInfo
+}
+
+// WritePDF writes the audit report: cover, executive summary with a chart,
+// critical and error findings with remedies, the private roots lifecycle,
+// one detail section per partner with a problem, and inventory errors.
+func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
+	v, err := newView(res, opts)
+	if err != nil {
+		return err
+	}
+	d, err := newDoc(v, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.cover(); err != nil {
+		return err
+	}
+	if err := d.summary(); err != nil {
+		return err
+	}
+	d.findings()
+	if err := d.roots(res.PrivateRoots, true); err != nil {
+		return err
+	}
+	if err := d.details(); err != nil {
+		return err
+	}
+	d.inventoryErrors()
+	return d.finish(w)
+}
+
+// PartnerPDF writes the report for one partner (matched by name) with its
+// own findings, chain and remedies only, as sent to that partner.
+func PartnerPDF(w io.Writer, res *audit.Results, partner string, opts Options) error {
+	idx := slices.IndexFunc(res.Partners, func(r audit.Result) bool { return r.Name == partner })
+	if idx < 0 {
+		return fmt.Errorf("pdf: no partner %q in the results", partner)
+	}
+	return partnerPDF(w, res, idx, opts)
+}
+
+func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
+	// Render from a copy holding only this partner, so nothing about other partners can leak in.
+	r := res.Partners[idx]
+	one := *res
+	one.Partners = []audit.Result{r}
+	one.InventoryErrors = nil
+	one.Changes = nil
+	one.PrivateRoots = nil
+	for _, pr := range res.PrivateRoots {
+		if slices.Contains(pr.UsedBy, r.Name) || slices.Contains(pr.DeclaredBy, r.Name) {
+			pr.UsedBy, pr.DeclaredBy = onlyName(pr.UsedBy, r.Name), onlyName(pr.DeclaredBy, r.Name)
+			one.PrivateRoots = append(one.PrivateRoots, pr)
+		}
+	}
+	v, err := newView(&one, opts)
+	if err != nil {
+		return err
+	}
+	d, err := newDoc(v, opts)
+	if err != nil {
+		return err
+	}
+	if err := d.partnerCover(&one.Partners[0]); err != nil {
+		return err
+	}
+	if err := d.detail(0, false); err != nil {
+		return err
+	}
+	if len(one.PrivateRoots) > 0 {
+		if err := d.roots(one.PrivateRoots, false); err != nil {
+			return err
+		}
+	}
+	return d.finish(w)
+}
+
+func onlyName(names []string, name string) []string {
+	if slices.Contains(names, name) {
+		return []string{name}
+	}
+	return nil
+}
+
+func newDoc(v *view, opts Options) (*doc, error) {
+	reg, bold, err := baseFonts()
+	if err != nil {
+		return nil, fmt.Errorf("pdf: embedded font: %w", err)
+	}
+	cjk := opts.CJKFont
+	if cjk == nil && !opts.NoFontSearch {
+		cjk = SystemCJKFont()
+	}
+	p := fpdf.New("P", "mm", "A4", "")
+	p.SetCreationDate(v.now)
+	p.SetModificationDate(v.now)
+	p.SetCatalogSort(true)
+	p.SetProducer("mxaudit", true)
+	p.SetCreator("mxaudit", true)
+	p.SetTitle(v.title, true)
+	p.SetAuthor(v.org, true)
+	p.SetSubject(v.period, true)
+	p.AddUTF8FontFromBytes(famBase, "", reg.Data)
+	p.AddUTF8FontFromBytes(famBase, "B", bold.Data)
+	p.SetMargins(15, 18, 15)
+	p.SetAutoPageBreak(false, 0)
+	p.SetCellMargin(0)
+	p.AliasNbPages("{nb}")
+	_, ph := p.GetPageSize()
+	d := &doc{p: p, v: v, reg: reg, bold: bold, cjk: cjk, left: 15, top: 18, width: 180, pageH: ph, bottom: ph - 16}
+	footer, err := v.tpl.Text("footer.tmpl", map[string]any{"Org": v.org, "Title": v.title, "Period": v.period, "Date": day(v.now)})
+	if err != nil {
+		return nil, err
+	}
+	p.SetHeaderFunc(func() {
+		if p.PageNo() > 1 {
+			d.setFont("", 7.5)
+			d.color(colGrey)
+			d.text(d.left, 8, d.width/2, 4, v.title, "L")
+			d.text(d.left+d.width/2, 8, d.width/2, 4, v.org, "R")
+			d.p.SetDrawColor(200, 200, 200)
+			d.p.Line(d.left, 12.5, d.left+d.width, 12.5)
+			d.p.SetDrawColor(0, 0, 0)
+			d.p.SetTextColor(0, 0, 0)
+		}
+		p.SetXY(d.left, d.top)
+	})
+	p.SetFooterFunc(func() {
+		style, size := d.style, d.size
+		d.setFont("", 7.5)
+		d.color(colGrey)
+		d.p.SetDrawColor(200, 200, 200)
+		d.p.Line(d.left, ph-11.5, d.left+d.width, ph-11.5)
+		d.p.SetDrawColor(0, 0, 0)
+		d.text(d.left, ph-10.5, d.width-30, 4, footer, "L")
+		d.text(d.left+d.width-30, ph-10.5, 30, 4, fmt.Sprintf("Page %d of {nb}", p.PageNo()), "R")
+		d.p.SetTextColor(0, 0, 0)
+		d.setFont(style, size)
+	})
+	if scanMissing(d, v.res) {
+		v.warn("pdf: some names contain characters that no available font can show (CJK needs a TrueType font: pass --font FILE or install Debian's fonts-droid-fallback); they appear as " + placeholder)
+	}
+	return d, nil
+}
+
+// scanMissing reports whether any text of res has a character no loaded font covers.
+func scanMissing(d *doc, res *audit.Results) bool {
+	check := func(ss ...string) bool {
+		for _, s := range ss {
+			for _, r := range s {
+				if r > 0x2000 && !d.reg.Covers(r) && !d.cjk.Covers(r) && !unicode_ignorable(r) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for i := range res.Partners {
+		r := &res.Partners[i]
+		if check(r.Name, r.Domain, r.Host, r.Error, r.Root.Subject) {
+			return true
+		}
+		for _, c := range r.Chain {
+			if check(c.Subject, c.Issuer) {
+				return true
+			}
+		}
+		for _, f := range r.Findings {
+			if check(f.Message, f.Remedy) {
+				return true
+			}
+		}
+		for _, s := range r.Details {
+			if check(s) {
+				return true
+			}
+		}
+	}
+	for _, pr := range res.PrivateRoots {
+		if check(pr.File, pr.Subject) || check(pr.UsedBy...) || check(pr.DeclaredBy...) {
+			return true
+		}
+	}
+	return false
+}
+
+func unicode_ignorable(r rune) bool {
+	return r == 0x200B || r == 0x200D || r == 0xFE0F || (r >= 0x0300 && r < 0x0370)
+}
+
+func (d *doc) finish(w io.Writer) error {
+	var buf bytes.Buffer
+	if err := d.p.Output(&buf); err != nil {
+		return fmt.Errorf("pdf: %w", err)
+	}
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("pdf: %w", err)
+	}
+	return nil
+}
+
+func (d *doc) cover() error {
+	v, p := d.v, d.p
+	p.AddPage()
+	d.fill(colNavy)
+	p.Rect(0, 0, 210, 70, "F")
+	if logo, typ := v.tpl.Logo(); logo != nil {
+		opt := fpdf.ImageOptions{ImageType: typ}
+		p.RegisterImageOptionsReader("logo", opt, bytes.NewReader(logo))
+		p.ImageOptions("logo", d.left, 80, 0, 20, false, opt, 0, "")
+	}
+	p.SetTextColor(255, 255, 255)
+	d.setFont("B", 24)
+	d.text(d.left, 28, d.width, 12, v.org, "L")
+	d.setFont("", 16)
+	d.text(d.left, 44, d.width, 8, v.title, "L")
+	p.SetTextColor(0, 0, 0)
+	d.setFont("B", 14)
+	d.text(d.left, 110, d.width, 7, "Report period: "+v.period, "L")
+	d.setFont("", 11)
+	d.text(d.left, 119, d.width, 6, "Audit run: "+stamp(v.res.Started), "L")
+	scope, err := v.tpl.Text("scope.tmpl", map[string]any{
+		"Partners": len(v.res.Partners), "Inventory": v.res.Inventory, "Started": stamp(v.res.Started),
+		"Finished": stamp(v.res.Finished), "Incomplete": v.res.Incomplete, "PrivateRoots": len(v.res.PrivateRoots),
+	})
+	if err != nil {
+		return err
+	}
+	p.SetXY(d.left, 132)
+	d.setFont("B", 11)
+	d.text(d.left, 132, d.width, 6, "Scope", "L")
+	p.SetXY(d.left, 139)
+	d.para(scope, "", 10, 5)
+	if d.missing > 0 || scanMissing(d, v.res) {
+		p.Ln(4)
+		d.color(colCritical)
+		d.para("Some names contain characters that no font available to this report can show; they appear as "+placeholder+". Render again with a CJK TrueType font (--font FILE).", "", 9, 4.5)
+		p.SetTextColor(0, 0, 0)
+	}
+	return nil
+}
+
+func (d *doc) summary() error {
+	v, p := d.v, d.p
+	p.AddPage()
+	d.heading("Executive summary", 16)
+	fs := v.findingsBySeverity()
+	bySev := map[audit.Severity]int{}
+	failingN := 0
+	for i := range v.res.Partners {
+		r := &v.res.Partners[i]
+		bySev[r.WorstSeverity()]++
+		if failing(r) {
+			failingN++
+		}
+	}
+	attention := 0
+	for _, r := range v.res.PrivateRoots {
+		if st := rootStatus(r); st == audit.RootExpired || st == audit.RootExpiring {
+			attention++
+		}
+	}
+	text, err := v.tpl.Text("summary.tmpl", map[string]any{
+		"Partners": len(v.res.Partners), "Failing": failingN, "Critical": bySev[audit.Critical],
+		"Errors": bySev[audit.Error], "Warnings": bySev[audit.Warning], "Findings": len(v.findings),
+		"RootsAttention": attention, "ExpiringDays": audit.RootExpiringDays, "InventoryErrors": len(v.res.InventoryErrors),
+		"PrivateRoots": len(v.res.PrivateRoots),
+	})
+	if err != nil {
+		return err
+	}
+	d.para(text, "", 10, 5)
+	p.Ln(4)
+	// Key figures as tiles.
+	tiles := []struct {
+		label string
+		n     int
+		c     rgb
+	}{
+		{"Partners", len(v.res.Partners), colNavy},
+		{"Critical", bySev[audit.Critical], colCritical},
+		{"Error", bySev[audit.Error], colError},
+		{"Warning", bySev[audit.Warning], colWarning},
+		{"Valid", bySev[audit.Info], colInfo},
+		{"Roots to act on", attention, colGrey},
+	}
+	y := p.GetY()
+	tw := (d.width - 5*3) / 6
+	for i, t := range tiles {
+		x := d.left + float64(i)*(tw+3)
+		d.fill(t.c)
+		p.Rect(x, y, tw, 20, "F")
+		p.SetTextColor(255, 255, 255)
+		d.setFont("B", 16)
+		d.text(x, y+2.5, tw, 9, fmt.Sprint(t.n), "C")
+		d.setFont("", 8)
+		d.text(x, y+13, tw, 4, t.label, "C")
+	}
+	p.SetTextColor(0, 0, 0)
+	p.SetXY(d.left, y+26)
+	d.barChart("Partners by verdict", v.byVerdict())
+	d.barChart("Partners by worst severity", v.bySeverity())
+	d.setFont("", 8.5)
+	d.color(colGrey)
+	d.para(fmt.Sprintf("Findings: %d critical, %d error, %d warning, %d info. Severity is critical when mail to a partner on the enforced-TLS list stops.",
+		fs[audit.Critical], fs[audit.Error], fs[audit.Warning], fs[audit.Info]), "", 8.5, 4)
+	p.SetTextColor(0, 0, 0)
+	return nil
+}
+
+// barChart draws a horizontal bar chart of counts, one bar per label.
+func (d *doc) barChart(title string, counts []count) {
+	p := d.p
+	const bh, gap, labelW, numW = 5.0, 1.5, 42.0, 16.0
+	d.need(12 + float64(len(counts))*(bh+gap))
+	d.setFont("B", 10)
+	y := p.GetY()
+	d.text(d.left, y, d.width, 5, title, "L")
+	y += 7
+	maxN := 1
+	for _, c := range counts {
+		maxN = max(maxN, c.N)
+	}
+	barW := d.width - labelW - numW
+	for _, c := range counts {
+		d.setFont("", 8)
+		d.text(d.left, y, labelW-2, bh, c.Label, "R")
+		w := barW * float64(c.N) / float64(maxN)
+		if c.N > 0 {
+			w = max(w, 0.6)
+			col := sevColor(c.Sev)
+			if c.Label == string(audit.NotProbed) {
+				col = colGrey
+			}
+			d.fill(col)
+			p.Rect(d.left+labelW, y+0.5, w, bh-1, "F")
+		}
+		d.text(d.left+labelW+w+1.5, y, numW, bh, fmt.Sprint(c.N), "L")
+		y += bh + gap
+	}
+	p.SetDrawColor(160, 160, 160)
+	p.Line(d.left+labelW, y-float64(len(counts))*(bh+gap)-0.5, d.left+labelW, y-gap+0.5)
+	p.SetDrawColor(0, 0, 0)
+	p.SetXY(d.left, y+4)
+}
+
+type findingGroup struct {
+	sev    audit.Severity
+	issue  string
+	remedy string
+	items  []Finding
+}
+
+// findings writes the critical and error findings grouped by problem and remedy.
+func (d *doc) findings() {
+	v, p := d.v, d.p
+	p.AddPage()
+	d.heading("Critical and error findings", 16)
+	intro, err := v.tpl.Text("findings-intro.tmpl", nil)
+	if err == nil {
+		d.para(intro, "", 9.5, 4.8)
+	}
+	var groups []*findingGroup
+	idx := map[string]*findingGroup{}
+	for _, f := range v.findings {
+		if f.Severity.Level() < audit.Error.Level() {
+			continue
+		}
+		key := string(f.Severity) + "\x00" + f.Issue + "\x00" + f.Remedy
+		g := idx[key]
+		if g == nil {
+			g = &findingGroup{sev: f.Severity, issue: f.Issue, remedy: f.Remedy}
+			idx[key] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, f)
+	}
+	slices.SortStableFunc(groups, func(a, b *findingGroup) int {
+		return cmp.Or(b.sev.Level()-a.sev.Level(), len(b.items)-len(a.items), strings.Compare(a.issue, b.issue))
+	})
+	if len(groups) == 0 {
+		p.Ln(2)
+		d.para("No critical or error findings.", "B", 10, 5)
+		return
+	}
+	for _, g := range groups {
+		d.need(30)
+		p.Ln(2)
+		y := p.GetY()
+		d.fill(sevColor(g.sev))
+		p.Rect(d.left, y, 20, 6, "F")
+		p.SetTextColor(255, 255, 255)
+		d.setFont("B", 8)
+		d.text(d.left, y+0.5, 20, 5, strings.ToUpper(string(g.sev)), "C")
+		p.SetTextColor(0, 0, 0)
+		d.setFont("B", 11)
+		d.text(d.left+23, y, d.width-23, 6, fmt.Sprintf("%s — %d partner%s", g.issue, len(g.items), plural(len(g.items))), "L")
+		p.SetXY(d.left, y+8)
+		if g.remedy != "" {
+			d.para("What to do: "+g.remedy, "", 9, 4.5)
+			p.Ln(1)
+		}
+		items := g.items
+		d.table([]tcol{{"Partner", 45, "L", true}, {"Domain", 35, "L", true}, {"Host", 40, "L", true}, {"Detail", 60, "L", true}},
+			len(items), func(i int) ([]string, []mark) {
+				r := &v.res.Partners[items[i].Partner]
+				return []string{r.Name, r.Domain, fmt.Sprintf("%s:%d", r.Host, r.Port), items[i].Message}, nil
+			})
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// roots writes the private roots lifecycle table sorted by expiry.
+func (d *doc) roots(roots []audit.PrivateRoot, newPage bool) error {
+	return d.rootsTable(roots, newPage, nil)
+}
+
+func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadError) error {
+	v, p := d.v, d.p
+	if newPage {
+		p.AddPage()
+	}
+	d.heading("Private roots lifecycle", 16)
+	intro, err := v.tpl.Text("roots-intro.tmpl", map[string]any{"ExpiringDays": audit.RootExpiringDays})
+	if err != nil {
+		return err
+	}
+	d.para(intro, "", 9.5, 4.8)
+	p.Ln(2)
+	sorted := sortedRoots(roots)
+	if len(sorted) == 0 {
+		d.para("No private roots were imported.", "B", 10, 5)
+	}
+	actions := make([]string, len(sorted))
+	for i, r := range sorted {
+		if actions[i], err = RootAction(v.tpl, r); err != nil {
+			return err
+		}
+	}
+	if len(sorted) > 0 {
+		d.table([]tcol{
+			{"File", 26, "L", true}, {"Subject", 36, "L", true}, {"Not after", 19, "L", false}, {"Days", 10, "R", false},
+			{"Status", 16, "C", false}, {"Used by", 27, "L", true}, {"Action", 46, "L", true},
+		}, len(sorted), func(i int) ([]string, []mark) {
+			r := sorted[i]
+			st := rootStatus(r)
+			used := joinCapped(r.UsedBy, 400)
+			if used == "" {
+				used = "–"
+			}
+			return []string{r.File, r.Subject, day(r.NotAfter), fmt.Sprint(r.DaysLeft), st, used, actions[i]},
+				[]mark{{4, statusColor(st)}}
+		})
+	}
+	if len(errs) > 0 {
+		d.heading("Files that could not be read", 12)
+		d.table([]tcol{{"File", 60, "L", true}, {"Error", 120, "L", true}}, len(errs), func(i int) ([]string, []mark) {
+			return []string{errs[i].File, errs[i].Message}, nil
+		})
+	}
+	return nil
+}
+
+// details writes one section per partner with a problem, most severe first.
+func (d *doc) details() error {
+	v, p := d.v, d.p
+	var order []int
+	for i := range v.res.Partners {
+		if failing(&v.res.Partners[i]) {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return v.res.Partners[b].WorstSeverity().Level() - v.res.Partners[a].WorstSeverity().Level()
+	})
+	p.AddPage()
+	d.heading("Partner details", 16)
+	intro, err := v.tpl.Text("details-intro.tmpl", nil)
+	if err != nil {
+		return err
+	}
+	d.para(intro, "", 9.5, 4.8)
+	if len(order) == 0 {
+		d.para("Every partner passed.", "B", 10, 5)
+	}
+	for _, i := range order {
+		if err := d.detail(i, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// detail writes the section of partner i: facts, verdicts and findings, chain and remedies.
+func (d *doc) detail(i int, withHeading bool) error {
+	v, p := d.v, d.p
+	r := &v.res.Partners[i]
+	d.need(45)
+	p.Ln(3)
+	y := p.GetY()
+	sev := r.WorstSeverity()
+	if withHeading {
+		d.p.SetDrawColor(sevColor(sev).r, sevColor(sev).g, sevColor(sev).b)
+		d.p.SetLineWidth(0.8)
+		d.p.Line(d.left, y, d.left, y+11)
+		d.p.SetLineWidth(0.2)
+		d.p.SetDrawColor(0, 0, 0)
+		d.setFont("B", 12)
+		d.text(d.left+3, y, d.width-30, 6, r.Name, "L")
+		d.fill(sevColor(sev))
+		p.Rect(d.left+d.width-22, y, 22, 5.5, "F")
+		p.SetTextColor(255, 255, 255)
+		d.setFont("B", 8)
+		d.text(d.left+d.width-22, y+0.3, 22, 5, strings.ToUpper(string(sev)), "C")
+		p.SetTextColor(0, 0, 0)
+		y += 6.5
+	}
+	enf := "not enforced"
+	if r.Enforced {
+		enf = "TLS enforced"
+	}
+	tls := strings.ToUpper(string(r.TLS))
+	if r.TLS == audit.StartTLS {
+		tls = "STARTTLS"
+	}
+	facts := fmt.Sprintf("%s · %s:%d · %s · %s", r.Domain, r.Host, r.Port, tls, enf)
+	if r.TLSVersion != "" {
+		facts += " · " + r.TLSVersion
+		if r.Cipher != "" {
+			facts += " " + r.Cipher
+		}
+	}
+	d.setFont("", 8.5)
+	d.color(colGrey)
+	d.text(d.left+3, y, d.width-3, 4.5, facts, "L")
+	p.SetTextColor(0, 0, 0)
+	p.SetXY(d.left, y+6)
+
+	var fs []Finding
+	for _, f := range v.findings {
+		if f.Partner == i {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		d.para("Valid: nothing to change.", "B", 9, 4.5)
+	} else {
+		d.table([]tcol{{"Severity", 18, "C", false}, {"Verdict / check", 32, "L", false}, {"Detail", 130, "L", true}},
+			len(fs), func(k int) ([]string, []mark) {
+				return []string{string(fs[k].Severity), fs[k].Issue, fs[k].Message}, []mark{{0, sevColor(fs[k].Severity)}}
+			})
+	}
+	if r.Error != "" && len(r.Chain) == 0 {
+		d.para("Error: "+r.Error, "", 8.5, 4.2)
+	}
+	if len(r.Chain) > 0 {
+		d.setFont("B", 9)
+		d.need(14)
+		d.text(d.left, p.GetY(), d.width, 5, "Chain presented", "L")
+		p.SetXY(d.left, p.GetY()+5.5)
+		d.table([]tcol{{"#", 6, "R", false}, {"Subject", 50, "L", true}, {"Issuer", 50, "L", true}, {"Not after", 20, "L", false}, {"SHA-1 thumbprint", 54, "L", true}},
+			len(r.Chain), func(k int) ([]string, []mark) {
+				c := r.Chain[k]
+				var m []mark
+				if c.NotAfter.Before(v.now) {
+					m = []mark{{3, colCritical}}
+				}
+				return []string{fmt.Sprint(k), c.Subject, c.Issuer, day(c.NotAfter), c.SHA1}, m
+			})
+	}
+	if r.Root.Source != "" {
+		root := "Trust anchor: "
+		switch r.Root.Source {
+		case audit.RootNone:
+			root += "none (the chain ends in no trusted root)"
+		default:
+			root += r.Root.Subject + " (" + r.Root.Source
+			if r.Root.File != "" {
+				root += ", " + r.Root.File
+			}
+			if !r.Root.NotAfter.IsZero() {
+				root += ", expires " + day(r.Root.NotAfter)
+			}
+			root += ")"
+		}
+		d.para(root, "", 8.5, 4.2)
+	}
+	var rems []string
+	for _, f := range fs {
+		if f.Remedy != "" && !slices.Contains(rems, f.Remedy) {
+			rems = append(rems, f.Remedy)
+		}
+	}
+	if len(rems) > 0 {
+		p.Ln(1)
+		d.setFont("B", 9)
+		d.need(10)
+		d.text(d.left, p.GetY(), d.width, 5, "What to do", "L")
+		p.SetXY(d.left, p.GetY()+5)
+		for _, rem := range rems {
+			d.para("• "+rem, "", 8.5, 4.2)
+		}
+	}
+	return nil
+}
+
+func (d *doc) inventoryErrors() {
+	errs := d.v.res.InventoryErrors
+	if len(errs) == 0 {
+		return
+	}
+	d.p.Ln(4)
+	d.heading("Inventory rows not audited", 14)
+	d.table([]tcol{{"File", 40, "L", true}, {"Line", 12, "R", false}, {"Column", 25, "L", false}, {"Message", 103, "L", true}},
+		len(errs), func(i int) ([]string, []mark) {
+			e := errs[i]
+			return []string{e.File, fmt.Sprint(e.Line), e.Column, e.Message}, nil
+		})
+}
+
+// partnerCover writes the first part of a per-partner report.
+func (d *doc) partnerCover(r *audit.Result) error {
+	v, p := d.v, d.p
+	p.AddPage()
+	d.fill(colNavy)
+	p.Rect(0, 0, 210, 42, "F")
+	p.SetTextColor(255, 255, 255)
+	d.setFont("B", 18)
+	d.text(d.left, 12, d.width, 9, v.org, "L")
+	d.setFont("", 12)
+	d.text(d.left, 24, d.width, 6, v.title+" · "+v.period, "L")
+	p.SetTextColor(0, 0, 0)
+	p.SetXY(d.left, 52)
+	d.setFont("B", 16)
+	d.text(d.left, 52, d.width, 8, r.Name, "L")
+	p.SetXY(d.left, 63)
+	intro, err := v.tpl.Text("partner-intro.tmpl", map[string]any{
+		"Org": v.org, "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Started": stamp(v.res.Started), "Period": v.period,
+	})
+	if err != nil {
+		return err
+	}
+	d.para(intro, "", 10, 5)
+	p.Ln(2)
+	verdict := fmt.Sprintf("Result: %s (%s)", r.Verdict, r.WorstSeverity())
+	d.para(verdict, "B", 11, 6)
+	return nil
+}

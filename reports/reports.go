@@ -1,0 +1,286 @@
+// Package reports renders an audit run (audit.Results) as an Excel workbook,
+// a PDF report, per-partner PDFs and CSV files, and the lifecycle report of
+// the imported private roots. It renders from the results model only and
+// takes its clock from Results.Started, so re-rendering a results.json
+// later gives the same report.
+package reports
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/templates"
+)
+
+// Options tune the rendering; the zero value renders with the embedded wording and fonts.
+type Options struct {
+	Org          string         // organisation name; empty means the organisation.tmpl template
+	Templates    *templates.Set // wording; nil means the embedded templates
+	CJKFont      *Font          // font for CJK text in PDFs; nil means SystemCJKFont() unless NoFontSearch
+	NoFontSearch bool           // do not look for a CJK font in the system font folders
+	Warn         func(string)   // receives warnings such as text no font can show; nil drops them
+}
+
+// SourceVerdict is the Source of a finding made from one of the partner's verdicts rather than by a check.
+const SourceVerdict = "verdict"
+
+// Finding is one row of the Findings sheet and CSV: a verdict of a partner
+// (Source "verdict", Issue the verdict's name) or a finding of a check
+// (Source and Issue the check's name).
+type Finding struct {
+	Partner  int // index into Results.Partners
+	Severity audit.Severity
+	Source   string
+	Issue    string
+	Message  string
+	Remedy   string
+}
+
+// view is what every format renders: the results plus the values derived from them once.
+type view struct {
+	res      *audit.Results
+	now      time.Time
+	tpl      *templates.Set
+	org      string
+	title    string
+	period   string
+	findings []Finding // most severe first, then in partner order
+	warn     func(string)
+}
+
+func newView(res *audit.Results, opts Options) (*view, error) {
+	v := &view{res: res, now: res.Started.UTC(), tpl: opts.Templates, warn: opts.Warn}
+	if v.tpl == nil {
+		v.tpl = templates.Default()
+	}
+	if v.warn == nil {
+		v.warn = func(string) {}
+	}
+	var err error
+	if v.org = opts.Org; v.org == "" {
+		if v.org, err = v.tpl.Text("organisation.tmpl", nil); err != nil {
+			return nil, err
+		}
+	}
+	if v.title, err = v.tpl.Text("title.tmpl", nil); err != nil {
+		return nil, err
+	}
+	if v.period, err = v.tpl.Text("period.tmpl", map[string]any{
+		"Quarter": fmt.Sprintf("Q%d", (int(v.now.Month())-1)/3+1), "Year": v.now.Year(),
+		"Month": v.now.Month().String(), "Date": day(v.now),
+	}); err != nil {
+		return nil, err
+	}
+	if v.findings, err = v.collectFindings(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *view) collectFindings() ([]Finding, error) {
+	var out []Finding
+	for i := range v.res.Partners {
+		r := &v.res.Partners[i]
+		vs := r.Verdicts
+		if len(vs) == 0 && r.Verdict != "" {
+			vs = []audit.Verdict{r.Verdict}
+		}
+		for _, vd := range vs {
+			if vd == audit.Valid {
+				continue
+			}
+			rem, err := v.remedy(r, vd)
+			if err != nil {
+				return nil, err
+			}
+			msg := r.Details[vd]
+			if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
+				msg = r.Error
+			}
+			out = append(out, Finding{Partner: i, Severity: vd.Severity(r.Enforced), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
+		}
+		for _, f := range r.Findings {
+			out = append(out, Finding{Partner: i, Severity: f.Severity, Source: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int { return b.Severity.Level() - a.Severity.Level() })
+	return out, nil
+}
+
+func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
+	return v.tpl.Remedy(vd, map[string]any{
+		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
+	})
+}
+
+// failing reports whether r has anything at or above warning.
+func failing(r *audit.Result) bool { return r.WorstSeverity().Level() >= audit.Warning.Level() }
+
+// severities lists the severities most severe first.
+var severities = []audit.Severity{audit.Critical, audit.Error, audit.Warning, audit.Info}
+
+type count struct {
+	Label string
+	N     int
+	Sev   audit.Severity // colour of the bar
+}
+
+// byVerdict counts partners by primary verdict, in audit.Order, leaving out verdicts no partner has.
+func (v *view) byVerdict() []count {
+	n := map[audit.Verdict]int{}
+	for i := range v.res.Partners {
+		n[v.res.Partners[i].Verdict]++
+	}
+	var out []count
+	for _, vd := range audit.Order {
+		if n[vd] > 0 {
+			out = append(out, count{string(vd), n[vd], vd.Severity(false)})
+			delete(n, vd)
+		}
+	}
+	var rest []string
+	for vd := range n {
+		rest = append(rest, string(vd))
+	}
+	slices.Sort(rest)
+	for _, s := range rest { // verdicts this mxaudit does not know, from a newer results.json
+		out = append(out, count{s, n[audit.Verdict(s)], audit.Warning})
+	}
+	return out
+}
+
+// bySeverity counts partners by worst severity, most severe first, all four severities.
+func (v *view) bySeverity() []count {
+	n := map[audit.Severity]int{}
+	for i := range v.res.Partners {
+		n[v.res.Partners[i].WorstSeverity()]++
+	}
+	out := make([]count, 0, len(severities))
+	for _, s := range severities {
+		out = append(out, count{string(s), n[s], s})
+	}
+	return out
+}
+
+// findingsBySeverity counts findings by severity, most severe first.
+func (v *view) findingsBySeverity() map[audit.Severity]int {
+	n := map[audit.Severity]int{}
+	for _, f := range v.findings {
+		n[f.Severity]++
+	}
+	return n
+}
+
+// CertRow is one distinct certificate seen in the run and the partners presenting it.
+type CertRow struct {
+	audit.Cert
+	Partners []string
+}
+
+// distinctCerts returns every certificate of every chain once, by SHA-256, soonest expiry first.
+func (v *view) distinctCerts() []CertRow {
+	idx := map[string]int{}
+	var out []CertRow
+	for i := range v.res.Partners {
+		r := &v.res.Partners[i]
+		for _, c := range r.Chain {
+			key := c.SHA256
+			if key == "" {
+				key = c.SHA1 + "|" + c.Subject + "|" + c.Serial
+			}
+			j, ok := idx[key]
+			if !ok {
+				j = len(out)
+				idx[key] = j
+				out = append(out, CertRow{Cert: c})
+			}
+			if p := out[j].Partners; len(p) == 0 || p[len(p)-1] != r.Name {
+				out[j].Partners = append(out[j].Partners, r.Name)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b CertRow) int {
+		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.SHA256, b.SHA256))
+	})
+	return out
+}
+
+// sortedRoots returns the private roots soonest expiry first.
+func sortedRoots(roots []audit.PrivateRoot) []audit.PrivateRoot {
+	out := slices.Clone(roots)
+	slices.SortStableFunc(out, func(a, b audit.PrivateRoot) int {
+		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.File, b.File), strings.Compare(a.SHA256, b.SHA256))
+	})
+	return out
+}
+
+// rootStatus returns r.Status, or grades r with audit.RootStatus when the status is missing.
+func rootStatus(r audit.PrivateRoot) string {
+	if r.Status != "" {
+		return r.Status
+	}
+	return audit.RootStatus(r.DaysLeft, r.UsedBy)
+}
+
+// RootAction returns the recommended action for a private root from the action-<status>.tmpl templates.
+func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
+	if tpl == nil {
+		tpl = templates.Default()
+	}
+	st := rootStatus(r)
+	name := "action-" + st + ".tmpl"
+	if !tpl.Has(name) {
+		return "", fmt.Errorf("private root %s: status %q has no %s", r.File, st, name)
+	}
+	return tpl.Text(name, map[string]any{
+		"File": r.File, "Subject": r.Subject, "NotAfter": day(r.NotAfter), "DaysLeft": r.DaysLeft,
+		"DeclaredBy": strings.Join(r.DeclaredBy, ", "), "UsedBy": strings.Join(r.UsedBy, ", "),
+		"ReviewBy": day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
+	})
+}
+
+// day formats t as a date, or "" for the zero time.
+func day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+// stamp formats t as date and time in UTC, or "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// joinCapped joins names with "; " and stops before max characters, saying how many were left out.
+func joinCapped(names []string, max int) string {
+	var b strings.Builder
+	for i, n := range names {
+		if b.Len()+len(n)+2 > max-40 {
+			fmt.Fprintf(&b, " … and %d more", len(names)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(n)
+	}
+	return b.String()
+}
+
+// leafFacts returns a partner's leaf subject, issuer, expiry and days left (nil when no certificate was seen).
+func (v *view) leafFacts(r *audit.Result) (subject, issuer string, notAfter time.Time, daysLeft *int) {
+	l := r.Leaf()
+	if l == nil {
+		return "", "", time.Time{}, nil
+	}
+	d := audit.DaysLeft(l.NotAfter, v.now)
+	return l.Subject, l.Issuer, l.NotAfter.UTC(), &d
+}

@@ -1,0 +1,162 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// Format is one output format of --format.
+type Format string
+
+// The formats; JSON is results.json itself, which the caller writes with audit.WriteResults.
+const (
+	XLSX Format = "xlsx"
+	PDF  Format = "pdf"
+	JSON Format = "json"
+	CSV  Format = "csv"
+)
+
+// AllFormats is the default of --format.
+var AllFormats = []Format{XLSX, PDF, JSON, CSV}
+
+// ParseFormats reads a comma-separated list such as "xlsx,pdf"; "all" means AllFormats.
+func ParseFormats(s string) ([]Format, error) {
+	var out []Format
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		switch Format(f) {
+		case "":
+			continue
+		case "all":
+			return slices.Clone(AllFormats), nil
+		case XLSX, PDF, JSON, CSV:
+			if !slices.Contains(out, Format(f)) {
+				out = append(out, Format(f))
+			}
+		default:
+			return nil, fmt.Errorf("unknown format %q (want xlsx, pdf, json, csv or all)", f)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no format given (want xlsx, pdf, json, csv or all)")
+	}
+	return out, nil
+}
+
+// File names written into the output folder.
+const (
+	FileXLSX        = "report.xlsx"
+	FilePDF         = "report.pdf"
+	FilePartnersCSV = "partners.csv"
+	FileFindingsCSV = "findings.csv"
+	FileRootsCSV    = "private-roots.csv"
+	DirPartnerPDFs  = "partners"
+	FileResultsJSON = "results.json"
+	FileRootsJSON   = "private-roots.json"
+	FileRootsXLSX   = "private-roots.xlsx"
+	FileRootsPDF    = "private-roots.pdf"
+)
+
+// WriteAll writes the reports of res for formats into dir, each file
+// atomically, and returns the paths written. JSON is skipped: results.json
+// is written by the caller. perPartner adds partners/<name>.pdf for each partner.
+func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool, opts Options) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var written []string
+	write := func(name string, fn func(io.Writer) error) error {
+		var b bytes.Buffer
+		if err := fn(&b); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		p := filepath.Join(dir, name)
+		if err := audit.WriteFileAtomic(p, b.Bytes()); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		written = append(written, p)
+		return nil
+	}
+	for _, f := range formats {
+		var err error
+		switch f {
+		case XLSX:
+			err = write(FileXLSX, func(w io.Writer) error { return WriteXLSX(w, res, opts) })
+		case PDF:
+			err = write(FilePDF, func(w io.Writer) error { return WritePDF(w, res, opts) })
+		case CSV:
+			err = write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSV(w, res, opts) })
+			if err == nil {
+				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) })
+			}
+			if err == nil {
+				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) })
+			}
+		}
+		if err != nil {
+			return written, err
+		}
+	}
+	if perPartner {
+		if err := os.MkdirAll(filepath.Join(dir, DirPartnerPDFs), 0o755); err != nil {
+			return written, err
+		}
+		names := PartnerFileNames(res)
+		for i := range res.Partners {
+			err := write(filepath.Join(DirPartnerPDFs, names[i]), func(w io.Writer) error { return partnerPDF(w, res, i, opts) })
+			if err != nil {
+				return written, err
+			}
+		}
+	}
+	return written, nil
+}
+
+// PartnerFileNames returns the per-partner PDF file name of each partner,
+// in order: the name with anything but letters, digits, '-', '_' and '.'
+// replaced by '-', made unique with a numeric suffix.
+func PartnerFileNames(res *audit.Results) []string {
+	seen := map[string]bool{}
+	out := make([]string, len(res.Partners))
+	for i := range res.Partners {
+		base := slug(res.Partners[i].Name)
+		name := base + ".pdf"
+		for n := 2; seen[strings.ToLower(name)]; n++ {
+			name = fmt.Sprintf("%s-%d.pdf", base, n)
+		}
+		seen[strings.ToLower(name)] = true
+		out[i] = name
+	}
+	return out
+}
+
+func slug(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range s {
+		ok := unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '.'
+		if ok {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() > 80 {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-.")
+	if out == "" {
+		out = "partner"
+	}
+	return out
+}

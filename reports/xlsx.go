@@ -1,0 +1,526 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// Sheet names of the workbook, in order.
+const (
+	SheetSummary         = "Summary"
+	SheetPartners        = "Partners"
+	SheetFindings        = "Findings"
+	SheetCertificates    = "Certificates"
+	SheetPrivateRoots    = "Private Roots"
+	SheetInventoryErrors = "Inventory Errors"
+)
+
+// maxCellText is kept below Excel's limit of 32,767 characters per cell.
+const maxCellText = 32000
+
+// xl holds a workbook being written and its styles.
+type xl struct {
+	f                          *excelize.File
+	v                          *view
+	header, date, stamp, bold  int
+	title                      int
+	sevFill                    map[audit.Severity]int // conditional styles
+	daysRed, daysAmber, daysOK int
+	statusFill                 map[string]int
+}
+
+// WriteXLSX writes the audit workbook: Summary, Partners, Findings,
+// Certificates, Private Roots and Inventory Errors.
+func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
+	v, err := newView(res, opts)
+	if err != nil {
+		return err
+	}
+	x, err := newXL(v)
+	if err != nil {
+		return err
+	}
+	defer x.f.Close()
+	if err := x.summary(); err != nil {
+		return fmt.Errorf("xlsx: sheet %s: %w", SheetSummary, err)
+	}
+	for _, s := range []struct {
+		name string
+		fn   func() error
+	}{
+		{SheetPartners, x.partners},
+		{SheetFindings, x.findingsSheet},
+		{SheetCertificates, x.certificates},
+		{SheetPrivateRoots, func() error { return x.privateRoots(res.PrivateRoots) }},
+		{SheetInventoryErrors, x.inventoryErrors},
+	} {
+		if err := s.fn(); err != nil {
+			return fmt.Errorf("xlsx: sheet %s: %w", s.name, err)
+		}
+	}
+	x.f.SetActiveSheet(0)
+	if _, err := x.f.WriteTo(w); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return nil
+}
+
+// WriteRootsXLSX writes a workbook with the Private Roots sheet alone, and a
+// Load Errors sheet naming the files that could not be read, for `mxaudit roots`.
+func WriteRootsXLSX(w io.Writer, rl RootsLifecycle, opts Options) error {
+	v, err := newView(&audit.Results{Started: rl.Now}, opts)
+	if err != nil {
+		return err
+	}
+	x, err := newXL(v)
+	if err != nil {
+		return err
+	}
+	defer x.f.Close()
+	if err := x.f.SetSheetName("Sheet1", SheetPrivateRoots); err != nil {
+		return err
+	}
+	if err := x.privateRootsOn(rl.Roots, false); err != nil {
+		return fmt.Errorf("xlsx: sheet %s: %w", SheetPrivateRoots, err)
+	}
+	cols := []column{{"File", 40}, {"Error", 90}}
+	err = x.stream("Load Errors", "LoadErrors", cols, true, func(row func([]any) error) error {
+		for _, e := range rl.Errors {
+			if err := row([]any{e.File, e.Message}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("xlsx: sheet Load Errors: %w", err)
+	}
+	x.f.SetActiveSheet(0)
+	if _, err := x.f.WriteTo(w); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return nil
+}
+
+func newXL(v *view) (*xl, error) {
+	f := excelize.NewFile()
+	x := &xl{f: f, v: v, sevFill: map[audit.Severity]int{}, statusFill: map[string]int{}}
+	ts := v.now.Format(time.RFC3339)
+	if err := f.SetDocProps(&excelize.DocProperties{
+		Created: ts, Modified: ts, Creator: "mxaudit", LastModifiedBy: "mxaudit",
+		Title: v.title, Subject: v.period, Description: v.org, Language: "en-GB",
+	}); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var err error
+	style := func(s *excelize.Style) int {
+		id, e := f.NewStyle(s)
+		if e != nil && err == nil {
+			err = e
+		}
+		return id
+	}
+	cond := func(fg, bg string) int {
+		id, e := f.NewConditionalStyle(&excelize.Style{
+			Font: &excelize.Font{Color: fg},
+			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{bg}},
+		})
+		if e != nil && err == nil {
+			err = e
+		}
+		return id
+	}
+	x.header = style(&excelize.Style{
+		Font:      &excelize.Font{Bold: true, Color: "FFFFFF"},
+		Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"1F3864"}},
+		Alignment: &excelize.Alignment{Vertical: "center"},
+	})
+	x.date = style(&excelize.Style{CustomNumFmt: ptr("yyyy-mm-dd")})
+	x.stamp = style(&excelize.Style{CustomNumFmt: ptr("yyyy-mm-dd hh:mm")})
+	x.bold = style(&excelize.Style{Font: &excelize.Font{Bold: true}})
+	x.title = style(&excelize.Style{Font: &excelize.Font{Bold: true, Size: 16}})
+	x.sevFill[audit.Critical] = cond("FFFFFF", "C00000")
+	x.sevFill[audit.Error] = cond("9C0006", "FFC7CE")
+	x.sevFill[audit.Warning] = cond("7F6000", "FFEB9C")
+	x.daysRed = cond("9C0006", "FFC7CE")
+	x.daysAmber = cond("7F6000", "FFEB9C")
+	x.daysOK = cond("006100", "C6EFCE")
+	x.statusFill[audit.RootExpired] = x.daysRed
+	x.statusFill[audit.RootExpiring] = x.daysAmber
+	x.statusFill[audit.RootUnused] = cond("404040", "D9D9D9")
+	x.statusFill[audit.RootOK] = x.daysOK
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return x, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type column struct {
+	title string
+	width float64
+}
+
+// stream writes a sheet with the StreamWriter: frozen header, column widths,
+// rows, a table (which carries the autofilter) and conditional formats.
+func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func(func([]any) error) error, cf func(last int) error) error {
+	if newSheet {
+		if _, err := x.f.NewSheet(sheet); err != nil {
+			return err
+		}
+	}
+	sw, err := x.f.NewStreamWriter(sheet)
+	if err != nil {
+		return err
+	}
+	if err := sw.SetPanes(&excelize.Panes{
+		Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft",
+		Selection: []excelize.Selection{{SQRef: "A2", ActiveCell: "A2", Pane: "bottomLeft"}},
+	}); err != nil {
+		return err
+	}
+	for i, c := range cols {
+		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
+			return err
+		}
+	}
+	head := make([]any, len(cols))
+	for i, c := range cols {
+		head[i] = excelize.Cell{StyleID: x.header, Value: c.title}
+	}
+	if err := sw.SetRow("A1", head, excelize.RowOpts{Height: 20}); err != nil {
+		return err
+	}
+	n := 1
+	err = rows(func(vals []any) error {
+		n++
+		for i, val := range vals {
+			switch t := val.(type) {
+			case time.Time:
+				if t.IsZero() {
+					vals[i] = nil
+				} else {
+					vals[i] = excelize.Cell{StyleID: x.date, Value: t.UTC()}
+				}
+			case string:
+				if len(t) > maxCellText {
+					vals[i] = t[:maxCellText] + " …"
+				}
+			}
+		}
+		return sw.SetRow(fmt.Sprintf("A%d", n), vals)
+	})
+	if err != nil {
+		return err
+	}
+	last := max(n, 2) // a table needs a row below its header
+	lastCol, _ := excelize.ColumnNumberToName(len(cols))
+	if err := sw.AddTable(&excelize.Table{
+		Range: fmt.Sprintf("A1:%s%d", lastCol, last), Name: table,
+		StyleName: "TableStyleLight1", ShowRowStripes: ptr(true),
+	}); err != nil {
+		return err
+	}
+	if cf != nil {
+		if err := cf(last); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
+}
+
+// severityCF colours a severity column: critical, error, warning.
+func (x *xl) severityCF(sheet, col string, last int) error {
+	var opts []excelize.ConditionalFormatOptions
+	for _, s := range []audit.Severity{audit.Critical, audit.Error, audit.Warning} {
+		opts = append(opts, excelize.ConditionalFormatOptions{Type: "cell", Criteria: "==", Value: `"` + string(s) + `"`, Format: ptr(x.sevFill[s])})
+	}
+	return x.f.SetConditionalFormat(sheet, fmt.Sprintf("%s2:%s%d", col, col, last), opts)
+}
+
+// daysCF colours a days-left column: red when passed, amber within RootExpiringDays, green beyond.
+func (x *xl) daysCF(sheet, col string, last int) error {
+	return x.f.SetConditionalFormat(sheet, fmt.Sprintf("%s2:%s%d", col, col, last), []excelize.ConditionalFormatOptions{
+		{Type: "cell", Criteria: "<", Value: "0", Format: ptr(x.daysRed), StopIfTrue: true},
+		{Type: "cell", Criteria: "<=", Value: fmt.Sprint(audit.RootExpiringDays), Format: ptr(x.daysAmber), StopIfTrue: true},
+		{Type: "cell", Criteria: ">", Value: fmt.Sprint(audit.RootExpiringDays), Format: ptr(x.daysOK)},
+	})
+}
+
+func (x *xl) summary() error {
+	f, v, s := x.f, x.v, SheetSummary
+	if err := f.SetSheetName("Sheet1", s); err != nil {
+		return err
+	}
+	set := func(cell string, val any, style int) error {
+		if err := f.SetCellValue(s, cell, val); err != nil {
+			return err
+		}
+		if style != 0 {
+			return f.SetCellStyle(s, cell, cell, style)
+		}
+		return nil
+	}
+	if err := set("A1", v.title, x.title); err != nil {
+		return err
+	}
+	if err := set("A2", v.org+" · "+v.period, 0); err != nil {
+		return err
+	}
+	failingN := 0
+	for i := range v.res.Partners {
+		if failing(&v.res.Partners[i]) {
+			failingN++
+		}
+	}
+	rootsAttention := 0
+	for _, r := range v.res.PrivateRoots {
+		if st := rootStatus(r); st == audit.RootExpired || st == audit.RootExpiring {
+			rootsAttention++
+		}
+	}
+	facts := [][2]any{
+		{"Organisation", v.org},
+		{"Report period", v.period},
+		{"Run started", v.res.Started.UTC()},
+		{"Run finished", v.res.Finished.UTC()},
+		{"Inventory", v.res.Inventory},
+		{"Run complete", !v.res.Incomplete},
+		{"Partners", len(v.res.Partners)},
+		{"Partners with a problem", failingN},
+		{"Findings", len(v.findings)},
+		{"Private roots", len(v.res.PrivateRoots)},
+		{"Private roots expired or expiring", rootsAttention},
+		{"Inventory errors", len(v.res.InventoryErrors)},
+		{"Results schema", v.res.Schema},
+	}
+	row := 4
+	for _, fa := range facts {
+		if err := set(fmt.Sprintf("A%d", row), fa[0], x.bold); err != nil {
+			return err
+		}
+		st := 0
+		if t, ok := fa[1].(time.Time); ok {
+			st = x.stamp
+			if t.IsZero() {
+				fa[1] = ""
+			}
+		}
+		if err := set(fmt.Sprintf("B%d", row), fa[1], st); err != nil {
+			return err
+		}
+		row++
+	}
+	row++
+	table := func(title string, head [3]string, counts []count, extra func(c count) any) (first, last int, err error) {
+		if err = set(fmt.Sprintf("A%d", row), title, x.bold); err != nil {
+			return
+		}
+		row++
+		for i, h := range head {
+			if h == "" {
+				continue
+			}
+			cell, _ := excelize.CoordinatesToCellName(i+1, row)
+			if err = set(cell, h, x.header); err != nil {
+				return
+			}
+		}
+		row++
+		first = row
+		for _, c := range counts {
+			if err = f.SetSheetRow(s, fmt.Sprintf("A%d", row), &[]any{c.Label, c.N}); err != nil {
+				return
+			}
+			if extra != nil {
+				if err = set(fmt.Sprintf("C%d", row), extra(c), 0); err != nil {
+					return
+				}
+			}
+			row++
+		}
+		last = row - 1
+		row++
+		return
+	}
+	vc := v.byVerdict()
+	vFirst, vLast, err := table("Partners by verdict", [3]string{"Verdict", "Partners", ""}, vc, nil)
+	if err != nil {
+		return err
+	}
+	fs := v.findingsBySeverity()
+	sFirst, sLast, err := table("By severity", [3]string{"Severity", "Partners (worst)", "Findings"}, v.bySeverity(),
+		func(c count) any { return fs[audit.Severity(c.Label)] })
+	if err != nil {
+		return err
+	}
+	if err := f.SetColWidth(s, "A", "A", 34); err != nil {
+		return err
+	}
+	if err := f.SetColWidth(s, "B", "C", 22); err != nil {
+		return err
+	}
+	if err := x.severityCF(s, "A", sLast); err != nil {
+		return err
+	}
+	chart := func(cell, title, name string, first, last int, color string) error {
+		if last < first {
+			return nil
+		}
+		return f.AddChart(s, cell, &excelize.Chart{
+			Type: excelize.Bar,
+			Series: []excelize.ChartSeries{{
+				Name:       name,
+				Categories: fmt.Sprintf("'%s'!$A$%d:$A$%d", s, first, last),
+				Values:     fmt.Sprintf("'%s'!$B$%d:$B$%d", s, first, last),
+				Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{color}},
+			}},
+			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title}}},
+			Legend:    excelize.ChartLegend{Position: "none"},
+			Dimension: excelize.ChartDimension{Width: 560, Height: uint(max(220, 40+22*(last-first+1)))},
+			YAxis:     excelize.ChartAxis{ReverseOrder: true},
+			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+		})
+	}
+	if err := chart("E3", "Partners by verdict", "Partners", vFirst, vLast, "2F5597"); err != nil {
+		return err
+	}
+	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", "Partners", sFirst, sLast, "C00000")
+}
+
+func (x *xl) partners() error {
+	cols := []column{
+		{"Partner", 28}, {"Domain", 22}, {"Host", 26}, {"Port", 7}, {"TLS mode", 10}, {"Enforced", 10},
+		{"Verdict", 18}, {"All verdicts", 30}, {"Worst severity", 14}, {"Leaf subject", 36}, {"Issuer", 36},
+		{"Expires", 12}, {"Days left", 10}, {"Root", 36}, {"Root source", 12}, {"Root file", 24},
+		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
+	}
+	nFind := make([]int, len(x.v.res.Partners))
+	for _, f := range x.v.findings {
+		nFind[f.Partner]++
+	}
+	return x.stream(SheetPartners, "Partners", cols, true, func(row func([]any) error) error {
+		for i := range x.v.res.Partners {
+			r := &x.v.res.Partners[i]
+			subj, iss, na, dl := x.v.leafFacts(r)
+			var days any
+			if dl != nil {
+				days = *dl
+			}
+			vs := make([]string, len(r.Verdicts))
+			for j, vd := range r.Verdicts {
+				vs[j] = string(vd)
+			}
+			if err := row([]any{
+				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
+				string(r.Verdict), strings.Join(vs, ", "), string(r.WorstSeverity()), subj, iss,
+				na, days, r.Root.Subject, r.Root.Source, r.Root.File,
+				nFind[i], r.TLSVersion, r.Error, r.Contact,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(last int) error {
+		if err := x.severityCF(SheetPartners, "I", last); err != nil {
+			return err
+		}
+		return x.daysCF(SheetPartners, "M", last)
+	})
+}
+
+func (x *xl) findingsSheet() error {
+	cols := []column{
+		{"Partner", 28}, {"Domain", 22}, {"Host", 26}, {"Enforced", 10}, {"Severity", 11},
+		{"Source", 16}, {"Issue", 20}, {"Message", 60}, {"Remedy", 80},
+	}
+	return x.stream(SheetFindings, "Findings", cols, true, func(row func([]any) error) error {
+		for _, f := range x.v.findings {
+			r := &x.v.res.Partners[f.Partner]
+			if err := row([]any{r.Name, r.Domain, r.Host, r.Enforced, string(f.Severity), f.Source, f.Issue, f.Message, f.Remedy}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(last int) error { return x.severityCF(SheetFindings, "E", last) })
+}
+
+func (x *xl) certificates() error {
+	cols := []column{
+		{"Subject", 40}, {"Issuer", 40}, {"Serial", 26}, {"SHA-1 thumbprint", 44}, {"SHA-256", 70},
+		{"Not before", 12}, {"Not after", 12}, {"Days left", 10}, {"Key", 12}, {"Signature algorithm", 20},
+		{"Partners", 10}, {"Presented by", 60},
+	}
+	return x.stream(SheetCertificates, "Certificates", cols, true, func(row func([]any) error) error {
+		for _, c := range x.v.distinctCerts() {
+			key := c.KeyType
+			if c.KeyBits > 0 {
+				key = fmt.Sprintf("%s %d", c.KeyType, c.KeyBits)
+			}
+			if err := row([]any{
+				c.Subject, c.Issuer, c.Serial, c.SHA1, c.SHA256, c.NotBefore, c.NotAfter,
+				audit.DaysLeft(c.NotAfter, x.v.now), key, c.SigAlg, len(c.Partners), joinCapped(c.Partners, maxCellText),
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(last int) error { return x.daysCF(SheetCertificates, "H", last) })
+}
+
+func (x *xl) privateRoots(roots []audit.PrivateRoot) error {
+	return x.privateRootsOn(roots, true)
+}
+
+func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
+	cols := []column{
+		{"File", 30}, {"Subject", 40}, {"SHA-1 thumbprint", 44}, {"SHA-256", 70}, {"Not before", 12},
+		{"Not after", 12}, {"Days left", 10}, {"Status", 10}, {"Declared by", 30}, {"Used by this run", 30},
+		{"Recommended action", 80},
+	}
+	return x.stream(SheetPrivateRoots, "PrivateRoots", cols, newSheet, func(row func([]any) error) error {
+		for _, r := range sortedRoots(roots) {
+			act, err := RootAction(x.v.tpl, r)
+			if err != nil {
+				return err
+			}
+			if err := row([]any{
+				r.File, r.Subject, r.SHA1, r.SHA256, r.NotBefore, r.NotAfter, r.DaysLeft, rootStatus(r),
+				joinCapped(r.DeclaredBy, maxCellText), joinCapped(r.UsedBy, maxCellText), act,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(last int) error {
+		if err := x.daysCF(SheetPrivateRoots, "G", last); err != nil {
+			return err
+		}
+		var opts []excelize.ConditionalFormatOptions
+		for _, st := range []string{audit.RootExpired, audit.RootExpiring, audit.RootUnused, audit.RootOK} {
+			opts = append(opts, excelize.ConditionalFormatOptions{Type: "cell", Criteria: "==", Value: `"` + st + `"`, Format: ptr(x.statusFill[st])})
+		}
+		return x.f.SetConditionalFormat(SheetPrivateRoots, fmt.Sprintf("H2:H%d", last), opts)
+	})
+}
+
+func (x *xl) inventoryErrors() error {
+	cols := []column{{"File", 30}, {"Line", 8}, {"Column", 16}, {"Message", 80}}
+	return x.stream(SheetInventoryErrors, "InventoryErrors", cols, true, func(row func([]any) error) error {
+		for _, e := range x.v.res.InventoryErrors {
+			if err := row([]any{e.File, e.Line, e.Column, e.Message}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil)
+}

@@ -1,0 +1,167 @@
+// Package templates holds the wording of mxaudit's reports: titles, texts,
+// recommended actions, remedies and the organisation's name and logo, as
+// text/template files embedded in the binary. A directory given with
+// --templates overrides any of them file by file.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// FS is the embedded default wording: text/*.tmpl and text/remedies/.
+//
+//go:embed text
+var FS embed.FS
+
+// Set is a loaded set of templates: the embedded ones, each replaced by the
+// file of the same name in the override directory when there is one.
+type Set struct {
+	tmpls   map[string]*template.Template
+	from    map[string]string // template name -> file it came from, for error messages
+	logo    []byte
+	logoExt string
+}
+
+// Names returns the names of the embedded templates, such as "title.tmpl", sorted.
+func Names() []string {
+	var names []string
+	entries, _ := fs.ReadDir(FS, "text")
+	for _, e := range entries {
+		if !e.IsDir() && strings.HasSuffix(e.Name(), ".tmpl") {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Default returns the embedded templates; it panics only if the embedded files do not parse, which a test rules out.
+func Default() *Set {
+	s, err := Load("")
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Load reads the embedded templates and, when dir is not empty, overrides
+// them with the *.tmpl files in dir (and remedies/<Verdict>.tmpl below it),
+// and takes logo.png or logo.jpg from dir. A .tmpl file whose name mxaudit
+// does not know is an error, so a misspelt override is never silently ignored.
+func Load(dir string) (*Set, error) {
+	s := &Set{tmpls: map[string]*template.Template{}, from: map[string]string{}}
+	for _, name := range Names() {
+		b, err := FS.ReadFile(path.Join("text", name))
+		if err != nil {
+			return nil, err
+		}
+		if err := s.add(name, "embedded "+name, string(b)); err != nil {
+			return nil, err
+		}
+	}
+	if dir == "" {
+		return s, nil
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	known := Names()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			return nil
+		}
+		switch strings.ToLower(rel) {
+		case "logo.png", "logo.jpg", "logo.jpeg":
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("templates: %w", err)
+			}
+			s.logo, s.logoExt = b, strings.TrimPrefix(path.Ext(strings.ToLower(rel)), ".")
+			if s.logoExt == "jpeg" {
+				s.logoExt = "jpg"
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".tmpl") {
+			return nil
+		}
+		if !slices.Contains(known, rel) && !isRemedyName(rel) {
+			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl)", p, strings.Join(known, ", "))
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("templates: %w", err)
+		}
+		return s.add(rel, p, string(b))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func isRemedyName(rel string) bool {
+	v, ok := strings.CutPrefix(rel, "remedies/")
+	if !ok {
+		return false
+	}
+	return audit.Verdict(strings.TrimSuffix(v, ".tmpl")).Known()
+}
+
+func (s *Set) add(name, from, text string) error {
+	t, err := template.New(name).Option("missingkey=error").Parse(strings.TrimRight(text, "\n"))
+	if err != nil {
+		return fmt.Errorf("templates: %s: %w", from, err)
+	}
+	s.tmpls[name] = t
+	s.from[name] = from
+	return nil
+}
+
+// ErrNoTemplate is returned by Text for a name that is neither embedded nor overridden.
+var ErrNoTemplate = errors.New("no such template")
+
+// Has reports whether a template of that name is loaded.
+func (s *Set) Has(name string) bool { _, ok := s.tmpls[name]; return ok }
+
+// Text executes the template name with data and returns the text.
+func (s *Set) Text(name string, data any) (string, error) {
+	t, ok := s.tmpls[name]
+	if !ok {
+		return "", fmt.Errorf("templates: %s: %w", name, ErrNoTemplate)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("templates: %s: %w", s.from[name], err)
+	}
+	return b.String(), nil
+}
+
+// Remedy returns the remedy text for verdict v: remedies/<v>.tmpl when
+// loaded, otherwise remedy.tmpl; data should carry Default (the built-in remedy).
+func (s *Set) Remedy(v audit.Verdict, data any) (string, error) {
+	if name := "remedies/" + string(v) + ".tmpl"; s.Has(name) {
+		return s.Text(name, data)
+	}
+	return s.Text("remedy.tmpl", data)
+}
+
+// Logo returns the organisation's logo and its image type ("png" or "jpg"), or nil when there is none.
+func (s *Set) Logo() ([]byte, string) { return s.logo, s.logoExt }
