@@ -9,6 +9,7 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -184,12 +185,16 @@ func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 		AutoMTLS:         true,
 		Managed:          true,
 		StartTimeout:     h.opts.Timeout,
-		Stderr:           &lineLogger{log: h.log, plugin: p.source},
+		Stderr:           &lineLogger{log: h.log, plugin: p.source, stream: "stderr"},
+		SyncStderr:       &lineLogger{log: h.log, plugin: p.source, stream: "stderr"},
+		SyncStdout:       &lineLogger{log: h.log, plugin: p.source, stream: "stdout"},
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 	})
 	rc, err := p.client.Client()
 	if err != nil {
-		return fmt.Errorf("start: %w", err)
+		// go-plugin appends a paragraph of generic advice; keep the first line.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return fmt.Errorf("start: %s", msg)
 	}
 	raw, err := rc.Dispense(sdk.PluginName)
 	if err != nil {
@@ -334,12 +339,38 @@ func (h *Host) Exited() bool {
 	return true
 }
 
-// lineLogger logs a plugin's stderr line by line.
+// lineLogger logs a plugin's stderr (or stdout after the handshake) line by line.
+// go-plugin's own JSON log lines keep their level; anything else is a warning.
 type lineLogger struct {
 	log    *slog.Logger
 	plugin string
+	stream string
 	mu     sync.Mutex
 	buf    []byte
+}
+
+// logLine logs one line of plugin output.
+func (w *lineLogger) logLine(line string) {
+	if strings.HasPrefix(line, "{") {
+		var entry struct {
+			Level   string `json:"@level"`
+			Message string `json:"@message"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Level != "" {
+			level := slog.LevelWarn
+			switch entry.Level {
+			case "trace", "debug":
+				level = slog.LevelDebug
+			case "info":
+				level = slog.LevelInfo
+			case "error":
+				level = slog.LevelError
+			}
+			w.log.Log(context.Background(), level, "check plugin log", "plugin", w.plugin, "message", entry.Message)
+			return
+		}
+	}
+	w.log.Warn("check plugin "+w.stream, "plugin", w.plugin, "line", line)
 }
 
 func (w *lineLogger) Write(b []byte) (int, error) {
@@ -352,7 +383,7 @@ func (w *lineLogger) Write(b []byte) (int, error) {
 			break
 		}
 		if line := strings.TrimRight(string(w.buf[:i]), "\r"); line != "" {
-			w.log.Warn("check plugin stderr", "plugin", w.plugin, "line", line)
+			w.logLine(line)
 		}
 		w.buf = w.buf[i+1:]
 	}
@@ -367,4 +398,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// DefaultDirs returns where plugins are looked for when --plugins-dir is not
+// given: ./plugins.d, then $XDG_CONFIG_HOME/mxaudit/plugins (~/.config/... on Linux).
+func DefaultDirs() []string {
+	dirs := []string{"plugins.d"}
+	if cfg, err := os.UserConfigDir(); err == nil {
+		dirs = append(dirs, filepath.Join(cfg, "mxaudit", "plugins"))
+	}
+	return dirs
 }

@@ -380,6 +380,12 @@ func failed(names []string, source, why string) audit.Finding {
 // reason turns a call error into words, and notes whether the process died.
 func (p *proc) reason(err error, timeout time.Duration) error {
 	st := status.Convert(err)
+	if st.Code() == codes.Unavailable {
+		// The connection drops a moment before go-plugin sees the process exit.
+		for i := 0; i < 50 && !p.client.Exited(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	switch {
 	case st.Code() == codes.DeadlineExceeded:
 		return fmt.Errorf("no answer within %s (--check-timeout); plugin stopped", timeout)
