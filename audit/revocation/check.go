@@ -141,18 +141,23 @@ func first(certs []audit.CertRevocation, ok func(int) bool) int {
 
 func line(c audit.CertRevocation) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s (serial %s): %s", c.Subject, c.Serial, c.Status)
-	if c.Method != MethodNotChecked && c.Method != "" {
-		fmt.Fprintf(&b, " by %s", methodName(c.Method))
+	fmt.Fprintf(&b, "%s (serial %s): ", c.Subject, c.Serial)
+	if c.Status == StatusNotChecked && strings.HasPrefix(c.Detail, StatusNotChecked) {
+		b.WriteString(c.Detail)
+		return b.String()
 	}
+	b.WriteString(c.Status)
 	if c.Status == StatusRevoked {
-		fmt.Fprintf(&b, ", revoked %s", c.RevokedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, " on %s", c.RevokedAt.UTC().Format(time.RFC3339))
 		if c.Reason != "" {
 			fmt.Fprintf(&b, " (%s)", c.Reason)
 		}
 	}
-	if c.URL != "" {
-		fmt.Fprintf(&b, " from %s", c.URL)
+	if c.Status == StatusGood || c.Status == StatusRevoked {
+		fmt.Fprintf(&b, " per %s", methodName(c.Method))
+		if c.URL != "" {
+			fmt.Fprintf(&b, " %s", c.URL)
+		}
 	}
 	if c.Detail != "" {
 		fmt.Fprintf(&b, ": %s", c.Detail)

@@ -109,7 +109,7 @@ func TestCheck(t *testing.T) {
 			},
 			status: StatusRevoked, method: MethodCRL, verdict: audit.Revoked, reason: "keyCompromise", revokedAt: true,
 			certs:  []string{StatusRevoked, StatusGood, StatusNotChecked},
-			detail: []string{"CN=mx.partner.test", "revoked 2026-02-22T12:00:00Z (keyCompromise)", "/crl/inter"},
+			detail: []string{"CN=mx.partner.test", "revoked on 2026-02-22T12:00:00Z (keyCompromise) per CRL", "/crl/inter"},
 		},
 		{
 			name: "revoked leaf by OCSP",

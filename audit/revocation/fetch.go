@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"time"
@@ -191,10 +192,15 @@ func (f *Fetcher) fetch(url string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// timeoutErr names a deadline hit in words an admin reads.
+// timeoutErr names a deadline hit in words an admin reads, and drops the
+// *url.Error wrapper that would repeat the (long, for OCSP) URL.
 func timeoutErr(ctx context.Context, err error, d time.Duration) error {
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("no answer within %v: %w", d, context.DeadlineExceeded)
+	}
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
 	return err
 }
