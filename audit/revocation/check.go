@@ -253,7 +253,8 @@ func (f *Fetcher) checkCert(ctx context.Context, c, issuer *x509.Certificate, st
 	}
 	switch {
 	case cr.Method == MethodNotChecked && len(notes) == 0:
-		cr.Status = StatusUnknown
+		// Nothing to ask: common in private PKIs. Not "offline" (no responder
+		// failed), so no verdict; the detail says what Windows would report.
 		cr.Detail = "names no OCSP responder or CRL distribution point (Windows reports RevocationStatusUnknown)"
 		return cr
 	case cr.Method == MethodNotChecked && !untrusted:
