@@ -238,25 +238,41 @@ func (db *DB) Results(id int64) (*audit.Results, error) {
 		return nil, fmt.Errorf("history: run %d: %w", id, err)
 	}
 
+	expanded := map[string]audit.Cert{}
 	res.Partners = make([]audit.Result, len(raw))
 	for i, x := range raw {
-		r := &res.Partners[i]
-		if err := unmarshalDeflated(x.bdoc, r); err != nil {
+		var body storedBody
+		if err := unmarshalDeflated(x.bdoc, &body); err != nil {
 			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
 		}
+		r := &res.Partners[i]
+		*r = body.Result
 		if err := json.Unmarshal(x.pdoc, &r.Partner); err != nil {
 			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
 		}
 		r.DurationMS = x.duration
-		if x.timings != "" {
-			if err := json.Unmarshal([]byte(x.timings), &r.SMTP.TimingsMS); err != nil {
-				return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
-			}
+		if r.SMTP.TimingsMS, err = decodeTimings(x.timings); err != nil {
+			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
 		}
 		for j := range r.Chain {
-			if r.Chain[j].DER, err = der(r.Chain[j].SHA256); err != nil {
+			sum := r.Chain[j].SHA256
+			if r.Chain[j].DER, err = der(sum); err != nil {
 				return nil, fmt.Errorf("history: run %d: %w", id, err)
 			}
+		}
+		for _, j := range body.CompactChain {
+			if j < 0 || j >= len(r.Chain) {
+				return nil, fmt.Errorf("history: run %d result %d: compact chain index %d out of range", id, i, j)
+			}
+			sum := r.Chain[j].SHA256
+			c, ok := expanded[sum]
+			if !ok {
+				if c, err = expandCert(r.Chain[j].DER); err != nil {
+					return nil, fmt.Errorf("history: run %d: certificate %s: %w", id, sum, err)
+				}
+				expanded[sum] = c
+			}
+			r.Chain[j] = c
 		}
 	}
 	for i := range res.PrivateRoots {

@@ -202,13 +202,14 @@ type writer struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	certs map[string]int64 // by SHA-256
+	exact map[string]bool  // compactable, by SHA-256
 	buf   bytes.Buffer
 	fw    *flate.Writer
 }
 
 func newWriter(ctx context.Context, tx *sql.Tx) *writer {
 	fw, _ := flate.NewWriter(io.Discard, flate.DefaultCompression) // error only for a bad level
-	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, fw: fw}
+	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, exact: map[string]bool{}, fw: fw}
 }
 
 func (w *writer) close() {
@@ -307,6 +308,16 @@ func (w *writer) cert(c *audit.Cert) (int64, error) {
 	return id, nil
 }
 
+// compactable caches compactable by SHA-256; a certificate with DER has one description.
+func (w *writer) compactable(sum string, c *audit.Cert) bool {
+	ok, seen := w.exact[sum]
+	if !seen {
+		ok = compactable(c)
+		w.exact[sum] = ok
+	}
+	return ok
+}
+
 // result writes one partner result.
 func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 	pdoc, err := json.Marshal(r.Partner)
@@ -320,7 +331,7 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 		return err
 	}
 
-	body := *r
+	body := storedBody{Result: *r}
 	body.Partner = audit.Partner{}
 	body.DurationMS = 0
 	body.SMTP.TimingsMS = nil
@@ -329,16 +340,23 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 	}
 	var leafID sql.NullInt64
 	for i := range r.Chain {
-		id, err := w.cert(&r.Chain[i])
+		c := &r.Chain[i]
+		id, err := w.cert(c)
 		if err != nil {
 			return err
 		}
 		if i == 0 && id != 0 {
 			leafID = sql.NullInt64{Int64: id, Valid: true}
 		}
-		body.Chain[i] = r.Chain[i]
+		sum := certSHA(c)
+		if w.compactable(sum, c) {
+			body.Chain[i] = audit.Cert{SHA256: sum}
+			body.CompactChain = append(body.CompactChain, i)
+			continue
+		}
+		body.Chain[i] = *c
 		body.Chain[i].DER = nil
-		body.Chain[i].SHA256 = certSHA(&r.Chain[i])
+		body.Chain[i].SHA256 = sum
 	}
 	bdoc, err := json.Marshal(&body)
 	if err != nil {
@@ -349,13 +367,9 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 	if err != nil {
 		return err
 	}
-	timings := ""
-	if len(r.SMTP.TimingsMS) > 0 {
-		b, err := json.Marshal(r.SMTP.TimingsMS)
-		if err != nil {
-			return err
-		}
-		timings = string(b)
+	timings, err := encodeTimings(r.SMTP.TimingsMS)
+	if err != nil {
+		return err
 	}
 	_, err = w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		runID, seq, partnerID, string(r.Verdict), r.Root.Source, leafID, bodyID, r.DurationMS, timings)
