@@ -48,16 +48,18 @@ type RunFilter struct {
 
 // Runs lists runs, oldest first.
 func (db *DB) Runs(f RunFilter) ([]Run, error) {
-	q := `SELECT r.id, r.inventory, r.started, r.finished, r.status, r.incomplete, r.partners, r.failing,
-		(SELECT count(*) FROM changes c WHERE c.run_id = r.id) FROM runs r`
-	var args []any
+	where, args := "", []any(nil)
 	if f.Inventory != "" {
-		q += ` WHERE r.inventory = ?`
-		args = append(args, f.Inventory)
+		where, args = ` WHERE r.inventory = ?`, []any{f.Inventory}
 	}
-	q += ` ORDER BY r.id DESC`
-	if f.Limit > 0 {
-		q += fmt.Sprintf(` LIMIT %d`, f.Limit)
+	return db.runs(where, args, f.Limit)
+}
+
+func (db *DB) runs(where string, args []any, limit int) ([]Run, error) {
+	q := `SELECT r.id, r.inventory, r.started, r.finished, r.status, r.incomplete, r.partners, r.failing,
+		(SELECT count(*) FROM changes c WHERE c.run_id = r.id) FROM runs r` + where + ` ORDER BY r.id DESC`
+	if limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
 	rows, err := db.sql.QueryContext(context.Background(), q, args...)
 	if err != nil {
@@ -104,6 +106,33 @@ func (db *DB) LastRuns() (a, b int64, err error) {
 		return 0, 0, fmt.Errorf("history: %w", err)
 	}
 	return a, b, nil
+}
+
+// Latest returns the id of the newest complete run of inventory ("" for any).
+func (db *DB) Latest(inventory string) (int64, error) {
+	var id int64
+	err := db.sql.QueryRowContext(context.Background(),
+		`SELECT id FROM runs WHERE status = ? AND (? = '' OR inventory = ?) ORDER BY id DESC LIMIT 1`,
+		StatusComplete, inventory, inventory).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("history: %w of %q", ErrNoRun, inventory)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("history: %w", err)
+	}
+	return id, nil
+}
+
+// Run returns the list entry of run id.
+func (db *DB) Run(id int64) (Run, error) {
+	runs, err := db.runs(` WHERE r.id = ?`, []any{id}, 0)
+	if err != nil {
+		return Run{}, err
+	}
+	if len(runs) == 0 {
+		return Run{}, fmt.Errorf("history: run %d: %w", id, ErrNoRun)
+	}
+	return runs[0], nil
 }
 
 // Diff returns the changes from run a to run b, computed as Record computes

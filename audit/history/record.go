@@ -26,6 +26,16 @@ const (
 	StatusInterrupted = "interrupted" // begun and never recorded: the process died
 )
 
+// Abandon marks run id interrupted unless it was recorded: for a scan
+// that stops between Begin and Record.
+func (db *DB) Abandon(id int64) error {
+	_, err := db.sql.Exec(`UPDATE runs SET status = ? WHERE id = ? AND status = ?`, StatusInterrupted, id, StatusRunning)
+	if err != nil {
+		return fmt.Errorf("history: abandoning run %d: %w", id, err)
+	}
+	return nil
+}
+
 // recordHook, when set by a test, is called inside Record's transaction
 // after every result is written and before the commit.
 var recordHook func()
@@ -62,10 +72,10 @@ func beginTx(ctx context.Context, tx *sql.Tx, inventory string, started time.Tim
 	return res.LastInsertId()
 }
 
-// Record stores res as run runID (from Begin; 0 begins one now) in one
-// transaction, after computing the changes since the baseline run of the
-// same inventory into res.Changes. res.Inventory must be the same absolute
-// path given to Begin.
+// Record stores res as run runID in one transaction, after computing the
+// changes since the baseline run of the same inventory into res.Changes.
+// The inventory is the one given to Begin; with runID 0, Record begins a
+// run itself with res.Inventory (which should then be absolute).
 func (db *DB) Record(runID int64, res *audit.Results) error {
 	ctx := context.Background()
 	cur, err := snapshotOf(res)
@@ -77,13 +87,14 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 		return fmt.Errorf("history: recording run: %w", err)
 	}
 	defer tx.Rollback()
+	inventory := res.Inventory
 	if runID == 0 {
-		if runID, err = beginTx(ctx, tx, res.Inventory, res.Started); err != nil {
+		if runID, err = beginTx(ctx, tx, inventory, res.Started); err != nil {
 			return err
 		}
 	} else {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, runID).Scan(&status); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT status, inventory FROM runs WHERE id = ?`, runID).Scan(&status, &inventory); err != nil {
 			return fmt.Errorf("history: run %d: %w", runID, err)
 		}
 		if status == StatusComplete {
@@ -95,7 +106,7 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 	res.Changes = nil
 	var baseID int64
 	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND id < ? ORDER BY id DESC LIMIT 1`,
-		res.Inventory, StatusComplete, runID).Scan(&baseID)
+		inventory, StatusComplete, runID).Scan(&baseID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -131,7 +142,7 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 		return fmt.Errorf("history: recording run: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET inventory = ?, inventory_hash = ?, started = ?, finished = ?, status = ?, incomplete = ?, partners = ?, failing = ?, doc = ? WHERE id = ?`,
-		res.Inventory, inventoryHash(res), res.Started.UnixNano(), res.Finished.UnixNano(), StatusComplete,
+		inventory, inventoryHash(res), res.Started.UnixNano(), res.Finished.UnixNano(), StatusComplete,
 		res.Incomplete, len(res.Partners), failing, doc, runID); err != nil {
 		return fmt.Errorf("history: recording run: %w", err)
 	}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/history"
+	"github.com/mxaudit/mxaudit/reports/promfile"
+)
+
+// exitLocked is the exit code of a scan that did not start because another
+// scan holds the lock of the same history database (cron overlap).
+const exitLocked = 4
+
+// dbFlag is --db, shared by scan, history, diff and report.
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{Name: "db", EnvVars: []string{"MXAUDIT_DB"},
+		Usage: "history database `FILE` (default: $XDG_STATE_HOME/mxaudit/history.db)"}
+}
+
+// historyFlags are the scan's history and cron flags.
+func historyFlags() []cli.Flag {
+	return []cli.Flag{
+		dbFlag(),
+		&cli.BoolFlag{Name: "no-history", Usage: "do not record this scan in the history database (no lock, no changes)"},
+		&cli.StringFlag{Name: "metrics-file", EnvVars: []string{"MXAUDIT_METRICS_FILE"},
+			Usage: "write a Prometheus node_exporter textfile to `FILE` (e.g. /var/lib/node_exporter/textfile/mxaudit.prom)"},
+	}
+}
+
+func historyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "history",
+		Usage:     "list the recorded scans",
+		ArgsUsage: " ",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "only scans of the inventory `FILE`"},
+			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 30, Usage: "the newest `N` scans (0: all)"},
+			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+		},
+		Action: listHistory,
+	}
+}
+
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "show what changed between two recorded scans",
+		ArgsUsage: "[RUN_A [RUN_B]]",
+		Description: "Without arguments, compares the newest complete scan with the scan of the same\n" +
+			"inventory before it; with RUN_A alone, RUN_A with the newest scan of its inventory.\n" +
+			"Run ids are those of 'mxaudit history'.",
+		Flags:  []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: diffRuns,
+	}
+}
+
+// historyPath returns --db or the default database path.
+func historyPath(c *cli.Context) (string, error) {
+	if p := c.String("db"); p != "" {
+		return p, nil
+	}
+	return history.DefaultPath()
+}
+
+// openHistoryDB opens an existing history database for reading (history,
+// diff, report --run, report --since); the caller closes it.
+func openHistoryDB(c *cli.Context) (*history.DB, error) {
+	path, err := historyPath(c)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	db, err := history.Open(path, history.Options{MustExist: true})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", path), exitUsage)
+	}
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	return db, nil
+}
+
+// scanHistory is what one scan does with the history: the lock, the run
+// begun before probing, and the metrics file.
+type scanHistory struct {
+	db      *history.DB // nil under --no-history
+	lock    *history.Lock
+	runID   int64
+	metrics string
+	log     *slog.Logger
+}
+
+// openHistory prepares the scan of the inventory at invPath, before any
+// probe: it takes the database's lock (a *cli.ExitCoder with exitLocked when
+// another scan holds it), opens and migrates the database and begins the
+// run. Under --no-history it only remembers --metrics-file. Call Record
+// with the results, then Close (also on error paths).
+func openHistory(c *cli.Context, invPath string, log *slog.Logger) (*scanHistory, error) {
+	h := &scanHistory{metrics: c.String("metrics-file"), log: log}
+	if c.Bool("no-history") {
+		return h, nil
+	}
+	path, err := historyPath(c)
+	if err != nil {
+		return nil, cli.Exit(err.Error(), exitUsage)
+	}
+	abs, err := filepath.Abs(invPath)
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("inventory %s: %v", invPath, err), exitUsage)
+	}
+	if h.lock, err = history.TryLock(path); err != nil {
+		var le *history.LockedError
+		if errors.As(err, &le) {
+			return nil, cli.Exit(err.Error(), exitLocked)
+		}
+		return nil, cli.Exit(err.Error(), exitInternal)
+	}
+	if h.db, err = history.Open(path, history.Options{}); err != nil {
+		h.Close()
+		var tooNew *history.SchemaTooNewError
+		if errors.As(err, &tooNew) || errors.Is(err, history.ErrNotHistory) {
+			return nil, cli.Exit(err.Error(), exitUsage)
+		}
+		return nil, cli.Exit(err.Error(), exitInternal)
+	}
+	if h.runID, err = h.db.Begin(abs, time.Now()); err != nil {
+		h.Close()
+		return nil, cli.Exit(err.Error(), exitInternal)
+	}
+	log.Debug("history run begun", "db", path, "run", h.runID)
+	return h, nil
+}
+
+// Record stores res as the begun run, filling res.Changes (call it before
+// writing results.json and the reports), then writes --metrics-file.
+func (h *scanHistory) Record(res *audit.Results) error {
+	if h.db != nil {
+		if err := h.db.Record(h.runID, res); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+		h.log.Info("scan recorded", "db", h.db.Path(), "run", h.runID, "changes", len(res.Changes))
+		for _, ch := range res.Changes {
+			h.log.Info("change", "partner", ch.Partner, "kind", ch.Kind, "before", ch.Before, "after", ch.After, "since_run", ch.SinceRun)
+		}
+	}
+	if h.metrics != "" {
+		var o promfile.Options
+		if res.Incomplete {
+			last, err := promfile.LastSuccess(h.metrics)
+			if err != nil {
+				h.log.Warn("previous metrics file unreadable; last success time left out", "err", err)
+			}
+			o.LastSuccess = last
+		}
+		if err := promfile.Write(h.metrics, res, o); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+		h.log.Info("metrics written", "file", h.metrics)
+	}
+	return nil
+}
+
+// Close marks a begun but unrecorded run interrupted, closes the database
+// and releases the lock. It is safe on nil and more than once.
+func (h *scanHistory) Close() error {
+	if h == nil {
+		return nil
+	}
+	var err error
+	if h.db != nil {
+		if h.runID != 0 {
+			err = h.db.Abandon(h.runID)
+		}
+		err = errors.Join(err, h.db.Close())
+		h.db = nil
+	}
+	return errors.Join(err, h.lock.Release())
+}
+
+func listHistory(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("history takes no arguments", exitUsage)
+	}
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f := history.RunFilter{Limit: c.Int("limit")}
+	if inv := c.String("inventory"); inv != "" {
+		if f.Inventory, err = filepath.Abs(inv); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+	}
+	runs, err := db.Runs(f)
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	if c.Bool("json") {
+		if runs == nil {
+			runs = []history.Run{}
+		}
+		return printJSON(c, runs)
+	}
+	return history.WriteRuns(c.App.Writer, runs)
+}
+
+func parseRunID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, cli.Exit(fmt.Sprintf("%q is not a run id (see 'mxaudit history')", s), exitUsage)
+	}
+	return id, nil
+}
+
+func diffRuns(c *cli.Context) error {
+	if c.NArg() > 2 {
+		return cli.Exit("diff takes at most two run ids", exitUsage)
+	}
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var a, b int64
+	switch c.NArg() {
+	case 0:
+		a, b, err = db.LastRuns()
+	case 1:
+		if a, err = parseRunID(c.Args().First()); err != nil {
+			return err
+		}
+		var run history.Run
+		if run, err = db.Run(a); err == nil {
+			b, err = db.Latest(run.Inventory)
+		}
+	case 2:
+		if a, err = parseRunID(c.Args().Get(0)); err != nil {
+			return err
+		}
+		if b, err = parseRunID(c.Args().Get(1)); err != nil {
+			return err
+		}
+	}
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	changes, err := db.Diff(a, b)
+	if errors.Is(err, history.ErrNoRun) {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	if c.Bool("json") {
+		if changes == nil {
+			changes = []audit.Change{}
+		}
+		return printJSON(c, map[string]any{"from_run": a, "to_run": b, "changes": changes})
+	}
+	return history.WriteChanges(c.App.Writer, a, b, changes)
+}
+
+func printJSON(c *cli.Context, v any) error {
+	e := json.NewEncoder(c.App.Writer)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+// parseHistoryDate reads a --since/--until value: a date (2006-01-02, the
+// start of that day in the local time zone) or an RFC 3339 time.
+func parseHistoryDate(s string) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a date (2006-01-02) nor an RFC 3339 time", s)
+	}
+	return t, nil
+}
