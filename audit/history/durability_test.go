@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 const childEnv = "MXAUDIT_HISTORY_TEST_CHILD_DB"
