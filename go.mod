@@ -2,6 +2,11 @@ module github.com/mxaudit/mxaudit
 
 go 1.26.8
 
+// Real Windows root stores (and some partner chains) hold certificates with a
+// negative serial number, which crypto/x509 rejects since Go 1.23 unless this
+// is set; mxaudit must read them to report on them.
+godebug x509negativeserial=1
+
 require (
 	codeberg.org/go-pdf/fpdf v0.12.0 // indirect
 	github.com/BurntSushi/toml v1.6.0 // indirect
