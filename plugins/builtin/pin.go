@@ -34,12 +34,12 @@ func (*pinCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 		if (r.ExpectedIssuer == "" && r.ExpectedSubject == "") || len(r.Chain) == 0 {
 			continue
 		}
-		chain, err := b.Chain(i)
-		if err != nil || len(chain) == 0 {
-			out.Partner(i, audit.Warning, fmt.Sprintf("the pin cannot be compared: %v", err), "")
+		leaf, err := b.Leaf(i)
+		if err != nil {
+			out.Partner(i, audit.Warning, fmt.Sprintf("the pin cannot be compared: %v", err),
+				"Check the partner's certificate with openssl s_client -starttls smtp -showcerts.")
 			continue
 		}
-		leaf := chain[0]
 		var iss, sub dn.Name
 		if dn.IsPin(r.ExpectedIssuer) {
 			iss, sub, err = dn.ParsePin(r.ExpectedIssuer)

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -114,16 +113,35 @@ type Batch struct {
 	Results      []audit.Result      // partners of this batch
 	PrivateRoots []audit.PrivateRoot // imported private roots (in the first batch only)
 
-	once  []sync.Once
-	certs [][]*x509.Certificate
-	errs  []error
+	once     []sync.Once
+	certs    [][]*x509.Certificate
+	errs     []error
+	leafOnce []sync.Once
+	leaves   []*x509.Certificate
+	leafErrs []error
 }
 
 // NewBatch returns a batch over results and roots at the clock now.
 func NewBatch(now time.Time, results []audit.Result, roots []audit.PrivateRoot) *Batch {
 	return &Batch{Now: now, Results: results, PrivateRoots: roots,
 		once: make([]sync.Once, len(results)), certs: make([][]*x509.Certificate, len(results)),
-		errs: make([]error, len(results))}
+		errs: make([]error, len(results)), leafOnce: make([]sync.Once, len(results)),
+		leaves: make([]*x509.Certificate, len(results)), leafErrs: make([]error, len(results))}
+}
+
+// Leaf returns result i's parsed leaf certificate, or nil when no chain was
+// presented; it is parsed once per batch and shared by all checks.
+func (b *Batch) Leaf(i int) (*x509.Certificate, error) {
+	b.leafOnce[i].Do(func() {
+		if len(b.Results[i].Chain) == 0 {
+			return
+		}
+		b.leaves[i], b.leafErrs[i] = x509.ParseCertificate(b.Results[i].Chain[0].DER)
+		if b.leafErrs[i] != nil {
+			b.leafErrs[i] = fmt.Errorf("leaf certificate: %w", b.leafErrs[i])
+		}
+	})
+	return b.leaves[i], b.leafErrs[i]
 }
 
 // Chain returns the parsed certificates of result i's chain, leaf first;
@@ -131,6 +149,15 @@ func NewBatch(now time.Time, results []audit.Result, roots []audit.PrivateRoot) 
 func (b *Batch) Chain(i int) ([]*x509.Certificate, error) {
 	b.once[i].Do(func() {
 		for j, c := range b.Results[i].Chain {
+			if j == 0 {
+				leaf, err := b.Leaf(i)
+				if err != nil {
+					b.errs[i] = err
+					return
+				}
+				b.certs[i] = append(b.certs[i], leaf)
+				continue
+			}
 			x, err := x509.ParseCertificate(c.DER)
 			if err != nil {
 				b.errs[i] = fmt.Errorf("certificate %d of the chain: %w", j, err)
@@ -193,13 +220,4 @@ func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 // GRPCClient returns a checkspb.ChecksClient for the host.
 func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
 	return checkspb.NewChecksClient(c), nil
-}
-
-// Names returns the names of checks, for messages.
-func Names(checks []Check) string {
-	names := make([]string, len(checks))
-	for i, c := range checks {
-		names[i] = c.Info().Name
-	}
-	return strings.Join(names, ", ")
 }

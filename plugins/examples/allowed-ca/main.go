@@ -72,14 +72,14 @@ func (c *allowedCA) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) erro
 		return nil
 	}
 	for i := range b.Results {
-		chain, err := b.Chain(i)
+		leaf, err := b.Leaf(i)
 		if err != nil {
 			return fmt.Errorf("partner %s: %w", b.Results[i].Name, err)
 		}
-		if len(chain) == 0 {
+		if leaf == nil {
 			continue // nothing presented; the verdict check reports that
 		}
-		got := dn.FromPKIX(chain[0].Issuer)
+		got := dn.FromPKIX(leaf.Issuer)
 		allowed := false
 		for _, want := range c.issuers {
 			if dn.Match(want, got) {
@@ -89,7 +89,7 @@ func (c *allowedCA) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) erro
 		}
 		if !allowed {
 			out.Partner(i, c.severity,
-				fmt.Sprintf("certificate issued by %s, which is not an allowed CA (%s)", dn.Windows(chain[0].Issuer), strings.Join(c.names, "; ")),
+				fmt.Sprintf("certificate issued by %s, which is not an allowed CA (%s)", dn.Windows(leaf.Issuer), strings.Join(c.names, "; ")),
 				"Ask the partner for a certificate from an allowed CA, or add its CA to [checks.allowed-ca] issuers after review.")
 		}
 	}
