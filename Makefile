@@ -35,3 +35,21 @@ vet:
 
 clean:
 	rm -rf $(BIN) demo-out
+
+# Check plugins (issue 3). `make proto` regenerates plugins/checkspb from
+# checks.proto: needs protoc (Debian protobuf-compiler); the generators are
+# installed at the pinned versions. The generated code is committed, so
+# building and CI never need protoc.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+.PHONY: proto plugins
+proto:
+	$(GO) install $(PROTOC_GEN_GO)
+	$(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd plugins/checkspb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --proto_path=. \
+	  --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative checks.proto
+
+# The example check plugins, into ./plugins.d where mxaudit looks first.
+plugins:
+	$(GO) build -o plugins.d/mxaudit-check-allowed-ca ./plugins/examples/allowed-ca
