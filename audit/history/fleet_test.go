@@ -1,0 +1,81 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"testing"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/fleet"
+	"github.com/mxaudit/mxaudit/audit/probe"
+	"github.com/mxaudit/mxaudit/audit/run"
+)
+
+// TestRealScans records two real scans of the test fleet (nothing changes
+// between them): the second reports no change, and each run loads back
+// exactly as it was recorded, every field the probe fills included.
+func TestRealScans(t *testing.T) {
+	f, err := fleet.Start(fleet.Options{NoDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pool := f.RootsPool()
+	private := map[string]string{}
+	for name, b := range f.PrivateRoots {
+		der := b
+		if blk, _ := pem.Decode(b); blk != nil {
+			der = blk.Bytes
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.AddCert(c)
+		private[string(c.Raw)] = name
+	}
+	scan := func(now time.Time) *audit.Results {
+		res := run.Run(context.Background(), f.Partners(), run.Options{
+			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
+			Resolver: f.Resolver,
+			Roots:    pool,
+			Source: func(c *x509.Certificate) (string, string) {
+				if name, ok := private[string(c.Raw)]; ok {
+					return audit.RootPrivate, name
+				}
+				return audit.RootSystem, ""
+			},
+			Now: now,
+		})
+		res.Inventory = "/srv/fleet/partners.csv"
+		return res
+	}
+	db := openTest(t)
+	first := scan(f.Now)
+	if len(first.Partners) < 10 {
+		t.Fatalf("the fleet scan has %d partners", len(first.Partners))
+	}
+	id1 := record(t, db, first)
+	second := scan(f.Now.Add(24 * time.Hour))
+	id2 := record(t, db, second)
+	for _, c := range second.Changes {
+		if c.Kind != ExpiryThreshold { // the fleet has certificates a day from a threshold
+			t.Errorf("unchanged fleet: %s %s %q -> %q", c.Partner, c.Kind, c.Before, c.After)
+		}
+	}
+	for id, want := range map[int64]*audit.Results{id1: first, id2: second} {
+		got, err := db.Results(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Errorf("run %d loads back differently:\n got %s\nwant %s", id, g, w)
+		}
+	}
+}
