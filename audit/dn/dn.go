@@ -328,6 +328,8 @@ func berString(rv asn1.RawValue) (string, bool) {
 // attribute list (Names) when present, so that attributes Go has no field
 // for (email, DC, UID...) are kept, plus any ExtraNames not already in it;
 // a Name built by hand (no Names) is converted through ToRDNSequence.
+// Prefer it to parsing pkix.Name.String(), which keeps only one CN and one
+// SERIALNUMBER: a real Windows root ("Posta CA Root") has five CNs.
 func FromPKIX(n pkix.Name) Name {
 	var atvs []pkix.AttributeTypeAndValue
 	if len(n.Names) > 0 {
