@@ -27,6 +27,16 @@ type Font struct {
 	Name  string // file it was read from, for messages
 	Data  []byte
 	cover *coverage
+	adv   []uint16 // advance width in 1/1000 em of each rune below 0x10000, 0 when unmapped
+	advHi uint16   // advance width used for mapped runes above the BMP
+}
+
+// width returns the advance width of r in 1/1000 em.
+func (f *Font) width(r rune) int {
+	if r >= 0 && int(r) < len(f.adv) {
+		return int(f.adv[r])
+	}
+	return int(f.advHi)
 }
 
 // Covers reports whether the font has a glyph for r.
@@ -62,11 +72,59 @@ func ParseFont(name string, data []byte) (*Font, error) {
 	default:
 		return nil, ErrNotTrueType
 	}
-	cov, err := parseCmap(data)
+	tables, err := tableDir(data)
 	if err != nil {
 		return nil, err
 	}
-	return &Font{Name: name, Data: data, cover: cov}, nil
+	head, hhea, hmtx := tables["head"], tables["hhea"], tables["hmtx"]
+	if len(head) < 20 || len(hhea) < 36 {
+		return nil, fmt.Errorf("%w: no head or hhea table", errBadFont)
+	}
+	be := binary.BigEndian
+	upem := float64(be.Uint16(head[18:]))
+	nh := int(be.Uint16(hhea[34:]))
+	if upem == 0 || nh == 0 || len(hmtx) < 4*nh {
+		return nil, fmt.Errorf("%w: bad hmtx", errBadFont)
+	}
+	advance := func(g uint16) uint16 {
+		i := min(int(g), nh-1)
+		return uint16(float64(be.Uint16(hmtx[4*i:]))*1000/upem + 0.5)
+	}
+	f := &Font{Name: name, Data: data, cover: new(coverage), adv: make([]uint16, 0x10000)}
+	err = parseCmap(tables["cmap"], func(r uint32, g uint16) {
+		f.cover.set(r)
+		if r < 0x10000 {
+			f.adv[r] = advance(g)
+		} else if f.advHi == 0 {
+			f.advHi = advance(g)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.advHi == 0 {
+		f.advHi = advance(0)
+	}
+	return f, nil
+}
+
+// tableDir returns the tables of a TrueType font by tag.
+func tableDir(b []byte) (map[string][]byte, error) {
+	be := binary.BigEndian
+	n := int(be.Uint16(b[4:]))
+	out := map[string][]byte{}
+	for i := 0; i < n; i++ {
+		rec := 12 + 16*i
+		if rec+16 > len(b) {
+			return nil, errBadFont
+		}
+		off, l := int(be.Uint32(b[rec+8:])), int(be.Uint32(b[rec+12:]))
+		if off < 0 || l < 0 || off+l > len(b) {
+			return nil, errBadFont
+		}
+		out[string(b[rec:rec+4])] = b[off : off+l]
+	}
+	return out, nil
 }
 
 // coverage is a bitset of the runes below maxCovered that a font maps to a glyph.
@@ -86,33 +144,19 @@ func (c *coverage) set(r uint32) {
 
 var errBadFont = errors.New("malformed TrueType font")
 
-// parseCmap reads the Unicode subtable (format 4 or 12) of a TrueType font's cmap table.
-func parseCmap(b []byte) (*coverage, error) {
+// parseCmap walks the Unicode subtable (format 4 or 12) of a TrueType
+// font's cmap table and calls fn for every rune mapped to a glyph.
+func parseCmap(cmap []byte, fn func(r uint32, glyph uint16)) error {
 	be := binary.BigEndian
-	n := int(be.Uint16(b[4:]))
-	var cmap []byte
-	for i := 0; i < n; i++ {
-		rec := 12 + 16*i
-		if rec+16 > len(b) {
-			return nil, errBadFont
-		}
-		if string(b[rec:rec+4]) == "cmap" {
-			off, l := int(be.Uint32(b[rec+8:])), int(be.Uint32(b[rec+12:]))
-			if off+l > len(b) || off < 0 || l < 4 {
-				return nil, errBadFont
-			}
-			cmap = b[off : off+l]
-		}
-	}
-	if cmap == nil {
-		return nil, fmt.Errorf("%w: no cmap table", errBadFont)
+	if len(cmap) < 4 {
+		return fmt.Errorf("%w: no cmap table", errBadFont)
 	}
 	// Pick the best Unicode subtable: full repertoire (format 12) over BMP (format 4).
 	best, bestScore := -1, 0
 	for i := 0; i < int(be.Uint16(cmap[2:])); i++ {
 		rec := 4 + 8*i
 		if rec+8 > len(cmap) {
-			return nil, errBadFont
+			return errBadFont
 		}
 		pid, eid, off := be.Uint16(cmap[rec:]), be.Uint16(cmap[rec+2:]), int(be.Uint32(cmap[rec+4:]))
 		if off+2 > len(cmap) {
@@ -131,37 +175,36 @@ func parseCmap(b []byte) (*coverage, error) {
 		}
 	}
 	if best < 0 {
-		return nil, fmt.Errorf("%w: no Unicode cmap subtable", errBadFont)
+		return fmt.Errorf("%w: no Unicode cmap subtable", errBadFont)
 	}
 	t := cmap[best:]
-	cov := new(coverage)
 	if bestScore == 2 {
 		if len(t) < 16 {
-			return nil, errBadFont
+			return errBadFont
 		}
 		groups := int(be.Uint32(t[12:]))
 		if 16+12*groups > len(t) {
-			return nil, errBadFont
+			return errBadFont
 		}
 		for g := 0; g < groups; g++ {
 			p := t[16+12*g:]
 			start, end, glyph := be.Uint32(p), be.Uint32(p[4:]), be.Uint32(p[8:])
 			for c := start; c <= end && c < maxCovered; c++ {
-				if glyph+(c-start) != 0 {
-					cov.set(c)
+				if g := glyph + (c - start); g != 0 && g < 0x10000 {
+					fn(c, uint16(g))
 				}
 			}
 		}
-		return cov, nil
+		return nil
 	}
 	if len(t) < 14 {
-		return nil, errBadFont
+		return errBadFont
 	}
 	segX2 := int(be.Uint16(t[6:]))
 	ends, starts := 14, 16+segX2
 	deltas, ranges := starts+segX2, starts+2*segX2
 	if ranges+segX2 > len(t) {
-		return nil, errBadFont
+		return errBadFont
 	}
 	for s := 0; s < segX2/2; s++ {
 		end, start := uint32(be.Uint16(t[ends+2*s:])), uint32(be.Uint16(t[starts+2*s:]))
@@ -180,11 +223,11 @@ func parseCmap(b []byte) (*coverage, error) {
 				}
 			}
 			if glyph != 0 {
-				cov.set(c)
+				fn(c, glyph)
 			}
 		}
 	}
-	return cov, nil
+	return nil
 }
 
 // FontDirs returns the usual system font folders of this operating system.

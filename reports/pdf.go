@@ -159,6 +159,7 @@ func newDoc(v *view, opts Options) (*doc, error) {
 		return nil, err
 	}
 	p.SetHeaderFunc(func() {
+		d.invalidate()
 		if p.PageNo() > 1 {
 			d.setFont("", 7.5)
 			d.color(colGrey)
@@ -172,6 +173,7 @@ func newDoc(v *view, opts Options) (*doc, error) {
 		p.SetXY(d.left, d.top)
 	})
 	p.SetFooterFunc(func() {
+		d.invalidate()
 		style, size := d.style, d.size
 		d.setFont("", 7.5)
 		d.color(colGrey)
@@ -182,6 +184,7 @@ func newDoc(v *view, opts Options) (*doc, error) {
 		d.text(d.left+d.width-30, ph-10.5, 30, 4, fmt.Sprintf("Page %d of {nb}", p.PageNo()), "R")
 		d.p.SetTextColor(0, 0, 0)
 		d.setFont(style, size)
+		d.invalidate()
 	})
 	if scanMissing(d, v.res) {
 		v.warn("pdf: some names contain characters that no available font can show (CJK needs a TrueType font: pass --font FILE or install Debian's fonts-droid-fallback); they appear as " + placeholder)
@@ -247,7 +250,7 @@ func (d *doc) finish(w io.Writer) error {
 
 func (d *doc) cover() error {
 	v, p := d.v, d.p
-	p.AddPage()
+	d.addPage()
 	d.fill(colNavy)
 	p.Rect(0, 0, 210, 70, "F")
 	if logo, typ := v.tpl.Logo(); logo != nil {
@@ -288,7 +291,7 @@ func (d *doc) cover() error {
 
 func (d *doc) summary() error {
 	v, p := d.v, d.p
-	p.AddPage()
+	d.addPage()
 	d.heading("Executive summary", 16)
 	fs := v.findingsBySeverity()
 	bySev := map[audit.Severity]int{}
@@ -400,7 +403,7 @@ type findingGroup struct {
 // findings writes the critical and error findings grouped by problem and remedy.
 func (d *doc) findings() {
 	v, p := d.v, d.p
-	p.AddPage()
+	d.addPage()
 	d.heading("Critical and error findings", 16)
 	intro, err := v.tpl.Text("findings-intro.tmpl", nil)
 	if err == nil {
@@ -470,7 +473,7 @@ func (d *doc) roots(roots []audit.PrivateRoot, newPage bool) error {
 func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadError) error {
 	v, p := d.v, d.p
 	if newPage {
-		p.AddPage()
+		d.addPage()
 	}
 	d.heading("Private roots lifecycle", 16)
 	intro, err := v.tpl.Text("roots-intro.tmpl", map[string]any{"ExpiringDays": audit.RootExpiringDays})
@@ -515,7 +518,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 
 // details writes one section per partner with a problem, most severe first.
 func (d *doc) details() error {
-	v, p := d.v, d.p
+	v := d.v
 	var order []int
 	for i := range v.res.Partners {
 		if failing(&v.res.Partners[i]) {
@@ -525,7 +528,7 @@ func (d *doc) details() error {
 	slices.SortStableFunc(order, func(a, b int) int {
 		return v.res.Partners[b].WorstSeverity().Level() - v.res.Partners[a].WorstSeverity().Level()
 	})
-	p.AddPage()
+	d.addPage()
 	d.heading("Partner details", 16)
 	intro, err := v.tpl.Text("details-intro.tmpl", nil)
 	if err != nil {
@@ -673,7 +676,7 @@ func (d *doc) inventoryErrors() {
 // partnerCover writes the first part of a per-partner report.
 func (d *doc) partnerCover(r *audit.Result) error {
 	v, p := d.v, d.p
-	p.AddPage()
+	d.addPage()
 	d.fill(colNavy)
 	p.Rect(0, 0, 210, 42, "F")
 	p.SetTextColor(255, 255, 255)

@@ -28,6 +28,9 @@ type doc struct {
 	cjkAdded  bool
 	style     string // "" or "B"
 	size      float64
+	curFam    string // the font fpdf has set, to skip redundant SetFont calls
+	curStyle  string
+	curSize   float64
 	missing   int // characters shown as placeholder
 	left, top float64
 	width     float64 // usable width between the margins
@@ -40,79 +43,103 @@ type run struct {
 	fam  string
 }
 
-// runs splits s into pieces each set in one font: DejaVu where it has the
-// glyph, else the CJK font, else the placeholder.
-func (d *doc) runs(s string) []run {
-	base := d.reg
-	if d.style == "B" {
-		base = d.bold
+// fontFor returns the font that shows r (DejaVu, else the CJK font) and
+// the rune to set: the placeholder when no font has r, -1 to drop it.
+func (d *doc) fontFor(r rune) (string, rune) {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return famBase, ' '
+	case unicode.IsControl(r) || r == utf8.RuneError:
+		return "", -1
+	case d.reg.Covers(r):
+		return famBase, r
+	case d.cjk.Covers(r):
+		return famCJK, r
+	case unicode_ignorable(r): // marks and joiners alone would be garbage
+		return "", -1
 	}
+	d.missing++
+	return famBase, []rune(placeholder)[0]
+}
+
+// runs splits s into pieces each set in one font.
+func (d *doc) runs(s string) []run {
 	var out []run
 	var b strings.Builder
 	cur := ""
-	flush := func() {
-		if b.Len() > 0 {
+	for _, r := range s {
+		fam, rr := d.fontFor(r)
+		if rr < 0 {
+			continue
+		}
+		if fam != cur && b.Len() > 0 {
 			out = append(out, run{b.String(), cur})
 			b.Reset()
 		}
+		cur = fam
+		b.WriteRune(rr)
 	}
-	for _, r := range s {
-		fam, txt := famBase, ""
-		switch {
-		case r == '\t' || r == '\n' || r == '\r':
-			txt = " "
-		case unicode.IsControl(r) || r == utf8.RuneError:
-			continue
-		case base.Covers(r) || d.reg.Covers(r):
-		case d.cjk.Covers(r):
-			fam = famCJK
-		case unicode.Is(unicode.Mn, r) || r == 0x200B || r == 0x200D || r == 0xFE0F: // marks and joiners alone would be garbage
-			continue
-		default:
-			d.missing++
-			txt = placeholder
-		}
-		if fam != cur {
-			flush()
-			cur = fam
-		}
-		if txt != "" {
-			b.WriteString(txt)
-		} else {
-			b.WriteRune(r)
-		}
+	if b.Len() > 0 {
+		out = append(out, run{b.String(), cur})
 	}
-	flush()
 	return out
 }
 
-// setFont sets the current style and size for the next text.
+// setFont sets the style ("" or "B") and size in points of the text that follows.
 func (d *doc) setFont(style string, size float64) {
 	d.style, d.size = style, size
-	d.p.SetFont(famBase, style, size)
 }
 
-func (d *doc) useFamily(fam string) {
+// apply makes fpdf's current font the one for family fam in the current style and size.
+func (d *doc) apply(fam string) {
+	style := d.style
 	if fam == famCJK {
+		style = ""
 		if !d.cjkAdded {
 			d.p.AddUTF8FontFromBytes(famCJK, "", d.cjk.Data)
 			d.cjkAdded = true
 		}
-		d.p.SetFont(famCJK, "", d.size)
+	}
+	if fam == d.curFam && style == d.curStyle && d.size == d.curSize {
 		return
 	}
-	d.p.SetFont(famBase, d.style, d.size)
+	d.p.SetFont(fam, style, d.size)
+	d.curFam, d.curStyle, d.curSize = fam, style, d.size
 }
 
-// textWidth returns the width of s in the current style and size.
-func (d *doc) textWidth(s string) float64 {
-	w := 0.0
-	for _, r := range d.runs(s) {
-		d.useFamily(r.fam)
-		w += d.p.GetStringWidth(r.text)
+// invalidate forgets which font fpdf has set (a new page resets it).
+func (d *doc) invalidate() { d.curFam = "" }
+
+// addPage starts a new page.
+func (d *doc) addPage() {
+	d.p.AddPage()
+	d.invalidate()
+}
+
+// fontFile returns the loaded font of family fam in the current style.
+func (d *doc) fontFile(fam string) *Font {
+	switch {
+	case fam == famCJK:
+		return d.cjk
+	case d.style == "B":
+		return d.bold
 	}
-	d.p.SetFont(famBase, d.style, d.size)
-	return w
+	return d.reg
+}
+
+// mm converts a width in 1/1000 em at the current size to millimetres.
+func (d *doc) mm(w int) float64 { return float64(w) * d.size / 1000 * 25.4 / 72 }
+
+// textWidth returns the width of s in millimetres in the current style and size.
+func (d *doc) textWidth(s string) float64 {
+	w := 0
+	for _, r := range s {
+		fam, rr := d.fontFor(r)
+		if rr >= 0 {
+			w += d.fontFile(fam).width(rr)
+		}
+	}
+	return d.mm(w)
 }
 
 // fit shortens s with "…" until it fits in w.
@@ -137,12 +164,10 @@ func (d *doc) fit(s string, w float64) string {
 func (d *doc) text(x, y, w, h float64, s, align string) {
 	s = d.fit(s, w)
 	rs := d.runs(s)
-	// the runs were counted once by fit's width check; count placeholders only once
 	tw := 0.0
 	ws := make([]float64, len(rs))
 	for i, r := range rs {
-		d.useFamily(r.fam)
-		ws[i] = d.p.GetStringWidth(r.text)
+		ws[i] = d.textWidth(r.text)
 		tw += ws[i]
 	}
 	switch align {
@@ -152,48 +177,48 @@ func (d *doc) text(x, y, w, h float64, s, align string) {
 		x += w - tw
 	}
 	for i, r := range rs {
-		d.useFamily(r.fam)
+		d.apply(r.fam)
 		d.p.SetXY(x, y)
 		d.p.CellFormat(ws[i], h, r.text, "", 0, "L", false, 0, "")
 		x += ws[i]
 	}
-	d.p.SetFont(famBase, d.style, d.size)
 }
 
 // wrap breaks s into lines no wider than w, at spaces where it can.
 func (d *doc) wrap(s string, w float64) []string {
 	var lines []string
+	space := d.textWidth(" ")
 	for _, para := range strings.Split(s, "\n") {
 		words := strings.Fields(para)
-		line := ""
+		var line strings.Builder
+		lw := 0.0
 		for _, word := range words {
-			cand := word
-			if line != "" {
-				cand = line + " " + word
-			}
-			if d.textWidth(cand) <= w {
-				line = cand
+			ww := d.textWidth(word)
+			if line.Len() > 0 && lw+space+ww <= w {
+				line.WriteByte(' ')
+				line.WriteString(word)
+				lw += space + ww
 				continue
 			}
-			if line != "" {
-				lines = append(lines, line)
+			if line.Len() > 0 {
+				lines = append(lines, line.String())
+				line.Reset()
 			}
-			for d.textWidth(word) > w { // a word longer than the line: break it
+			for ww > w { // a word longer than the line: break it
 				rs := []rune(word)
-				n := len(rs) - 1
-				for n > 1 && d.textWidth(string(rs[:n])) > w {
-					n = n * 3 / 4
-				}
-				for n+1 < len(rs) && d.textWidth(string(rs[:n+1])) <= w {
+				n := 1
+				for n < len(rs) && d.textWidth(string(rs[:n+1])) <= w {
 					n++
 				}
 				lines = append(lines, string(rs[:n]))
 				word = string(rs[n:])
+				ww = d.textWidth(word)
 			}
-			line = word
+			line.WriteString(word)
+			lw = ww
 		}
-		if line != "" || len(words) == 0 {
-			lines = append(lines, line)
+		if line.Len() > 0 || len(words) == 0 {
+			lines = append(lines, line.String())
 		}
 	}
 	return lines
@@ -202,7 +227,7 @@ func (d *doc) wrap(s string, w float64) []string {
 // need starts a new page when less than h is left on this one; it reports whether it did.
 func (d *doc) need(h float64) bool {
 	if d.p.GetY()+h > d.bottom {
-		d.p.AddPage()
+		d.addPage()
 		return true
 	}
 	return false

@@ -58,7 +58,7 @@ func WriteRootsPDF(w io.Writer, rl RootsLifecycle, opts Options) error {
 	if err != nil {
 		return err
 	}
-	d.p.AddPage()
+	d.addPage()
 	d.setFont("B", 18)
 	d.text(d.left, d.top, d.width, 9, v.org, "L")
 	d.setFont("", 10)

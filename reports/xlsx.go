@@ -64,7 +64,6 @@ func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
 			return fmt.Errorf("xlsx: sheet %s: %w", s.name, err)
 		}
 	}
-	x.f.SetActiveSheet(0)
 	if _, err := x.f.WriteTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
@@ -101,7 +100,6 @@ func WriteRootsXLSX(w io.Writer, rl RootsLifecycle, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("xlsx: sheet Load Errors: %w", err)
 	}
-	x.f.SetActiveSheet(0)
 	if _, err := x.f.WriteTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
@@ -240,11 +238,16 @@ func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func
 
 // severityCF colours a severity column: critical, error, warning.
 func (x *xl) severityCF(sheet, col string, last int) error {
+	return x.severityCFRange(sheet, fmt.Sprintf("%s2:%s%d", col, col, last))
+}
+
+// severityCFRange colours the severity names in rangeRef.
+func (x *xl) severityCFRange(sheet, rangeRef string) error {
 	var opts []excelize.ConditionalFormatOptions
 	for _, s := range []audit.Severity{audit.Critical, audit.Error, audit.Warning} {
 		opts = append(opts, excelize.ConditionalFormatOptions{Type: "cell", Criteria: "==", Value: `"` + string(s) + `"`, Format: ptr(x.sevFill[s])})
 	}
-	return x.f.SetConditionalFormat(sheet, fmt.Sprintf("%s2:%s%d", col, col, last), opts)
+	return x.f.SetConditionalFormat(sheet, rangeRef, opts)
 }
 
 // daysCF colours a days-left column: red when passed, amber within RootExpiringDays, green beyond.
@@ -369,7 +372,7 @@ func (x *xl) summary() error {
 	if err := f.SetColWidth(s, "B", "C", 22); err != nil {
 		return err
 	}
-	if err := x.severityCF(s, "A", sLast); err != nil {
+	if err := x.severityCFRange(s, fmt.Sprintf("A%d:A%d", sFirst, sLast)); err != nil {
 		return err
 	}
 	chart := func(cell, title, name string, first, last int, color string) error {

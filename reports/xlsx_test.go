@@ -1,0 +1,270 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// dumpScript prints a workbook as JSON through openpyxl: per sheet its
+// freeze pane, tables, conditional format ranges, chart count and every
+// cell as [value, type, number format].
+const dumpScript = `
+import json, sys, datetime, openpyxl
+wb = openpyxl.load_workbook(sys.argv[1])
+out = {"sheets": wb.sheetnames, "creator": wb.properties.creator,
+       "created": wb.properties.created.isoformat() if wb.properties.created else None, "ws": {}}
+for ws in wb.worksheets:
+    rows = []
+    for row in ws.iter_rows():
+        r = []
+        for c in row:
+            v = c.value
+            t = type(v).__name__
+            if isinstance(v, (datetime.datetime, datetime.date)):
+                v = v.isoformat()
+            r.append([v, t, c.number_format if c.is_date else ""])
+        rows.append(r)
+    out["ws"][ws.title] = {
+        "freeze": ws.freeze_panes,
+        "tables": {t.name: t.ref for t in ws.tables.values()},
+        "autofilter": {t.name: t.autoFilter is not None for t in ws.tables.values()},
+        "cf": sorted(str(r.sqref) for r in ws.conditional_formatting),
+        "charts": len(ws._charts),
+        "rows": rows,
+    }
+json.dump(out, sys.stdout)
+`
+
+type cellDump [3]any // value, python type name, number format for dates
+
+type wbDump struct {
+	Sheets  []string `json:"sheets"`
+	Creator string   `json:"creator"`
+	Created string   `json:"created"`
+	WS      map[string]struct {
+		Freeze     string            `json:"freeze"`
+		Tables     map[string]string `json:"tables"`
+		Autofilter map[string]bool   `json:"autofilter"`
+		CF         []string          `json:"cf"`
+		Charts     int               `json:"charts"`
+		Rows       [][]cellDump      `json:"rows"`
+	} `json:"ws"`
+}
+
+func dumpWorkbook(t *testing.T, xlsx []byte) *wbDump {
+	t.Helper()
+	py := pythonWithOpenpyxl()
+	needTool(t, "python3 with openpyxl", "python3-openpyxl", py != "")
+	dir := t.TempDir()
+	p, script := filepath.Join(dir, "r.xlsx"), filepath.Join(dir, "dump.py")
+	if err := os.WriteFile(p, xlsx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte(dumpScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var d wbDump
+	if err := json.Unmarshal([]byte(runCmd(t, py, script, p)), &d); err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+func renderXLSX(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteXLSX(&b, loadFixture(t), Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
+	d := dumpWorkbook(t, renderXLSX(t))
+	want := []string{SheetSummary, SheetPartners, SheetFindings, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
+	if !reflect.DeepEqual(d.Sheets, want) {
+		t.Fatalf("sheets %v, want %v", d.Sheets, want)
+	}
+	if d.Creator != "mxaudit" || d.Created != "2026-07-01T06:00:00" {
+		t.Errorf("doc props creator %q created %q, want mxaudit and the run's start", d.Creator, d.Created)
+	}
+	headers := map[string][]string{
+		SheetPartners:        {"Partner", "Domain", "Host", "Port", "TLS mode", "Enforced", "Verdict", "All verdicts", "Worst severity", "Leaf subject", "Issuer", "Expires", "Days left"},
+		SheetFindings:        {"Partner", "Domain", "Host", "Enforced", "Severity", "Source", "Issue", "Message", "Remedy"},
+		SheetCertificates:    {"Subject", "Issuer", "Serial", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left"},
+		SheetPrivateRoots:    {"File", "Subject", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left", "Status", "Declared by", "Used by this run", "Recommended action"},
+		SheetInventoryErrors: {"File", "Line", "Column", "Message"},
+	}
+	for sheet, hs := range headers {
+		ws := d.WS[sheet]
+		for i, h := range hs {
+			if got := ws.Rows[0][i][0]; got != h {
+				t.Errorf("%s: header %d is %v, want %q", sheet, i+1, got, h)
+			}
+		}
+		if ws.Freeze != "A2" {
+			t.Errorf("%s: freeze pane %q, want A2 (header row frozen)", sheet, ws.Freeze)
+		}
+		if len(ws.Tables) != 1 {
+			t.Errorf("%s: tables %v, want one (it carries the autofilter)", sheet, ws.Tables)
+		}
+		for n, af := range ws.Autofilter {
+			if !af {
+				t.Errorf("%s: table %s has no autofilter", sheet, n)
+			}
+		}
+	}
+	// Conditional formats written through the StreamWriter survive (undocumented in excelize: pinned here).
+	for sheet, cf := range map[string][]string{
+		SheetPartners:     {"I2:I30", "M2:M30"},
+		SheetFindings:     {"E2:E33"},
+		SheetCertificates: {"H2:H24"},
+		SheetPrivateRoots: {"G2:G5", "H2:H5"},
+		SheetSummary:      {"A46:A49"},
+	} {
+		if got := d.WS[sheet].CF; !reflect.DeepEqual(got, cf) {
+			t.Errorf("%s: conditional formats on %v, want %v", sheet, got, cf)
+		}
+	}
+	if d.WS[SheetSummary].Charts != 2 {
+		t.Errorf("Summary has %d charts, want 2", d.WS[SheetSummary].Charts)
+	}
+
+	// Cell values and types.
+	p := d.WS[SheetPartners].Rows
+	row := func(rows [][]cellDump, col int, val any) []cellDump {
+		for _, r := range rows {
+			if r[col][0] == val {
+				return r
+			}
+		}
+		t.Fatalf("no row with %v in column %d", val, col)
+		return nil
+	}
+	sg := row(p, 0, "Société Générale")
+	checks := []struct {
+		name string
+		got  cellDump
+		want cellDump
+	}{
+		{"partner port is a number", sg[3], cellDump{25.0, "int", ""}},
+		{"enforced is a boolean", sg[5], cellDump{true, "bool", ""}},
+		{"verdict", sg[6], cellDump{"Expired", "str", ""}},
+		{"worst severity", sg[8], cellDump{"critical", "str", ""}},
+		{"expiry is a date", sg[11], cellDump{"2026-06-28T06:00:00", "datetime", "yyyy-mm-dd"}},
+		{"days left against Results.Started", sg[12], cellDump{-3.0, "int", ""}},
+	}
+	jp := row(p, 0, "株式会社テスト")
+	checks = append(checks, struct {
+		name string
+		got  cellDump
+		want cellDump
+	}{"CJK name kept", jp[1], cellDump{"kabushiki.example", "str", ""}})
+	roots := d.WS[SheetPrivateRoots].Rows
+	var status []any
+	for _, r := range roots[1:] {
+		status = append(status, r[7][0])
+	}
+	if want := []any{"expired", "expiring", "ok", "unused"}; !reflect.DeepEqual(status, want) {
+		t.Errorf("private roots by expiry have status %v, want %v", status, want)
+	}
+	checks = append(checks, struct {
+		name string
+		got  cellDump
+		want cellDump
+	}{"root not after is a date", roots[1][5], cellDump{"2026-06-21T06:00:00", "datetime", "yyyy-mm-dd"}})
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// Windows shows thumbprints as 40 upper-case hex digits.
+	for _, r := range d.WS[SheetCertificates].Rows[1:] {
+		if s, _ := r[3][0].(string); len(s) != 40 || s != upperHex(s) {
+			t.Errorf("thumbprint %q is not 40 upper-case hex digits", s)
+		}
+	}
+	if n := len(d.WS[SheetInventoryErrors].Rows); n != 3 {
+		t.Errorf("Inventory Errors has %d rows, want header + 2", n)
+	}
+}
+
+func upperHex(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// TestXLSXDeterministic renders twice and compares every cell, read back by excelize and by openpyxl.
+func TestXLSXDeterministic(t *testing.T) {
+	a, b := renderXLSX(t), renderXLSX(t)
+	cells := func(x []byte) map[string][][]string {
+		f, err := excelize.OpenReader(bytes.NewReader(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		out := map[string][][]string{}
+		for _, s := range f.GetSheetList() {
+			rows, err := f.GetRows(s, excelize.Options{RawCellValue: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[s] = rows
+		}
+		return out
+	}
+	ca, cb := cells(a), cells(b)
+	if !reflect.DeepEqual(ca, cb) {
+		t.Fatal("two renders of the same results differ in their cells (excelize read-back)")
+	}
+	if len(ca[SheetPartners]) != 30 {
+		t.Errorf("Partners has %d rows, want 30", len(ca[SheetPartners]))
+	}
+	if py := pythonWithOpenpyxl(); py != "" {
+		if !reflect.DeepEqual(dumpWorkbook(t, a), dumpWorkbook(t, b)) {
+			t.Fatal("two renders of the same results differ (openpyxl read-back)")
+		}
+	}
+}
+
+// TestXLSXLongCellsCapped keeps a certificate shared by very many partners under Excel's 32,767-character cell limit.
+func TestXLSXLongCellsCapped(t *testing.T) {
+	res := bigResults(t, 3000)
+	var b bytes.Buffer
+	if err := WriteXLSX(&b, res, Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(SheetCertificates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, r := range rows {
+		for _, c := range r {
+			longest = max(longest, len([]rune(c)))
+		}
+	}
+	if longest > 32767 || longest < 10000 {
+		t.Errorf("longest cell has %d characters, want it capped below 32,767 (and the shared intermediate's list long)", longest)
+	}
+	if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) > 11 && bytes.Contains([]byte(r[11]), []byte("more")) }) {
+		t.Error("no capped partner list says how many were left out")
+	}
+}

@@ -1,0 +1,109 @@
+package templates
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+func write(t *testing.T, dir, name, text string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDefaultParses(t *testing.T) {
+	s := Default()
+	for _, n := range []string{"title.tmpl", "organisation.tmpl", "period.tmpl", "scope.tmpl", "summary.tmpl", "footer.tmpl", "remedy.tmpl",
+		"action-ok.tmpl", "action-expiring.tmpl", "action-expired.tmpl", "action-unused.tmpl", "partner-intro.tmpl"} {
+		if !s.Has(n) {
+			t.Errorf("embedded template %s missing", n)
+		}
+	}
+	got, err := s.Text("period.tmpl", map[string]any{"Quarter": "Q3", "Year": 2026})
+	if err != nil || got != "Q3 2026" {
+		t.Errorf("period: %q, %v", got, err)
+	}
+	if logo, _ := s.Logo(); logo != nil {
+		t.Error("embedded set has a logo")
+	}
+}
+
+func TestOverride(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "title.tmpl", "Quartalsprüfung TLS\n")
+	write(t, dir, "remedies/UntrustedRoot.tmpl", "Root von {{.Partner}} importieren.")
+	write(t, dir, "logo.png", "\x89PNG fake")
+	write(t, dir, "README.txt", "ignored: not a template")
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		got  func() (string, error)
+		want string
+	}{
+		{"overridden title, trailing newline dropped", func() (string, error) { return s.Text("title.tmpl", nil) }, "Quartalsprüfung TLS"},
+		{"embedded footer kept", func() (string, error) {
+			return s.Text("footer.tmpl", map[string]any{"Org": "O", "Title": "T", "Period": "P"})
+		}, "O · T · P · confidential"},
+		{"per-verdict remedy", func() (string, error) {
+			return s.Remedy(audit.UntrustedRoot, map[string]any{"Partner": "Müller GmbH", "Default": "x"})
+		}, "Root von Müller GmbH importieren."},
+		{"other verdicts use remedy.tmpl", func() (string, error) {
+			return s.Remedy(audit.Expired, map[string]any{"Default": audit.Expired.Remedy()})
+		}, audit.Expired.Remedy()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.got()
+			if err != nil || got != tt.want {
+				t.Errorf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if logo, typ := s.Logo(); string(logo) != "\x89PNG fake" || typ != "png" {
+		t.Errorf("logo %q type %q", logo, typ)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name, file, text, want string
+	}{
+		{"misspelt name", "titel.tmpl", "x", "unknown template"},
+		{"unknown verdict", "remedies/Broken.tmpl", "x", "unknown template"},
+		{"syntax error names the file", "scope.tmpl", "{{.Partners", "scope.tmpl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, tt.file, tt.text)
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load: %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Load of a missing folder succeeded")
+	}
+	_, err := Default().Text("nope.tmpl", nil)
+	if !errors.Is(err, ErrNoTemplate) {
+		t.Errorf("unknown name: %v", err)
+	}
+	// A field the data lacks is an error, not "<no value>".
+	if _, err := Default().Text("period.tmpl", map[string]any{"Quarter": "Q1"}); err == nil {
+		t.Error("missing field did not fail")
+	}
+}
