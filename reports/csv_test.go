@@ -137,4 +137,3 @@ func TestParseFormats(t *testing.T) {
 		}
 	}
 }
-
