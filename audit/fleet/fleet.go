@@ -355,6 +355,10 @@ func (f *Fleet) add(sc scenario, opts Options) error {
 		srv = s
 		p.Address = s.Addr
 	}
+	// The port column must agree with the port in the address.
+	if _, ps, err := net.SplitHostPort(p.Address); err == nil {
+		p.Port, _ = strconv.Atoi(ps)
+	}
 	f.Scenarios = append(f.Scenarios, Scenario{Partner: p, Server: srv, Expect: sc.expect, Hostile: sc.hostile})
 	return nil
 }

@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -23,7 +24,7 @@ const (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args))
+	os.Exit(realMain(os.Args))
 }
 
 func newApp() *cli.App {
@@ -31,15 +32,26 @@ func newApp() *cli.App {
 		Name:     "mxaudit",
 		Usage:    "audit the TLS of your mail partners",
 		Version:  version,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors on stderr (for cron)"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},
+		},
 		Commands: []*cli.Command{
 			// one line per command; each lives in a file of its name
+			scanCommand(),
+			probeCommand(),
+			demoCommand(),
+			pluginsCommand(),
+			pluginCommand(),
+			historyCommand(),
+			diffCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 	}
 }
 
-// run executes the CLI and returns the process exit code.
-func run(args []string) int {
+// realMain executes the CLI and returns the process exit code.
+func realMain(args []string) int {
 	err := newApp().Run(args)
 	if err == nil {
 		return exitOK
@@ -54,3 +66,18 @@ func run(args []string) int {
 	fmt.Fprintln(os.Stderr, "mxaudit:", err)
 	return exitUsage
 }
+
+// logger returns the structured logger the global flags ask for.
+func logger(c *cli.Context) *slog.Logger {
+	level := slog.LevelInfo
+	if c.Bool("quiet") {
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.String("log-format") == "json" {
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts))
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts))
+}
+
+func mkdir(dir string) error { return os.MkdirAll(dir, 0o755) }

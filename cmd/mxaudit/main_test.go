@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/fleet"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mxaudit": func() { os.Exit(realMain(os.Args)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script against a
+// simulated partner fleet on 127.0.0.0/8 started for each script; the
+// fleet's inventory.csv, roots.pem and private-roots/ are in $WORK.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			f, err := fleet.Start(fleet.Options{Hostile: true, NoDNS: true})
+			if err != nil {
+				return err
+			}
+			env.Defer(f.Close)
+			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
+				return err
+			}
+			for _, s := range f.Scenarios {
+				key := strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(s.Partner.Domain))
+				key = strings.TrimSuffix(key, ".EXAMPLE")
+				env.Setenv("ADDR_"+key, s.Partner.Address)
+			}
+			env.Setenv("MXAUDIT_PLUGINS_DIR", env.WorkDir+"/no-plugins")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"verdicts": cmdVerdicts,
+			"exitcode": cmdExitCode,
+			"expand":   cmdExpand,
+		},
+	})
+}
+
+// verdicts FILE PARTNER VERDICT... asserts the partner's verdicts in a results.json.
+func cmdVerdicts(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 {
+		ts.Fatalf("usage: verdicts results.json PARTNER VERDICT...")
+	}
+	res, err := audit.ReadResults(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	for _, r := range res.Partners {
+		if r.Name != args[1] {
+			continue
+		}
+		var got []string
+		for _, v := range r.Verdicts {
+			got = append(got, string(v))
+		}
+		if eq := slices.Equal(got, args[2:]); eq == neg {
+			ts.Fatalf("%s: verdicts %v, want %v", args[1], got, args[2:])
+		}
+		return
+	}
+	ts.Fatalf("%s: no such partner in %s", args[1], args[0])
+}
+
+// exitcode N PROGRAM ARGS... runs a program and asserts its exit code.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: exitcode N program args...")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exit code %q: %v", args[0], err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if (got == want) == neg {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// expand FILE... replaces $VAR and ${VAR} in files with the script's environment.
+func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
+	for _, f := range args {
+		data := os.Expand(ts.ReadFile(f), ts.Getenv)
+		if err := os.WriteFile(ts.MkAbs(f), []byte(data), 0o644); err != nil {
+			ts.Fatalf("%v", err)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/probe"
+	"github.com/mxaudit/mxaudit/audit/run"
+)
+
+func probeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "probe",
+		Usage:     "audit one partner and explain the answer (instead of openssl s_client -starttls smtp)",
+		ArgsUsage: "[flags] HOST[:PORT]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "address", Usage: "connect to `IP[:PORT]` instead of resolving HOST (HOST stays the name checked and the SNI)"},
+			&cli.StringFlag{Name: "tls", Usage: "starttls or implicit (default: implicit on port 465)"},
+			&cli.StringFlag{Name: "domain", Usage: "the partner's mail `DOMAIN`, for the Domain Security check"},
+			&cli.BoolFlag{Name: "enforced", Usage: "the partner is on the enforced-TLS list"},
+			&cli.StringFlag{Name: "expected-issuer", Usage: "pinned issuer DN (or a whole <I>issuer<S>subject pin)"},
+			&cli.StringFlag{Name: "expected-subject", Usage: "pinned subject DN"},
+			&cli.StringFlag{Name: "private-roots", Usage: "`DIR` of imported private root CAs", EnvVars: []string{"MXAUDIT_PRIVATE_ROOTS"}},
+			&cli.StringFlag{Name: "roots", Usage: "use only the roots in `FILE` instead of the system roots"},
+			&cli.StringFlag{Name: "helo", Usage: "`NAME` to send in EHLO"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second},
+			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
+			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
+			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
+		},
+		Action: probeAction,
+	}
+}
+
+func probeAction(c *cli.Context) error {
+	if c.NArg() != 1 {
+		for _, a := range c.Args().Slice() {
+			if strings.HasPrefix(a, "-") {
+				return cli.Exit(fmt.Sprintf("probe: flags go before HOST[:PORT] (%q came after it)", a), exitUsage)
+			}
+		}
+		return cli.Exit("probe: want exactly one HOST[:PORT]", exitUsage)
+	}
+	failOn, err := audit.ParseSeverity(c.String("fail-on"))
+	if err != nil {
+		return cli.Exit("--fail-on: "+err.Error(), exitUsage)
+	}
+	p, err := partnerFromArgs(c)
+	if err != nil {
+		return cli.Exit("probe: "+err.Error(), exitUsage)
+	}
+	tr, err := loadTrust(c, logger(c))
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	now := time.Now()
+	res := run.Run(c.Context, []audit.Partner{p}, run.Options{
+		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
+		Roots:        tr.Pool,
+		Source:       tr.Source,
+		PrivateRoots: tr.PrivateRoots(now),
+		Now:          now,
+	})
+	r := &res.Partners[0]
+	explain(c.App.Writer, r, c.Bool("transcript"), now)
+	if r.WorstSeverity().Level() >= failOn.Level() {
+		return cli.Exit("", exitFindings)
+	}
+	return nil
+}
+
+func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
+	arg := c.Args().First()
+	host, port := arg, 25
+	if h, ps, err := net.SplitHostPort(arg); err == nil {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 65535 {
+			return audit.Partner{}, fmt.Errorf("%q is not a port number", ps)
+		}
+		host, port = h, n
+	}
+	mode := audit.StartTLS
+	if port == 465 {
+		mode = audit.Implicit
+	}
+	switch strings.ToLower(c.String("tls")) {
+	case "":
+	case "starttls":
+		mode = audit.StartTLS
+	case "implicit":
+		mode = audit.Implicit
+	default:
+		return audit.Partner{}, fmt.Errorf("--tls %q: want starttls or implicit", c.String("tls"))
+	}
+	return audit.Partner{
+		Name: host, Host: strings.ToLower(strings.TrimSuffix(host, ".")), Port: port, TLS: mode,
+		Address: c.String("address"), Domain: c.String("domain"), Enforced: c.Bool("enforced"),
+		ExpectedIssuer: c.String("expected-issuer"), ExpectedSubject: c.String("expected-subject"),
+	}, nil
+}
+
+// explain prints one partner's result for a person.
+func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
+	fmt.Fprintf(w, "%s:%d (%s)", r.Host, r.Port, r.TLS)
+	if r.SMTP.RemoteAddr != "" {
+		fmt.Fprintf(w, " at %s", r.SMTP.RemoteAddr)
+	}
+	fmt.Fprintf(w, ", %d ms\n", r.DurationMS)
+	if len(r.SMTP.Greeting) > 0 {
+		fmt.Fprintf(w, "  greeting:  %s\n", strings.Join(r.SMTP.Greeting, " / "))
+	}
+	if r.TLS == audit.StartTLS && len(r.SMTP.EHLO) > 0 {
+		fmt.Fprintf(w, "  STARTTLS:  offered %v\n", r.SMTP.StartTLS)
+	}
+	if r.TLSVersion != "" {
+		fmt.Fprintf(w, "  TLS:       %s, %s\n", r.TLSVersion, r.Cipher)
+	}
+	for i, ct := range r.Chain {
+		fmt.Fprintf(w, "  cert %d:    %s\n", i, ct.Subject)
+		fmt.Fprintf(w, "             issuer %s\n", ct.Issuer)
+		fmt.Fprintf(w, "             valid %s to %s (%d days left), %s %d bits, %s\n",
+			ct.NotBefore.Format(time.DateOnly), ct.NotAfter.Format(time.DateOnly), audit.DaysLeft(ct.NotAfter, now), ct.KeyType, ct.KeyBits, ct.SigAlg)
+		if len(ct.DNSNames) > 0 {
+			fmt.Fprintf(w, "             names %s\n", strings.Join(ct.DNSNames, ", "))
+		}
+		fmt.Fprintf(w, "             SHA-1 %s\n", ct.SHA1)
+	}
+	switch r.Root.Source {
+	case audit.RootPrivate:
+		fmt.Fprintf(w, "  root:      %s (imported private root, %s)\n", r.Root.Subject, r.Root.File)
+	case audit.RootSystem:
+		fmt.Fprintf(w, "  root:      %s (system roots)\n", r.Root.Subject)
+	default:
+		if r.Root.Subject != "" {
+			fmt.Fprintf(w, "  root:      none trusted (chain points at %s)\n", r.Root.Subject)
+		}
+	}
+	if rv := r.Revocation; rv != nil {
+		line := rv.Method + ": " + rv.Status
+		if !rv.NextUpdate.IsZero() {
+			line += ", answer valid until " + rv.NextUpdate.Format(time.RFC3339)
+		}
+		if rv.Detail != "" {
+			line += " (" + rv.Detail + ")"
+		}
+		fmt.Fprintf(w, "  revocation: %s\n", line)
+	}
+	fmt.Fprintf(w, "  verdict:   %s (%s)\n", r.Verdict, r.WorstSeverity())
+	for _, v := range r.Verdicts {
+		if d := r.Details[v]; d != "" {
+			fmt.Fprintf(w, "    %-17s %s\n", v, d)
+		}
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  finding:   [%s] %s: %s\n", f.Severity, f.Check, f.Message)
+	}
+	if r.Remedy != "" {
+		fmt.Fprintf(w, "  remedy:    %s\n", r.Remedy)
+	}
+	if transcript {
+		fmt.Fprintln(w, "  transcript:")
+		for _, l := range r.SMTP.Transcript {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
+}

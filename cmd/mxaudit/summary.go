@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// summarize prints the short human summary of a run.
+func summarize(w io.Writer, res *audit.Results, resultsPath string) {
+	counts := map[audit.Verdict]int{}
+	sev := map[audit.Severity]int{}
+	for i := range res.Partners {
+		r := &res.Partners[i]
+		counts[r.Verdict]++
+		sev[r.WorstSeverity()]++
+	}
+	state := ""
+	if res.Incomplete {
+		state = " (INCOMPLETE: interrupted)"
+	}
+	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", len(res.Partners), res.Finished.Sub(res.Started).Round(1e7), state)
+	var parts []string
+	for _, v := range audit.Order {
+		if n := counts[v]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", v, n))
+		}
+	}
+	fmt.Fprintf(w, "  verdicts:   %s\n", strings.Join(parts, ", "))
+	fmt.Fprintf(w, "  severities: critical %d, error %d, warning %d, info %d\n", sev[audit.Critical], sev[audit.Error], sev[audit.Warning], sev[audit.Info])
+	if n := len(res.InventoryErrors); n > 0 {
+		fmt.Fprintf(w, "  inventory:  %d bad rows (see inventory_errors)\n", n)
+	}
+	for _, pr := range res.PrivateRoots {
+		switch pr.Status {
+		case audit.RootExpired:
+			fmt.Fprintf(w, "  private root %s (%s): EXPIRED on %s\n", pr.File, pr.Subject, pr.NotAfter.Format("2006-01-02"))
+		case audit.RootExpiring:
+			fmt.Fprintf(w, "  private root %s (%s): expires on %s, %d days left\n", pr.File, pr.Subject, pr.NotAfter.Format("2006-01-02"), pr.DaysLeft)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := false
+	for _, lvl := range []audit.Severity{audit.Critical, audit.Error} {
+		for i := range res.Partners {
+			r := &res.Partners[i]
+			if r.WorstSeverity() != lvl {
+				continue
+			}
+			if !header {
+				fmt.Fprintln(w, "\nPartners needing action:")
+				fmt.Fprintln(tw, "  SEVERITY\tPARTNER\tHOST\tVERDICTS")
+				header = true
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s:%d\t%s\n", lvl, r.Name, r.Host, r.Port, joinVerdicts(r.Verdicts))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nresults: %s\n", resultsPath)
+}
+
+func joinVerdicts(vs []audit.Verdict) string {
+	s := make([]string, len(vs))
+	for i, v := range vs {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}
