@@ -1060,6 +1060,7 @@ type Root struct {
 	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
 	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
 	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Sha256        string                 `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1120,6 +1121,13 @@ func (x *Root) GetNotAfter() *timestamppb.Timestamp {
 		return x.NotAfter
 	}
 	return nil
+}
+
+func (x *Root) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
 }
 
 // Cert is one certificate of the presented chain; der is authoritative.
@@ -1363,6 +1371,7 @@ type Revocation struct {
 	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	Reason        string                 `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	NextUpdate    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=next_update,json=nextUpdate,proto3" json:"next_update,omitempty"`
+	Certs         []*CertRevocation      `protobuf:"bytes,7,rep,name=certs,proto3" json:"certs,omitempty"` // per certificate of the chain, leaf first
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1439,6 +1448,122 @@ func (x *Revocation) GetNextUpdate() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Revocation) GetCerts() []*CertRevocation {
+	if x != nil {
+		return x.Certs
+	}
+	return nil
+}
+
+// CertRevocation is how one certificate of the chain was checked for revocation.
+type CertRevocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Subject       string                 `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	Serial        string                 `protobuf:"bytes,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	Method        string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Url           string                 `protobuf:"bytes,5,opt,name=url,proto3" json:"url,omitempty"`
+	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	NextUpdate    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=next_update,json=nextUpdate,proto3" json:"next_update,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertRevocation) Reset() {
+	*x = CertRevocation{}
+	mi := &file_checks_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertRevocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertRevocation) ProtoMessage() {}
+
+func (x *CertRevocation) ProtoReflect() protoreflect.Message {
+	mi := &file_checks_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertRevocation.ProtoReflect.Descriptor instead.
+func (*CertRevocation) Descriptor() ([]byte, []int) {
+	return file_checks_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CertRevocation) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *CertRevocation) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CertRevocation) GetNextUpdate() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextUpdate
+	}
+	return nil
+}
+
 // PrivateRoot is one imported private root (audit.PrivateRoot).
 type PrivateRoot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1459,7 +1584,7 @@ type PrivateRoot struct {
 
 func (x *PrivateRoot) Reset() {
 	*x = PrivateRoot{}
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1596,7 @@ func (x *PrivateRoot) String() string {
 func (*PrivateRoot) ProtoMessage() {}
 
 func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1609,7 @@ func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivateRoot.ProtoReflect.Descriptor instead.
 func (*PrivateRoot) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{18}
+	return file_checks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PrivateRoot) GetFile() string {
@@ -1659,12 +1784,13 @@ const file_checks_proto_rawDesc = "" +
 	"\n" +
 	"ExtraEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x85\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x01\n" +
 	"\x04Root\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x127\n" +
-	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\"\x86\x03\n" +
+	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\"\x86\x03\n" +
 	"\x04Cert\x12\x10\n" +
 	"\x03der\x18\x01 \x01(\fR\x03der\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x16\n" +
@@ -1695,7 +1821,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x0fhandshake_error\x18\b \x01(\tR\x0ehandshakeError\x1a<\n" +
 	"\x0eTimingsMsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\xe4\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x9d\x02\n" +
 	"\n" +
 	"Revocation\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
@@ -1705,6 +1831,19 @@ const file_checks_proto_rawDesc = "" +
 	"revoked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12;\n" +
 	"\vnext_update\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"nextUpdate\x127\n" +
+	"\x05certs\x18\a \x03(\v2!.mxaudit.checks.v1.CertRevocationR\x05certs\"\xac\x02\n" +
+	"\x0eCertRevocation\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\tR\x06serial\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x10\n" +
+	"\x03url\x18\x05 \x01(\tR\x03url\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x129\n" +
+	"\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12;\n" +
+	"\vnext_update\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"nextUpdate\"\xdc\x02\n" +
 	"\vPrivateRoot\x12\x12\n" +
 	"\x04file\x18\x01 \x01(\tR\x04file\x12\x18\n" +
@@ -1738,7 +1877,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -1758,49 +1897,53 @@ var file_checks_proto_goTypes = []any{
 	(*Cert)(nil),                  // 15: mxaudit.checks.v1.Cert
 	(*SMTP)(nil),                  // 16: mxaudit.checks.v1.SMTP
 	(*Revocation)(nil),            // 17: mxaudit.checks.v1.Revocation
-	(*PrivateRoot)(nil),           // 18: mxaudit.checks.v1.PrivateRoot
-	nil,                           // 19: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 20: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 21: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*CertRevocation)(nil),        // 18: mxaudit.checks.v1.CertRevocation
+	(*PrivateRoot)(nil),           // 19: mxaudit.checks.v1.PrivateRoot
+	nil,                           // 20: mxaudit.checks.v1.Result.DetailsEntry
+	nil,                           // 21: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 22: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	22, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	23, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	12, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
-	18, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
+	19, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	11, // 7: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
 	10, // 8: mxaudit.checks.v1.CheckResponse.errors:type_name -> mxaudit.checks.v1.CheckError
 	13, // 9: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
-	19, // 10: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
+	20, // 10: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
 	14, // 11: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
 	15, // 12: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
 	16, // 13: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
 	17, // 14: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	11, // 15: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	20, // 16: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	22, // 17: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	22, // 18: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	22, // 19: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	21, // 20: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	22, // 21: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	22, // 22: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	22, // 23: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	22, // 24: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 25: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 26: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 27: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 28: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 29: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	9,  // 30: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	28, // [28:31] is the sub-list for method output_type
-	25, // [25:28] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	21, // 16: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	23, // 17: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	23, // 18: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	23, // 19: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	22, // 20: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	23, // 21: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	23, // 22: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	18, // 23: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	23, // 24: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	23, // 25: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	23, // 26: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	23, // 27: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 28: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 29: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 30: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 31: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 32: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	9,  // 33: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	31, // [31:34] is the sub-list for method output_type
+	28, // [28:31] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -1818,7 +1961,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -54,7 +54,7 @@ func EncodeResult(r *audit.Result) *Result {
 		Verdict:    string(r.Verdict),
 		Verdicts:   verdictStrings(r.Verdicts),
 		Remedy:     r.Remedy,
-		Root:       &Root{Source: r.Root.Source, File: r.Root.File, Subject: r.Root.Subject, NotAfter: ts(r.Root.NotAfter)},
+		Root:       &Root{Source: r.Root.Source, File: r.Root.File, Subject: r.Root.Subject, NotAfter: ts(r.Root.NotAfter), Sha256: r.Root.SHA256},
 		TlsVersion: r.TLSVersion,
 		Cipher:     r.Cipher,
 		Error:      r.Error,
@@ -85,6 +85,12 @@ func EncodeResult(r *audit.Result) *Result {
 		out.Revocation = &Revocation{
 			Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: ts(v.RevokedAt),
 			Reason: v.Reason, NextUpdate: ts(v.NextUpdate),
+		}
+		for _, c := range v.Certs {
+			out.Revocation.Certs = append(out.Revocation.Certs, &CertRevocation{
+				Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, Url: c.URL,
+				Detail: c.Detail, RevokedAt: ts(c.RevokedAt), Reason: c.Reason, NextUpdate: ts(c.NextUpdate),
+			})
 		}
 	}
 	for _, f := range r.Findings {
@@ -118,7 +124,7 @@ func DecodeResult(in *Result) audit.Result {
 	}
 	r.Remedy = in.Remedy
 	if rt := in.GetRoot(); rt != nil {
-		r.Root = audit.Root{Source: rt.Source, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter)}
+		r.Root = audit.Root{Source: rt.Source, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter), SHA256: rt.Sha256}
 	}
 	for _, c := range in.Chain {
 		r.Chain = append(r.Chain, audit.Cert{
@@ -143,6 +149,12 @@ func DecodeResult(in *Result) audit.Result {
 		r.Revocation = &audit.Revocation{
 			Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: tm(v.RevokedAt),
 			Reason: v.Reason, NextUpdate: tm(v.NextUpdate),
+		}
+		for _, c := range v.Certs {
+			r.Revocation.Certs = append(r.Revocation.Certs, audit.CertRevocation{
+				Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, URL: c.Url,
+				Detail: c.Detail, RevokedAt: tm(c.RevokedAt), Reason: c.Reason, NextUpdate: tm(c.NextUpdate),
+			})
 		}
 	}
 	r.SharedWith = in.SharedWith

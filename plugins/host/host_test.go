@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -449,4 +450,52 @@ func TestInterruptKillsPlugins(t *testing.T) {
 	if kids := children(t); len(kids) > 0 {
 		t.Errorf("child processes left after an interrupt: %v", kids)
 	}
+}
+
+// TestPluginDiesWithHost kills a host with SIGKILL (no cleanup runs) and
+// checks that the kernel takes its plugin down too (Pdeathsig).
+func TestPluginDiesWithHost(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux only")
+	}
+	dir := pluginDir(t, "echo")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MXAUDIT_TEST_PLUGIN=hostproc", "PLUGIN="+filepath.Join(dir, host.Prefix+"echo"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var line [32]byte
+	n, _ := out.Read(line[:])
+	pid, err := strconv.Atoi(strings.TrimSpace(string(line[:n])))
+	if err != nil || pid <= 0 {
+		cmd.Process.Kill()
+		t.Fatalf("host printed %q, want the plugin's pid", line[:n])
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		t.Fatalf("plugin %d not running: %v", pid, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d still running 5s after its host was killed", pid)
+		}
+		time.Sleep(10 * time.Millisecond) // another process's exit has no channel to wait on
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }

@@ -21,8 +21,9 @@ import (
 // temp dir as mxaudit-check-<role> (or started with MXAUDIT_TEST_PLUGIN=<role>)
 // it serves that role instead of running tests.
 func TestMain(m *testing.M) {
+	// The link's name wins: plugins inherit the environment of a test host.
 	role := os.Getenv("MXAUDIT_TEST_PLUGIN")
-	if base := filepath.Base(os.Args[0]); role == "" && strings.HasPrefix(base, host.Prefix) {
+	if base := filepath.Base(os.Args[0]); strings.HasPrefix(base, host.Prefix) {
 		role = strings.TrimPrefix(base, host.Prefix)
 	}
 	switch role {
@@ -30,6 +31,11 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "builtin":
 		builtin.Serve()
+	case "hostproc":
+		// A host that starts the plugin in $PLUGIN, prints its pid and waits to be killed.
+		h := host.Open(context.Background(), host.Options{Plugins: []string{os.Getenv("PLUGIN")}})
+		fmt.Println(h.Pid(os.Getenv("PLUGIN")))
+		select {}
 	case "echo":
 		sdk.Serve(&echoCheck{name: "echo"}, &panicCheck{})
 	case "crash":
