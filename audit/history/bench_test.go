@@ -16,7 +16,7 @@ const (
 	benchRuns     = 365
 	benchPartners = 1000
 	// benchVersion names the cached dataset; bump it when the data or schema changes.
-	benchVersion = "v2"
+	benchVersion = "v3"
 )
 
 // benchDB returns the path of a database holding benchRuns nightly runs of

@@ -219,7 +219,7 @@ type writer struct {
 }
 
 func newWriter(ctx context.Context, tx *sql.Tx) *writer {
-	fw, _ := flate.NewWriter(io.Discard, flate.DefaultCompression) // error only for a bad level
+	fw, _ := flate.NewWriterDict(io.Discard, flate.BestCompression, dictDeflate1) // error only for a bad level
 	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, exact: map[string]bool{}, fw: fw}
 }
 
@@ -249,17 +249,22 @@ func (w *writer) stmt(q string, args ...any) (sql.Result, error) {
 	return s.ExecContext(w.ctx, args...)
 }
 
-// deflate compresses b into a new slice.
+// deflate compresses b into a new slice, prefixed by its codec.
 func (w *writer) deflate(b []byte) []byte {
 	w.buf.Reset()
+	w.buf.WriteByte(codecDeflateDict1)
 	w.fw.Reset(&w.buf)
 	w.fw.Write(b) // writes to a bytes.Buffer do not fail
 	w.fw.Close()
 	return bytes.Clone(w.buf.Bytes())
 }
 
+// inflate reverses deflate.
 func inflate(b []byte) ([]byte, error) {
-	r := flate.NewReader(bytes.NewReader(b))
+	if len(b) == 0 || b[0] != codecDeflateDict1 {
+		return nil, fmt.Errorf("stored document: unknown codec")
+	}
+	r := flate.NewReaderDict(bytes.NewReader(b[1:]), dictDeflate1)
 	defer r.Close()
 	return io.ReadAll(r)
 }
