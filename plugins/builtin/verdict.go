@@ -28,7 +28,7 @@ func (*verdictCheck) Info() sdk.Info {
 		Version:     Version,
 		Description: "each chain verdict (UntrustedRoot, PartialChain, NameMismatch, ...) as a finding with its runbook remedy",
 		Severity:    audit.Critical,
-		Citation:    "X509ChainStatusFlags, SslPolicyErrors and Exchange TLS event texts (docs/verdicts.md)",
+		Citation:    "X509ChainStatusFlags, SslPolicyErrors and Exchange TLS event texts",
 		Source:      source,
 	}
 }
