@@ -210,6 +210,12 @@ func (d *doc) wrap(s string, w float64) []string {
 				for n < len(rs) && d.textWidth(string(rs[:n+1])) <= w {
 					n++
 				}
+				for k := n - 1; k > n/2; k-- { // prefer breaking after punctuation
+					if strings.ContainsRune("-.,=/_@:", rs[k-1]) {
+						n = k
+						break
+					}
+				}
 				lines = append(lines, string(rs[:n]))
 				word = string(rs[n:])
 				ww = d.textWidth(word)

@@ -45,6 +45,8 @@ func newApp() *cli.App {
 			pluginCommand(),
 			historyCommand(),
 			diffCommand(),
+			reportCommand(),
+			rootsCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 	}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/inventory"
+	"github.com/mxaudit/mxaudit/audit/trust"
+	"github.com/mxaudit/mxaudit/reports"
+	"github.com/mxaudit/mxaudit/templates"
+)
+
+// reportFlags are the flags of every command that writes reports (scan, demo, report).
+func reportFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "format", Value: "all", Usage: "reports to write, comma-separated: xlsx, pdf, json (keeps results.json), csv, or all"},
+		&cli.BoolFlag{Name: "per-partner", Usage: "also write partners/<name>.pdf: one PDF per partner with only its own findings"},
+		&cli.StringFlag{Name: "templates", Usage: "override the report wording with the *.tmpl files (and logo.png) in `DIR`"},
+		&cli.StringFlag{Name: "font", Usage: "TrueType `FILE` for CJK text in PDFs (default: looked for in the system font folders)"},
+		&cli.StringFlag{Name: "org", Usage: "organisation `NAME` on the reports (default: the organisation.tmpl template)"},
+	}
+}
+
+// reportOptions reads the report flags.
+func reportOptions(c *cli.Context) (reports.Options, []reports.Format, error) {
+	formats, err := reports.ParseFormats(c.String("format"))
+	if err != nil {
+		return reports.Options{}, nil, fmt.Errorf("--format: %w", err)
+	}
+	tpl, err := templates.Load(c.String("templates"))
+	if err != nil {
+		return reports.Options{}, nil, fmt.Errorf("--templates: %w", err)
+	}
+	opts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { logger(c).Warn(s) }}
+	if p := c.String("font"); p != "" {
+		if opts.CJKFont, err = reports.LoadFont(p); err != nil {
+			return reports.Options{}, nil, fmt.Errorf("--font: %w", err)
+		}
+	}
+	return opts, formats, nil
+}
+
+// writeReports writes the reports of res selected by --format into outDir.
+// results.json itself is written by the caller; without json in --format it
+// is removed afterwards, so --format means exactly what is left in outDir.
+func writeReports(c *cli.Context, res *audit.Results, outDir string) error {
+	opts, formats, err := reportOptions(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	files, err := reports.WriteAll(outDir, res, formats, c.Bool("per-partner"), opts)
+	if err != nil {
+		return cli.Exit("reports: "+err.Error(), exitInternal)
+	}
+	if !slices.Contains(formats, reports.JSON) {
+		if err := os.Remove(filepath.Join(outDir, reports.FileResultsJSON)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+	}
+	logger(c).Info("reports written", "dir", outDir, "files", len(files))
+	return nil
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "re-render the reports of a past run from its results.json, without touching the network",
+		UsageText: "mxaudit report --from results.json --out DIR [--format xlsx,pdf,json,csv] [--per-partner]",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "from", Required: true, Usage: "results.json `FILE` of a past run"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "mxaudit-report", Usage: "write the reports into `DIR`"},
+		}, reportFlags()...),
+		Action: func(c *cli.Context) error {
+			res, err := audit.ReadResults(c.String("from"))
+			if err != nil {
+				return cli.Exit(err.Error(), exitUsage)
+			}
+			opts, formats, err := reportOptions(c)
+			if err != nil {
+				return cli.Exit(err.Error(), exitUsage)
+			}
+			out := c.String("out")
+			files, err := reports.WriteAll(out, res, formats, c.Bool("per-partner"), opts)
+			if err != nil {
+				return cli.Exit("reports: "+err.Error(), exitInternal)
+			}
+			if slices.Contains(formats, reports.JSON) {
+				dst := filepath.Join(out, reports.FileResultsJSON)
+				if !sameFile(dst, c.String("from")) {
+					if err := audit.WriteResults(dst, res); err != nil {
+						return cli.Exit(err.Error(), exitInternal)
+					}
+					files = append(files, dst)
+				}
+			}
+			for _, f := range files {
+				fmt.Fprintln(c.App.Writer, f)
+			}
+			return nil
+		},
+	}
+}
+
+func sameFile(a, b string) bool {
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+func rootsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "roots",
+		Usage: "lifecycle report of the imported private roots alone (no network)",
+		UsageText: "mxaudit roots --private-roots DIR [--inventory FILE] [--out DIR --format xlsx,pdf,json,csv]\n\n" +
+			"Reads every .cer/.crt/.pem/.der/.p7b/.p7c/.sst file in DIR, prints each root with its expiry,\n" +
+			"days left, status and recommended action, and names every file it could not read.\n" +
+			"With --inventory, a root no partner declares (private_root column) is \"unused\".\n" +
+			"With --out, writes private-roots.{xlsx,pdf,json,csv}. Exit code 1 when a file could not be read.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "private-roots", Required: true, Usage: "`DIR` of private root CA files"},
+			&cli.StringFlag{Name: "inventory", Usage: "partner inventory `FILE`: fills \"declared by\" from its private_root column"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "also write the lifecycle report files into `DIR`"},
+			&cli.StringFlag{Name: "now", Usage: "grade against this `DATE` (YYYY-MM-DD) instead of today"},
+			&cli.StringFlag{Name: "format", Value: "all", Usage: "files to write with --out: xlsx, pdf, json, csv, or all"},
+			&cli.StringFlag{Name: "templates", Usage: "override the report wording with the *.tmpl files in `DIR`"},
+			&cli.StringFlag{Name: "font", Usage: "TrueType `FILE` for CJK text in the PDF"},
+			&cli.StringFlag{Name: "org", Usage: "organisation `NAME` on the reports"},
+		},
+		Action: roots,
+	}
+}
+
+func roots(c *cli.Context) error {
+	now := time.Now().UTC()
+	if s := c.String("now"); s != "" {
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return cli.Exit("--now: want YYYY-MM-DD: "+err.Error(), exitUsage)
+		}
+		now = t
+	}
+	dir := c.String("private-roots")
+	st, err := trust.New(trust.Options{PrivateDir: dir})
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	rl := reports.RootsLifecycle{Now: now, Dir: dir, Roots: st.PrivateRoots(now)}
+	declared := map[string][]string{}
+	haveInventory := c.String("inventory") != ""
+	if haveInventory {
+		partners, invErrs, err := inventory.ReadFile(c.String("inventory"))
+		if err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+		for _, e := range invErrs {
+			fmt.Fprintln(c.App.ErrWriter, e.Error())
+		}
+		for _, p := range partners {
+			if p.PrivateRoot != "" {
+				f := filepath.Base(p.PrivateRoot)
+				declared[f] = append(declared[f], p.Name)
+			}
+		}
+	}
+	for i := range rl.Roots {
+		r := &rl.Roots[i]
+		r.DER = nil
+		r.DeclaredBy = declared[r.File]
+		if r.DeclaredBy == nil {
+			r.DeclaredBy = []string{}
+		}
+		r.UsedBy = []string{}
+		if haveInventory {
+			r.Status = audit.RootStatus(r.DaysLeft, r.DeclaredBy)
+		} else { // no partners known: grade by date only
+			r.Status = audit.RootStatus(r.DaysLeft, []string{""})
+		}
+	}
+	for _, w := range st.Warnings {
+		var fe *trust.FileError
+		var rw *trust.RootWarning
+		switch {
+		case errors.As(w, &fe):
+			rl.Errors = append(rl.Errors, reports.LoadError{File: fe.File, Message: fe.Err.Error()})
+		case errors.As(w, &rw):
+			for i := range rl.Roots {
+				if r := &rl.Roots[i]; r.File == rw.File && r.Subject == rw.Subject {
+					r.Findings = append(r.Findings, audit.Finding{Check: "private-root", Severity: audit.Warning, Message: rw.Reason})
+				}
+			}
+			fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+		default:
+			rl.Errors = append(rl.Errors, reports.LoadError{File: dir, Message: w.Error()})
+		}
+	}
+	if err := printRoots(c, rl); err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	if out := c.String("out"); out != "" {
+		if err := writeRootsFiles(c, out, rl); err != nil {
+			return err
+		}
+	}
+	if len(rl.Errors) > 0 {
+		return cli.Exit(fmt.Sprintf("%d file(s) in %s could not be read", len(rl.Errors), dir), exitFindings)
+	}
+	return nil
+}
+
+func printRoots(c *cli.Context, rl reports.RootsLifecycle) error {
+	tpl, err := templates.Load(c.String("templates"))
+	if err != nil {
+		return fmt.Errorf("--templates: %w", err)
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tNOT AFTER\tDAYS\tFILE\tSUBJECT\tSHA-1\tACTION")
+	for _, r := range rl.Roots {
+		act, err := reports.RootAction(tpl, r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Status, r.NotAfter.Format("2006-01-02"), r.DaysLeft, r.File, r.Subject, r.SHA1, act)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, e := range rl.Errors {
+		fmt.Fprintf(c.App.ErrWriter, "unreadable: %s: %s\n", e.File, strings.TrimSpace(e.Message))
+	}
+	return nil
+}
+
+func writeRootsFiles(c *cli.Context, out string, rl reports.RootsLifecycle) error {
+	opts, formats, err := reportOptions(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	for _, f := range formats {
+		var (
+			name string
+			b    strings.Builder
+			err  error
+		)
+		switch f {
+		case reports.XLSX:
+			name, err = reports.FileRootsXLSX, reports.WriteRootsXLSX(&b, rl, opts)
+		case reports.PDF:
+			name, err = reports.FileRootsPDF, reports.WriteRootsPDF(&b, rl, opts)
+		case reports.JSON:
+			name, err = reports.FileRootsJSON, reports.WriteRootsJSON(&b, rl)
+		case reports.CSV:
+			name, err = reports.FileRootsCSV, reports.WriteRootsCSV(&b, rl.Roots, opts)
+		}
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitInternal)
+		}
+		p := filepath.Join(out, name)
+		if err := audit.WriteFileAtomic(p, []byte(b.String())); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+		fmt.Fprintln(c.App.Writer, p)
+	}
+	return nil
+}
