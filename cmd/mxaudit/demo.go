@@ -32,7 +32,8 @@ func demoCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), exitInternal)
 			}
-			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv} {
+			// The demo keeps its history beside its reports, not in the user's database.
+			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
 				if !c.IsSet(name) {
 					if err := c.Set(name, val); err != nil {
 						return err

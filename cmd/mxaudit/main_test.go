@@ -41,7 +41,8 @@ func TestScripts(t *testing.T) {
 				key = strings.TrimSuffix(key, ".EXAMPLE")
 				env.Setenv("ADDR_"+key, s.Partner.Address)
 			}
-			env.Setenv("MXAUDIT_PLUGINS_DIR", env.WorkDir+"/no-plugins")
+			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/state")
+			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/config")
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

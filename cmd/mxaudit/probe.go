@@ -20,7 +20,7 @@ func probeCommand() *cli.Command {
 		Name:      "probe",
 		Usage:     "audit one partner and explain the answer (instead of openssl s_client -starttls smtp)",
 		ArgsUsage: "[flags] HOST[:PORT]",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "address", Usage: "connect to `IP[:PORT]` instead of resolving HOST (HOST stays the name checked and the SNI)"},
 			&cli.StringFlag{Name: "tls", Usage: "starttls or implicit (default: implicit on port 465)"},
 			&cli.StringFlag{Name: "domain", Usage: "the partner's mail `DOMAIN`, for the Domain Security check"},
@@ -34,7 +34,7 @@ func probeCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
-		},
+		}, revocationFlags()...),
 		Action: probeAction,
 	}
 }
@@ -67,6 +67,7 @@ func probeAction(c *cli.Context) error {
 		Source:       tr.Source,
 		PrivateRoots: tr.PrivateRoots(now),
 		Now:          now,
+		Inspect:      newRevocation(c).Inspector(tr.Pool, now),
 	})
 	r := &res.Partners[0]
 	explain(c.App.Writer, r, c.Bool("transcript"), now)
@@ -144,6 +145,9 @@ func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
 	}
 	if rv := r.Revocation; rv != nil {
 		line := rv.Method + ": " + rv.Status
+		if rv.Status == rv.Method {
+			line = rv.Status
+		}
 		if !rv.NextUpdate.IsZero() {
 			line += ", answer valid until " + rv.NextUpdate.Format(time.RFC3339)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/audit/inventory"
 	"github.com/mxaudit/mxaudit/audit/probe"
+	"github.com/mxaudit/mxaudit/audit/revocation"
 	"github.com/mxaudit/mxaudit/audit/run"
 	"github.com/mxaudit/mxaudit/audit/trust"
 )
@@ -37,7 +38,7 @@ func scanCommand() *cli.Command {
 
 // scanFlags are the flags shared by scan and demo.
 func scanFlags() []cli.Flag {
-	return []cli.Flag{
+	fl := []cli.Flag{
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "mxaudit-out", Usage: "write results.json and reports into `DIR`"},
 		&cli.StringFlag{Name: "private-roots", Usage: "`DIR` of imported private root CAs (.cer .crt .pem .der .p7b .p7c .sst)", EnvVars: []string{"MXAUDIT_PRIVATE_ROOTS"}},
 		&cli.StringFlag{Name: "roots", Usage: "use only the roots in `FILE` instead of the system roots (hermetic runs)"},
@@ -50,6 +51,27 @@ func scanFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "strict", Usage: "abort before probing when the inventory has a bad row (exit code 2)"},
 		&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 when a partner has a finding at or above `SEVERITY` (info, warning, error, critical)"},
 	}
+	fl = append(fl, revocationFlags()...)
+	fl = append(fl, checkFlags()...)
+	fl = append(fl, historyFlags()...)
+	return fl
+}
+
+func revocationFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "revocation-timeout", Value: revocation.DefaultTimeout, Usage: "deadline for one CRL, OCSP or AIA fetch"},
+		&cli.BoolFlag{Name: "no-revocation", Usage: "do not check CRLs and OCSP (AIA chain completion still runs)"},
+		&cli.BoolFlag{Name: "offline", Usage: "fetch nothing: no CRL, OCSP or AIA; revocation is reported as not checked"},
+	}
+}
+
+// newRevocation returns the run's one fetcher: every URL is fetched once per run.
+func newRevocation(c *cli.Context) *revocation.Fetcher {
+	return revocation.NewFetcher(revocation.Options{
+		Timeout:      c.Duration("revocation-timeout"),
+		Offline:      c.Bool("offline"),
+		NoRevocation: c.Bool("no-revocation"),
+	})
 }
 
 // scan runs the whole pipeline: inventory -> probe -> verify -> checks -> reports.
@@ -79,6 +101,12 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
+	// The history lock is taken before any probe, so two cron scans never overlap.
+	hist, err := openHistory(c, invPath, log)
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,6 +122,7 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 		PrivateRoots: tr.PrivateRoots(now),
 		Now:          now,
 	}
+	opts.Inspect = newRevocation(c).Inspector(tr.Pool, now)
 	if isTerminal(c.App.ErrWriter) && !c.Bool("quiet") {
 		opts.Progress = c.App.ErrWriter
 	}
@@ -104,6 +133,12 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 	res.Inventory = invPath
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
 
+	if err := applyChecks(c, res, log); err != nil {
+		return err
+	}
+	if err := hist.Record(res); err != nil {
+		return err
+	}
 	if err := finishScan(c, res, out, log); err != nil {
 		return err
 	}
