@@ -145,8 +145,11 @@ func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
 	}
 	if rv := r.Revocation; rv != nil {
 		line := rv.Method + ": " + rv.Status
-		if rv.Status == rv.Method {
-			line = rv.Status
+		if rv.Status == "not checked" {
+			line, rv.Detail = rv.Detail, ""
+			if line == "" {
+				line = "not checked"
+			}
 		}
 		if !rv.NextUpdate.IsZero() {
 			line += ", answer valid until " + rv.NextUpdate.Format(time.RFC3339)
