@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -49,6 +50,7 @@ func TestScripts(t *testing.T) {
 			"verdicts": cmdVerdicts,
 			"exitcode": cmdExitCode,
 			"expand":   cmdExpand,
+			"sleep":    cmdSleep,
 		},
 	})
 }
@@ -108,4 +110,13 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%v", err)
 		}
 	}
+}
+
+// sleep DURATION pauses the script.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	d, err := time.ParseDuration(args[0])
+	if err != nil {
+		ts.Fatalf("sleep: %v", err)
+	}
+	time.Sleep(d)
 }
