@@ -53,3 +53,9 @@ proto:
 # The example check plugins, into ./plugins.d where mxaudit looks first.
 plugins:
 	$(GO) build -o plugins.d/mxaudit-check-allowed-ca ./plugins/examples/allowed-ca
+
+# Reports (issue 4): re-render the demo's reports from its results.json,
+# without the network, into demo-out/rerendered.
+.PHONY: report
+report: build
+	./$(BIN)/mxaudit report --from demo-out/results.json --out demo-out/rerendered --per-partner

@@ -375,29 +375,54 @@ func (x *xl) summary() error {
 	if err := x.severityCFRange(s, fmt.Sprintf("A%d:A%d", sFirst, sLast)); err != nil {
 		return err
 	}
-	chart := func(cell, title, name string, first, last int, color string) error {
+	chart := func(cell, title string, first, last int, counts []count) error {
 		if last < first {
 			return nil
 		}
+		maxN := 1
+		points := make([]excelize.ChartDataPoint, len(counts))
+		for i, c := range counts {
+			maxN = max(maxN, c.N)
+			points[i] = excelize.ChartDataPoint{Index: i, Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{xlColor(c)}}}
+		}
+		grey := excelize.Font{Color: "404040", Size: 9}
 		return f.AddChart(s, cell, &excelize.Chart{
 			Type: excelize.Bar,
 			Series: []excelize.ChartSeries{{
-				Name:       name,
+				Name:       "Partners",
 				Categories: fmt.Sprintf("'%s'!$A$%d:$A$%d", s, first, last),
 				Values:     fmt.Sprintf("'%s'!$B$%d:$B$%d", s, first, last),
-				Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{color}},
+				Fill:       excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{"2F5597"}},
+				DataPoint:  points,
 			}},
 			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title}}},
 			Legend:    excelize.ChartLegend{Position: "none"},
 			Dimension: excelize.ChartDimension{Width: 560, Height: uint(max(220, 40+22*(last-first+1)))},
-			YAxis:     excelize.ChartAxis{ReverseOrder: true},
-			PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+			XAxis:     excelize.ChartAxis{ReverseOrder: true, Font: grey}, // categories top-down, in table order
+			YAxis: excelize.ChartAxis{Minimum: ptr(0.0), MajorGridLines: true, Font: grey, // bars of 1 must show
+				MajorUnit: float64(max(1, (maxN+9)/10))},
+			PlotArea: excelize.ChartPlotArea{ShowVal: true},
 		})
 	}
-	if err := chart("E3", "Partners by verdict", "Partners", vFirst, vLast, "2F5597"); err != nil {
+	if err := f.SetPageLayout(s, &excelize.PageLayoutOptions{Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(1)}); err != nil {
 		return err
 	}
-	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", "Partners", sFirst, sLast, "C00000")
+	if err := f.SetSheetProps(s, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+		return err
+	}
+	if err := chart("E3", "Partners by verdict", vFirst, vLast, vc); err != nil {
+		return err
+	}
+	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", sFirst, sLast, v.bySeverity())
+}
+
+// xlColor is the bar colour of a count: its severity's, grey for NotProbed.
+func xlColor(c count) string {
+	if c.Label == string(audit.NotProbed) {
+		return "808080"
+	}
+	col := sevColor(c.Sev)
+	return fmt.Sprintf("%02X%02X%02X", col.r, col.g, col.b)
 }
 
 func (x *xl) partners() error {
