@@ -26,6 +26,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/mxaudit/mxaudit/plugins/checkspb"
 	"github.com/mxaudit/mxaudit/plugins/sdk"
+	"google.golang.org/grpc"
 )
 
 // Prefix is how the executable of a third-party check plugin is named.
@@ -92,6 +93,7 @@ type proc struct {
 	source string // BuiltinSource or path
 	name   string // check name derived from the file name, for selection when it failed
 	client *goplugin.Client
+	conn   *grpc.ClientConn
 	rpc    checkspb.ChecksClient
 	checks []Check
 	err    error // start or describe failure
@@ -179,7 +181,7 @@ func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 	setDeathSignal(cmd)
 	p.client = goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &sdk.Plugin{}}},
+		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: connPlugin{}}},
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -200,11 +202,12 @@ func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	rpc, ok := raw.(checkspb.ChecksClient)
+	conn, ok := raw.(*grpc.ClientConn)
 	if !ok {
-		return fmt.Errorf("start: plugin set has %T, not a checks client", raw)
+		return fmt.Errorf("start: plugin set has %T, not a gRPC connection", raw)
 	}
-	p.rpc = rpc
+	p.conn, p.rpc = conn, checkspb.NewChecksClient(conn)
+	rpc := p.rpc
 	cctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
 	resp, err := rpc.Describe(cctx, &checkspb.DescribeRequest{})

@@ -14,7 +14,6 @@ import (
 	"github.com/mxaudit/mxaudit/plugins/sdk"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // Selection chooses checks by name: Only (when not empty) lists the checks
@@ -97,42 +96,6 @@ func (h *Host) validateConfig(cfg Config) error {
 		}
 	}
 	return nil
-}
-
-// batch is a slice of the results, encoded once for all plugins.
-type batch struct {
-	start, end int  // Results.Partners[start:end]
-	roots      bool // carries the private roots
-	req        *checkspb.CheckRequest
-}
-
-// makeBatches cuts res into batches of at most max results and maxBytes encoded bytes;
-// the private roots travel with the first batch.
-func makeBatches(res *audit.Results, max, maxBytes int) []*batch {
-	now := checkspb.Timestamp(res.Started)
-	var roots []*checkspb.PrivateRoot
-	size := 0
-	for i := range res.PrivateRoots {
-		r := checkspb.EncodePrivateRoot(&res.PrivateRoots[i])
-		size += proto.Size(r)
-		roots = append(roots, r)
-	}
-	first := &batch{roots: true, req: &checkspb.CheckRequest{Now: now, PrivateRoots: roots}}
-	out := []*batch{first}
-	cur := first
-	for i := range res.Partners {
-		r := checkspb.EncodeResult(&res.Partners[i])
-		n := proto.Size(r)
-		if len(cur.req.Results) > 0 && (len(cur.req.Results) >= max || size+n > maxBytes) {
-			cur = &batch{start: i, end: i, req: &checkspb.CheckRequest{Now: now}}
-			out = append(out, cur)
-			size = 0
-		}
-		cur.req.Results = append(cur.req.Results, r)
-		cur.end = i + 1
-		size += n
-	}
-	return out
 }
 
 // outcome is what one plugin said about one batch.
@@ -251,7 +214,7 @@ func (h *Host) call(ctx context.Context, p *proc, names []string, b *batch) outc
 	}
 	cctx, cancel := context.WithTimeout(ctx, h.opts.Timeout)
 	defer cancel()
-	resp, err := p.rpc.Check(cctx, b.req)
+	resp, err := checkRaw(cctx, p.conn, b.raw)
 	if err != nil {
 		if ctx.Err() != nil {
 			p.giveUp("interrupted")
@@ -286,12 +249,12 @@ func validate(resp *checkspb.CheckResponse, names []string, b *batch) error {
 		}
 		switch t := f.Target.(type) {
 		case *checkspb.Finding_Result:
-			if int(t.Result) >= len(b.req.Results) {
-				return fmt.Errorf("finding %d of %s: result %d of a batch of %d", i, f.Check, t.Result, len(b.req.Results))
+			if int(t.Result) >= b.end-b.start {
+				return fmt.Errorf("finding %d of %s: result %d of a batch of %d", i, f.Check, t.Result, b.end-b.start)
 			}
 		case *checkspb.Finding_PrivateRoot:
-			if int(t.PrivateRoot) >= len(b.req.PrivateRoots) {
-				return fmt.Errorf("finding %d of %s: private root %d of %d", i, f.Check, t.PrivateRoot, len(b.req.PrivateRoots))
+			if !b.roots || int(t.PrivateRoot) >= b.nRoots {
+				return fmt.Errorf("finding %d of %s: private root %d of %d", i, f.Check, t.PrivateRoot, b.nRoots)
 			}
 		default:
 			return fmt.Errorf("finding %d of %s: names neither a result nor a private root", i, f.Check)
