@@ -40,3 +40,14 @@ func BenchmarkPDF10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPartnerPDF renders one per-partner PDF (--per-partner writes one per partner).
+func BenchmarkPartnerPDF(b *testing.B) {
+	res := loadFixture(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := PartnerPDF(io.Discard, res, "Сбербанк", Options{NoFontSearch: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
