@@ -41,6 +41,7 @@ type Fleet struct {
 	PublicRoot   *CA
 	PublicInter  *CA
 	closers      []func()
+	rotated      *CA // issuer of rotated certificates
 }
 
 // Options chooses what a fleet simulates.
@@ -360,5 +361,40 @@ func (f *Fleet) add(sc scenario, opts Options) error {
 		p.Port, _ = strconv.Atoi(ps)
 	}
 	f.Scenarios = append(f.Scenarios, Scenario{Partner: p, Server: srv, Expect: sc.expect, Hostile: sc.hostile})
+	return nil
+}
+
+// Scenario returns the scenario of the partner called name, or nil.
+func (f *Fleet) Scenario(name string) *Scenario {
+	for i := range f.Scenarios {
+		if f.Scenarios[i].Partner.Name == name {
+			return &f.Scenarios[i]
+		}
+	}
+	return nil
+}
+
+// Rotate gives a partner a new certificate for the same names from a
+// second issuing CA whose name differs only in its number — the story of
+// a receive connector still pinned to the old issuer.
+func (f *Fleet) Rotate(name string) error {
+	sc := f.Scenario(name)
+	if sc == nil || sc.Server == nil {
+		return fmt.Errorf("fleet: no server for partner %q", name)
+	}
+	if f.rotated == nil {
+		now := f.Now
+		ca, err := f.PublicRoot.SubCA(CertSpec{CommonName: "Fleet Issuing CA 2", Org: "Fleet Trust Services", NotBefore: now.Add(-day(10)), NotAfter: now.Add(day(1800))})
+		if err != nil {
+			return err
+		}
+		f.rotated = ca
+	}
+	old := sc.Server.behavior().Cert.Leaf
+	is, err := f.rotated.Issue(CertSpec{CommonName: old.Subject.CommonName, DNSNames: old.DNSNames, NotBefore: f.Now.Add(-day(1)), NotAfter: f.Now.Add(day(398))})
+	if err != nil {
+		return err
+	}
+	sc.Server.Update(func(b *Behavior) { b.Cert = is.TLSCert(f.rotated.Cert) })
 	return nil
 }

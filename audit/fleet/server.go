@@ -73,8 +73,13 @@ func Listen(addr string, b Behavior) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server and ends its connections.
+// Close stops the server and ends its connections; it may be called more than once.
 func (s *Server) Close() error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
 	close(s.done)
 	err := s.ln.Close()
 	s.mu.Lock()
@@ -111,13 +116,26 @@ func (s *Server) serve() {
 	}
 }
 
-func (s *Server) tlsConfig() *tls.Config {
+func tlsConfig(b Behavior) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{s.b.Cert},
+		Certificates: []tls.Certificate{b.Cert},
 		MinVersion:   tls.VersionTLS10,
-		MaxVersion:   s.b.MaxVersion,
-		CipherSuites: s.b.Ciphers,
+		MaxVersion:   b.MaxVersion,
+		CipherSuites: b.Ciphers,
 	}
+}
+
+// Update changes how the server behaves for connections accepted from now on.
+func (s *Server) Update(change func(*Behavior)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	change(&s.b)
+}
+
+func (s *Server) behavior() Behavior {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b
 }
 
 // sleep waits d or until the server closes; it reports false on close.
@@ -136,7 +154,7 @@ func (s *Server) sleep(d time.Duration) bool {
 }
 
 func (s *Server) handle(c net.Conn) {
-	b := s.b
+	b := s.behavior()
 	switch b.Hostile {
 	case Garbage:
 		c.Write([]byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\x00\xff\r\n"))
@@ -169,7 +187,7 @@ func (s *Server) handle(c net.Conn) {
 		return
 	}
 	if b.Implicit {
-		tc := tls.Server(c, s.tlsConfig())
+		tc := tls.Server(c, tlsConfig(b))
 		if err := tc.Handshake(); err != nil {
 			return
 		}
@@ -269,7 +287,7 @@ func (s *Server) handle(c net.Conn) {
 				s.sleep(200 * time.Millisecond)
 				return
 			}
-			tc := tls.Server(c, s.tlsConfig())
+			tc := tls.Server(c, tlsConfig(b))
 			if err := tc.Handshake(); err != nil {
 				return
 			}

@@ -29,9 +29,9 @@ func main() {
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:     "mxaudit",
-		Usage:    "audit the TLS of your mail partners",
-		Version:  version,
+		Name:    "mxaudit",
+		Usage:   "audit the TLS of your mail partners",
+		Version: version,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors on stderr (for cron)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format on stderr: text or json"},

@@ -34,6 +34,7 @@ func TestScripts(t *testing.T) {
 				return err
 			}
 			env.Defer(f.Close)
+			env.Values["fleet"] = f
 			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
 				return err
 			}
@@ -51,6 +52,9 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitCode,
 			"expand":   cmdExpand,
 			"sleep":    cmdSleep,
+			"fleet":    cmdFleet,
+			"dropline": cmdDropLine,
+			"changes":  cmdChanges,
 		},
 	})
 }
@@ -119,4 +123,60 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("sleep: %v", err)
 	}
 	time.Sleep(d)
+}
+
+// fleet rotate|fix-chain|stop PARTNER changes a simulated partner between scans.
+func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: fleet rotate|fix-chain|stop PARTNER")
+	}
+	f := ts.Value("fleet").(*fleet.Fleet)
+	sc := f.Scenario(args[1])
+	if sc == nil || sc.Server == nil {
+		ts.Fatalf("no server for %q", args[1])
+	}
+	switch args[0] {
+	case "rotate":
+		if err := f.Rotate(args[1]); err != nil {
+			ts.Fatalf("%v", err)
+		}
+	case "fix-chain":
+		sc.Server.Update(func(b *fleet.Behavior) {
+			b.Cert.Certificate = append(b.Cert.Certificate[:1:1], f.PublicInter.Cert.Raw)
+		})
+	case "stop":
+		sc.Server.Close()
+	default:
+		ts.Fatalf("unknown fleet action %q", args[0])
+	}
+}
+
+// dropline FILE TEXT removes the lines of FILE that contain TEXT.
+func cmdDropLine(ts *testscript.TestScript, neg bool, args []string) {
+	var keep []string
+	for _, l := range strings.SplitAfter(ts.ReadFile(args[0]), "\n") {
+		if !strings.Contains(l, args[1]) {
+			keep = append(keep, l)
+		}
+	}
+	if err := os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Join(keep, "")), 0o644); err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
+
+// changes FILE PARTNER KIND asserts that results.json reports exactly one change of KIND for PARTNER.
+func cmdChanges(ts *testscript.TestScript, neg bool, args []string) {
+	res, err := audit.ReadResults(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	n := 0
+	for _, ch := range res.Changes {
+		if ch.Partner == args[1] && ch.Kind == args[2] {
+			n++
+		}
+	}
+	if (n == 1) == neg {
+		ts.Fatalf("%s: %d changes of kind %s; all changes: %+v", args[1], n, args[2], res.Changes)
+	}
 }
