@@ -54,6 +54,7 @@ func scanFlags() []cli.Flag {
 	fl = append(fl, revocationFlags()...)
 	fl = append(fl, checkFlags()...)
 	fl = append(fl, historyFlags()...)
+	fl = append(fl, reportFlags()...)
 	return fl
 }
 
@@ -159,7 +160,7 @@ func finishScan(c *cli.Context, res *audit.Results, out string, log *slog.Logger
 		return cli.Exit(err.Error(), exitInternal)
 	}
 	log.Info("results written", "file", path, "partners", len(res.Partners))
-	return nil
+	return writeReports(c, res, out)
 }
 
 func loadTrust(c *cli.Context, log *slog.Logger) (*trust.Store, error) {
