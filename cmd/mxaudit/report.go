@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"github.com/mxaudit/mxaudit/audit/history"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,42 +74,112 @@ func writeReports(c *cli.Context, res *audit.Results, outDir string) error {
 
 func reportCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "report",
-		Usage:     "re-render the reports of a past run from its results.json, without touching the network",
-		UsageText: "mxaudit report --from results.json --out DIR [--format xlsx,pdf,json,csv] [--per-partner]",
+		Name:  "report",
+		Usage: "re-render the reports of a past run, or summarise a period, without touching the network",
+		UsageText: "mxaudit report --from results.json --out DIR [--format xlsx,pdf,json,csv] [--per-partner]\n" +
+			"mxaudit report --run ID --out DIR      (a run from the history database)\n" +
+			"mxaudit report --since DATE [--until DATE] [--json] [--out DIR]   (quarterly view of every run)",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "from", Required: true, Usage: "results.json `FILE` of a past run"},
+			&cli.StringFlag{Name: "from", Usage: "results.json `FILE` of a past run"},
+			&cli.Int64Flag{Name: "run", Usage: "re-render run `ID` of the history database (see mxaudit history)"},
+			&cli.StringFlag{Name: "since", Usage: "summarise every run from `DATE` (2006-01-02 or RFC 3339)"},
+			&cli.StringFlag{Name: "until", Usage: "end of the --since period, exclusive (`DATE`)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the --since summary as JSON"},
+			dbFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "mxaudit-report", Usage: "write the reports into `DIR`"},
 		}, reportFlags()...),
-		Action: func(c *cli.Context) error {
-			res, err := audit.ReadResults(c.String("from"))
-			if err != nil {
-				return cli.Exit(err.Error(), exitUsage)
-			}
-			opts, formats, err := reportOptions(c)
-			if err != nil {
-				return cli.Exit(err.Error(), exitUsage)
-			}
-			out := c.String("out")
-			files, err := reports.WriteAll(out, res, formats, c.Bool("per-partner"), opts)
-			if err != nil {
-				return cli.Exit("reports: "+err.Error(), exitInternal)
-			}
-			if slices.Contains(formats, reports.JSON) {
-				dst := filepath.Join(out, reports.FileResultsJSON)
-				if !sameFile(dst, c.String("from")) {
-					if err := audit.WriteResults(dst, res); err != nil {
-						return cli.Exit(err.Error(), exitInternal)
-					}
-					files = append(files, dst)
-				}
-			}
-			for _, f := range files {
-				fmt.Fprintln(c.App.Writer, f)
-			}
-			return nil
-		},
+		Action: reportAction,
 	}
+}
+
+func reportAction(c *cli.Context) error {
+	n := 0
+	for _, f := range []string{"from", "run", "since"} {
+		if c.IsSet(f) {
+			n++
+		}
+	}
+	if n != 1 {
+		return cli.Exit("report: give exactly one of --from FILE, --run ID or --since DATE", exitUsage)
+	}
+	if c.IsSet("since") {
+		return periodSummary(c)
+	}
+	var res *audit.Results
+	var err error
+	if c.IsSet("run") {
+		db, err := openHistoryDB(c)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if res, err = db.Results(c.Int64("run")); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+	} else if res, err = audit.ReadResults(c.String("from")); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	opts, formats, err := reportOptions(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	out := c.String("out")
+	files, err := reports.WriteAll(out, res, formats, c.Bool("per-partner"), opts)
+	if err != nil {
+		return cli.Exit("reports: "+err.Error(), exitInternal)
+	}
+	if slices.Contains(formats, reports.JSON) {
+		dst := filepath.Join(out, reports.FileResultsJSON)
+		if !c.IsSet("from") || !sameFile(dst, c.String("from")) {
+			if err := audit.WriteResults(dst, res); err != nil {
+				return cli.Exit(err.Error(), exitInternal)
+			}
+			files = append(files, dst)
+		}
+	}
+	for _, f := range files {
+		fmt.Fprintln(c.App.Writer, f)
+	}
+	return nil
+}
+
+// periodSummary prints the quarterly view of every run between --since and --until.
+func periodSummary(c *cli.Context) error {
+	since, err := parseHistoryDate(c.String("since"))
+	if err != nil {
+		return cli.Exit("--since: "+err.Error(), exitUsage)
+	}
+	var until time.Time
+	if c.IsSet("until") {
+		if until, err = parseHistoryDate(c.String("until")); err != nil {
+			return cli.Exit("--until: "+err.Error(), exitUsage)
+		}
+	}
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := db.Summary(history.SummaryOptions{Since: since, Until: until, Location: time.Local})
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	if c.IsSet("out") {
+		var b bytes.Buffer
+		if err := s.WriteJSON(&b); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+		if err := os.MkdirAll(c.String("out"), 0o755); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+		if err := audit.WriteFileAtomic(filepath.Join(c.String("out"), "period-summary.json"), b.Bytes()); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+	}
+	if c.Bool("json") {
+		return s.WriteJSON(c.App.Writer)
+	}
+	return s.WriteText(c.App.Writer)
 }
 
 func sameFile(a, b string) bool {
