@@ -204,6 +204,9 @@ func TestChecksInterrupt(t *testing.T) {
 	log.Write(rest)
 	werr := cmd.Wait()
 	t.Logf("scan after SIGINT: %v\n%s", werr, log.String())
+	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+		t.Errorf("exit code %d after SIGINT during the checks, want %d", code, exitInterrupted)
+	}
 	res, err := audit.ReadResults(filepath.Join(out, "results.json"))
 	if err != nil {
 		t.Fatal(err)

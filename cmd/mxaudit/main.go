@@ -24,7 +24,9 @@ const (
 var version = "dev"
 
 func main() {
-	os.Exit(realMain(os.Args))
+	code := realMain(os.Args)
+	cleanupPlugins() // every plugin process is gone when mxaudit exits
+	os.Exit(code)
 }
 
 func newApp() *cli.App {

@@ -129,7 +129,6 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 	}
 	log.Info("scan started", "partners", len(partners), "inventory", invPath)
 	res := run.Run(ctx, partners, opts)
-	interrupted := ctx.Err() != nil
 	stop()
 	res.Inventory = invPath
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
@@ -144,7 +143,8 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 		return err
 	}
 	summarize(c.App.Writer, res, filepath.Join(out, "results.json"))
-	if interrupted {
+	// Ctrl-C during the probes or during the checks leaves the results incomplete.
+	if res.Incomplete {
 		return cli.Exit("interrupted: results are incomplete", exitInterrupted)
 	}
 	if worst := worstSeverity(res); worst.Level() >= failOn.Level() {
