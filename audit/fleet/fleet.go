@@ -42,6 +42,7 @@ type Fleet struct {
 	PublicInter  *CA
 	closers      []func()
 	rotated      *CA // issuer of rotated certificates
+	pki          *pkiServer
 }
 
 // Options chooses what a fleet simulates.
@@ -209,6 +210,12 @@ func Start(opts Options) (*Fleet, error) {
 			f.Close()
 		}
 	}()
+	ps, err := startPKIServer(p.pubInter, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, func() { ps.Close() })
+	f.pki = ps
 	for _, sc := range scenarios(p, opts) {
 		if opts.NoDNS && sc.noAddr {
 			continue
@@ -236,6 +243,7 @@ type scenario struct {
 	hostile            bool
 	selfSigned         bool
 	shared             bool // uses the server of the scenario before it with the same host
+	revocation         revocationCase
 	contact            string
 }
 
@@ -282,6 +290,9 @@ func scenarios(p *pki, opts Options) []scenario {
 		{name: "Closed Port Inc", domain: "closed.example", host: "mx.closed.example", noServer: true, expect: V(audit.ConnectionRefused)},
 		{name: "Gone Away Ltd", domain: "gone.example", host: "mx.gone.example", noServer: true, noAddr: true, expect: V(audit.DNSError)},
 		{name: "Rejecting Relay", domain: "reject.example", host: "mx.reject.example", b: Behavior{RejectGreet: "554 5.7.1 No SMTP service here"}, expect: V(audit.ProtocolError)},
+		{name: "Revoked Cert GmbH", domain: "revoked.example", host: "mx.revoked.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.revoked.example", "revoked.example"), chain: pubChain, revocation: revoked, expect: V(audit.Revoked), contact: "pki@revoked.example"},
+		{name: "CRL Offline AG", domain: "crl-offline.example", host: "mx.crl-offline.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.crl-offline.example", "crl-offline.example"), chain: pubChain, revocation: crlOffline, expect: V(audit.RevocationOffline)},
+		{name: "AIA Rescue Ltd", domain: "aia.example", host: "mx.aia.example", ca: p.pubInter, spec: p.leaf(nil, "mx.aia.example"), revocation: aiaIssuer, expect: V(audit.PartialChain)},
 		{name: "Shared Hosting A", domain: "a.shared.example", host: "mx.shared-host.example", ca: p.pubInter, spec: p.leaf(nil, "mx.shared-host.example"), chain: pubChain, expect: V(audit.Valid)},
 		{name: "Shared Hosting B", domain: "b.shared.example", host: "mx.shared-host.example", shared: true, expect: V(audit.Valid)},
 	}
@@ -299,6 +310,15 @@ func scenarios(p *pki, opts Options) []scenario {
 	}
 	return list
 }
+
+type revocationCase int
+
+const (
+	crlGood    revocationCase = iota
+	revoked                   // the leaf is on the CA's CRL
+	crlOffline                // the leaf's CRL URL answers nothing
+	aiaIssuer                 // the leaf names its issuer's AIA URL
+)
 
 func (f *Fleet) add(sc scenario, opts Options) error {
 	mode := sc.tls
@@ -342,9 +362,23 @@ func (f *Fleet) add(sc scenario, opts Options) error {
 			}
 			b.Cert = is.TLSCert()
 		case sc.ca != nil:
-			is, err := sc.ca.Issue(sc.spec)
+			spec := sc.spec
+			if sc.ca == f.PublicInter && f.pki != nil {
+				// Like a public CA's: a CRL distribution point, served by the fleet.
+				spec.CRLURL = f.pki.CRLURL()
+				switch sc.revocation {
+				case crlOffline:
+					spec.CRLURL = closedURL("/issuing-ca-1.crl")
+				case aiaIssuer:
+					spec.IssuerURL = f.pki.IssuerURL()
+				}
+			}
+			is, err := sc.ca.Issue(spec)
 			if err != nil {
 				return err
+			}
+			if sc.revocation == revoked && f.pki != nil {
+				f.pki.revoke(is.Cert.SerialNumber, 1) // keyCompromise
 			}
 			b.Cert = is.TLSCert(sc.chain...)
 		}

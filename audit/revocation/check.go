@@ -102,15 +102,13 @@ func (f *Fetcher) Check(ctx context.Context, chain []*x509.Certificate, staple [
 }
 
 // summarize condenses per-certificate lines: the first revoked certificate
-// decides, else the first that could not be checked, else the first other
-// than a trust anchor that was not checked, else the leaf.
+// decides, else the first that could not be checked, else the leaf (an
+// intermediate naming no responder is listed in the detail, but does not
+// make a leaf checked good "not checked").
 func summarize(certs []audit.CertRevocation, anchor []bool) audit.Revocation {
 	dec := first(certs, func(i int) bool { return certs[i].Status == StatusRevoked })
 	if dec < 0 {
 		dec = first(certs, func(i int) bool { return certs[i].Status == StatusOffline || certs[i].Status == StatusUnknown })
-	}
-	if dec < 0 {
-		dec = first(certs, func(i int) bool { return certs[i].Status != StatusGood && !anchor[i] })
 	}
 	if dec < 0 {
 		dec = 0

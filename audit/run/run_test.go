@@ -5,12 +5,14 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/audit/fleet"
 	"github.com/mxaudit/mxaudit/audit/probe"
+	"github.com/mxaudit/mxaudit/audit/revocation"
 )
 
 // trustOf builds the trust a scan of f would load: the fleet's public
@@ -52,7 +54,9 @@ func TestRunFleet(t *testing.T) {
 	defer f.Close()
 	pool, src, roots := trustOf(t, f)
 	const deadline = 2 * time.Second
+	rev := revocation.NewFetcher(revocation.Options{Timeout: time.Second})
 	res := Run(context.Background(), f.Partners(), Options{
+		Inspect:      rev.Inspector(pool, f.Now),
 		Probe:        probe.Options{HELO: "audit.test", Timeout: deadline, ConnectTimeout: time.Second},
 		Resolver:     f.Resolver,
 		Roots:        pool,
@@ -103,6 +107,18 @@ func TestRunFleet(t *testing.T) {
 	}
 	if r := byName["Shared Hosting B"]; r.SharedWith != "Shared Hosting A" {
 		t.Errorf("shared target probed twice: %+v", r.SharedWith)
+	}
+	if r := byName["Valid Corp"]; r.Revocation == nil || r.Revocation.Method != "crl" || r.Revocation.Status != "good" || r.Revocation.NextUpdate.IsZero() {
+		t.Errorf("Valid Corp revocation = %+v, want good by CRL with a next update", r.Revocation)
+	}
+	if r := byName["Revoked Cert GmbH"]; r.Revocation == nil || r.Revocation.Reason != "keyCompromise" || r.Revocation.RevokedAt.IsZero() {
+		t.Errorf("revoked partner: %+v", r.Revocation)
+	}
+	if r := byName["AIA Rescue Ltd"]; !slices.ContainsFunc(r.Findings, func(f audit.Finding) bool { return strings.Contains(f.Message, "Windows") }) {
+		t.Errorf("AIA completion finding missing: %+v", r.Findings)
+	}
+	if n := rev.TotalFetches(); n > 4 {
+		t.Errorf("%d fetches: the CRL should be fetched once per run", n)
 	}
 	status := map[string]audit.PrivateRoot{}
 	for _, pr := range res.PrivateRoots {
