@@ -1,11 +1,15 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,4 +139,71 @@ func TestRunFleet(t *testing.T) {
 	if pr := status["mueller-root.pem"]; !slices.Equal(pr.UsedBy, []string{"Müller GmbH"}) {
 		t.Errorf("mueller root used by %v", pr.UsedBy)
 	}
+}
+
+// TestLimits checks the per-address cap, the progress bar and the rate limit.
+func TestLimits(t *testing.T) {
+	root, err := fleet.NewRoot(fleet.CertSpec{CommonName: "Limits Root", NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := root.Issue(fleet.CertSpec{CommonName: "mx.limits.example", DNSNames: []string{"mx.limits.example"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	open, most := 0, 0
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		open++
+		most = max(most, open)
+		mu.Unlock()
+		return &countedConn{Conn: c, close: sync.OnceFunc(func() { mu.Lock(); open--; mu.Unlock() })}, nil
+	}
+	var partners []audit.Partner
+	// Ten servers on one address (different ports): at most --per-host at once.
+	for i := range 10 {
+		s, err := fleet.Listen("127.0.0.1:0", fleet.Behavior{Cert: leaf.TLSCert(), LineDelay: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		partners = append(partners, audit.Partner{Name: fmt.Sprint("p", i), Host: "mx.limits.example", Address: s.Addr, TLS: audit.StartTLS})
+	}
+	var bar bytes.Buffer
+	start := time.Now()
+	res := Run(context.Background(), partners, Options{PerHost: 2, Progress: &bar, Probe: probe.Options{HELO: "t", Dial: dial}})
+	for _, r := range res.Partners {
+		if r.SMTP.RemoteAddr == "" || len(r.Chain) != 1 {
+			t.Fatalf("%s not probed: %v %s", r.Name, r.Verdicts, r.Error)
+		}
+	}
+	if most != 2 {
+		t.Errorf("%d connections at once to one address, want 2", most)
+	}
+	if !strings.Contains(bar.String(), "10/10 targets") || !strings.Contains(bar.String(), "[=====") {
+		t.Errorf("progress bar: %q", bar.String())
+	}
+	t.Logf("10 probes at 2 per address: %v", time.Since(start))
+
+	// --rate 20/s: ten probes cannot start in less than ~450 ms.
+	start = time.Now()
+	Run(context.Background(), partners, Options{Rate: 20, Probe: probe.Options{HELO: "t"}})
+	if el := time.Since(start); el < 450*time.Millisecond {
+		t.Errorf("10 probes at 20/s took %v", el)
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	close func()
+}
+
+func (c *countedConn) Close() error {
+	c.close()
+	return c.Conn.Close()
 }
