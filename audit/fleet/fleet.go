@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/trust"
 )
 
 // Scenario is one simulated partner: its inventory row, its server and the verdicts it must get.
@@ -431,4 +432,14 @@ func (f *Fleet) Rotate(name string) error {
 	}
 	sc.Server.Update(func(b *Behavior) { b.Cert = is.TLSCert(f.rotated.Cert) })
 	return nil
+}
+
+// Trust writes the fleet's roots into dir and loads them the way a scan
+// does: roots.pem as the only public roots, private-roots/ as the imported ones.
+func (f *Fleet) Trust(dir string) (*trust.Store, error) {
+	_, roots, private, err := f.WriteFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	return trust.New(trust.Options{RootsFile: roots, PrivateDir: private})
 }

@@ -3,9 +3,7 @@ package history
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"testing"
 	"time"
 
@@ -24,32 +22,17 @@ func TestRealScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pool := f.RootsPool()
-	private := map[string]string{}
-	for name, b := range f.PrivateRoots {
-		der := b
-		if blk, _ := pem.Decode(b); blk != nil {
-			der = blk.Bytes
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool.AddCert(c)
-		private[string(c.Raw)] = name
+	tr, err := f.Trust(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	scan := func(now time.Time) *audit.Results {
 		res := run.Run(context.Background(), f.Partners(), run.Options{
 			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
 			Resolver: f.Resolver,
-			Roots:    pool,
-			Source: func(c *x509.Certificate) (string, string) {
-				if name, ok := private[string(c.Raw)]; ok {
-					return audit.RootPrivate, name
-				}
-				return audit.RootSystem, ""
-			},
-			Now: now,
+			Roots:    tr.Pool,
+			Source:   tr.Source,
+			Now:      now,
 		})
 		res.Inventory = "/srv/fleet/partners.csv"
 		return res

@@ -3,8 +3,6 @@ package run
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
 	"slices"
@@ -19,44 +17,17 @@ import (
 	"github.com/mxaudit/mxaudit/audit/revocation"
 )
 
-// trustOf builds the trust a scan of f would load: the fleet's public
-// root plus its private roots.
-func trustOf(t *testing.T, f *fleet.Fleet) (*x509.CertPool, func(*x509.Certificate) (string, string), []audit.PrivateRoot) {
-	t.Helper()
-	pool := f.RootsPool()
-	files := map[string]string{}
-	var roots []audit.PrivateRoot
-	for name, b := range f.PrivateRoots {
-		der := b
-		if blk, _ := pem.Decode(b); blk != nil {
-			der = blk.Bytes
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool.AddCert(c)
-		files[string(c.Raw)] = name
-		ac := audit.NewCert(c)
-		roots = append(roots, audit.PrivateRoot{File: name, Subject: ac.Subject, SHA1: ac.SHA1, SHA256: ac.SHA256, NotBefore: c.NotBefore, NotAfter: c.NotAfter})
-	}
-	slices.SortFunc(roots, func(a, b audit.PrivateRoot) int { return a.NotAfter.Compare(b.NotAfter) })
-	src := func(c *x509.Certificate) (string, string) {
-		if f, ok := files[string(c.Raw)]; ok {
-			return audit.RootPrivate, f
-		}
-		return audit.RootSystem, ""
-	}
-	return pool, src, roots
-}
-
 func TestRunFleet(t *testing.T) {
 	f, err := fleet.Start(fleet.Options{Hostile: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pool, src, roots := trustOf(t, f)
+	tr, err := f.Trust(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := tr.Pool
 	const deadline = 2 * time.Second
 	rev := revocation.NewFetcher(revocation.Options{Timeout: time.Second})
 	res := Run(context.Background(), f.Partners(), Options{
@@ -64,8 +35,8 @@ func TestRunFleet(t *testing.T) {
 		Probe:        probe.Options{HELO: "audit.test", Timeout: deadline, ConnectTimeout: time.Second},
 		Resolver:     f.Resolver,
 		Roots:        pool,
-		Source:       src,
-		PrivateRoots: roots,
+		Source:       tr.Source,
+		PrivateRoots: tr.PrivateRoots(f.Now),
 		Now:          f.Now,
 	})
 	if res.Incomplete {
