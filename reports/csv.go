@@ -18,6 +18,9 @@ var PartnersCSVHeader = []string{
 // FindingsCSVHeader is the header of findings.csv: one row per finding, most severe first.
 var FindingsCSVHeader = []string{"partner", "domain", "host", "severity", "source", "issue", "message", "remedy"}
 
+// ChangesCSVHeader is the header of changes.csv: one row per change since the previous run, in results order.
+var ChangesCSVHeader = []string{"partner", "change", "kind", "before", "after", "since_run"}
+
 // RootsCSVHeader is the header of private-roots.csv: one row per private root, soonest expiry first.
 var RootsCSVHeader = []string{
 	"file", "subject", "sha1", "sha256", "not_before", "not_after", "days_left", "status", "declared_by", "used_by", "action",
@@ -96,6 +99,28 @@ func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, opts Options) error {
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("private roots csv: %w", err)
+	}
+	return nil
+}
+
+// WriteChangesCSV writes changes.csv: every change since the previous run, the kind in words and as written in results.json.
+func WriteChangesCSV(w io.Writer, res *audit.Results, opts Options) error {
+	v, err := newView(res, opts)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(ChangesCSVHeader)
+	for _, c := range res.Changes {
+		label, err := v.changeLabel(c.Kind)
+		if err != nil {
+			return err
+		}
+		cw.Write([]string{c.Partner, label, c.Kind, c.Before, c.After, fmt.Sprint(c.SinceRun)})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("changes csv: %w", err)
 	}
 	return nil
 }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/history"
 )
 
 // golden compares got with testdata/golden/name, rewriting it under -update.
@@ -43,6 +46,7 @@ func TestGoldenOutputs(t *testing.T) {
 	}{
 		{"partners.csv", PartnersCSVHeader, len(res.Partners), func(w io.Writer) error { return WritePartnersCSV(w, res, opts) }},
 		{"findings.csv", FindingsCSVHeader, 32, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) }},
+		{"changes.csv", ChangesCSVHeader, len(res.Changes), func(w io.Writer) error { return WriteChangesCSV(w, res, opts) }},
 		{"private-roots.csv", RootsCSVHeader, len(res.PrivateRoots), func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) }},
 		{"private-roots.json", nil, 0, func(w io.Writer) error {
 			return WriteRootsJSON(w, RootsLifecycle{Now: res.Started, Dir: "roots", Roots: res.PrivateRoots,
@@ -83,7 +87,7 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{FilePartnersCSV, FileFindingsCSV, FileRootsCSV, "partners/Müller-GmbH.pdf", "partners/Société-Générale.pdf",
+	want := []string{FilePartnersCSV, FileFindingsCSV, FileRootsCSV, FileChangesCSV, "partners/Müller-GmbH.pdf", "partners/Société-Générale.pdf",
 		"partners/Ελληνική-Τράπεζα.pdf", "partners/Сбербанк.pdf", "partners/株式会社テスト.pdf", "partners/Partner-00-DNSError-Ltd.pdf"}
 	if len(files) != len(want) {
 		t.Fatalf("wrote %v, want %v", files, want)
@@ -101,6 +105,46 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileResultsJSON)); err == nil {
 		t.Error("WriteAll wrote results.json; the caller owns it")
+	}
+	// A later run without changes into the same folder leaves no stale changes.csv behind.
+	res.Changes = nil
+	files, err = WriteAll(dir, res, []Format{CSV}, false, Options{NoFontSearch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Errorf("wrote %v, want the three csv files without changes.csv", files)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileChangesCSV)); err == nil {
+		t.Error("changes.csv of the earlier run is still there")
+	}
+}
+
+// TestChangeKindsMatchHistory keeps the reports' kinds, their order and their wording in step with audit/history.
+func TestChangeKindsMatchHistory(t *testing.T) {
+	if !slices.Equal(ChangeKinds, history.Kinds) {
+		t.Errorf("ChangeKinds %v, want history.Kinds %v", ChangeKinds, history.Kinds)
+	}
+	v, err := newView(&audit.Results{}, Options{NoFontSearch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, k := range history.Kinds {
+		if !v.tpl.Has("change-" + k + ".tmpl") {
+			t.Errorf("kind %s has no change-%s.tmpl", k, k)
+		}
+		label, err := v.changeLabel(k)
+		if err != nil || label == k || seen[label] != "" {
+			t.Errorf("kind %s: label %q, %v (want words of its own)", k, label, err)
+		}
+		seen[label] = k
+	}
+	// A kind from a newer mxaudit keeps its raw name and a generic sentence, never an error.
+	v.res.Changes = []audit.Change{{Partner: "x", Kind: "dane_changed"}}
+	groups, err := v.changeGroups()
+	if err != nil || len(groups) != 1 || groups[0].label != "dane_changed" || !strings.Contains(groups[0].meaning, "dane_changed") {
+		t.Errorf("unknown kind: %+v, %v", groups, err)
 	}
 }
 

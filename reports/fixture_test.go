@@ -183,6 +183,29 @@ func buildFixture(t testing.TB) *audit.Results {
 		pr("sber-legacy.sst", privExpired, []string{"Сбербанк"}, []string{"Сбербанк"}),
 		pr("old-project.pem", privUnused, []string{}, []string{}),
 	}
+	// Changes since run 41 of the same inventory, as audit/history reports them.
+	leafWords := func(c audit.Cert) string {
+		return fmt.Sprintf("%s (SHA-256 %s, expires %s)", c.Subject, c.SHA256[:16], c.NotAfter.Format("2006-01-02"))
+	}
+	oldGr := mkcert(t, "mx1.trapeza.example", "Partner", pubInt, false, now.Add(-300*day), now.Add(60*day), "mx1.trapeza.example")
+	grOld, grNew := audit.NewCert(oldGr.cert), res.Partners[2].Chain[0]
+	oldMu := mkcert(t, "mx1.mueller.example", "Partner", privOK, false, now.Add(-400*day), now.Add(-35*day), "mx1.mueller.example")
+	muOld, muNew := audit.NewCert(oldMu.cert), res.Partners[0].Chain[0]
+	const since = 41
+	res.Changes = []audit.Change{
+		{Partner: "Müller GmbH", Kind: "verdict_recovered", Before: string(audit.Expired), After: string(audit.Valid), SinceRun: since},
+		{Partner: "Müller GmbH", Kind: "cert_replaced", Before: leafWords(muOld), After: leafWords(muNew), SinceRun: since},
+		{Partner: "Société Générale", Kind: "verdict_worse", Before: string(audit.Valid), After: string(audit.Expired), SinceRun: since},
+		{Partner: "Société Générale", Kind: "expiry_threshold", Before: "4 days left", After: "expired 3 days ago", SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "verdict_worse", Before: string(audit.Valid), After: string(audit.UntrustedRoot), SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "cert_replaced", Before: leafWords(grOld), After: leafWords(grNew), SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "issuer_changed", Before: grOld.Issuer, After: grNew.Issuer, SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "key_changed", Before: "3F9A0C21D4E5B687", After: "A1B2C3D4E5F60718", SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "root_source_changed", Before: "public CA", After: "no trusted root", SinceRun: since},
+		{Partner: "株式会社テスト", Kind: "subject_changed", Before: "CN=mx1.kabushiki.example,O=株式会社テスト,C=JP", After: res.Partners[4].Chain[0].Subject, SinceRun: since},
+		{Partner: "Müller Logistik", Kind: "partner_added", Before: "", After: "mx1.mueller.example:25", SinceRun: since},
+		{Partner: "Alte Partner AG", Kind: "partner_removed", Before: "mx1.alte-partner.example:25", After: "", SinceRun: since},
+	}
 	res.InventoryErrors = []audit.InventoryError{
 		{File: "partners.csv", Line: 41, Column: "port", Message: `"25x" is not a port number`},
 		{File: "partners.csv", Line: 57, Column: "", Message: "wrong number of fields (7, want 9)"},
@@ -229,6 +252,13 @@ func TestFixture(t *testing.T) {
 	}
 	if len(res.InventoryErrors) == 0 {
 		t.Error("no inventory errors")
+	}
+	kinds := map[string]bool{}
+	for _, c := range res.Changes {
+		kinds[c.Kind] = true
+	}
+	if len(kinds) < 8 || !kinds["verdict_worse"] || !kinds["verdict_recovered"] || !kinds["issuer_changed"] {
+		t.Errorf("changes cover kinds %v, want most kinds including worse, recovered and issuer_changed", kinds)
 	}
 }
 

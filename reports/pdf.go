@@ -47,7 +47,8 @@ func statusColor(st string) rgb {
 }
 
 // WritePDF writes the audit report: cover, executive summary with a chart,
-// critical and error findings with remedies, the private roots lifecycle,
+// the changes since the previous run (when there are any), critical and
+// error findings with remedies, the private roots lifecycle,
 // one detail section per partner with a problem, and inventory errors.
 func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 	v, err := newView(res, opts)
@@ -62,6 +63,9 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 		return err
 	}
 	if err := d.summary(); err != nil {
+		return err
+	}
+	if err := d.changes(true); err != nil {
 		return err
 	}
 	d.findings()
@@ -92,6 +96,11 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 	one.Partners = []audit.Result{r}
 	one.InventoryErrors = nil
 	one.Changes = nil
+	for _, c := range res.Changes {
+		if c.Partner == r.Name {
+			one.Changes = append(one.Changes, c)
+		}
+	}
 	one.PrivateRoots = nil
 	for _, pr := range res.PrivateRoots {
 		if slices.Contains(pr.UsedBy, r.Name) || slices.Contains(pr.DeclaredBy, r.Name) {
@@ -111,6 +120,9 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 		return err
 	}
 	if err := d.detail(0, false); err != nil {
+		return err
+	}
+	if err := d.changes(false); err != nil {
 		return err
 	}
 	if len(one.PrivateRoots) > 0 {
@@ -223,6 +235,11 @@ func scanMissing(d *doc, res *audit.Results) bool {
 			if check(s) {
 				return true
 			}
+		}
+	}
+	for _, c := range res.Changes {
+		if check(c.Partner, c.Before, c.After) {
+			return true
 		}
 	}
 	for _, pr := range res.PrivateRoots {
@@ -391,6 +408,78 @@ func (d *doc) barChart(title string, counts []count) {
 	p.Line(d.left+labelW, y-float64(len(counts))*(bh+gap)-0.5, d.left+labelW, y-gap+0.5)
 	p.SetDrawColor(0, 0, 0)
 	p.SetXY(d.left, y+4)
+}
+
+// changeColor is the colour of a change kind's badge: red for a worse
+// verdict, green for a recovery, amber for an expiry threshold, navy otherwise.
+func changeColor(kind string) rgb {
+	switch kind {
+	case "verdict_worse":
+		return colCritical
+	case "verdict_recovered":
+		return colInfo
+	case "expiry_threshold":
+		return colWarning
+	case "partner_removed":
+		return colGrey
+	}
+	return colNavy
+}
+
+// changes writes the section "Changes since the previous run", grouped by
+// kind with what each kind means for mail flow; nothing when there are no changes.
+func (d *doc) changes(newPage bool) error {
+	v, p := d.v, d.p
+	if len(v.res.Changes) == 0 {
+		return nil
+	}
+	groups, err := v.changeGroups()
+	if err != nil {
+		return err
+	}
+	intro, err := v.tpl.Text("changes-intro.tmpl", map[string]any{
+		"SinceRun": v.res.Changes[0].SinceRun, "Count": len(v.res.Changes), "Partners": v.changedPartners(),
+	})
+	if err != nil {
+		return err
+	}
+	if newPage {
+		d.addPage()
+	} else {
+		p.Ln(3)
+	}
+	d.heading("Changes since the previous run", 16)
+	d.para(intro, "", 9.5, 4.8)
+	for _, g := range groups {
+		d.need(30)
+		p.Ln(2)
+		y := p.GetY()
+		d.fill(changeColor(g.kind))
+		p.Rect(d.left, y, 2, 6, "F")
+		d.setFont("B", 11)
+		d.text(d.left+4, y, d.width-44, 6, fmt.Sprintf("%s — %d partner%s", g.label, len(g.items), plural(len(g.items))), "L")
+		d.setFont("", 8)
+		d.color(colGrey)
+		d.text(d.left+d.width-40, y+0.5, 40, 5, g.kind, "R")
+		p.SetTextColor(0, 0, 0)
+		p.SetXY(d.left, y+7.5)
+		d.para(g.meaning, "", 9, 4.5)
+		p.Ln(1)
+		items := g.items
+		d.table([]tcol{{"Partner", 40, "L", true}, {"Before", 65, "L", true}, {"After", 65, "L", true}, {"Run", 10, "R", false}},
+			len(items), func(i int) ([]string, []mark) {
+				c := items[i]
+				before, after := c.Before, c.After
+				if before == "" {
+					before = "–"
+				}
+				if after == "" {
+					after = "–"
+				}
+				return []string{c.Partner, before, after, fmt.Sprint(c.SinceRun)}, nil
+			})
+	}
+	return nil
 }
 
 type findingGroup struct {

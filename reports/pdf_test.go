@@ -63,9 +63,50 @@ func TestPDFContent(t *testing.T) {
 	if strings.Join(order, "|") != strings.Join(want, "|") {
 		t.Errorf("private roots rows %q, want %q", order, want)
 	}
+	// Changes: after the executive summary and before the findings, grouped by kind in history order, each with its meaning.
+	sum, chg, fnd := strings.Index(flat, "Executive summary"), strings.Index(flat, "Changes since the previous run"), strings.Index(flat, "Critical and error findings")
+	if sum < 0 || chg < 0 || fnd < 0 || !(sum < chg && chg < fnd) {
+		t.Errorf("summary at %d, changes at %d, findings at %d: want the changes section between them", sum, chg, fnd)
+	}
+	for _, want := range []string{
+		"Compared with run 41 of the same inventory, 12 changes for 6 partners",
+		"Verdict got worse — 2 partners", "Issuer changed — 1 partner",
+		"may still be pinned to the old issuer (TlsCertificateName",
+		"CN=Example Public TLS CA 2026,O=Example", "issuer_changed", "Alte Partner AG",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("changes section lacks %q", want)
+		}
+	}
+	last := -1
+	for _, label := range []string{"Partner added", "Partner removed", "Verdict got worse", "Verdict recovered", "Certificate replaced",
+		"Issuer changed", "Subject changed", "Key changed", "Trust anchor changed", "Expiry threshold crossed"} {
+		i := strings.Index(flat, label+" — ")
+		if i < last {
+			t.Errorf("group %q at %d comes before the previous group (at %d)", label, i, last)
+		}
+		last = i
+	}
 	// Critical before error findings.
 	if c, e := strings.Index(flat, "CRITICAL Expired"), strings.Index(flat, "ERROR UntrustedRoot"); c < 0 || e < 0 || c > e {
 		t.Errorf("critical group at %d, error group at %d: want critical first", c, e)
+	}
+}
+
+func TestPDFWithoutChangesHasNoChangesSection(t *testing.T) {
+	res := loadFixture(t)
+	res.Changes = nil
+	text, _ := pdfText(t, renderPDF(t, res, Options{NoFontSearch: true}))
+	if strings.Contains(text, "Changes since the previous run") {
+		t.Error("a run without changes has a changes section")
+	}
+	// And a partner PDF of a partner without changes has none either.
+	var b bytes.Buffer
+	if err := PartnerPDF(&b, loadFixture(t), "Сбербанк", Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := pdfText(t, b.Bytes()); strings.Contains(text, "Changes since the previous run") {
+		t.Error("the partner PDF of a partner without changes has a changes section")
 	}
 }
 
@@ -126,6 +167,23 @@ func TestPartnerPDFHasOnlyItsOwnFindings(t *testing.T) {
 	for _, other := range []string{"Müller", "Société Générale", "Ελληνική", "Partner 00", "UntrustedRoot", "old-project.pem", "partners.csv"} {
 		if strings.Contains(flat, other) {
 			t.Errorf("partner PDF mentions %q, which belongs to someone else", other)
+		}
+	}
+	// A partner with changes sees its own changes only.
+	b.Reset()
+	if err := PartnerPDF(&b, res, "Ελληνική Τράπεζα", Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	text, _ = pdfText(t, b.Bytes())
+	flat = strings.Join(strings.Fields(text), " ")
+	for _, want := range []string{"Changes since the previous run", "5 changes for 1 partner", "Issuer changed — 1 partner", "Trust anchor changed"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("partner PDF lacks %q", want)
+		}
+	}
+	for _, other := range []string{"Alte Partner AG", "Verdict recovered", "Partner added", "Société Générale"} {
+		if strings.Contains(flat, other) {
+			t.Errorf("partner PDF mentions %q, a change of someone else", other)
 		}
 	}
 	if err := PartnerPDF(&b, res, "nobody", Options{}); err == nil {

@@ -284,3 +284,73 @@ func (v *view) leafFacts(r *audit.Result) (subject, issuer string, notAfter time
 	d := audit.DaysLeft(l.NotAfter, v.now)
 	return l.Subject, l.Issuer, l.NotAfter.UTC(), &d
 }
+
+// ChangeKinds lists the change kinds of audit.Change.Kind in the order the
+// reports group them (the order of audit/history.Kinds, which documents each).
+var ChangeKinds = []string{
+	"partner_added", "partner_removed", "verdict_worse", "verdict_recovered", "cert_replaced",
+	"issuer_changed", "subject_changed", "key_changed", "root_source_changed", "expiry_threshold",
+}
+
+// changeGroup is the changes of one kind with its wording from the templates.
+type changeGroup struct {
+	kind    string
+	label   string // change-label.tmpl: the kind in words
+	meaning string // change-<kind>.tmpl, or change-other.tmpl for a kind this mxaudit does not know
+	items   []audit.Change
+}
+
+// changeLabel returns the kind in words from change-label.tmpl.
+func (v *view) changeLabel(kind string) (string, error) {
+	return v.tpl.Text("change-label.tmpl", map[string]any{"Kind": kind})
+}
+
+// changeGroups groups the run's changes by kind, in ChangeKinds order and then
+// unknown kinds by name, each group's changes in results order.
+func (v *view) changeGroups() ([]changeGroup, error) {
+	idx := map[string]int{}
+	var out []changeGroup
+	for _, c := range v.res.Changes {
+		i, ok := idx[c.Kind]
+		if !ok {
+			i = len(out)
+			idx[c.Kind] = i
+			out = append(out, changeGroup{kind: c.Kind})
+		}
+		out[i].items = append(out[i].items, c)
+	}
+	rank := func(kind string) int {
+		if i := slices.Index(ChangeKinds, kind); i >= 0 {
+			return i
+		}
+		return len(ChangeKinds)
+	}
+	slices.SortStableFunc(out, func(a, b changeGroup) int {
+		return cmp.Or(rank(a.kind)-rank(b.kind), strings.Compare(a.kind, b.kind))
+	})
+	for i := range out {
+		g := &out[i]
+		var err error
+		if g.label, err = v.changeLabel(g.kind); err != nil {
+			return nil, err
+		}
+		name := "change-" + g.kind + ".tmpl"
+		if !slices.Contains(ChangeKinds, g.kind) || !v.tpl.Has(name) {
+			name = "change-other.tmpl"
+		}
+		data := map[string]any{"Kind": g.kind, "Label": g.label, "Count": len(g.items)}
+		if g.meaning, err = v.tpl.Text(name, data); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// changedPartners counts the distinct partners among the run's changes.
+func (v *view) changedPartners() int {
+	seen := map[string]bool{}
+	for _, c := range v.res.Changes {
+		seen[c.Partner] = true
+	}
+	return len(seen)
+}

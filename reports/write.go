@@ -2,8 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,6 +62,7 @@ const (
 	FilePartnersCSV = "partners.csv"
 	FileFindingsCSV = "findings.csv"
 	FileRootsCSV    = "private-roots.csv"
+	FileChangesCSV  = "changes.csv"
 	DirPartnerPDFs  = "partners"
 	FileResultsJSON = "results.json"
 	FileRootsJSON   = "private-roots.json"
@@ -69,7 +72,9 @@ const (
 
 // WriteAll writes the reports of res for formats into dir, each file
 // atomically, and returns the paths written. JSON is skipped: results.json
-// is written by the caller. perPartner adds partners/<name>.pdf for each partner.
+// is written by the caller. CSV includes changes.csv only when the run has
+// changes (a changes.csv left from an earlier run is removed, so it is never
+// stale). perPartner adds partners/<name>.pdf for each partner.
 func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool, opts Options) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -101,6 +106,13 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 			}
 			if err == nil {
 				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) })
+			}
+			if err == nil && len(res.Changes) > 0 {
+				err = write(FileChangesCSV, func(w io.Writer) error { return WriteChangesCSV(w, res, opts) })
+			} else if err == nil {
+				if rerr := os.Remove(filepath.Join(dir, FileChangesCSV)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					err = fmt.Errorf("%s: %w", FileChangesCSV, rerr)
+				}
 			}
 		}
 		if err != nil {

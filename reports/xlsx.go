@@ -16,6 +16,7 @@ const (
 	SheetSummary         = "Summary"
 	SheetPartners        = "Partners"
 	SheetFindings        = "Findings"
+	SheetChanges         = "Changes"
 	SheetCertificates    = "Certificates"
 	SheetPrivateRoots    = "Private Roots"
 	SheetInventoryErrors = "Inventory Errors"
@@ -32,10 +33,11 @@ type xl struct {
 	title                      int
 	sevFill                    map[audit.Severity]int // conditional styles
 	daysRed, daysAmber, daysOK int
+	worse, recovered           int // conditional styles of the Changes rows
 	statusFill                 map[string]int
 }
 
-// WriteXLSX writes the audit workbook: Summary, Partners, Findings,
+// WriteXLSX writes the audit workbook: Summary, Partners, Findings, Changes,
 // Certificates, Private Roots and Inventory Errors.
 func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
 	v, err := newView(res, opts)
@@ -56,6 +58,7 @@ func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
 	}{
 		{SheetPartners, x.partners},
 		{SheetFindings, x.findingsSheet},
+		{SheetChanges, x.changes},
 		{SheetCertificates, x.certificates},
 		{SheetPrivateRoots, func() error { return x.privateRoots(res.PrivateRoots) }},
 		{SheetInventoryErrors, x.inventoryErrors},
@@ -154,6 +157,8 @@ func newXL(v *view) (*xl, error) {
 	x.statusFill[audit.RootExpiring] = x.daysAmber
 	x.statusFill[audit.RootUnused] = cond("404040", "D9D9D9")
 	x.statusFill[audit.RootOK] = x.daysOK
+	x.worse = x.daysRed
+	x.recovered = x.daysOK
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -301,6 +306,7 @@ func (x *xl) summary() error {
 		{"Partners", len(v.res.Partners)},
 		{"Partners with a problem", failingN},
 		{"Findings", len(v.findings)},
+		{"Changes since the previous run", len(v.res.Changes)},
 		{"Private roots", len(v.res.PrivateRoots)},
 		{"Private roots expired or expiring", rootsAttention},
 		{"Inventory errors", len(v.res.InventoryErrors)},
@@ -480,6 +486,39 @@ func (x *xl) findingsSheet() error {
 		}
 		return nil
 	}, func(last int) error { return x.severityCF(SheetFindings, "E", last) })
+}
+
+// changes writes one row per change since the previous run; the rows of
+// verdict_worse and verdict_recovered changes are coloured red and green.
+func (x *xl) changes() error {
+	cols := []column{
+		{"Partner", 28}, {"Change", 24}, {"Kind", 20}, {"Before", 60}, {"After", 60}, {"Since run", 10},
+	}
+	return x.stream(SheetChanges, "Changes", cols, true, func(row func([]any) error) error {
+		for _, c := range x.v.res.Changes {
+			label, err := x.v.changeLabel(c.Kind)
+			if err != nil {
+				return err
+			}
+			if err := row([]any{c.Partner, label, c.Kind, blank(c.Before), blank(c.After), c.SinceRun}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(last int) error {
+		return x.f.SetConditionalFormat(SheetChanges, fmt.Sprintf("A2:F%d", last), []excelize.ConditionalFormatOptions{
+			{Type: "formula", Criteria: `$C2="verdict_worse"`, Format: ptr(x.worse), StopIfTrue: true},
+			{Type: "formula", Criteria: `$C2="verdict_recovered"`, Format: ptr(x.recovered), StopIfTrue: true},
+		})
+	})
+}
+
+// blank returns s, or nil for an empty cell when s is empty.
+func blank(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (x *xl) certificates() error {

@@ -88,7 +88,7 @@ func renderXLSX(t *testing.T) []byte {
 
 func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	d := dumpWorkbook(t, renderXLSX(t))
-	want := []string{SheetSummary, SheetPartners, SheetFindings, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
+	want := []string{SheetSummary, SheetPartners, SheetFindings, SheetChanges, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
 	if !reflect.DeepEqual(d.Sheets, want) {
 		t.Fatalf("sheets %v, want %v", d.Sheets, want)
 	}
@@ -98,6 +98,7 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	headers := map[string][]string{
 		SheetPartners:        {"Partner", "Domain", "Host", "Port", "TLS mode", "Enforced", "Verdict", "All verdicts", "Worst severity", "Leaf subject", "Issuer", "Expires", "Days left"},
 		SheetFindings:        {"Partner", "Domain", "Host", "Enforced", "Severity", "Source", "Issue", "Message", "Remedy"},
+		SheetChanges:         {"Partner", "Change", "Kind", "Before", "After", "Since run"},
 		SheetCertificates:    {"Subject", "Issuer", "Serial", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left"},
 		SheetPrivateRoots:    {"File", "Subject", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left", "Status", "Declared by", "Used by this run", "Recommended action"},
 		SheetInventoryErrors: {"File", "Line", "Column", "Message"},
@@ -125,9 +126,10 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	for sheet, cf := range map[string][]string{
 		SheetPartners:     {"I2:I30", "M2:M30"},
 		SheetFindings:     {"E2:E33"},
+		SheetChanges:      {"A2:F13"},
 		SheetCertificates: {"H2:H24"},
 		SheetPrivateRoots: {"G2:G5", "H2:H5"},
-		SheetSummary:      {"A46:A49"},
+		SheetSummary:      {"A47:A50"},
 	} {
 		if got := d.WS[sheet].CF; !reflect.DeepEqual(got, cf) {
 			t.Errorf("%s: conditional formats on %v, want %v", sheet, got, cf)
@@ -191,6 +193,26 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 			t.Errorf("thumbprint %q is not 40 upper-case hex digits", s)
 		}
 	}
+	// Changes: one row per change in results order, the kind in words and raw, the run as a number.
+	ch := d.WS[SheetChanges].Rows
+	if len(ch) != 13 {
+		t.Errorf("Changes has %d rows, want header + 12", len(ch))
+	}
+	if d.WS[SheetChanges].Tables["Changes"] != "A1:F13" {
+		t.Errorf("Changes tables %v, want Changes on A1:F13", d.WS[SheetChanges].Tables)
+	}
+	iss := row(ch, 2, "issuer_changed")
+	wantIss := []cellDump{
+		{"Ελληνική Τράπεζα", "str", ""}, {"Issuer changed", "str", ""}, {"issuer_changed", "str", ""},
+		{"CN=Example Public TLS CA 2026,O=Example Trust Services,C=DE", "str", ""},
+		{"CN=Untrusted Corp Root,O=Untrusted Corp,C=DE", "str", ""}, {41.0, "int", ""},
+	}
+	if !reflect.DeepEqual(iss, wantIss) {
+		t.Errorf("issuer_changed row %v, want %v", iss, wantIss)
+	}
+	if r := row(ch, 2, "partner_removed"); r[0][0] != "Alte Partner AG" || r[1][0] != "Partner removed" || r[4][0] != nil {
+		t.Errorf("partner_removed row %v: want the removed partner, the kind in words and an empty After", r)
+	}
 	if n := len(d.WS[SheetInventoryErrors].Rows); n != 3 {
 		t.Errorf("Inventory Errors has %d rows, want header + 2", n)
 	}
@@ -204,6 +226,31 @@ func upperHex(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// TestXLSXChangesSheetEmpty keeps the Changes sheet, header only, for a run without changes.
+func TestXLSXChangesSheetEmpty(t *testing.T) {
+	res := loadFixture(t)
+	res.Changes = nil
+	var b bytes.Buffer
+	if err := WriteXLSX(&b, res, Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := f.GetRows(SheetChanges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || !reflect.DeepEqual(rows[0], []string{"Partner", "Change", "Kind", "Before", "After", "Since run"}) {
+		t.Errorf("Changes of a run without changes: %q, want the header alone", rows)
+	}
+	if sheets := f.GetSheetList(); slices.Index(sheets, SheetChanges) != slices.Index(sheets, SheetFindings)+1 {
+		t.Errorf("sheets %v: want Changes right after Findings", sheets)
+	}
 }
 
 // TestXLSXDeterministic renders twice and compares every cell, read back by excelize and by openpyxl.

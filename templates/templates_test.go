@@ -24,7 +24,8 @@ func write(t *testing.T, dir, name, text string) {
 func TestDefaultParses(t *testing.T) {
 	s := Default()
 	for _, n := range []string{"title.tmpl", "organisation.tmpl", "period.tmpl", "scope.tmpl", "summary.tmpl", "footer.tmpl", "remedy.tmpl",
-		"action-ok.tmpl", "action-expiring.tmpl", "action-expired.tmpl", "action-unused.tmpl", "partner-intro.tmpl"} {
+		"action-ok.tmpl", "action-expiring.tmpl", "action-expired.tmpl", "action-unused.tmpl", "partner-intro.tmpl",
+		"changes-intro.tmpl", "change-label.tmpl", "change-other.tmpl", "change-issuer_changed.tmpl"} {
 		if !s.Has(n) {
 			t.Errorf("embedded template %s missing", n)
 		}
@@ -35,6 +36,11 @@ func TestDefaultParses(t *testing.T) {
 	}
 	if logo, _ := s.Logo(); logo != nil {
 		t.Error("embedded set has a logo")
+	}
+	for kind, want := range map[string]string{"issuer_changed": "Issuer changed", "verdict_worse": "Verdict got worse", "dane_changed": "dane_changed"} {
+		if got, err := s.Text("change-label.tmpl", map[string]any{"Kind": kind}); err != nil || got != want {
+			t.Errorf("change-label %s: %q, %v; want %q", kind, got, err, want)
+		}
 	}
 }
 
