@@ -1,0 +1,77 @@
+package mailing
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// LogFile is the default name of the send log, kept beside results.json or the history database.
+const LogFile = "mail-log.json"
+
+// LogEntry records one delivered message.
+type LogEntry struct {
+	Run       string    `json:"run"`               // RunKey of the audit run
+	RunID     int64     `json:"run_id,omitempty"`  // history database run id, when mailed with --run
+	Partner   string    `json:"partner,omitempty"` // "" for the owner's message
+	Owner     bool      `json:"owner,omitempty"`
+	To        string    `json:"to"`
+	MessageID string    `json:"message_id"`
+	Subject   string    `json:"subject"`
+	Sent      time.Time `json:"sent"`
+}
+
+// SendLog is the JSON file that records which messages of which run were
+// delivered, so that mailing the same run again sends nothing twice.
+type SendLog struct {
+	path    string
+	Entries []LogEntry
+}
+
+// OpenLog reads the send log at path; a missing file is an empty log.
+func OpenLog(path string) (*SendLog, error) {
+	l := &SendLog{path: path}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("send log: %w", err)
+	}
+	if err := json.Unmarshal(b, &l.Entries); err != nil {
+		return nil, fmt.Errorf("send log %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Path returns the file the log is kept in.
+func (l *SendLog) Path() string { return l.path }
+
+// Find returns the entry for m in run, if it was delivered.
+func (l *SendLog) Find(run string, m *Message) (LogEntry, bool) {
+	for _, e := range l.Entries {
+		if e.Run == run && e.Owner == m.Owner && e.Partner == m.Partner && strings.EqualFold(e.To, m.To) {
+			return e, true
+		}
+	}
+	return LogEntry{}, false
+}
+
+// Add appends e and rewrites the file atomically, so a crash loses at most the message being sent.
+func (l *SendLog) Add(e LogEntry) error {
+	l.Entries = append(l.Entries, e)
+	b, err := json.MarshalIndent(l.Entries, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := audit.WriteFileAtomic(l.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("send log: %w", err)
+	}
+	return nil
+}
