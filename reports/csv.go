@@ -13,6 +13,7 @@ import (
 var PartnersCSVHeader = []string{
 	"partner", "domain", "host", "port", "tls", "enforced", "verdict", "verdicts", "severity",
 	"leaf_subject", "issuer", "not_after", "days_left", "root_source", "root_file", "findings", "error",
+	"revocation", "revocation_next_update",
 }
 
 // FindingsCSVHeader is the header of findings.csv: one row per finding, most severe first.
@@ -49,10 +50,11 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 		for j, vd := range r.Verdicts {
 			vs[j] = string(vd)
 		}
+		rev, until := revocationFacts(r)
 		cw.Write([]string{
 			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
 			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, day(na), days, r.Root.Source, r.Root.File,
-			fmt.Sprint(n[i]), r.Error,
+			fmt.Sprint(n[i]), r.Error, rev, day(until),
 		})
 	}
 	cw.Flush()

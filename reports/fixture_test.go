@@ -117,6 +117,16 @@ func buildFixture(t testing.TB) *audit.Results {
 		r.Remedy = r.Verdict.Remedy()
 		if len(chain) > 0 {
 			r.TLSVersion, r.Cipher = "TLS 1.3", "TLS_AES_128_GCM_SHA256"
+			switch {
+			case slices.Contains(vs, audit.Revoked):
+				r.Revocation = &audit.Revocation{Method: "crl", Status: "revoked", Reason: "keyCompromise", RevokedAt: now.Add(-5 * day), NextUpdate: now.Add(3 * day)}
+			case slices.Contains(vs, audit.RevocationOffline):
+				r.Revocation = &audit.Revocation{Method: "crl", Status: "offline", Detail: "CRL http://crl.example/ca.crl: connection refused"}
+			case root.Source == audit.RootNone:
+				r.Revocation = &audit.Revocation{Method: "not checked", Status: "not checked", Detail: "not checked: the chain does not reach a trusted root"}
+			default:
+				r.Revocation = &audit.Revocation{Method: "ocsp", Status: "good", NextUpdate: now.Add(4 * day)}
+			}
 		}
 		res.Partners = append(res.Partners, r)
 		return &res.Partners[len(res.Partners)-1]

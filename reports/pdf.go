@@ -729,6 +729,16 @@ func (d *doc) detail(i int, withHeading bool) error {
 		}
 		d.para(root, "", 8.5, 4.2)
 	}
+	if rev, until := revocationFacts(r); rev != "" {
+		line := "Revocation: " + rev
+		if !until.IsZero() {
+			line += ", answer valid until " + day(until)
+		}
+		if r.Revocation.Detail != "" && r.Revocation.Status != "good" {
+			line += " (" + r.Revocation.Detail + ")"
+		}
+		d.para(line, "", 8.5, 4.2)
+	}
 	var rems []string
 	for _, f := range fs {
 		if f.Remedy != "" && !slices.Contains(rems, f.Remedy) {

@@ -41,6 +41,7 @@ func TestPDFContent(t *testing.T) {
 		"Critical and error findings", "Private roots lifecycle", "Partner details", "Inventory rows not audited",
 		"Müller GmbH", "Société Générale", "Ελληνική Τράπεζα", "Сбербанк", "株式会社テスト",
 		"What to do: Ask the partner to renew its certificate",
+		"Revocation: crl: revoked, answer valid until 2026-07-04", "Revocation: crl: offline (CRL http://crl.example/ca.crl",
 		"Page 1 of " + pages,
 	} {
 		if !strings.Contains(flat, want) {

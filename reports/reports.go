@@ -354,3 +354,16 @@ func (v *view) changedPartners() int {
 	}
 	return len(seen)
 }
+
+// revocationFacts says how r's chain was checked for revocation ("crl: good",
+// "not checked", ...) and until when the CRL or OCSP answer holds.
+func revocationFacts(r *audit.Result) (string, time.Time) {
+	rv := r.Revocation
+	if rv == nil {
+		return "", time.Time{}
+	}
+	if rv.Status == rv.Method {
+		return rv.Status, rv.NextUpdate
+	}
+	return rv.Method + ": " + rv.Status, rv.NextUpdate
+}

@@ -437,6 +437,7 @@ func (x *xl) partners() error {
 		{"Verdict", 18}, {"All verdicts", 30}, {"Worst severity", 14}, {"Leaf subject", 36}, {"Issuer", 36},
 		{"Expires", 12}, {"Days left", 10}, {"Root", 36}, {"Root source", 12}, {"Root file", 24},
 		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
+		{"Revocation", 16}, {"Revocation answer until", 14},
 	}
 	nFind := make([]int, len(x.v.res.Partners))
 	for _, f := range x.v.findings {
@@ -454,11 +455,16 @@ func (x *xl) partners() error {
 			for j, vd := range r.Verdicts {
 				vs[j] = string(vd)
 			}
+			rev, until := revocationFacts(r)
+			var revUntil any
+			if !until.IsZero() {
+				revUntil = until
+			}
 			if err := row([]any{
 				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
 				string(r.Verdict), strings.Join(vs, ", "), string(r.WorstSeverity()), subj, iss,
 				na, days, r.Root.Subject, r.Root.Source, r.Root.File,
-				nFind[i], r.TLSVersion, r.Error, r.Contact,
+				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil,
 			}); err != nil {
 				return err
 			}
