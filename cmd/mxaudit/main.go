@@ -49,6 +49,7 @@ func newApp() *cli.App {
 			diffCommand(),
 			reportCommand(),
 			rootsCommand(),
+			mailCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
 	}

@@ -176,6 +176,16 @@ func (e *UnknownPartnerError) Error() string {
 	return fmt.Sprintf("no partner named %s in the results", strings.Join(quoteAll(e.Names), ", "))
 }
 
+// AddressError is returned by Compose for a sender or owner address that does not parse.
+type AddressError struct {
+	Option string // "sender" or "owner"
+	Value  string
+	Err    error
+}
+
+func (e *AddressError) Error() string { return fmt.Sprintf("%s %q: %v", e.Option, e.Value, e.Err) }
+func (e *AddressError) Unwrap() error { return e.Err }
+
 // RunKey identifies an audit run in the send log: its start time to the
 // nanosecond, which results.json and the history database both keep.
 func RunKey(res *audit.Results) string { return res.Started.UTC().Format(time.RFC3339Nano) }
@@ -192,12 +202,12 @@ type mailed struct{ Partner, Situation, To, Reason string }
 func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	sender, err := mail.ParseAddress(opts.Sender)
 	if err != nil {
-		return nil, fmt.Errorf("sender %q: %w", opts.Sender, err)
+		return nil, &AddressError{Option: "sender", Value: opts.Sender, Err: err}
 	}
 	var owners []*mail.Address
 	if opts.Owner != "" {
 		if owners, err = SplitContacts(opts.Owner); err != nil {
-			return nil, fmt.Errorf("owner: %w", err)
+			return nil, &AddressError{Option: "owner", Value: opts.Owner, Err: err}
 		}
 	}
 	if opts.ExpiringDays == 0 {
@@ -386,6 +396,11 @@ func (c *composer) partnerData(common map[string]any, r *audit.Result, sit Situa
 			probs = append(probs, problem{Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}
 	}
+	issue := string(r.Verdict)
+	if len(probs) > 0 {
+		issue = probs[0].Issue
+	}
+	data["Issue"], data["Critical"] = issue, r.WorstSeverity() == audit.Critical
 	data["Partner"], data["Domain"], data["Host"] = r.Name, r.Domain, r.Host
 	data["Verdict"], data["Severity"], data["Enforced"] = string(r.Verdict), string(r.WorstSeverity()), r.Enforced
 	data["Situation"] = string(sit)

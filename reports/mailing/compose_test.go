@@ -180,10 +180,15 @@ func TestTemplates(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"it@mueller.example": {"TLS problem", "mx.mueller.example", "UntrustedRoot", "Import the partner's root CA", "mail from us to you is held", "Müller-GmbH.pdf"},
+		"ops@greylist.example":   {"TLS problem with your mail server mx.greylist.example (NameMismatch)"},
+		"it@mueller.example":     {"TLS problem", "mx.mueller.example", "UntrustedRoot", "Import the partner's root CA", "mail from us to you is held", "Müller-GmbH.pdf"},
 		"admin@expiring.example": {"expires on 2026-03-26", "CN=mx.expiring.example: expires on 2026-03-26 (10 days left)"},
 		"tls@quiet.example":      {"no findings", "nothing needs to be done"},
 		"owner@corp.example":     {"4 of 6", "report.pdf", "report.xlsx", "* Nocontact AG: no contact in the inventory", "* Bounce Inc (failing): nobody@bounce.example", "* Müller GmbH (failing): it@mueller.example, pki@mueller.example\n"},
+	}
+	notWant := map[string][]string{
+		"ops@greylist.example": {"held"}, // not enforced: mail still flows
+		"tls@quiet.example":    {"problem", "expires"},
 	}
 	for _, m := range plan.Messages {
 		w, ok := want[m.To]
@@ -199,6 +204,11 @@ func TestTemplates(t *testing.T) {
 		for _, s := range w {
 			if !strings.Contains(text, s) {
 				t.Errorf("%s: %q missing from\n%s", m.To, s, text)
+			}
+		}
+		for _, s := range notWant[m.To] {
+			if strings.Contains(text, s) {
+				t.Errorf("%s: %q in\n%s", m.To, s, text)
 			}
 		}
 	}

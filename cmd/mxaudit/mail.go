@@ -1,0 +1,275 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/audit/trust"
+	"github.com/mxaudit/mxaudit/reports"
+	"github.com/mxaudit/mxaudit/reports/mailing"
+	"github.com/mxaudit/mxaudit/templates"
+)
+
+// passwordEnv is the only place besides --smtp-password-file the SMTP password is read from.
+const passwordEnv = "MXAUDIT_SMTP_PASSWORD"
+
+func mailCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "mail",
+		Usage: "e-mail each partner its own report, and the audit owner the full one",
+		UsageText: "mxaudit mail --from results.json --sender ADDR --smtp HOST:PORT [--smtp-user USER] [--to-owner ADDR]\n" +
+			"mxaudit mail --run ID --sender ADDR --dry-run --out DIR\n\n" +
+			"Each partner with a contact gets its per-partner PDF with a text for its situation (failing,\n" +
+			"expiring soon, all good; templates mail-*.tmpl). The password is read from $" + passwordEnv + "\n" +
+			"or --smtp-password-file, never from the command line. A send log (mail-log.json beside\n" +
+			"results.json or the history database) makes a second run send nothing twice.\n" +
+			"Exit code 1 when a message could not be delivered.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "from", Usage: "results.json `FILE` of the run to mail"},
+			&cli.Int64Flag{Name: "run", Usage: "mail run `ID` of the history database (see mxaudit history)"},
+			dbFlag(),
+			&cli.StringFlag{Name: "sender", Usage: "From `ADDR`ess of the messages", EnvVars: []string{"MXAUDIT_MAIL_SENDER"}},
+			&cli.StringFlag{Name: "to-owner", Usage: "also send the full report and workbook to `ADDR` (comma-separated for several)"},
+			&cli.BoolFlag{Name: "only-failing", Usage: "mail only partners with a TLS problem (not those expiring soon or all good)"},
+			&cli.StringSliceFlag{Name: "partners", Usage: "mail only these partners, by `NAME` (comma-separated or repeated)"},
+			&cli.BoolFlag{Name: "attach-xlsx", Usage: "attach each partner's own rows as a workbook too"},
+			&cli.IntFlag{Name: "expiring-days", Value: mailing.DefaultExpiringDays, Usage: "a certificate expiring within `N` days makes a partner \"expiring soon\""},
+			&cli.StringFlag{Name: "smtp", Usage: "submission server `HOST:PORT` (587 STARTTLS, 465 implicit TLS)", EnvVars: []string{"MXAUDIT_SMTP"}},
+			&cli.StringFlag{Name: "smtp-tls", Usage: "`MODE` starttls or implicit (default: implicit on port 465, else starttls)"},
+			&cli.StringFlag{Name: "smtp-user", Usage: "authenticate as `USER` (password from $" + passwordEnv + " or --smtp-password-file)", EnvVars: []string{"MXAUDIT_SMTP_USER"}},
+			&cli.StringFlag{Name: "smtp-password-file", Usage: "read the SMTP password from `FILE` (first line)"},
+			&cli.StringFlag{Name: "smtp-auth", Value: mailing.AuthAuto, Usage: "AUTH `MECHANISM`: auto (PLAIN if offered, else LOGIN), plain or login"},
+			&cli.StringFlag{Name: "helo", Usage: "`NAME` to say in EHLO (default: this host's name)"},
+			&cli.DurationFlag{Name: "smtp-timeout", Value: 30 * time.Second, Usage: "connection and command timeout"},
+			&cli.StringFlag{Name: "private-roots", Usage: "`DIR` of private root CAs the server certificate may chain to", EnvVars: []string{"MXAUDIT_PRIVATE_ROOTS"}},
+			&cli.StringFlag{Name: "roots", Usage: "trust only the roots in `FILE` for the server certificate instead of the system roots"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "write each message as a .eml file into --out instead of sending"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "`DIR` for the .eml files of --dry-run"},
+			&cli.BoolFlag{Name: "resend", Usage: "send again what the send log says was sent"},
+			&cli.StringFlag{Name: "send-log", Usage: "send log `FILE` (default: mail-log.json beside results.json or the history database)"},
+			&cli.IntFlag{Name: "retries", Value: 3, Usage: "retry a temporary failure (4xx, network) `N` times"},
+			&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, Usage: "wait before the first retry; doubles after each"},
+			&cli.Float64Flag{Name: "rate", Value: 30, Usage: "send at most `N` messages per minute (0: no limit)"},
+			&cli.StringFlag{Name: "templates", Usage: "override the wording with the *.tmpl files (mail-*.tmpl for the messages) in `DIR`"},
+			&cli.StringFlag{Name: "font", Usage: "TrueType `FILE` for CJK text in the PDFs"},
+			&cli.StringFlag{Name: "org", Usage: "organisation `NAME` (default: the organisation.tmpl template)"},
+		},
+		Action: mailAction,
+	}
+}
+
+func usage(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
+}
+
+func mailAction(c *cli.Context) error {
+	log := logger(c)
+	if c.IsSet("from") == c.IsSet("run") {
+		return usage("mail: give exactly one of --from FILE or --run ID")
+	}
+	if c.String("sender") == "" {
+		return usage("mail: --sender ADDR is required (the From address)")
+	}
+	dry := c.Bool("dry-run")
+	if dry && c.String("out") == "" {
+		return usage("mail: --dry-run needs --out DIR for the .eml files")
+	}
+	if !dry && c.String("smtp") == "" {
+		return usage("mail: --smtp HOST:PORT is required (or --dry-run --out DIR)")
+	}
+
+	// The run and where its send log lives.
+	var res *audit.Results
+	var logPath string
+	if c.IsSet("run") {
+		db, err := openHistoryDB(c)
+		if err != nil {
+			return err
+		}
+		res, err = db.Results(c.Int64("run"))
+		db.Close()
+		if err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+		logPath = filepath.Join(filepath.Dir(db.Path()), mailing.LogFile)
+	} else {
+		var err error
+		if res, err = audit.ReadResults(c.String("from")); err != nil {
+			return cli.Exit(err.Error(), exitUsage)
+		}
+		logPath = filepath.Join(filepath.Dir(c.String("from")), mailing.LogFile)
+	}
+	if p := c.String("send-log"); p != "" {
+		logPath = p
+	}
+
+	// The transport, checked before the (slower) rendering of the PDFs.
+	var tr mailing.Transport
+	if dry {
+		tr = &mailing.Dir{Path: c.String("out")}
+	} else {
+		smtp, err := smtpTransport(c, log)
+		if err != nil {
+			return err
+		}
+		tr = smtp
+	}
+	defer tr.Close()
+
+	tpl, err := templates.Load(c.String("templates"))
+	if err != nil {
+		return usage("--templates: %v", err)
+	}
+	ropts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { log.Warn(s) }}
+	if p := c.String("font"); p != "" {
+		if ropts.CJKFont, err = reports.LoadFont(p); err != nil {
+			return usage("--font: %v", err)
+		}
+	}
+	var partners []string
+	for _, p := range c.StringSlice("partners") {
+		if p = strings.TrimSpace(p); p != "" {
+			partners = append(partners, p)
+		}
+	}
+	plan, err := mailing.Compose(res, mailing.Options{
+		Sender: c.String("sender"), Owner: c.String("to-owner"), Partners: partners, OnlyFailing: c.Bool("only-failing"),
+		XLSX: c.Bool("attach-xlsx"), ExpiringDays: c.Int("expiring-days"), Reports: ropts,
+	})
+	var upe *mailing.UnknownPartnerError
+	var ae *mailing.AddressError
+	switch {
+	case errors.As(err, &upe):
+		return usage("--partners: %v", err)
+	case errors.As(err, &ae):
+		return usage("mail: --%s: %v", map[string]string{"sender": "sender", "owner": "to-owner"}[ae.Option], err)
+	case err != nil:
+		return cli.Exit("mail: "+err.Error(), exitInternal)
+	}
+
+	sendLog, err := mailing.OpenLog(logPath)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	out := c.App.Writer
+	failed := 0
+	for _, s := range plan.Skipped {
+		if s.Failed {
+			failed++
+			fmt.Fprintf(out, "FAILED        %s: %s\n", s.Partner, s.Reason)
+		} else {
+			fmt.Fprintf(out, "skipped       %s: %s\n", s.Partner, s.Reason)
+		}
+	}
+	opts := mailing.DeliverOptions{
+		RunID: c.Int64("run"), Log: sendLog, Resend: c.Bool("resend"), NoRecord: dry,
+		Retries: c.Int("retries"), Backoff: c.Duration("retry-wait"), Rate: c.Float64("rate"),
+		Progress: func(oc mailing.Outcome) { printOutcome(out, oc, dry) },
+	}
+	if dry {
+		opts.Rate = 0
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	outs := mailing.Deliver(ctx, tr, plan, opts)
+	n := map[mailing.Status]int{}
+	for _, oc := range outs {
+		n[oc.Status]++
+	}
+	failed += n[mailing.Failed]
+	verb := "sent"
+	if dry {
+		verb = "written"
+	}
+	log.Info("mail done", verb, n[mailing.Sent], "already_sent", n[mailing.AlreadySent], "failed", failed,
+		"skipped", len(plan.Skipped)-countFailedSkips(plan.Skipped), "send_log", sendLog.Path())
+	if failed > 0 {
+		return cli.Exit(fmt.Sprintf("mail: %d message(s) could not be delivered", failed), exitFindings)
+	}
+	return nil
+}
+
+func countFailedSkips(ss []mailing.Skip) int {
+	n := 0
+	for _, s := range ss {
+		if s.Failed {
+			n++
+		}
+	}
+	return n
+}
+
+func printOutcome(w io.Writer, oc mailing.Outcome, dry bool) {
+	m := oc.Message
+	what := string(m.Situation)
+	if m.Owner {
+		what = "full report"
+	}
+	switch oc.Status {
+	case mailing.Sent:
+		verb := "sent"
+		if dry {
+			verb = "written"
+		}
+		fmt.Fprintf(w, "%-13s %s (%s) <%s>\n", verb, m.Who(), what, m.ID)
+	case mailing.AlreadySent:
+		fmt.Fprintf(w, "%-13s %s on %s <%s> (--resend to send again)\n", "already sent", m.Who(), oc.Previous.Sent.Format("2006-01-02 15:04"), oc.Previous.MessageID)
+	default:
+		tries := ""
+		if oc.Attempts > 1 {
+			tries = fmt.Sprintf(" (after %d attempts)", oc.Attempts)
+		}
+		fmt.Fprintf(w, "%-13s %s (%s): %v%s\n", "FAILED", m.Who(), what, oc.Err, tries)
+	}
+}
+
+// smtpTransport builds the SMTP transport from the flags; the password comes from the environment or a file only.
+func smtpTransport(c *cli.Context, log interface{ Warn(string, ...any) }) (*mailing.SMTP, error) {
+	var pass string
+	if p := c.String("smtp-password-file"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, usage("--smtp-password-file: %v", err)
+		}
+		pass, _, _ = strings.Cut(string(b), "\n")
+		pass = strings.TrimRight(pass, "\r")
+		if pass == "" {
+			return nil, usage("--smtp-password-file %s: empty first line", p)
+		}
+	} else {
+		pass = os.Getenv(passwordEnv)
+	}
+	user := c.String("smtp-user")
+	switch {
+	case user != "" && pass == "":
+		return nil, usage("mail: --smtp-user needs a password in $%s or --smtp-password-file", passwordEnv)
+	case user == "" && pass != "":
+		log.Warn("a password is set but --smtp-user is not: not authenticating")
+		pass = ""
+	}
+	st, err := trust.New(trust.Options{PrivateDir: c.String("private-roots"), RootsFile: c.String("roots")})
+	if err != nil {
+		return nil, usage("mail: %v", err)
+	}
+	mode := mailing.TLSMode(c.String("smtp-tls"))
+	if mode != "" && mode != mailing.StartTLS && mode != mailing.Implicit {
+		return nil, usage("--smtp-tls %q: want starttls or implicit", mode)
+	}
+	tr, err := mailing.NewSMTP(mailing.SMTPConfig{
+		Addr: c.String("smtp"), TLS: mode, Roots: st.Pool, User: user, Password: pass,
+		Auth: c.String("smtp-auth"), HELO: c.String("helo"), Timeout: c.Duration("smtp-timeout"),
+	})
+	if err != nil {
+		return nil, usage("mail: %v", err)
+	}
+	return tr, nil
+}
