@@ -348,3 +348,38 @@ func TestCancel(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDeliverSMTP measures submitting composed messages (one PDF each)
+// over one STARTTLS connection with AUTH to the local test server.
+func BenchmarkDeliverSMTP(b *testing.B) {
+	srv := mailtest.Start(b, mailtest.Options{Users: map[string]string{user: password}})
+	res := fixture()
+	plan, err := Compose(res, Options{Sender: "audit@corp.example", Date: started})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewSMTP(SMTPConfig{Addr: srv.Addr, Roots: srv.Pool, User: user, Password: password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, oc := range Deliver(context.Background(), tr, plan, DeliverOptions{}) {
+			if oc.Status != Sent {
+				b.Fatal(oc.Err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(plan.Messages)), "ms/msg")
+}
+
+// BenchmarkCompose measures rendering the messages of the fixture (six partners' PDFs, the owner's PDF and workbook).
+func BenchmarkCompose(b *testing.B) {
+	res := fixture()
+	for b.Loop() {
+		if _, err := Compose(res, Options{Sender: "audit@corp.example", Owner: "owner@corp.example", Date: started}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -153,8 +153,8 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		return nil
 	}
 	se := classify(err)
-	if se.Code == 0 {
-		// No SMTP reply: the connection is gone or unusable; the next Send reconnects.
+	if se.Code == 0 || se.Code == 421 {
+		// No SMTP reply, or the server is closing the connection: the next Send reconnects.
 		s.drop()
 	}
 	return se
