@@ -169,6 +169,7 @@ func TestMailRun(t *testing.T) {
 	sendLog := filepath.Join(dir, "log.json")
 	idS := []string{"--run", strconv.FormatInt(id, 10), "--db", dbPath}
 
+	t.Setenv(passwordEnv, mailPassword)
 	out, errOut, code := runMail(t, append([]string{"mail", "--sender", "audit@corp.example", "--dry-run", "--out", filepath.Join(dir, "eml"), "--only-failing"}, idS...)...)
 	if code != 0 {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errOut)
@@ -179,6 +180,9 @@ func TestMailRun(t *testing.T) {
 	}
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), mailPassword) {
+			t.Errorf("%s contains the password", f)
+		}
 		m, err := mail.ReadMessage(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
