@@ -600,23 +600,7 @@ func normalizeAddress(s string) (string, int, error) {
 // normalizeContacts validates one or more e-mail addresses separated by
 // ';' or ',' (outside quotes and angle brackets) and returns them joined by ", ".
 func normalizeContacts(s string) (string, error) {
-	var parts []string
-	inQ, inA := false, false
-	start := 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			inQ = !inQ
-		case c == '<' && !inQ:
-			inA = true
-		case c == '>' && !inQ:
-			inA = false
-		case (c == ';' || c == ',') && !inQ && !inA:
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
-	}
-	parts = append(parts, s[start:])
+	parts := audit.SplitContacts(s)
 	var out, bad []string
 	for _, p := range parts {
 		p = trim(p)

@@ -86,22 +86,7 @@ func Classify(r *audit.Result, roots []audit.PrivateRoot, now time.Time, days in
 // SplitContacts splits a contact field into its addresses: separated by
 // ';' or ',' outside quotes and angle brackets, as the inventory accepts them.
 func SplitContacts(s string) ([]*mail.Address, error) {
-	var parts []string
-	inQ, inA, start := false, false, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			inQ = !inQ
-		case c == '<' && !inQ:
-			inA = true
-		case c == '>' && !inQ:
-			inA = false
-		case (c == ';' || c == ',') && !inQ && !inA:
-			parts = append(parts, s[start:i])
-			start = i + 1
-		}
-	}
-	parts = append(parts, s[start:])
+	parts := audit.SplitContacts(s)
 	var out []*mail.Address
 	for _, p := range parts {
 		if p = strings.TrimSpace(p); p == "" {
