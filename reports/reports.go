@@ -81,6 +81,9 @@ func newView(res *audit.Results, opts Options) (*view, error) {
 	return v, nil
 }
 
+// checkVerdict is the built-in check that restates each verdict as a finding.
+const checkVerdict = "verdict"
+
 func (v *view) collectFindings() ([]Finding, error) {
 	var out []Finding
 	for i := range v.res.Partners {
@@ -104,6 +107,9 @@ func (v *view) collectFindings() ([]Finding, error) {
 			out = append(out, Finding{Partner: i, Severity: vd.Severity(r.Enforced), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
+			if f.Check == checkVerdict && len(vs) > 0 {
+				continue // the same facts as the verdict rows above, which carry the templated remedy
+			}
 			out = append(out, Finding{Partner: i, Severity: f.Severity, Source: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}
 	}
