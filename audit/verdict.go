@@ -123,3 +123,36 @@ var remedies = map[Verdict]string{
 	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
 	Valid:             "",
 }
+
+// PartnerRemedy returns what the partner itself should do about v: the
+// wording for messages sent to partners, where Remedy speaks to our admins.
+func (v Verdict) PartnerRemedy() string {
+	if r, ok := partnerRemedies[v]; ok {
+		return r
+	}
+	return remedies[v]
+}
+
+var partnerRemedies = map[Verdict]string{
+	DNSError:          "Please check that the MX host name we have for you still resolves, or tell us your current mail host.",
+	ConnectionRefused: "Please check that your mail server accepts SMTP connections on this port, or tell us your current mail host.",
+	Timeout:           "Please check that your mail server (or the filter in front of it) answers SMTP connections from us.",
+	ProtocolError:     "Please check your SMTP server or the device in front of it: a proxy or firewall that rewrites SMTP breaks STARTTLS.",
+	NoStartTLS:        "Please enable STARTTLS on your receiving mail server; we require TLS for mail to you.",
+	StartTLSRefused:   "Please check the TLS configuration of your receiving mail server (certificate bound to the receive connector, TLS enabled).",
+	HandshakeFailed:   "Please check the certificate and TLS settings of your mail server (protocol versions, cipher suites, private key access).",
+	Revoked:           "Please install a new certificate: your CA has revoked the current one.",
+	Expired:           "Please renew your certificate (or the expired intermediate CA certificate your server sends).",
+	NotYetValid:       "Please check your server's certificate: it is not valid yet.",
+	SelfSigned:        "Please use a certificate from a public certification authority, or send us your certificate so that we can import it.",
+	UntrustedRoot:     "Your certificate chains to a root CA that we do not trust: please use a certificate from a public certification authority, or send us your root CA certificate.",
+	PartialChain:      "Please configure your server to send its intermediate CA certificate together with its own certificate.",
+	InvalidChain:      "Please have your certificate reissued: the chain your server sends cannot be built (bad signature or an issuer that is not a CA).",
+	WrongUsage:        "Please use a certificate whose extended key usage includes Server Authentication.",
+	NameMismatch:      "Please use a certificate that names your mail host in its subject alternative names.",
+	DomainMismatch:    "Please use a certificate that names your mail domain too: we verify the domain, not only the host name.",
+	IssuerChanged:     "Your certificate now comes from a different CA than the one we expected; please confirm the change to us so that we can update our configuration.",
+	WeakSignature:     "Please use a certificate signed with SHA-256 or better.",
+	WeakKey:           "Please use a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	RevocationOffline: "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
+}

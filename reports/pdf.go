@@ -108,7 +108,7 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 			one.PrivateRoots = append(one.PrivateRoots, pr)
 		}
 	}
-	v, err := newView(&one, opts)
+	v, err := newViewFor(&one, opts, true)
 	if err != nil {
 		return err
 	}

@@ -50,10 +50,17 @@ type view struct {
 	period   string
 	findings []Finding // most severe first, then in partner order
 	warn     func(string)
+	// forPartner renders for the partner itself: its remedies say what the
+	// partner must do, and checks about our own side are left out.
+	forPartner bool
 }
 
 func newView(res *audit.Results, opts Options) (*view, error) {
-	v := &view{res: res, now: res.Started.UTC(), tpl: opts.Templates, warn: opts.Warn}
+	return newViewFor(res, opts, false)
+}
+
+func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error) {
+	v := &view{res: res, now: res.Started.UTC(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner}
 	if v.tpl == nil {
 		v.tpl = templates.Default()
 	}
@@ -110,6 +117,9 @@ func (v *view) collectFindings() ([]Finding, error) {
 			if f.Check == checkVerdict && len(vs) > 0 {
 				continue // the same facts as the verdict rows above, which carry the templated remedy
 			}
+			if v.forPartner && !PartnerFacing(f.Check) {
+				continue
+			}
 			out = append(out, Finding{Partner: i, Severity: f.Severity, Source: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}
 	}
@@ -118,9 +128,26 @@ func (v *view) collectFindings() ([]Finding, error) {
 }
 
 func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
+	if v.forPartner {
+		return v.tpl.PartnerRemedy(vd, map[string]any{
+			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
+		})
+	}
 	return v.tpl.Remedy(vd, map[string]any{
 		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
 	})
+}
+
+// PartnerFacing reports whether findings of the named check belong in what
+// is sent to a partner: "verdict" and "enforced" restate the verdicts (sent
+// with the partner's remedy), "private-root" is about our imported roots,
+// "CheckFailed" about our plugins.
+func PartnerFacing(check string) bool {
+	switch check {
+	case checkVerdict, "enforced", "private-root", "CheckFailed":
+		return false
+	}
+	return true
 }
 
 // failing reports whether r has anything at or above warning.

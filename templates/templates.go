@@ -103,7 +103,7 @@ func Load(dir string) (*Set, error) {
 			return nil
 		}
 		if !slices.Contains(known, rel) && !isRemedyName(rel) {
-			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl)", p, strings.Join(known, ", "))
+			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl, partner-remedies/<Verdict>.tmpl)", p, strings.Join(known, ", "))
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -119,6 +119,9 @@ func Load(dir string) (*Set, error) {
 
 func isRemedyName(rel string) bool {
 	v, ok := strings.CutPrefix(rel, "remedies/")
+	if !ok {
+		v, ok = strings.CutPrefix(rel, "partner-remedies/")
+	}
 	if !ok {
 		return false
 	}
@@ -158,6 +161,16 @@ func (s *Set) Text(name string, data any) (string, error) {
 // loaded, otherwise remedy.tmpl; data should carry Default (the built-in remedy).
 func (s *Set) Remedy(v audit.Verdict, data any) (string, error) {
 	if name := "remedies/" + string(v) + ".tmpl"; s.Has(name) {
+		return s.Text(name, data)
+	}
+	return s.Text("remedy.tmpl", data)
+}
+
+// PartnerRemedy renders what the partner should do about verdict v, for
+// messages to partners: partner-remedies/<Verdict>.tmpl when it exists, else
+// remedy.tmpl (data's Default should then be v.PartnerRemedy()).
+func (s *Set) PartnerRemedy(v audit.Verdict, data any) (string, error) {
+	if name := "partner-remedies/" + string(v) + ".tmpl"; s.Has(name) {
 		return s.Text(name, data)
 	}
 	return s.Text("remedy.tmpl", data)

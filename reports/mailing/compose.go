@@ -364,8 +364,8 @@ func (c *composer) partnerData(common map[string]any, r *audit.Result, sit Situa
 		if vd == audit.Valid {
 			continue
 		}
-		rem, err := c.opts.Reports.Templates.Remedy(vd, map[string]any{
-			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
+		rem, err := c.opts.Reports.Templates.PartnerRemedy(vd, map[string]any{
+			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
 		})
 		if err != nil {
 			return nil, err
@@ -377,6 +377,9 @@ func (c *composer) partnerData(common map[string]any, r *audit.Result, sit Situa
 		probs = append(probs, problem{Issue: string(vd), Message: msg, Remedy: rem})
 	}
 	for _, f := range r.Findings {
+		if !reports.PartnerFacing(f.Check) {
+			continue
+		}
 		if f.Severity.Level() >= audit.Warning.Level() {
 			probs = append(probs, problem{Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}

@@ -181,13 +181,14 @@ func TestTemplates(t *testing.T) {
 	}
 	want := map[string][]string{
 		"ops@greylist.example":   {"TLS problem with your mail server mx.greylist.example (NameMismatch)"},
-		"it@mueller.example":     {"TLS problem", "mx.mueller.example", "UntrustedRoot", "Import the partner's root CA", "mail from us to you is held", "Müller-GmbH.pdf"},
+		"it@mueller.example":     {"TLS problem", "mx.mueller.example", "UntrustedRoot", "please use a certificate from a public certification authority, or send us your root CA certificate", "mail from us to you is held", "Müller-GmbH.pdf"},
 		"admin@expiring.example": {"expires on 2026-03-26", "CN=mx.expiring.example: expires on 2026-03-26 (10 days left)"},
 		"tls@quiet.example":      {"no findings", "nothing needs to be done"},
 		"owner@corp.example":     {"4 of 6", "report.pdf", "report.xlsx", "* Nocontact AG: no contact in the inventory", "* Bounce Inc (failing): nobody@bounce.example", "* Müller GmbH (failing): it@mueller.example, pki@mueller.example\n"},
 	}
 	notWant := map[string][]string{
-		"ops@greylist.example": {"held"}, // not enforced: mail still flows
+		"ops@greylist.example": {"held"},                                      // not enforced: mail still flows
+		"it@mueller.example":   {"Import the partner's root CA", "enforced:"}, // our admins' remedy and internal checks stay internal
 		"tls@quiet.example":    {"problem", "expires"},
 	}
 	for _, m := range plan.Messages {
