@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -366,9 +365,7 @@ func classify(phase string, err error) audit.Verdict {
 	}
 	switch phase {
 	case "connect":
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return audit.ConnectionRefused
-		}
+		// Refused, unreachable, reset: nothing takes mail on that address.
 		return audit.ConnectionRefused
 	case "starttls":
 		var re *ReplyError

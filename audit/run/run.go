@@ -291,13 +291,13 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	if r.opts.Inspect != nil && len(obs.Chain) > 0 {
 		r.opts.Inspect(ctx, &res, obs.Chain, path)
 	}
-	Finish(&res)
+	finish(&res)
 	return res
 }
 
-// Finish sorts r's verdicts, sets its primary verdict and remedy, and
+// finish sorts r's verdicts, sets its primary verdict and remedy, and
 // marks it Valid when nothing is wrong.
-func Finish(r *audit.Result) {
+func finish(r *audit.Result) {
 	r.Verdicts = slices.DeleteFunc(r.Verdicts, func(v audit.Verdict) bool { return v == audit.Valid })
 	if len(r.Verdicts) == 0 {
 		r.Verdicts = []audit.Verdict{audit.Valid}
