@@ -78,13 +78,18 @@ func replay(t *testing.T, tr transcript, cert tls.Certificate) (addr string, res
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		var conn net.Conn = c
 		r := bufio.NewReader(conn)
+		// Consecutive server lines go out in one write, as a server sends a reply.
+		w := bufio.NewWriter(conn)
 		for _, step := range tr.steps {
-			switch {
-			case strings.HasPrefix(step, "S: "):
-				if _, err := fmt.Fprintf(conn, "%s\r\n", step[3:]); err != nil {
+			if !strings.HasPrefix(step, "S: ") {
+				if err := w.Flush(); err != nil {
 					ch <- err
 					return
 				}
+			}
+			switch {
+			case strings.HasPrefix(step, "S: "):
+				fmt.Fprintf(w, "%s\r\n", step[3:])
 			case strings.HasPrefix(step, "C: "):
 				line, err := r.ReadString('\n')
 				if err != nil {
@@ -109,7 +114,7 @@ func replay(t *testing.T, tr transcript, cert tls.Certificate) (addr string, res
 					ch <- err
 					return
 				}
-				conn, r = tc, bufio.NewReader(tc)
+				conn, r, w = tc, bufio.NewReader(tc), bufio.NewWriter(tc)
 			case step == "CLOSE":
 				ch <- nil
 				return
@@ -118,7 +123,7 @@ func replay(t *testing.T, tr transcript, cert tls.Certificate) (addr string, res
 				return
 			}
 		}
-		ch <- nil
+		ch <- w.Flush()
 	}()
 	return ln.Addr().String(), ch
 }
