@@ -53,8 +53,8 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 		rev, until := revocationFacts(r)
 		cw.Write([]string{
 			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
-			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, day(na), days, r.Root.Source, r.Root.File,
-			fmt.Sprint(n[i]), r.Error, rev, day(until),
+			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, Day(na), days, r.Root.Source, r.Root.File,
+			fmt.Sprint(n[i]), r.Error, rev, Day(until),
 		})
 	}
 	cw.Flush()
@@ -94,7 +94,7 @@ func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, opts Options) error {
 			return err
 		}
 		cw.Write([]string{
-			r.File, r.Subject, r.SHA1, r.SHA256, day(r.NotBefore), day(r.NotAfter), fmt.Sprint(r.DaysLeft),
+			r.File, r.Subject, r.SHA1, r.SHA256, Day(r.NotBefore), Day(r.NotAfter), fmt.Sprint(r.DaysLeft),
 			rootStatus(r), strings.Join(r.DeclaredBy, "; "), strings.Join(r.UsedBy, "; "), act,
 		})
 	}

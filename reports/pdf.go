@@ -166,7 +166,7 @@ func newDoc(v *view, opts Options) (*doc, error) {
 	p.AliasNbPages("{nb}")
 	_, ph := p.GetPageSize()
 	d := &doc{p: p, v: v, reg: reg, bold: bold, cjk: cjk, left: 15, top: 18, width: 180, pageH: ph, bottom: ph - 16}
-	footer, err := v.tpl.Text("footer.tmpl", map[string]any{"Org": v.org, "Title": v.title, "Period": v.period, "Date": day(v.now)})
+	footer, err := v.tpl.Text("footer.tmpl", map[string]any{"Org": v.org, "Title": v.title, "Period": v.period, "Date": Day(v.now)})
 	if err != nil {
 		return nil, err
 	}
@@ -284,10 +284,10 @@ func (d *doc) cover() error {
 	d.setFont("B", 14)
 	d.text(d.left, 110, d.width, 7, "Report period: "+v.period, "L")
 	d.setFont("", 11)
-	d.text(d.left, 119, d.width, 6, "Audit run: "+stamp(v.res.Started), "L")
+	d.text(d.left, 119, d.width, 6, "Audit run: "+Stamp(v.res.Started), "L")
 	scope, err := v.tpl.Text("scope.tmpl", map[string]any{
-		"Partners": len(v.res.Partners), "Inventory": v.res.Inventory, "Started": stamp(v.res.Started),
-		"Finished": stamp(v.res.Finished), "Incomplete": v.res.Incomplete, "PrivateRoots": len(v.res.PrivateRoots),
+		"Partners": len(v.res.Partners), "Inventory": v.res.Inventory, "Started": Stamp(v.res.Started),
+		"Finished": Stamp(v.res.Finished), "Incomplete": v.res.Incomplete, "PrivateRoots": len(v.res.PrivateRoots),
 	})
 	if err != nil {
 		return err
@@ -592,7 +592,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 			if used == "" {
 				used = "–"
 			}
-			return []string{r.File, r.Subject, day(r.NotAfter), fmt.Sprint(r.DaysLeft), st, used, actions[i]},
+			return []string{r.File, r.Subject, Day(r.NotAfter), fmt.Sprint(r.DaysLeft), st, used, actions[i]},
 				[]mark{{4, statusColor(st)}}
 		})
 	}
@@ -709,7 +709,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 				if c.NotAfter.Before(v.now) {
 					m = []mark{{3, colCritical}}
 				}
-				return []string{fmt.Sprint(k), c.Subject, c.Issuer, day(c.NotAfter), c.SHA1}, m
+				return []string{fmt.Sprint(k), c.Subject, c.Issuer, Day(c.NotAfter), c.SHA1}, m
 			})
 	}
 	if r.Root.Source != "" {
@@ -723,7 +723,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 				root += ", " + r.Root.File
 			}
 			if !r.Root.NotAfter.IsZero() {
-				root += ", expires " + day(r.Root.NotAfter)
+				root += ", expires " + Day(r.Root.NotAfter)
 			}
 			root += ")"
 		}
@@ -732,7 +732,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 	if rev, until := revocationFacts(r); rev != "" {
 		line := "Revocation: " + rev
 		if !until.IsZero() {
-			line += ", answer valid until " + day(until)
+			line += ", answer valid until " + Day(until)
 		}
 		if r.Revocation.Detail != "" && r.Revocation.Status != "good" {
 			line += " (" + r.Revocation.Detail + ")"
@@ -789,7 +789,7 @@ func (d *doc) partnerCover(r *audit.Result) error {
 	d.text(d.left, 52, d.width, 8, r.Name, "L")
 	p.SetXY(d.left, 63)
 	intro, err := v.tpl.Text("partner-intro.tmpl", map[string]any{
-		"Org": v.org, "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Started": stamp(v.res.Started), "Period": v.period,
+		"Org": v.org, "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Started": Stamp(v.res.Started), "Period": v.period,
 	})
 	if err != nil {
 		return err

@@ -68,24 +68,32 @@ func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error
 		v.warn = func(string) {}
 	}
 	var err error
-	if v.org = opts.Org; v.org == "" {
-		if v.org, err = v.tpl.Text("organisation.tmpl", nil); err != nil {
-			return nil, err
-		}
-	}
-	if v.title, err = v.tpl.Text("title.tmpl", nil); err != nil {
-		return nil, err
-	}
-	if v.period, err = v.tpl.Text("period.tmpl", map[string]any{
-		"Quarter": fmt.Sprintf("Q%d", (int(v.now.Month())-1)/3+1), "Year": v.now.Year(),
-		"Month": v.now.Month().String(), "Date": day(v.now),
-	}); err != nil {
+	if v.org, v.title, v.period, err = Masthead(v.tpl, opts.Org, v.now); err != nil {
 		return nil, err
 	}
 	if v.findings, err = v.collectFindings(); err != nil {
 		return nil, err
 	}
 	return v, nil
+}
+
+// Masthead returns the organisation (org, or organisation.tmpl when org is
+// empty), the title and the report period of a run started at now, as every
+// report and mail of that run names them.
+func Masthead(tpl *templates.Set, org string, now time.Time) (organisation, title, period string, err error) {
+	if org == "" {
+		if org, err = tpl.Text("organisation.tmpl", nil); err != nil {
+			return "", "", "", err
+		}
+	}
+	if title, err = tpl.Text("title.tmpl", nil); err != nil {
+		return "", "", "", err
+	}
+	period, err = tpl.Text("period.tmpl", map[string]any{
+		"Quarter": fmt.Sprintf("Q%d", (int(now.Month())-1)/3+1), "Year": now.Year(),
+		"Month": now.Month().String(), "Date": Day(now),
+	})
+	return org, title, period, err
 }
 
 // checkVerdict is the built-in check that restates each verdict as a finding.
@@ -270,22 +278,22 @@ func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
 		return "", fmt.Errorf("private root %s: status %q has no %s", r.File, st, name)
 	}
 	return tpl.Text(name, map[string]any{
-		"File": r.File, "Subject": r.Subject, "NotAfter": day(r.NotAfter), "DaysLeft": r.DaysLeft,
+		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft,
 		"DeclaredBy": strings.Join(r.DeclaredBy, ", "), "UsedBy": strings.Join(r.UsedBy, ", "),
-		"ReviewBy": day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
+		"ReviewBy": Day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
 	})
 }
 
-// day formats t as a date, or "" for the zero time.
-func day(t time.Time) string {
+// Day formats t as a date (UTC), or "" for the zero time.
+func Day(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02")
 }
 
-// stamp formats t as date and time in UTC, or "" for the zero time.
-func stamp(t time.Time) string {
+// Stamp formats t as date and time in UTC, or "" for the zero time.
+func Stamp(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}

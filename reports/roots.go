@@ -63,7 +63,7 @@ func WriteRootsPDF(w io.Writer, rl RootsLifecycle, opts Options) error {
 	d.text(d.left, d.top, d.width, 9, v.org, "L")
 	d.setFont("", 10)
 	d.color(colGrey)
-	d.text(d.left, d.top+10, d.width, 5, fmt.Sprintf("%s · %s · graded on %s", rl.Dir, v.period, stamp(rl.Now)), "L")
+	d.text(d.left, d.top+10, d.width, 5, fmt.Sprintf("%s · %s · graded on %s", rl.Dir, v.period, Stamp(rl.Now)), "L")
 	d.p.SetTextColor(0, 0, 0)
 	d.p.SetXY(d.left, d.top+18)
 	if err := d.rootsTable(rl.Roots, false, rl.Errors); err != nil {

@@ -61,7 +61,7 @@ func Classify(r *audit.Result, roots []audit.PrivateRoot, now time.Time, days in
 	var exp []ExpiringCert
 	for _, c := range r.Chain {
 		if d := audit.DaysLeft(c.NotAfter, now); d >= 0 && d <= days {
-			exp = append(exp, ExpiringCert{Subject: c.Subject, NotAfter: day(c.NotAfter), DaysLeft: d})
+			exp = append(exp, ExpiringCert{Subject: c.Subject, NotAfter: reports.Day(c.NotAfter), DaysLeft: d})
 		}
 	}
 	for _, pr := range roots {
@@ -69,7 +69,7 @@ func Classify(r *audit.Result, roots []audit.PrivateRoot, now time.Time, days in
 			continue
 		}
 		if d := audit.DaysLeft(pr.NotAfter, now); d >= 0 && d <= days && !slices.ContainsFunc(exp, func(e ExpiringCert) bool { return e.Subject == pr.Subject }) {
-			exp = append(exp, ExpiringCert{Subject: pr.Subject, NotAfter: day(pr.NotAfter), DaysLeft: d,
+			exp = append(exp, ExpiringCert{Subject: pr.Subject, NotAfter: reports.Day(pr.NotAfter), DaysLeft: d,
 				Note: "This is your root CA, which we imported as a private root: please send us its successor before then"})
 		}
 	}
@@ -300,7 +300,7 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	data["Failing"], data["Expiring"], data["AllGood"] = counts[Failing], counts[Expiring], counts[AllGood]
 	data["ExpiringDays"] = opts.ExpiringDays
 	data["Incomplete"] = res.Incomplete
-	data["Finished"] = stamp(res.Finished)
+	data["Finished"] = reports.Stamp(res.Finished)
 	data["Mailed"], data["NotMailed"] = sent, notSent
 	data["PDF"], data["XLSX"] = reports.FilePDF, reports.FileXLSX
 	subject, body, err := render(tpl, "mail-owner.tmpl", data)
@@ -324,24 +324,11 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 
 // commonData is the template data every message shares.
 func commonData(tpl *templates.Set, org string, now time.Time) (map[string]any, error) {
-	var err error
-	if org == "" {
-		if org, err = tpl.Text("organisation.tmpl", nil); err != nil {
-			return nil, err
-		}
-	}
-	title, err := tpl.Text("title.tmpl", nil)
+	org, title, period, err := reports.Masthead(tpl, org, now)
 	if err != nil {
 		return nil, err
 	}
-	period, err := tpl.Text("period.tmpl", map[string]any{
-		"Quarter": fmt.Sprintf("Q%d", (int(now.Month())-1)/3+1), "Year": now.Year(),
-		"Month": now.Month().String(), "Date": day(now),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return map[string]any{"Org": org, "Title": title, "Period": period, "Started": day(now)}, nil
+	return map[string]any{"Org": org, "Title": title, "Period": period, "Started": reports.Day(now)}, nil
 }
 
 type composer struct {
@@ -495,18 +482,4 @@ func quoteAll(ss []string) []string {
 		out[i] = fmt.Sprintf("%q", s)
 	}
 	return out
-}
-
-func day(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02")
-}
-
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
 }
