@@ -57,7 +57,8 @@ func newApp() *cli.App {
 
 // realMain executes the CLI and returns the process exit code.
 func realMain(args []string) int {
-	err := newApp().Run(args)
+	app := newApp()
+	err := app.Run(flagsFirst(app, args))
 	if err == nil {
 		return exitOK
 	}

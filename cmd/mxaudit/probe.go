@@ -41,11 +41,6 @@ func probeCommand() *cli.Command {
 
 func probeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
-		for _, a := range c.Args().Slice() {
-			if strings.HasPrefix(a, "-") {
-				return cli.Exit(fmt.Sprintf("probe: flags go before HOST[:PORT] (%q came after it)", a), exitUsage)
-			}
-		}
 		return cli.Exit("probe: want exactly one HOST[:PORT]", exitUsage)
 	}
 	failOn, err := audit.ParseSeverity(c.String("fail-on"))
