@@ -60,10 +60,24 @@ type Result struct {
 // Root names the trust anchor a partner's chain ended in.
 type Root struct {
 	Source   string    `json:"source"` // "system", "private" or "none"
-	File     string    `json:"file,omitempty"`
-	Subject  string    `json:"subject,omitempty"`
-	NotAfter time.Time `json:"not_after,omitzero"`
+	File     string    `json:"file"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`        // null in JSON when unknown
 	SHA256   string    `json:"sha256,omitempty"` // of the anchor, when the chain was built
+}
+
+// MarshalJSON writes every field of the results.json contract, with
+// not_after null rather than year 1 when no anchor was found.
+func (r Root) MarshalJSON() ([]byte, error) {
+	type fields Root // without this method
+	var notAfter any
+	if !r.NotAfter.IsZero() {
+		notAfter = r.NotAfter
+	}
+	return json.Marshal(struct {
+		fields
+		NotAfter any `json:"not_after"`
+	}{fields(r), notAfter})
 }
 
 // Root sources.
