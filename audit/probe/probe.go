@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,12 +47,39 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// DefaultHELO returns this machine's host name, or "localhost".
+// DefaultHELO returns this machine's fully qualified name as `hostname -f`
+// finds it without DNS (the host name, or the first dotted alias of it in
+// /etc/hosts), or "localhost".
 func DefaultHELO() string {
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
 	}
-	return "localhost"
+	hosts, _ := os.ReadFile("/etc/hosts")
+	return fqdn(h, string(hosts))
+}
+
+// fqdn returns host when it has a dot, else the first dotted name on an
+// /etc/hosts line that names host, else host.
+func fqdn(host, hosts string) string {
+	if strings.Contains(host, ".") {
+		return host
+	}
+	for _, line := range strings.Split(hosts, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		f := strings.Fields(line)
+		if len(f) < 2 || !slices.Contains(f[1:], host) {
+			continue
+		}
+		for _, n := range f[1:] {
+			if strings.Contains(n, ".") {
+				return n
+			}
+		}
+	}
+	return host
 }
 
 // Observation is what one probe saw.

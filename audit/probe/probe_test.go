@@ -238,3 +238,17 @@ func TestConnectFailures(t *testing.T) {
 		t.Errorf("cancelled probe took %v", el)
 	}
 }
+
+func TestFQDN(t *testing.T) {
+	hosts := "127.0.0.1 localhost\n# 10.0.0.5 mx1 old.example.org\n10.0.0.5 mx1 mx1.example.org mx1.internal\n"
+	tests := []struct{ host, want string }{
+		{"mx1", "mx1.example.org"},
+		{"mx2", "mx2"},
+		{"relay.example.net", "relay.example.net"},
+	}
+	for _, tt := range tests {
+		if got := fqdn(tt.host, hosts); got != tt.want {
+			t.Errorf("fqdn(%q) = %q, want %q", tt.host, got, tt.want)
+		}
+	}
+}
