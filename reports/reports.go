@@ -99,6 +99,12 @@ func Masthead(tpl *templates.Set, org string, now time.Time) (organisation, titl
 // checkVerdict is the built-in check that restates each verdict as a finding.
 const checkVerdict = "verdict"
 
+// restatesVerdicts reports whether a check's findings only repeat the
+// partner's verdicts: "verdict" restates each one, "enforced" restates the
+// primary one as critical, which the verdict rows already are for an
+// enforced partner. Reports list the verdicts once.
+func restatesVerdicts(check string) bool { return check == checkVerdict || check == "enforced" }
+
 func (v *view) collectFindings() ([]Finding, error) {
 	var out []Finding
 	for i := range v.res.Partners {
@@ -122,8 +128,8 @@ func (v *view) collectFindings() ([]Finding, error) {
 			out = append(out, Finding{Partner: i, Severity: vd.Severity(r.Enforced), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
-			if f.Check == checkVerdict && len(vs) > 0 {
-				continue // the same facts as the verdict rows above, which carry the templated remedy
+			if restatesVerdicts(f.Check) && len(vs) > 0 {
+				continue // the same facts as the verdict rows above, which carry the templated remedy and severity
 			}
 			if v.forPartner && !PartnerFacing(f.Check) {
 				continue
@@ -151,11 +157,7 @@ func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
 // with the partner's remedy), "private-root" is about our imported roots,
 // "CheckFailed" about our plugins.
 func PartnerFacing(check string) bool {
-	switch check {
-	case checkVerdict, "enforced", "private-root", "CheckFailed":
-		return false
-	}
-	return true
+	return !restatesVerdicts(check) && check != "private-root" && check != "CheckFailed"
 }
 
 // failing reports whether r has anything at or above warning.

@@ -15,6 +15,7 @@ func TestVerdictCheckNotDoubled(t *testing.T) {
 		Verdicts: []audit.Verdict{audit.UntrustedRoot},
 		Findings: []audit.Finding{
 			{Check: checkVerdict, Severity: audit.Critical, Message: "UntrustedRoot: ..."},
+			{Check: "enforced", Severity: audit.Critical, Message: "TLS is enforced for this partner but its TLS is UntrustedRoot"},
 			{Check: "expiry", Severity: audit.Warning, Message: "expires in 20 days"},
 		},
 	}}}
