@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/mxaudit/mxaudit/audit"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -232,19 +233,8 @@ func upperHex(s string) string {
 func TestXLSXChangesSheetEmpty(t *testing.T) {
 	res := loadFixture(t)
 	res.Changes = nil
-	var b bytes.Buffer
-	if err := WriteXLSX(&b, res, Options{NoFontSearch: true}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(&b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := f.GetRows(SheetChanges)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := openXLSX(t, res)
+	rows := sheetRows(t, f, SheetChanges)
 	if len(rows) != 1 || !reflect.DeepEqual(rows[0], []string{"Partner", "Change", "Kind", "Before", "After", "Since run"}) {
 		t.Errorf("Changes of a run without changes: %q, want the header alone", rows)
 	}
@@ -289,19 +279,7 @@ func TestXLSXDeterministic(t *testing.T) {
 // TestXLSXLongCellsCapped keeps a certificate shared by very many partners under Excel's 32,767-character cell limit.
 func TestXLSXLongCellsCapped(t *testing.T) {
 	res := bigResults(t, 3000)
-	var b bytes.Buffer
-	if err := WriteXLSX(&b, res, Options{NoFontSearch: true}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := excelize.OpenReader(&b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := f.GetRows(SheetCertificates)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := sheetRows(t, openXLSX(t, res), SheetCertificates)
 	longest := 0
 	for _, r := range rows {
 		for _, c := range r {
@@ -314,4 +292,29 @@ func TestXLSXLongCellsCapped(t *testing.T) {
 	if !slices.ContainsFunc(rows, func(r []string) bool { return len(r) > 11 && bytes.Contains([]byte(r[11]), []byte("more")) }) {
 		t.Error("no capped partner list says how many were left out")
 	}
+}
+
+// openXLSX renders res as a workbook and opens it with excelize.
+func openXLSX(t *testing.T, res *audit.Results) *excelize.File {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteXLSX(&b, res, Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := excelize.OpenReader(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// sheetRows reads one sheet of f.
+func sheetRows(t *testing.T, f *excelize.File, sheet string) [][]string {
+	t.Helper()
+	rows, err := f.GetRows(sheet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

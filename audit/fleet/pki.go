@@ -56,15 +56,11 @@ func newKey(rsaBits int) (crypto.Signer, error) {
 // NewRoot generates a self-signed root CA.
 func NewRoot(spec CertSpec) (*CA, error) {
 	spec.IsCA = true
-	key, err := newKey(spec.RSABits)
+	is, err := SelfSigned(spec)
 	if err != nil {
 		return nil, err
 	}
-	c, err := create(spec, key, nil, key)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: c, Key: key}, nil
+	return &CA{Cert: is.Cert, Key: is.Key}, nil
 }
 
 // Issue signs a new certificate for spec with ca.
@@ -90,7 +86,7 @@ func (ca *CA) SubCA(spec CertSpec) (*CA, error) {
 	return &CA{Cert: is.Cert, Key: is.Key}, nil
 }
 
-// SelfSigned generates a self-signed end-entity certificate.
+// SelfSigned generates a self-signed certificate (an end-entity one unless spec.IsCA).
 func SelfSigned(spec CertSpec) (*Issued, error) {
 	key, err := newKey(spec.RSABits)
 	if err != nil {

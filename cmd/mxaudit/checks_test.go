@@ -190,7 +190,7 @@ func TestChecksInterrupt(t *testing.T) {
 	defer cmd.Process.Kill()
 	var log strings.Builder
 	buf := make([]byte, 4096)
-	for !strings.Contains(log.String(), "hanging on purpose") {
+	for !strings.Contains(log.String(), "plugintest: hanging on purpose") {
 		n, err := stderr.Read(buf)
 		log.Write(buf[:n])
 		if err != nil {

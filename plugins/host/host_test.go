@@ -294,7 +294,7 @@ func TestBrokenPluginsDoNotStopTheRun(t *testing.T) {
 		}
 	}
 	// The plugins' stderr went to the log.
-	for _, want := range []string{"panic: crash: crashing on purpose", "hang: hanging now"} {
+	for _, want := range []string{"panic: plugintest: crashing on purpose", "plugintest: hanging on purpose"} {
 		if !strings.Contains(sink.String(), want) {
 			t.Errorf("log lacks plugin stderr %q:\n%s", want, sink.String())
 		}
@@ -429,7 +429,7 @@ func TestUsageErrors(t *testing.T) {
 func TestInterruptKillsPlugins(t *testing.T) {
 	dir := pluginDir(t, "hang")
 	paths, _ := host.Discover([]string{dir})
-	sink := &logSink{wait: "hang: hanging now", seen: make(chan struct{})}
+	sink := &logSink{wait: "plugintest: hanging on purpose", seen: make(chan struct{})}
 	h := host.Open(context.Background(), host.Options{Plugins: paths, Logger: slog.New(sink)})
 	defer h.Close()
 	ctx, cancel := context.WithCancel(context.Background())

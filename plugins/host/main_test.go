@@ -7,13 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/plugins/builtin"
-	"github.com/mxaudit/mxaudit/plugins/checkspb"
 	"github.com/mxaudit/mxaudit/plugins/host"
+	"github.com/mxaudit/mxaudit/plugins/plugintest"
 	"github.com/mxaudit/mxaudit/plugins/sdk"
-	"google.golang.org/grpc"
 	"testing"
 )
 
@@ -38,25 +36,11 @@ func TestMain(m *testing.M) {
 		select {}
 	case "echo":
 		sdk.Serve(&echoCheck{name: "echo"}, &panicCheck{})
-	case "crash":
-		sdk.Serve(&crashCheck{})
-	case "hang":
-		sdk.Serve(&hangCheck{})
-	case "badversion":
-		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig:  sdk.Handshake,
-			VersionedPlugins: map[int]goplugin.PluginSet{2: {sdk.PluginName: &sdk.Plugin{Checks: sdk.NewServer(&echoCheck{name: "badversion"})}}},
-			GRPCServer:       goplugin.DefaultGRPCServer,
-		})
-	case "garbage":
-		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig:  sdk.Handshake,
-			VersionedPlugins: map[int]goplugin.PluginSet{1: {sdk.PluginName: &rawPlugin{}}},
-			GRPCServer:       goplugin.DefaultGRPCServer,
-		})
 	default:
-		fmt.Fprintln(os.Stderr, "unknown test plugin role", role)
-		os.Exit(2)
+		if !plugintest.Serve(role) { // crash, hang, badversion, garbage
+			fmt.Fprintln(os.Stderr, "unknown test plugin role", role)
+			os.Exit(2)
+		}
 	}
 	os.Exit(0)
 }
@@ -93,59 +77,4 @@ func (panicCheck) Info() sdk.Info             { return sdk.Info{Name: "panics", 
 func (panicCheck) Configure(sdk.Config) error { return nil }
 func (panicCheck) Check(context.Context, *sdk.Batch, *sdk.Report) error {
 	panic("index out of range on purpose")
-}
-
-// crashCheck crashes its process in the middle of a call (a panic outside the SDK's recover).
-type crashCheck struct{}
-
-func (crashCheck) Info() sdk.Info             { return sdk.Info{Name: "crash", Version: "0.1.0"} }
-func (crashCheck) Configure(sdk.Config) error { return nil }
-func (crashCheck) Check(context.Context, *sdk.Batch, *sdk.Report) error {
-	done := make(chan struct{})
-	go func() { panic("crash: crashing on purpose") }() // not recovered: the process dies
-	<-done
-	return nil
-}
-
-// hangCheck never answers and ignores cancellation.
-type hangCheck struct{}
-
-func (hangCheck) Info() sdk.Info             { return sdk.Info{Name: "hang", Version: "0.1.0"} }
-func (hangCheck) Configure(sdk.Config) error { return nil }
-func (hangCheck) Check(context.Context, *sdk.Batch, *sdk.Report) error {
-	fmt.Fprintln(os.Stderr, "hang: hanging now")
-	select {}
-}
-
-// rawPlugin serves a hand-written protocol server that answers garbage.
-type rawPlugin struct {
-	goplugin.NetRPCUnsupportedPlugin
-}
-
-func (rawPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
-	checkspb.RegisterChecksServer(s, garbageServer{})
-	return nil
-}
-
-func (rawPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, nil
-}
-
-type garbageServer struct {
-	checkspb.UnimplementedChecksServer
-}
-
-func (garbageServer) Describe(context.Context, *checkspb.DescribeRequest) (*checkspb.DescribeResponse, error) {
-	return &checkspb.DescribeResponse{Checks: []*checkspb.CheckInfo{{Name: "garbage", Version: "6.6.6"}}}, nil
-}
-
-func (garbageServer) Configure(context.Context, *checkspb.ConfigureRequest) (*checkspb.ConfigureResponse, error) {
-	return &checkspb.ConfigureResponse{}, nil
-}
-
-func (garbageServer) Check(_ context.Context, req *checkspb.CheckRequest) (*checkspb.CheckResponse, error) {
-	return &checkspb.CheckResponse{Findings: []*checkspb.Finding{
-		{Check: "garbage", Severity: "catastrophic", Message: "\x00\x01",
-			Target: &checkspb.Finding_Result{Result: uint32(len(req.Results) + 7)}},
-	}}, nil
 }
