@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/history"
+	"github.com/mxaudit/mxaudit/internal/history"
 )
 
 // golden compares got with testdata/golden/name, rewriting it under -update.

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit/dn"
-	"github.com/mxaudit/mxaudit/audit/trust"
+	"github.com/mxaudit/mxaudit/internal/trust"
 )
 
 // rdnString prints a raw name in Go's format without losing attributes.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/plugins/host"
+	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/urfave/cli/v2"
 )
 
@@ -30,12 +30,12 @@ func pluginsDirFlag() cli.Flag {
 }
 
 func checkTimeoutFlag() cli.Flag {
-	return &cli.DurationFlag{Name: "check-timeout", Value: host.DefaultTimeout, Usage: "give a check plugin this long per batch (and to start) before it counts as failed"}
+	return &cli.DurationFlag{Name: "check-timeout", Value: checks.DefaultTimeout, Usage: "give a check plugin this long per batch (and to start) before it counts as failed"}
 }
 
 // openChecks starts the built-in checks and the plugins of --plugins-dir.
-func openChecks(c *cli.Context, log *slog.Logger) (*host.Host, error) {
-	dirs := host.DefaultDirs()
+func openChecks(c *cli.Context, log *slog.Logger) (*checks.Host, error) {
+	dirs := checks.DefaultDirs()
 	if c.IsSet("plugins-dir") {
 		dirs = c.StringSlice("plugins-dir")
 		for _, d := range dirs {
@@ -44,11 +44,11 @@ func openChecks(c *cli.Context, log *slog.Logger) (*host.Host, error) {
 			}
 		}
 	}
-	paths, err := host.Discover(dirs)
+	paths, err := checks.Discover(dirs)
 	if err != nil {
 		return nil, err
 	}
-	return host.Open(c.Context, host.Options{
+	return checks.Open(c.Context, checks.Options{
 		Builtin: builtinCommand,
 		Plugins: paths,
 		Timeout: c.Duration("check-timeout"),
@@ -71,10 +71,10 @@ func builtinCommand() *exec.Cmd {
 // it returns an error only for a usage error (unknown check, bad config).
 // Ctrl-C stops the checks, kills the plugins and marks res incomplete.
 func applyChecks(c *cli.Context, res *audit.Results, log *slog.Logger) error {
-	cfg := host.Config{}
+	cfg := checks.Config{}
 	if p := c.String("config"); p != "" {
 		var err error
-		if cfg, err = host.LoadConfig(p); err != nil {
+		if cfg, err = checks.LoadConfig(p); err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
 	}
@@ -87,8 +87,8 @@ func applyChecks(c *cli.Context, res *audit.Results, log *slog.Logger) error {
 	}
 	defer h.Close()
 	start := time.Now()
-	err = h.Run(ctx, res, host.Selection{Only: c.StringSlice("checks"), Skip: c.StringSlice("skip-checks")}, cfg)
-	var ue *host.UsageError
+	err = h.Run(ctx, res, checks.Selection{Only: c.StringSlice("checks"), Skip: c.StringSlice("skip-checks")}, cfg)
+	var ue *checks.UsageError
 	switch {
 	case errors.As(err, &ue):
 		return cli.Exit(err.Error(), exitUsage)

@@ -14,7 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/fleet"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 var (
@@ -32,7 +32,7 @@ func checksPlugins(t *testing.T) string {
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 		for name, pkg := range map[string]string{
 			"mxaudit-check-allowed-ca": "github.com/mxaudit/mxaudit/plugins/examples/allowed-ca",
-			"brokenplugin":             "github.com/mxaudit/mxaudit/plugins/host/testdata/brokenplugin",
+			"brokenplugin":             "github.com/mxaudit/mxaudit/internal/checks/testdata/brokenplugin",
 		} {
 			if out, err := exec.Command(goBin, "build", "-o", filepath.Join(checksBuildDir, name), pkg).CombinedOutput(); err != nil {
 				checksBuildErr = &exec.Error{Name: "go build " + pkg, Err: errorString(out)}

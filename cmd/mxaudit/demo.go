@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/mxaudit/mxaudit/audit/fleet"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 func demoCommand() *cli.Command {

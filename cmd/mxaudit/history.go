@@ -13,8 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/history"
-	"github.com/mxaudit/mxaudit/reports/promfile"
+	"github.com/mxaudit/mxaudit/internal/history"
+	"github.com/mxaudit/mxaudit/internal/promfile"
 )
 
 // exitLocked is the exit code of a scan that did not start because another

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/history"
+	"github.com/mxaudit/mxaudit/internal/history"
 )
 
 // historyDB records two runs of one inventory: b fails in the second,

@@ -14,9 +14,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/history"
-	"github.com/mxaudit/mxaudit/reports/mailing"
-	"github.com/mxaudit/mxaudit/reports/mailing/mailtest"
+	"github.com/mxaudit/mxaudit/internal/history"
+	"github.com/mxaudit/mxaudit/internal/mailing"
+	"github.com/mxaudit/mxaudit/internal/mailing/mailtest"
 )
 
 const mailPassword = "hunter2-Secret-Pass" // must never show up in any output

@@ -13,7 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/fleet"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 func TestMain(m *testing.M) {

@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 
 	goplugin "github.com/hashicorp/go-plugin"
-	"github.com/mxaudit/mxaudit/plugins/builtin"
+	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/urfave/cli/v2"
 )
 

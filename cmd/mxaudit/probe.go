@@ -11,8 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/probe"
-	"github.com/mxaudit/mxaudit/audit/run"
+	"github.com/mxaudit/mxaudit/internal/probe"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 )
 
 func probeCommand() *cli.Command {
@@ -56,7 +56,7 @@ func probeAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	now := time.Now()
-	res := run.Run(c.Context, []audit.Partner{p}, run.Options{
+	res := pipeline.Run(c.Context, []audit.Partner{p}, pipeline.Options{
 		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
 		Roots:        tr.Pool,
 		Source:       tr.Source,

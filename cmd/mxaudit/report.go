@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/mxaudit/mxaudit/audit/history"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,8 +15,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/inventory"
-	"github.com/mxaudit/mxaudit/audit/trust"
+	"github.com/mxaudit/mxaudit/internal/inventory"
+	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
 	"github.com/mxaudit/mxaudit/templates"
 )

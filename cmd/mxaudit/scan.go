@@ -13,11 +13,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/audit/inventory"
-	"github.com/mxaudit/mxaudit/audit/probe"
-	"github.com/mxaudit/mxaudit/audit/revocation"
-	"github.com/mxaudit/mxaudit/audit/run"
-	"github.com/mxaudit/mxaudit/audit/trust"
+	"github.com/mxaudit/mxaudit/internal/inventory"
+	"github.com/mxaudit/mxaudit/internal/probe"
+	"github.com/mxaudit/mxaudit/internal/revocation"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
+	"github.com/mxaudit/mxaudit/internal/trust"
 )
 
 // exitInterrupted is the exit code of a scan stopped by Ctrl-C or SIGTERM (128+SIGINT, as shells report it).
@@ -77,7 +77,7 @@ func newRevocation(c *cli.Context) *revocation.Fetcher {
 
 // scan runs the whole pipeline: inventory -> probe -> verify -> checks -> reports.
 // resolver replaces DNS (the demo's fleet); nil means the system resolver.
-func scan(c *cli.Context, resolver run.Resolver) error {
+func scan(c *cli.Context, resolver pipeline.Resolver) error {
 	log := logger(c)
 	failOn, err := audit.ParseSeverity(c.String("fail-on"))
 	if err != nil {
@@ -112,7 +112,7 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	now := time.Now()
-	opts := run.Options{
+	opts := pipeline.Options{
 		Concurrency:  c.Int("concurrency"),
 		PerHost:      c.Int("per-host"),
 		Rate:         c.Float64("rate"),
@@ -128,7 +128,7 @@ func scan(c *cli.Context, resolver run.Resolver) error {
 		opts.Progress = c.App.ErrWriter
 	}
 	log.Info("scan started", "partners", len(partners), "inventory", invPath)
-	res := run.Run(ctx, partners, opts)
+	res := pipeline.Run(ctx, partners, opts)
 	stop()
 	res.Inventory = invPath
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)

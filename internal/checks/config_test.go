@@ -1,0 +1,59 @@
+package checks_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/mxaudit/mxaudit/internal/checks"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want checks.Config
+		err  string
+	}{
+		{"scalars and arrays", `
+[report]
+title = "not ours"
+[checks.expiry]
+warning_days = 45
+error_days = 10
+[checks.allowed-ca]
+issuers = ["CN=A, O=X", "CN=B"]
+strict = true
+ratio = 0.5
+`, checks.Config{
+			"expiry":     {"warning_days": {"45"}, "error_days": {"10"}},
+			"allowed-ca": {"issuers": {"CN=A, O=X", "CN=B"}, "strict": {"true"}, "ratio": {"0.5"}},
+		}, ""},
+		{"no checks", "[report]\ntitle = 'x'\n", checks.Config{}, ""},
+		{"nested table", "[checks.expiry.more]\nx = 1\n", nil, "[checks.expiry] more: a table"},
+		{"syntax", "[checks.expiry\n", nil, "config.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "config.toml")
+			if err := os.WriteFile(p, []byte(tt.toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := checks.LoadConfig(p)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,64 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
+	"github.com/mxaudit/mxaudit/internal/probe"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
+)
+
+// TestRealScans records two real scans of the test fleet (nothing changes
+// between them): the second reports no change, and each run loads back
+// exactly as it was recorded, every field the probe fills included.
+func TestRealScans(t *testing.T) {
+	f, err := fleet.Start(fleet.Options{NoDNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := f.Trust(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(now time.Time) *audit.Results {
+		res := pipeline.Run(context.Background(), f.Partners(), pipeline.Options{
+			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
+			Resolver: f.Resolver,
+			Roots:    tr.Pool,
+			Source:   tr.Source,
+			Now:      now,
+		})
+		res.Inventory = "/srv/fleet/partners.csv"
+		return res
+	}
+	db := openTest(t)
+	first := scan(f.Now)
+	if len(first.Partners) < 10 {
+		t.Fatalf("the fleet scan has %d partners", len(first.Partners))
+	}
+	id1 := record(t, db, first)
+	second := scan(f.Now.Add(24 * time.Hour))
+	id2 := record(t, db, second)
+	for _, c := range second.Changes {
+		if c.Kind != ExpiryThreshold { // the fleet has certificates a day from a threshold
+			t.Errorf("unchanged fleet: %s %s %q -> %q", c.Partner, c.Kind, c.Before, c.After)
+		}
+	}
+	for id, want := range map[int64]*audit.Results{id1: first, id2: second} {
+		got, err := db.Results(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Errorf("run %d loads back differently:\n got %s\nwant %s", id, g, w)
+		}
+	}
+}

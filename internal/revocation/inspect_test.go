@@ -1,0 +1,118 @@
+package revocation
+
+import (
+	"context"
+	"crypto/x509"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/verify"
+)
+
+// TestInspector runs the hook the way the run stage does: verify first, then Inspect.
+func TestInspector(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     Options
+		setup    func(t *testing.T, s *server, h hier) []*x509.Certificate // the presented chain
+		roots    func(h hier) *x509.CertPool
+		verdicts []audit.Verdict // among the result's verdicts
+		absent   []audit.Verdict // not among them
+		status   string
+		finding  audit.Severity // of the aia finding, "" for none
+		partial  string         // substring of the PartialChain detail
+	}{
+		{
+			name: "full chain, good",
+			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
+				leaf := h.leaf(t, certSpec{crl: []string{s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))}})
+				return []*x509.Certificate{leaf.cert, h.inter.cert}
+			},
+			absent: []audit.Verdict{audit.Revoked, audit.RevocationOffline, audit.PartialChain}, status: StatusGood,
+		},
+		{
+			name: "full chain, revoked leaf",
+			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
+				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(leaf, 1)}}))
+				return []*x509.Certificate{leaf.cert, h.inter.cert}
+			},
+			verdicts: []audit.Verdict{audit.Revoked}, status: StatusRevoked,
+		},
+		{
+			name: "partial chain completed from AIA, then revoked",
+			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
+				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}, aia: []string{s.bytes("/aia/int", h.inter.cert.Raw)}})
+				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(leaf, 1)}}))
+				return []*x509.Certificate{leaf.cert}
+			},
+			verdicts: []audit.Verdict{audit.PartialChain, audit.Revoked}, status: StatusRevoked,
+			finding: audit.Warning, partial: "Windows builds the chain from AIA",
+		},
+		{
+			name: "partial chain, AIA down",
+			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
+				leaf := h.leaf(t, certSpec{aia: []string{deadURL(t, "/int.crt")}})
+				return []*x509.Certificate{leaf.cert}
+			},
+			verdicts: []audit.Verdict{audit.PartialChain}, absent: []audit.Verdict{audit.RevocationOffline},
+			status: StatusNotChecked, finding: audit.Error, partial: "AIA completion failed too",
+		},
+		{
+			name: "untrusted root is not checked",
+			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
+				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/never")}})
+				return []*x509.Certificate{leaf.cert, h.inter.cert, h.root.cert}
+			},
+			roots:    func(h hier) *x509.CertPool { return x509.NewCertPool() },
+			verdicts: []audit.Verdict{audit.UntrustedRoot}, status: StatusNotChecked,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			h := newHier(t, s, false)
+			presented := tc.setup(t, s, h)
+			roots := pool(h.root)
+			if tc.roots != nil {
+				roots = tc.roots(h)
+			}
+			out := verify.Verify(verify.Input{Chain: presented, Host: "mx.partner.test"}, verify.Options{Roots: roots, Now: now})
+			r := &audit.Result{Partner: audit.Partner{Host: "mx.partner.test"}, Details: out.Details, Verdicts: slices.Clone(out.Verdicts)}
+			f := NewFetcher(Options{Timeout: 5 * time.Second})
+			f.Inspector(roots, now)(context.Background(), r, presented, out.Path)
+			for _, v := range tc.verdicts {
+				if !r.Has(v) {
+					t.Errorf("verdicts %v lack %s", r.Verdicts, v)
+				}
+			}
+			for _, v := range tc.absent {
+				if r.Has(v) {
+					t.Errorf("verdicts %v have %s", r.Verdicts, v)
+				}
+			}
+			if r.Revocation == nil || r.Revocation.Status != tc.status {
+				t.Fatalf("revocation %+v, want status %q", r.Revocation, tc.status)
+			}
+			var aia []audit.Finding
+			for _, fd := range r.Findings {
+				if fd.Check == "aia" {
+					aia = append(aia, fd)
+				}
+			}
+			switch {
+			case tc.finding == "" && len(aia) > 0:
+				t.Errorf("unexpected aia finding %+v", aia)
+			case tc.finding != "" && (len(aia) != 1 || aia[0].Severity != tc.finding):
+				t.Errorf("aia findings %+v, want one of severity %s", aia, tc.finding)
+			}
+			if tc.partial != "" && !strings.Contains(r.Details[audit.PartialChain], tc.partial) {
+				t.Errorf("PartialChain detail %q lacks %q", r.Details[audit.PartialChain], tc.partial)
+			}
+		})
+	}
+}
