@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/mailing"
 	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
-	"github.com/mxaudit/mxaudit/internal/mailing"
 	"github.com/mxaudit/mxaudit/templates"
 )
 

@@ -11,8 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
+	"github.com/mxaudit/mxaudit/internal/probe"
 )
 
 func probeCommand() *cli.Command {

@@ -14,9 +14,9 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/inventory"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/revocation"
-	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/mxaudit/mxaudit/internal/trust"
 )
 

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/mxaudit/mxaudit/internal/checks/plugintest"
 	"github.com/mxaudit/mxaudit/plugins/sdk"
 	"testing"

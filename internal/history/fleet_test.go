@@ -9,8 +9,8 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/fleet"
-	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
+	"github.com/mxaudit/mxaudit/internal/probe"
 )
 
 // TestRealScans records two real scans of the test fleet (nothing changes

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/reports"
 	"github.com/mxaudit/mxaudit/internal/mailing/mailtest"
+	"github.com/mxaudit/mxaudit/reports"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/mxaudit/mxaudit/plugins/checkspb"
-	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/plugins/sdk"
 	"google.golang.org/protobuf/proto"
 )

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 )
 
 // Every test runs the checks over the real plugin path: the test binary,
