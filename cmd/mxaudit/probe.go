@@ -56,7 +56,7 @@ func probeAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	now := time.Now()
-	res := pipeline.Run(c.Context, []audit.Partner{p}, pipeline.Options{
+	res := pipeline.ProbeAll(c.Context, []audit.Partner{p}, pipeline.Options{
 		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
 		Roots:        tr.Pool,
 		Source:       tr.Source,

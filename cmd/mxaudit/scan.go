@@ -128,7 +128,7 @@ func scan(c *cli.Context, resolver pipeline.Resolver) error {
 		opts.Progress = c.App.ErrWriter
 	}
 	log.Info("scan started", "partners", len(partners), "inventory", invPath)
-	res := pipeline.Run(ctx, partners, opts)
+	res := pipeline.ProbeAll(ctx, partners, opts)
 	stop()
 	res.Inventory = invPath
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)

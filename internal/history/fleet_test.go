@@ -27,7 +27,7 @@ func TestRealScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan := func(now time.Time) *audit.Results {
-		res := pipeline.Run(context.Background(), f.Partners(), pipeline.Options{
+		res := pipeline.ProbeAll(context.Background(), f.Partners(), pipeline.Options{
 			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
 			Resolver: f.Resolver,
 			Roots:    tr.Pool,

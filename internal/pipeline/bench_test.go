@@ -28,7 +28,7 @@ func BenchmarkAudit1000(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		stop := watchHeap(&peak)
-		res := Run(context.Background(), partners, Options{
+		res := ProbeAll(context.Background(), partners, Options{
 			Probe: probe.Options{HELO: "bench.test"}, Resolver: f.Resolver, Roots: pool, Now: f.Now,
 		})
 		stop()

@@ -50,9 +50,9 @@ type job struct {
 	members []int // indexes into partners
 }
 
-// Run audits partners and returns the results; when ctx ends early the
+// ProbeAll probes, verifies and inspects partners and returns the results; when ctx ends early the
 // results are marked incomplete and unprobed partners get NotProbed.
-func Run(ctx context.Context, partners []audit.Partner, opts Options) *audit.Results {
+func ProbeAll(ctx context.Context, partners []audit.Partner, opts Options) *audit.Results {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 100
 	}

@@ -30,7 +30,7 @@ func TestRunFleet(t *testing.T) {
 	pool := tr.Pool
 	const deadline = 2 * time.Second
 	rev := revocation.NewFetcher(revocation.Options{Timeout: time.Second})
-	res := Run(context.Background(), f.Partners(), Options{
+	res := ProbeAll(context.Background(), f.Partners(), Options{
 		Inspect:      rev.Inspector(pool, f.Now),
 		Probe:        probe.Options{HELO: "audit.test", Timeout: deadline, ConnectTimeout: time.Second},
 		Resolver:     f.Resolver,
@@ -147,7 +147,7 @@ func TestLimits(t *testing.T) {
 	}
 	var bar bytes.Buffer
 	start := time.Now()
-	res := Run(context.Background(), partners, Options{PerHost: 2, Progress: &bar, Probe: probe.Options{HELO: "t", Dial: dial}})
+	res := ProbeAll(context.Background(), partners, Options{PerHost: 2, Progress: &bar, Probe: probe.Options{HELO: "t", Dial: dial}})
 	for _, r := range res.Partners {
 		if r.SMTP.RemoteAddr == "" || len(r.Chain) != 1 {
 			t.Fatalf("%s not probed: %v %s", r.Name, r.Verdicts, r.Error)
@@ -163,7 +163,7 @@ func TestLimits(t *testing.T) {
 
 	// --rate 20/s: ten probes cannot start in less than ~450 ms.
 	start = time.Now()
-	Run(context.Background(), partners, Options{Rate: 20, Probe: probe.Options{HELO: "t"}})
+	ProbeAll(context.Background(), partners, Options{Rate: 20, Probe: probe.Options{HELO: "t"}})
 	if el := time.Since(start); el < 450*time.Millisecond {
 		t.Errorf("10 probes at 20/s took %v", el)
 	}
