@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"io"
 	"os"
@@ -83,7 +84,7 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	res := loadFixture(t)
 	res.Partners = res.Partners[:6] // keep it quick: per-partner PDFs cost a font load each
 	dir := t.TempDir()
-	files, err := WriteAll(dir, res, []Format{CSV, JSON}, true, Options{NoFontSearch: true})
+	files, err := WriteAll(context.Background(), dir, res, []Format{CSV, JSON}, true, Options{NoFontSearch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	}
 	// A later run without changes into the same folder leaves no stale changes.csv behind.
 	res.Changes = nil
-	files, err = WriteAll(dir, res, []Format{CSV}, false, Options{NoFontSearch: true})
+	files, err = WriteAll(context.Background(), dir, res, []Format{CSV}, false, Options{NoFontSearch: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -74,8 +75,10 @@ const (
 // atomically, and returns the paths written. JSON is skipped: results.json
 // is written by the caller. CSV includes changes.csv only when the run has
 // changes (a changes.csv left from an earlier run is removed, so it is never
-// stale). perPartner adds partners/<name>.pdf for each partner.
-func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool, opts Options) ([]string, error) {
+// stale). perPartner adds partners/<name>.pdf for each partner. A report
+// that fails does not keep the others from being written: the errors are
+// joined. When ctx ends, WriteAll stops after the file under way.
+func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []Format, perPartner bool, opts Options) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -92,7 +95,11 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 		written = append(written, p)
 		return nil
 	}
+	var errs []error
 	for _, f := range formats {
+		if ctx.Err() != nil {
+			return written, errors.Join(append(errs, context.Cause(ctx))...)
+		}
 		var err error
 		switch f {
 		case XLSX:
@@ -116,17 +123,17 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 			}
 		}
 		if err != nil {
-			return written, err
+			errs = append(errs, err)
 		}
 	}
-	if perPartner {
+	if perPartner && ctx.Err() == nil {
 		if err := os.MkdirAll(filepath.Join(dir, DirPartnerPDFs), 0o755); err != nil {
 			return written, err
 		}
 		// One PDF costs ~30 ms (mostly embedding the font): render on every core, report in partner order.
 		names := PartnerFileNames(res)
 		paths := make([]string, len(res.Partners))
-		errs := make([]error, len(res.Partners))
+		perr := make([]error, len(res.Partners))
 		next := make(chan int)
 		var wg sync.WaitGroup
 		for range runtime.GOMAXPROCS(0) {
@@ -135,29 +142,36 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 					var b bytes.Buffer
 					name := filepath.Join(DirPartnerPDFs, names[i])
 					if err := partnerPDF(&b, res, i, opts); err != nil {
-						errs[i] = fmt.Errorf("%s: %w", name, err)
+						perr[i] = fmt.Errorf("%s: %w", name, err)
 						continue
 					}
 					paths[i] = filepath.Join(dir, name)
 					if err := audit.WriteFileAtomic(paths[i], b.Bytes()); err != nil {
-						errs[i] = fmt.Errorf("%s: %w", name, err)
+						perr[i] = fmt.Errorf("%s: %w", name, err)
+						paths[i] = ""
 					}
 				}
 			})
 		}
+	feed:
 		for i := range res.Partners {
-			next <- i
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				break feed
+			}
 		}
 		close(next)
 		wg.Wait()
 		for i := range res.Partners {
-			if errs[i] != nil {
-				return written, errs[i]
+			if perr[i] != nil {
+				errs = append(errs, perr[i])
+			} else if paths[i] != "" {
+				written = append(written, paths[i])
 			}
-			written = append(written, paths[i])
 		}
 	}
-	return written, nil
+	return written, errors.Join(errs...)
 }
 
 // PartnerFileNames returns the per-partner PDF file name of each partner,

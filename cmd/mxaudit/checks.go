@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
-	"syscall"
-	"time"
 
-	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,18 +29,23 @@ func checkTimeoutFlag() cli.Flag {
 	return &cli.DurationFlag{Name: "check-timeout", Value: checks.DefaultTimeout, Usage: "give a check plugin this long per batch (and to start) before it counts as failed"}
 }
 
-// openChecks starts the built-in checks and the plugins of --plugins-dir.
-func openChecks(c *cli.Context, log *slog.Logger) (*checks.Host, error) {
-	dirs := checks.DefaultDirs()
-	if c.IsSet("plugins-dir") {
-		dirs = c.StringSlice("plugins-dir")
-		for _, d := range dirs {
-			if st, err := os.Stat(d); err != nil || !st.IsDir() {
-				log.Warn("--plugins-dir is not a directory; no plugins from it", "dir", d)
-			}
+// pluginDirs returns --plugins-dir, or the default plugin directories.
+func pluginDirs(c *cli.Context, log *slog.Logger) []string {
+	if !c.IsSet("plugins-dir") {
+		return checks.DefaultDirs()
+	}
+	dirs := c.StringSlice("plugins-dir")
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			log.Warn("--plugins-dir is not a directory; no plugins from it", "dir", d)
 		}
 	}
-	paths, err := checks.Discover(dirs)
+	return dirs
+}
+
+// openChecks starts the built-in checks and the plugins of --plugins-dir.
+func openChecks(c *cli.Context, log *slog.Logger) (*checks.Host, error) {
+	paths, err := checks.Discover(pluginDirs(c, log))
 	if err != nil {
 		return nil, err
 	}
@@ -67,36 +68,21 @@ func builtinCommand() *exec.Cmd {
 	return cmd
 }
 
-// applyChecks runs every selected check over res and merges the findings;
-// it returns an error only for a usage error (unknown check, bad config).
-// Ctrl-C stops the checks, kills the plugins and marks res incomplete.
-func applyChecks(c *cli.Context, res *audit.Results, log *slog.Logger) error {
+// checksConfig reads the check flags and the --config file's [checks.*] tables.
+func checksConfig(c *cli.Context) (pipeline.Checks, error) {
 	cfg := checks.Config{}
 	if p := c.String("config"); p != "" {
 		var err error
 		if cfg, err = checks.LoadConfig(p); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
+			return pipeline.Checks{}, err
 		}
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	c.Context = ctx
-	h, err := openChecks(c, log)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	defer h.Close()
-	start := time.Now()
-	err = h.Run(ctx, res, checks.Selection{Only: c.StringSlice("checks"), Skip: c.StringSlice("skip-checks")}, cfg)
-	var ue *checks.UsageError
-	switch {
-	case errors.As(err, &ue):
-		return cli.Exit(err.Error(), exitUsage)
-	case err != nil:
-		res.Incomplete = true
-		log.Warn("checks interrupted; results are incomplete", "error", err)
-		return nil
-	}
-	log.Info("checks done", "checks", len(h.Checks()), "failed_plugins", len(h.Failures()), "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	return pipeline.Checks{
+		Builtin:  builtinCommand,
+		Dirs:     pluginDirs(c, logger(c)),
+		Only:     c.StringSlice("checks"),
+		Skip:     c.StringSlice("skip-checks"),
+		Settings: cfg,
+		Timeout:  c.Duration("check-timeout"),
+	}, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -14,12 +13,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/history"
-	"github.com/mxaudit/mxaudit/internal/promfile"
 )
-
-// exitLocked is the exit code of a scan that did not start because another
-// scan holds the lock of the same history database (cron overlap).
-const exitLocked = 4
 
 // dbFlag is --db, shared by scan, history, diff and report.
 func dbFlag() cli.Flag {
@@ -88,103 +82,6 @@ func openHistoryDB(c *cli.Context) (*history.DB, error) {
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
 	return db, nil
-}
-
-// scanHistory is what one scan does with the history: the lock, the run
-// begun before probing, and the metrics file.
-type scanHistory struct {
-	db      *history.DB // nil under --no-history
-	lock    *history.Lock
-	runID   int64
-	metrics string
-	log     *slog.Logger
-}
-
-// openHistory prepares the scan of the inventory at invPath, before any
-// probe: it takes the database's lock (a *cli.ExitCoder with exitLocked when
-// another scan holds it), opens and migrates the database and begins the
-// run. Under --no-history it only remembers --metrics-file. Call Record
-// with the results, then Close (also on error paths).
-func openHistory(c *cli.Context, invPath string, log *slog.Logger) (*scanHistory, error) {
-	h := &scanHistory{metrics: c.String("metrics-file"), log: log}
-	if c.Bool("no-history") {
-		return h, nil
-	}
-	path, err := historyPath(c)
-	if err != nil {
-		return nil, cli.Exit(err.Error(), exitUsage)
-	}
-	abs, err := filepath.Abs(invPath)
-	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("inventory %s: %v", invPath, err), exitUsage)
-	}
-	if h.lock, err = history.TryLock(path); err != nil {
-		var le *history.LockedError
-		if errors.As(err, &le) {
-			return nil, cli.Exit(err.Error(), exitLocked)
-		}
-		return nil, cli.Exit(err.Error(), exitInternal)
-	}
-	if h.db, err = history.Open(path, history.Options{}); err != nil {
-		h.Close()
-		var tooNew *history.SchemaTooNewError
-		if errors.As(err, &tooNew) || errors.Is(err, history.ErrNotHistory) {
-			return nil, cli.Exit(err.Error(), exitUsage)
-		}
-		return nil, cli.Exit(err.Error(), exitInternal)
-	}
-	if h.runID, err = h.db.Begin(abs, time.Now()); err != nil {
-		h.Close()
-		return nil, cli.Exit(err.Error(), exitInternal)
-	}
-	log.Debug("history run begun", "db", path, "run", h.runID)
-	return h, nil
-}
-
-// Record stores res as the begun run, filling res.Changes (call it before
-// writing results.json and the reports), then writes --metrics-file.
-func (h *scanHistory) Record(res *audit.Results) error {
-	if h.db != nil {
-		if err := h.db.Record(h.runID, res); err != nil {
-			return cli.Exit(err.Error(), exitInternal)
-		}
-		h.log.Info("scan recorded", "db", h.db.Path(), "run", h.runID, "changes", len(res.Changes))
-		for _, ch := range res.Changes {
-			h.log.Info("change", "partner", ch.Partner, "kind", ch.Kind, "before", ch.Before, "after", ch.After, "since_run", ch.SinceRun)
-		}
-	}
-	if h.metrics != "" {
-		var o promfile.Options
-		if res.Incomplete {
-			last, err := promfile.LastSuccess(h.metrics)
-			if err != nil {
-				h.log.Warn("previous metrics file unreadable; last success time left out", "err", err)
-			}
-			o.LastSuccess = last
-		}
-		if err := promfile.Write(h.metrics, res, o); err != nil {
-			return cli.Exit(err.Error(), exitInternal)
-		}
-		h.log.Info("metrics written", "file", h.metrics)
-	}
-	return nil
-}
-
-// Close marks a begun but unrecorded run interrupted, closes the database
-// and releases the lock. It is safe on nil and more than once.
-func (h *scanHistory) Close() error {
-	if h == nil {
-		return nil
-	}
-	var err error
-	if h.db != nil {
-		if h.runID != 0 {
-			err = h.db.Abandon(h.runID)
-		}
-		err = errors.Join(err, h.db.Close())
-		h.db = nil
-	}
-	return errors.Join(err, h.lock.Release())
 }
 
 func listHistory(c *cli.Context) error {

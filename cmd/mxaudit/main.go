@@ -11,14 +11,18 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 )
 
-// Exit codes.
+// Exit codes: pipeline.ExitCode is their one mapping from errors.
 const (
-	exitOK       = 0 // nothing at or above --fail-on
-	exitFindings = 1 // something at or above --fail-on
-	exitUsage    = 2 // usage error, or a bad inventory under --strict
-	exitInternal = 3 // internal failure
+	exitOK          = pipeline.ExitOK
+	exitFindings    = pipeline.ExitFindings
+	exitUsage       = pipeline.ExitUsage
+	exitInternal    = pipeline.ExitInternal
+	exitLocked      = pipeline.ExitLocked
+	exitInterrupted = pipeline.ExitInterrupted
 )
 
 var version = "dev"
@@ -74,8 +78,10 @@ func realMain(args []string) int {
 }
 
 // logger returns the structured logger the global flags ask for.
-func logger(c *cli.Context) *slog.Logger {
-	level := slog.LevelInfo
+func logger(c *cli.Context) *slog.Logger { return loggerAt(c, slog.LevelInfo) }
+
+// loggerAt is logger with level as the least level logged without --quiet.
+func loggerAt(c *cli.Context, level slog.Level) *slog.Logger {
 	if c.Bool("quiet") {
 		level = slog.LevelError
 	}

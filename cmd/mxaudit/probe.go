@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
-	"github.com/mxaudit/mxaudit/internal/probe"
 )
 
 func probeCommand() *cli.Command {
@@ -34,11 +34,13 @@ func probeCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
-		}, revocationFlags()...),
+		}, append(revocationFlags(), checkFlags()...)...),
 		Action: probeAction,
 	}
 }
 
+// probeAction audits one partner through the same pipeline as scan (checks
+// included, no history, nothing written) and explains the answer.
 func probeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit("probe: want exactly one HOST[:PORT]", exitUsage)
@@ -51,25 +53,22 @@ func probeAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("probe: "+err.Error(), exitUsage)
 	}
-	tr, err := loadTrust(c, logger(c))
+	chk, err := checksConfig(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	now := time.Now()
-	res := pipeline.ProbeAll(c.Context, []audit.Partner{p}, pipeline.Options{
-		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
-		Roots:        tr.Pool,
-		Source:       tr.Source,
-		PrivateRoots: tr.PrivateRoots(now),
-		Now:          now,
-		Inspect:      newRevocation(c).Inspector(tr.Pool, now),
-	})
-	r := &res.Partners[0]
-	explain(c.App.Writer, r, c.Bool("transcript"), now)
-	if r.WorstSeverity().Level() >= failOn.Level() {
-		return cli.Exit("", exitFindings)
+	cfg := pipeline.Config{
+		Partners: []audit.Partner{p}, Trust: trustOptions(c), Revocation: revocationOptions(c),
+		Probe: probeOptions(c, nil), Checks: chk, History: pipeline.History{Disabled: true},
+		Logger: loggerAt(c, slog.LevelWarn), Problems: c.App.ErrWriter,
 	}
-	return nil
+	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
+	defer stop()
+	res, err := pipeline.Scan(ctx, cfg)
+	if res != nil && len(res.Partners) == 1 {
+		explain(c.App.Writer, &res.Partners[0], c.Bool("transcript"), res.Started)
+	}
+	return exitWith(res, err, failOn)
 }
 
 func partnerFromArgs(c *cli.Context) (audit.Partner, error) {

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/mxaudit/mxaudit/internal/history"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mxaudit/mxaudit/internal/history"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,25 +53,13 @@ func reportOptions(c *cli.Context) (reports.Options, []reports.Format, error) {
 	return opts, formats, nil
 }
 
-// writeReports writes the reports of res selected by --format into outDir.
-// results.json itself is written by the caller; without json in --format it
-// is removed afterwards, so --format means exactly what is left in outDir.
-func writeReports(c *cli.Context, res *audit.Results, outDir string) error {
+// reportsConfig reads the report flags for the pipeline's write stage.
+func reportsConfig(c *cli.Context) (pipeline.Reports, error) {
 	opts, formats, err := reportOptions(c)
 	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+		return pipeline.Reports{}, err
 	}
-	files, err := reports.WriteAll(outDir, res, formats, c.Bool("per-partner"), opts)
-	if err != nil {
-		return cli.Exit("reports: "+err.Error(), exitInternal)
-	}
-	if !slices.Contains(formats, reports.JSON) {
-		if err := os.Remove(filepath.Join(outDir, reports.FileResultsJSON)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return cli.Exit(err.Error(), exitInternal)
-		}
-	}
-	logger(c).Info("reports written", "dir", outDir, "files", len(files))
-	return nil
+	return pipeline.Reports{Formats: formats, PerPartner: c.Bool("per-partner"), Options: opts}, nil
 }
 
 func reportCommand() *cli.Command {
@@ -124,7 +114,7 @@ func reportAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	out := c.String("out")
-	files, err := reports.WriteAll(out, res, formats, c.Bool("per-partner"), opts)
+	files, err := reports.WriteAll(c.Context, out, res, formats, c.Bool("per-partner"), opts)
 	if err != nil {
 		return cli.Exit("reports: "+err.Error(), exitInternal)
 	}

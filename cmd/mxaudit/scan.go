@@ -1,27 +1,19 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/inventory"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/revocation"
 	"github.com/mxaudit/mxaudit/internal/trust"
 )
-
-// exitInterrupted is the exit code of a scan stopped by Ctrl-C or SIGTERM (128+SIGINT, as shells report it).
-const exitInterrupted = 130
 
 func scanCommand() *cli.Command {
 	return &cli.Command{
@@ -40,22 +32,48 @@ func scanCommand() *cli.Command {
 func scanFlags() []cli.Flag {
 	fl := []cli.Flag{
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "mxaudit-out", Usage: "write results.json and reports into `DIR`"},
+		&cli.BoolFlag{Name: "strict", Usage: "abort before probing when the inventory has a bad row (exit code 2)"},
+		&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 when a partner has a finding at or above `SEVERITY` (info, warning, error, critical)"},
+	}
+	fl = append(fl, trustFlags()...)
+	fl = append(fl, probeFlags()...)
+	fl = append(fl, revocationFlags()...)
+	fl = append(fl, checkFlags()...)
+	fl = append(fl, historyFlags()...)
+	fl = append(fl, reportFlags()...)
+	return fl
+}
+
+func trustFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "private-roots", Usage: "`DIR` of imported private root CAs (.cer .crt .pem .der .p7b .p7c .sst)", EnvVars: []string{"MXAUDIT_PRIVATE_ROOTS"}},
 		&cli.StringFlag{Name: "roots", Usage: "use only the roots in `FILE` instead of the system roots (hermetic runs)"},
+	}
+}
+
+func trustOptions(c *cli.Context) trust.Options {
+	return trust.Options{PrivateDir: c.String("private-roots"), RootsFile: c.String("roots")}
+}
+
+func probeFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "helo", Usage: "`NAME` to send in EHLO (default: this machine's host name)"},
 		&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "TCP connect timeout"},
 		&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "deadline for a whole probe"},
 		&cli.IntFlag{Name: "concurrency", Value: 100, Usage: "probes at once"},
 		&cli.IntFlag{Name: "per-host", Value: 2, Usage: "probes at once to one IP address"},
 		&cli.Float64Flag{Name: "rate", Usage: "new probes per second at most (0: no limit)"},
-		&cli.BoolFlag{Name: "strict", Usage: "abort before probing when the inventory has a bad row (exit code 2)"},
-		&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 when a partner has a finding at or above `SEVERITY` (info, warning, error, critical)"},
 	}
-	fl = append(fl, revocationFlags()...)
-	fl = append(fl, checkFlags()...)
-	fl = append(fl, historyFlags()...)
-	fl = append(fl, reportFlags()...)
-	return fl
+}
+
+func probeOptions(c *cli.Context, resolver pipeline.Resolver) pipeline.Options {
+	return pipeline.Options{
+		Concurrency: c.Int("concurrency"),
+		PerHost:     c.Int("per-host"),
+		Rate:        c.Float64("rate"),
+		Probe:       probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
+		Resolver:    resolver,
+	}
 }
 
 func revocationFlags() []cli.Flag {
@@ -66,122 +84,83 @@ func revocationFlags() []cli.Flag {
 	}
 }
 
-// newRevocation returns the run's one fetcher: every URL is fetched once per run.
-func newRevocation(c *cli.Context) *revocation.Fetcher {
-	return revocation.NewFetcher(revocation.Options{
-		Timeout:      c.Duration("revocation-timeout"),
-		Offline:      c.Bool("offline"),
-		NoRevocation: c.Bool("no-revocation"),
-	})
+func revocationOptions(c *cli.Context) revocation.Options {
+	return revocation.Options{Timeout: c.Duration("revocation-timeout"), Offline: c.Bool("offline"), NoRevocation: c.Bool("no-revocation")}
 }
 
-// scan runs the whole pipeline: inventory -> probe -> verify -> checks -> reports.
+// scan runs the pipeline over --inventory and prints the summary.
 // resolver replaces DNS (the demo's fleet); nil means the system resolver.
 func scan(c *cli.Context, resolver pipeline.Resolver) error {
-	log := logger(c)
 	failOn, err := audit.ParseSeverity(c.String("fail-on"))
 	if err != nil {
 		return cli.Exit("--fail-on: "+err.Error(), exitUsage)
 	}
-	invPath := c.String("inventory")
-	partners, invErrs, err := inventory.ReadFile(invPath)
+	cfg, err := scanConfig(c, resolver)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	for _, e := range invErrs {
-		fmt.Fprintln(c.App.ErrWriter, e.Error())
-	}
-	if len(invErrs) > 0 && c.Bool("strict") {
-		return cli.Exit(fmt.Sprintf("%s: %d bad rows; nothing probed (--strict)", invPath, len(invErrs)), exitUsage)
-	}
-	tr, err := loadTrust(c, log)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	out := c.String("out")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return cli.Exit(err.Error(), exitInternal)
-	}
-	// The history lock is taken before any probe, so two cron scans never overlap.
-	hist, err := openHistory(c, invPath, log)
-	if err != nil {
-		return err
-	}
-	defer hist.Close()
-
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
 	defer stop()
-	now := time.Now()
-	opts := pipeline.Options{
-		Concurrency:  c.Int("concurrency"),
-		PerHost:      c.Int("per-host"),
-		Rate:         c.Float64("rate"),
-		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
-		Resolver:     resolver,
-		Roots:        tr.Pool,
-		Source:       tr.Source,
-		PrivateRoots: tr.PrivateRoots(now),
-		Now:          now,
+	res, err := pipeline.Scan(ctx, cfg)
+	if res != nil {
+		summarize(c.App.Writer, res, filepath.Join(cfg.Out, "results.json"), c.Bool("quiet"))
 	}
-	opts.Inspect = newRevocation(c).Inspector(tr.Pool, now)
-	if isTerminal(c.App.ErrWriter) && !c.Bool("quiet") {
-		opts.Progress = c.App.ErrWriter
-	}
-	log.Info("scan started", "partners", len(partners), "inventory", invPath)
-	res := pipeline.ProbeAll(ctx, partners, opts)
-	stop()
-	res.Inventory = invPath
-	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
+	return exitWith(res, err, failOn)
+}
 
-	if err := applyChecks(c, res, log); err != nil {
-		return err
+// scanConfig reads the scan's flags into the pipeline's configuration.
+func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, error) {
+	rep, err := reportsConfig(c)
+	if err != nil {
+		return pipeline.Config{}, err
 	}
-	if err := hist.Record(res); err != nil {
-		return err
+	chk, err := checksConfig(c)
+	if err != nil {
+		return pipeline.Config{}, err
 	}
-	if err := finishScan(c, res, out, log); err != nil {
-		return err
+	return pipeline.Config{
+		Inventory:  c.String("inventory"),
+		Strict:     c.Bool("strict"),
+		Trust:      trustOptions(c),
+		Revocation: revocationOptions(c),
+		Probe:      probeOptions(c, resolver),
+		Checks:     chk,
+		History:    pipeline.History{Disabled: c.Bool("no-history"), Path: c.String("db")},
+		Out:        c.String("out"),
+		Reports:    rep,
+		Metrics:    c.String("metrics-file"),
+		Logger:     logger(c),
+		Problems:   c.App.ErrWriter,
+		Progress:   progressWriter(c),
+	}, nil
+}
+
+// exitWith turns a run's outcome into the command's error and exit code.
+func exitWith(res *audit.Results, err error, failOn audit.Severity) error {
+	code := pipeline.ExitCode(res, err, failOn)
+	if code == exitOK {
+		return nil
 	}
-	summarize(c.App.Writer, res, filepath.Join(out, "results.json"))
-	// Ctrl-C during the probes or during the checks leaves the results incomplete.
-	if res.Incomplete {
-		return cli.Exit("interrupted: results are incomplete", exitInterrupted)
+	msg := ""
+	if err != nil {
+		msg = err.Error()
 	}
-	if worst := worstSeverity(res); worst.Level() >= failOn.Level() {
-		return cli.Exit("", exitFindings)
+	return cli.Exit(msg, code)
+}
+
+// exitNow ends the process at a second interrupt, killing the plugins first.
+func exitNow() {
+	os.Stderr.WriteString("mxaudit: interrupted twice: exiting now\n")
+	cleanupPlugins()
+	os.Exit(exitInterrupted)
+}
+
+// progressWriter is stderr when it is a terminal and --quiet is off.
+func progressWriter(c *cli.Context) io.Writer {
+	if isTerminal(c.App.ErrWriter) && !c.Bool("quiet") {
+		return c.App.ErrWriter
 	}
 	return nil
-}
-
-// finishScan runs the stages after the probes and writes results.json.
-func finishScan(c *cli.Context, res *audit.Results, out string, log *slog.Logger) error {
-	path := filepath.Join(out, "results.json")
-	if err := audit.WriteResults(path, res); err != nil {
-		return cli.Exit(err.Error(), exitInternal)
-	}
-	log.Info("results written", "file", path, "partners", len(res.Partners))
-	return writeReports(c, res, out)
-}
-
-func loadTrust(c *cli.Context, log *slog.Logger) (*trust.Store, error) {
-	st, err := trust.New(trust.Options{PrivateDir: c.String("private-roots"), RootsFile: c.String("roots")})
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range st.Warnings {
-		log.Warn(w.Error())
-	}
-	return st, nil
-}
-
-func worstSeverity(res *audit.Results) audit.Severity {
-	worst := audit.Info
-	for i := range res.Partners {
-		if s := res.Partners[i].WorstSeverity(); s.Level() > worst.Level() {
-			worst = s
-		}
-	}
-	return worst
 }
 
 func isTerminal(w io.Writer) bool {

@@ -9,8 +9,12 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 )
 
-// summarize prints the short human summary of a run.
-func summarize(w io.Writer, res *audit.Results, resultsPath string) {
+// maxSummaryPartners caps the "needing action" list; results.json and the reports have them all.
+const maxSummaryPartners = 50
+
+// summarize prints the short human summary of a run; quiet leaves out the
+// list of partners needing action (cron).
+func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) {
 	counts := map[audit.Verdict]int{}
 	sev := map[audit.Severity]int{}
 	for i := range res.Partners {
@@ -42,12 +46,23 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string) {
 			fmt.Fprintf(w, "  private root %s (%s): expires on %s, %d days left\n", pr.File, pr.Subject, pr.NotAfter.Format("2006-01-02"), pr.DaysLeft)
 		}
 	}
+	if !quiet {
+		needingAction(w, res)
+	}
+	fmt.Fprintf(w, "\nresults: %s\n", resultsPath)
+}
+
+// needingAction lists the partners with a critical or error finding, at most maxSummaryPartners.
+func needingAction(w io.Writer, res *audit.Results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := false
+	header, n := false, 0
 	for _, lvl := range []audit.Severity{audit.Critical, audit.Error} {
 		for i := range res.Partners {
 			r := &res.Partners[i]
 			if r.WorstSeverity() != lvl {
+				continue
+			}
+			if n++; n > maxSummaryPartners {
 				continue
 			}
 			if !header {
@@ -59,7 +74,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nresults: %s\n", resultsPath)
+	if n > maxSummaryPartners {
+		fmt.Fprintf(w, "  ... and %d more: see the results and reports\n", n-maxSummaryPartners)
+	}
 }
 
 func joinVerdicts(vs []audit.Verdict) string {

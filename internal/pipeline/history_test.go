@@ -1,15 +1,16 @@
-package history
+package pipeline
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/fleet"
-	"github.com/mxaudit/mxaudit/internal/pipeline"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/probe"
 )
 
@@ -27,7 +28,7 @@ func TestRealScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	scan := func(now time.Time) *audit.Results {
-		res := pipeline.ProbeAll(context.Background(), f.Partners(), pipeline.Options{
+		res := ProbeAll(context.Background(), f.Partners(), Options{
 			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
 			Resolver: f.Resolver,
 			Roots:    tr.Pool,
@@ -37,7 +38,11 @@ func TestRealScans(t *testing.T) {
 		res.Inventory = "/srv/fleet/partners.csv"
 		return res
 	}
-	db := openTest(t)
+	db, err := history.Open(filepath.Join(t.TempDir(), "history.db"), history.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	first := scan(f.Now)
 	if len(first.Partners) < 10 {
 		t.Fatalf("the fleet scan has %d partners", len(first.Partners))
@@ -46,7 +51,7 @@ func TestRealScans(t *testing.T) {
 	second := scan(f.Now.Add(24 * time.Hour))
 	id2 := record(t, db, second)
 	for _, c := range second.Changes {
-		if c.Kind != ExpiryThreshold { // the fleet has certificates a day from a threshold
+		if c.Kind != history.ExpiryThreshold { // the fleet has certificates a day from a threshold
 			t.Errorf("unchanged fleet: %s %s %q -> %q", c.Partner, c.Kind, c.Before, c.After)
 		}
 	}
@@ -61,4 +66,16 @@ func TestRealScans(t *testing.T) {
 			t.Errorf("run %d loads back differently:\n got %s\nwant %s", id, g, w)
 		}
 	}
+}
+
+func record(t *testing.T, db *history.DB, res *audit.Results) int64 {
+	t.Helper()
+	id, err := db.Begin(res.Inventory, res.Started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Record(id, res); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/inventory"
+	"github.com/mxaudit/mxaudit/internal/revocation"
+	"github.com/mxaudit/mxaudit/internal/trust"
+	"github.com/mxaudit/mxaudit/reports"
+)
+
+// Config is everything one audit run needs; the CLI fills it from its flags,
+// the environment and the config file.
+type Config struct {
+	Inventory string          // the inventory file; ignored when Partners is set
+	Partners  []audit.Partner // audit these instead of reading Inventory (mxaudit probe)
+	Strict    bool            // a bad inventory row aborts the run before any probe
+
+	Trust      trust.Options
+	Revocation revocation.Options
+	Probe      Options // concurrency, limits and probe settings; the trust fields are filled in by Scan
+	Checks     Checks
+	History    History
+	Out        string // directory for results.json and the reports; "" writes nothing
+	Reports    Reports
+	Metrics    string // Prometheus textfile to write, or ""
+
+	Logger   *slog.Logger // slog.Default() when nil
+	Problems io.Writer    // bad inventory rows and unreadable trust files, a line each, for a person (stderr); nil for none
+	Progress io.Writer    // a progress bar for the probes, or nil
+}
+
+// Checks selects and configures the check stage.
+type Checks struct {
+	Disabled bool
+	Builtin  func() *exec.Cmd // serves the built-in checks (the binary re-executed)
+	Dirs     []string         // where to look for plugins; nil means checks.DefaultDirs()
+	Only     []string
+	Skip     []string
+	Settings checks.Config
+	Timeout  time.Duration
+}
+
+// History says where the run is recorded.
+type History struct {
+	Disabled bool
+	Path     string // "" means history.DefaultPath()
+}
+
+// Reports says which reports the write stage renders.
+type Reports struct {
+	Formats    []reports.Format
+	PerPartner bool
+	Options    reports.Options
+}
+
+// Scan runs inventory -> probe -> verify -> revocation -> checks -> history
+// -> write, and returns the results with every error of the run joined.
+//
+// Cancelling ctx is an interrupt: the stage under way stops, the results
+// so far are marked incomplete and still recorded and written. Results are
+// written whatever happens to the history; ExitCode maps the error.
+func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
+	log := cfg.logger()
+	partners, invErrs, err := cfg.partners(log)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := loadTrust(cfg.Trust, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := writable(cfg.Out); err != nil {
+		return nil, err
+	}
+	hist, err := openHistory(cfg, log)
+	if err != nil {
+		return nil, err // another scan holds the lock: nothing was done
+	}
+	defer hist.close()
+
+	res := probeStage(ctx, cfg, partners, tr, log)
+	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
+	if !cfg.Checks.Disabled {
+		if err := checkStage(ctx, cfg.Checks, res, log); err != nil {
+			return res, err
+		}
+	}
+	histErr := hist.record(res)
+	writeErr := writeStage(ctx, cfg, res, log)
+	return res, errors.Join(histErr, writeErr, interrupted(res))
+}
+
+// problem prints one line about bad input for a person.
+func (cfg Config) problem(line string) {
+	if cfg.Problems != nil {
+		fmt.Fprintln(cfg.Problems, line)
+	}
+}
+
+func (cfg Config) logger() *slog.Logger {
+	if cfg.Logger != nil {
+		return cfg.Logger
+	}
+	return slog.Default()
+}
+
+// partners returns the partners to audit: cfg.Partners, or the inventory's
+// rows. A run with no row left to audit is a usage error, never a run.
+func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, error) {
+	if cfg.Partners != nil {
+		return cfg.Partners, nil, nil
+	}
+	partners, invErrs, err := inventory.ReadFile(cfg.Inventory)
+	if err != nil {
+		return nil, nil, &UsageError{Err: err}
+	}
+	for _, e := range invErrs {
+		cfg.problem(e.Error())
+	}
+	if len(invErrs) > 0 {
+		log.Warn("inventory rows skipped", "file", cfg.Inventory, "rows", len(invErrs))
+	}
+	switch {
+	case len(invErrs) > 0 && cfg.Strict:
+		return nil, nil, &UsageError{Err: fmt.Errorf("%s: %d bad rows; nothing probed (--strict)", cfg.Inventory, len(invErrs))}
+	case len(partners) == 0 && len(invErrs) > 0:
+		return nil, nil, &UsageError{Err: fmt.Errorf("%s: no row could be read (%d bad rows); nothing probed and nothing recorded", cfg.Inventory, len(invErrs))}
+	case len(partners) == 0:
+		return nil, nil, &UsageError{Err: fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)}
+	}
+	return partners, invErrs, nil
+}
+
+// loadTrust builds the trust store and logs every file it had to skip.
+func loadTrust(o trust.Options, log *slog.Logger) (*trust.Store, error) {
+	st, err := trust.New(o)
+	if err != nil {
+		return nil, &UsageError{Err: err}
+	}
+	for _, w := range st.Warnings {
+		log.Warn(w.Error())
+	}
+	return st, nil
+}
+
+// writable makes dir and proves a file can be created in it, before any probe.
+func writable(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &UsageError{Err: fmt.Errorf("--out: %w", err)}
+	}
+	f, err := os.CreateTemp(dir, ".mxaudit-writable-*")
+	if err != nil {
+		return &UsageError{Err: fmt.Errorf("--out %s is not writable: %w", dir, err)}
+	}
+	f.Close()
+	return os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
+}
+
+// probeStage probes, verifies and inspects every partner.
+func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *trust.Store, log *slog.Logger) *audit.Results {
+	now := time.Now()
+	opts := cfg.Probe
+	opts.Roots, opts.Source, opts.PrivateRoots, opts.Now = tr.Pool, tr.Source, tr.PrivateRoots(now), now
+	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
+	opts.Progress = cfg.Progress
+	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
+	res := ProbeAll(ctx, partners, opts)
+	res.Inventory = cfg.Inventory
+	return res
+}
+
+// checkStage runs the selected checks over res and merges their findings.
+// An interrupt stops it and marks res incomplete; a usage error (unknown
+// check, bad setting) is returned.
+func checkStage(ctx context.Context, c Checks, res *audit.Results, log *slog.Logger) error {
+	if ctx.Err() != nil {
+		return nil // interrupted while probing: write what is done
+	}
+	dirs := c.Dirs
+	if dirs == nil {
+		dirs = checks.DefaultDirs()
+	}
+	paths, err := checks.Discover(dirs)
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	h := checks.Open(ctx, checks.Options{Builtin: c.Builtin, Plugins: paths, Timeout: c.Timeout, Logger: log})
+	defer h.Close()
+	start := time.Now()
+	err = h.Run(ctx, res, checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings)
+	var ue *checks.UsageError
+	switch {
+	case errors.As(err, &ue):
+		return &UsageError{Err: err}
+	case err != nil:
+		res.Incomplete = true
+		log.Warn("checks interrupted; results are incomplete", "error", err)
+		return nil
+	}
+	log.Info("checks done", "checks", len(h.Checks()), "failed_plugins", len(h.Failures()), "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// interrupted returns ErrInterrupted when res is incomplete.
+func interrupted(res *audit.Results) error {
+	if res.Incomplete {
+		return ErrInterrupted
+	}
+	return nil
+}
