@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,13 +53,15 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"verdicts": cmdVerdicts,
-			"exitcode": cmdExitCode,
-			"expand":   cmdExpand,
-			"sleep":    cmdSleep,
-			"fleet":    cmdFleet,
-			"dropline": cmdDropLine,
-			"changes":  cmdChanges,
+			"verdicts":   cmdVerdicts,
+			"exitcode":   cmdExitCode,
+			"expand":     cmdExpand,
+			"sleep":      cmdSleep,
+			"fleet":      cmdFleet,
+			"dropline":   cmdDropLine,
+			"changes":    cmdChanges,
+			"signals":    cmdSignals,
+			"probeagree": cmdProbeAgree,
 		},
 	})
 }
@@ -179,4 +186,116 @@ func cmdChanges(ts *testscript.TestScript, neg bool, args []string) {
 	if (n == 1) == neg {
 		ts.Fatalf("%s: %d changes of kind %s; all changes: %+v", args[1], n, args[2], res.Changes)
 	}
+}
+
+// signals SIG@AFTER[,SIG@AFTER...] PROGRAM ARGS... starts a program, sends
+// it each signal AFTER the one before (or the start), waits for it, and leaves its output in signals.stdout
+// and signals.stderr and its exit code in signals.exit (testscript's own
+// kill knows only INT and KILL).
+func cmdSignals(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: signals SIG@AFTER[,SIG@AFTER...] program args...")
+	}
+	cmd := exec.Command(args[1], args[2:]...)
+	cmd.Dir = ts.MkAbs(".")
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_STATE_HOME", "XDG_CONFIG_HOME"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		ts.Fatalf("signals: %v", err)
+	}
+	for _, step := range strings.Split(args[0], ",") {
+		name, d, _ := strings.Cut(step, "@")
+		after, err := time.ParseDuration(d)
+		if err != nil {
+			ts.Fatalf("signals %s: %v", step, err)
+		}
+		time.Sleep(after)
+		sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM}[name]
+		if sig == 0 {
+			ts.Fatalf("signals: unknown signal %q", name)
+		}
+		cmd.Process.Signal(sig)
+	}
+	err := cmd.Wait()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	}
+	for name, s := range map[string]string{"signals.stdout": stdout.String(), "signals.stderr": stderr.String(), "signals.exit": strconv.Itoa(code) + "\n"} {
+		if err := os.WriteFile(ts.MkAbs(name), []byte(s), 0o644); err != nil {
+			ts.Fatalf("%v", err)
+		}
+	}
+}
+
+// probeagree RESULTS ARGS... runs `mxaudit probe --json ARGS...` for every
+// partner of a scan's results.json, all at once, and asserts that probe
+// names the same verdicts and the same findings (check, severity, message
+// with numbers masked: ports differ) as the scan did: scan and probe run one
+// pipeline. The private-root check is left out: it judges the whole
+// inventory (a root declared by partners whose chains no longer use it).
+func cmdProbeAgree(ts *testscript.TestScript, neg bool, args []string) {
+	scan, err := audit.ReadResults(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	var wg sync.WaitGroup
+	problems := make([]string, len(scan.Partners))
+	for i, want := range scan.Partners {
+		wg.Go(func() {
+			pargs := append([]string{"probe", "--json", "--address", want.Address, "--tls", string(want.TLS)}, args[1:]...)
+			if want.Enforced {
+				pargs = append(pargs, "--enforced", "--domain", want.Domain)
+			}
+			if want.ExpectedIssuer != "" {
+				pargs = append(pargs, "--expected-issuer", want.ExpectedIssuer)
+			}
+			if want.ExpectedSubject != "" {
+				pargs = append(pargs, "--expected-subject", want.ExpectedSubject)
+			}
+			pargs = append(pargs, fmt.Sprintf("%s:%d", want.Host, want.Port))
+			cmd := exec.Command("mxaudit", pargs...)
+			cmd.Dir = ts.MkAbs(".")
+			cmd.Env = []string{"PATH=" + ts.Getenv("PATH"), "HOME=" + ts.Getenv("HOME"), "XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME")}
+			out, _ := cmd.Output()
+			var got audit.Results
+			if err := json.Unmarshal(out, &got); err != nil || len(got.Partners) != 1 {
+				problems[i] = fmt.Sprintf("%s: probe printed no result (%v): %s", want.Name, err, out)
+				return
+			}
+			g := got.Partners[0]
+			if !slices.Equal(g.Verdicts, want.Verdicts) {
+				problems[i] = fmt.Sprintf("%s: probe says %v, scan said %v", want.Name, g.Verdicts, want.Verdicts)
+			} else if fg, fw := findingKeys(g.Findings), findingKeys(want.Findings); !slices.Equal(fg, fw) {
+				problems[i] = fmt.Sprintf("%s: probe finds %q, scan found %q", want.Name, fg, fw)
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	for _, p := range problems {
+		if p != "" {
+			ts.Logf("%s", p)
+			n++
+		}
+	}
+	if (n == 0) == neg {
+		ts.Fatalf("probe and scan disagree on %d of %d partners", n, len(scan.Partners))
+	}
+}
+
+func findingKeys(fs []audit.Finding) []string {
+	var out []string
+	digits := regexp.MustCompile(`[0-9]+`)
+	for _, f := range fs {
+		if f.Check != "private-root" {
+			out = append(out, fmt.Sprintf("%s/%s/%s", f.Check, f.Severity, digits.ReplaceAllString(f.Message, "N")))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -33,6 +33,7 @@ func probeCommand() *cli.Command {
 			&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
+			&cli.BoolFlag{Name: "json", Usage: "print the run as results.json does instead of the explanation"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
 		}, append(revocationFlags(), checkFlags()...)...),
 		Action: probeAction,
@@ -65,7 +66,12 @@ func probeAction(c *cli.Context) error {
 	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
 	defer stop()
 	res, err := pipeline.Scan(ctx, cfg)
-	if res != nil && len(res.Partners) == 1 {
+	switch {
+	case res != nil && c.Bool("json"):
+		if err := printJSON(c, res); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
+	case res != nil && len(res.Partners) == 1:
 		explain(c.App.Writer, &res.Partners[0], c.Bool("transcript"), res.Started)
 	}
 	return exitWith(res, err, failOn)
