@@ -11,8 +11,8 @@ import (
 // admins type it: urfave/cli v2 stops reading flags at the first argument.
 // Everything after "--" stays positional.
 func flagsFirst(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
+	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
+		return args // completion asks about the words exactly as typed
 	}
 	out := []string{args[0]}
 	rest := args[1:]

@@ -16,7 +16,7 @@ func checkFlags() []cli.Flag {
 		pluginsDirFlag(),
 		&cli.StringSliceFlag{Name: "checks", Usage: "run only these checks (`NAME`s, comma-separated; see mxaudit plugins list)"},
 		&cli.StringSliceFlag{Name: "skip-checks", Usage: "do not run these checks (`NAME`s, comma-separated)"},
-		&cli.StringFlag{Name: "config", Usage: "TOML `FILE` with a [checks.NAME] table of settings per check", EnvVars: []string{"MXAUDIT_CONFIG"}},
+		&cli.StringFlag{Name: "config", Usage: "TOML `FILE`: a [scan] table of flag settings (flag names as keys) and a [checks.NAME] table of settings per check", EnvVars: []string{"MXAUDIT_CONFIG"}},
 		checkTimeoutFlag(),
 	}
 }

@@ -17,7 +17,8 @@ func demoCommand() *cli.Command {
 		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses,\n" +
 			"one partner per verdict plus hostile servers, writes their inventory and roots into\n" +
 			"--out/fleet, and runs `scan` on them. Nothing leaves this machine.",
-		Flags: demoFlags(),
+		Flags:  withEnv(demoFlags()),
+		Before: applyConfigFile,
 		Action: func(c *cli.Context) error {
 			f, err := fleet.Start(fleet.Options{Hostile: true})
 			if err != nil {

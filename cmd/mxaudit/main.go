@@ -54,8 +54,10 @@ func newApp() *cli.App {
 			reportCommand(),
 			rootsCommand(),
 			mailCommand(),
+			completionCommand(),
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // run() maps errors to exit codes
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run() maps errors to exit codes
 	}
 }
 

@@ -23,7 +23,8 @@ func scanCommand() *cli.Command {
 		Description: "Reads the partner inventory, probes every partner over SMTP and TLS, verifies each\n" +
 			"chain against the system roots and the imported private roots, runs the checks, and\n" +
 			"writes results.json and the reports into --out.",
-		Flags:  append([]cli.Flag{&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "partner inventory CSV `FILE`", Required: true}}, scanFlags()...),
+		Flags:  withEnv(append([]cli.Flag{&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "partner inventory CSV `FILE` (required)"}}, scanFlags()...)),
+		Before: applyConfigFile,
 		Action: func(c *cli.Context) error { return scan(c, nil) },
 	}
 }
@@ -94,6 +95,9 @@ func scan(c *cli.Context, resolver pipeline.Resolver) error {
 	failOn, err := audit.ParseSeverity(c.String("fail-on"))
 	if err != nil {
 		return cli.Exit("--fail-on: "+err.Error(), exitUsage)
+	}
+	if c.String("inventory") == "" {
+		return cli.Exit("scan: --inventory FILE is required (or MXAUDIT_INVENTORY, or inventory in the [scan] table of --config)", exitUsage)
 	}
 	cfg, err := scanConfig(c, resolver)
 	if err != nil {
