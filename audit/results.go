@@ -234,23 +234,28 @@ func NewCert(c *x509.Certificate) Cert {
 	}
 }
 
-// SerialHex formats a serial number in upper-case hex, two's complement for negative serials.
+// SerialHex formats a serial number as Windows shows it: the upper-case hex
+// of its DER INTEGER bytes, so a serial with its top bit set keeps its
+// leading 00 and a negative serial (seen in real root stores) is in two's
+// complement.
 func SerialHex(n *big.Int) string {
 	if n == nil {
 		return ""
 	}
-	if n.Sign() >= 0 {
-		s := strings.ToUpper(n.Text(16))
-		if len(s)%2 == 1 {
-			s = "0" + s
-		}
-		return s
+	m := n
+	if n.Sign() < 0 {
+		m = new(big.Int).Not(n) // -n-1: its bytes, inverted, are n's two's complement
 	}
-	// Negative serial (seen in real root stores): print the DER bytes.
-	bits := n.BitLen()/8*8 + 8
-	m := new(big.Int).Lsh(big.NewInt(1), uint(bits))
-	m.Add(m, n)
-	return strings.ToUpper(hex.EncodeToString(m.Bytes()))
+	b := m.Bytes()
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...) // the sign byte DER keeps
+	}
+	if n.Sign() < 0 {
+		for i := range b {
+			b[i] ^= 0xff
+		}
+	}
+	return strings.ToUpper(hex.EncodeToString(b))
 }
 
 // DaysLeft returns whole days from now to t, negative once t has passed.

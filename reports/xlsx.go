@@ -35,6 +35,7 @@ type xl struct {
 	daysRed, daysAmber, daysOK int
 	worse, recovered           int // conditional styles of the Changes rows
 	statusFill                 map[string]int
+	footer                     string // the printed footer of every sheet
 }
 
 // WriteXLSX writes the audit workbook: Summary, Partners, Findings, Changes,
@@ -163,7 +164,87 @@ func newXL(v *view) (*xl, error) {
 		f.Close()
 		return nil, err
 	}
+	if x.footer, err = printFooter(v); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return x, nil
+}
+
+// Print settings of every sheet, the way an auditor prints a workbook.
+const (
+	printPaperA4  = 9   // SpreadsheetML paperSize of A4
+	printMargin   = 0.4 // left and right margins, inches
+	maxFooterText = 255 // Excel's limit on a header or footer, in UTF-16 units
+)
+
+// printFooter is the footer of every printed page: the report's footer
+// wording (as in the PDF) on the left, the page number in the centre and
+// the run's start on the right.
+func printFooter(v *view) (string, error) {
+	left, err := v.tpl.Text("footer.tmpl", map[string]any{"Org": v.org, "Title": v.title, "Period": v.period, "Date": Day(v.now)})
+	if err != nil {
+		return "", err
+	}
+	center := "&CPage &P of &N"
+	right := "&RRun " + v.now.Format("2006-01-02 15:04") + " UTC"
+	room := maxFooterText - utf16Len(center+right) - len("&L")
+	left = strings.ReplaceAll(strings.TrimSpace(left), "&", "&&") // & starts a code in SpreadsheetML footers
+	if utf16Len(left) > room {
+		r := []rune(left)
+		for len(r) > 0 && utf16Len(string(r))+1 > room {
+			r = r[:len(r)-1]
+		}
+		cut := string(r)
+		if amps := len(cut) - len(strings.TrimRight(cut, "&")); amps%2 == 1 {
+			cut = cut[:len(cut)-1] // never leave half of an escaped &&
+		}
+		left = cut + "…"
+	}
+	return "&L" + left + center + right, nil
+}
+
+// utf16Len counts s the way Excel limits headers and footers.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if r > 0xFFFF {
+			n++
+		}
+	}
+	return n
+}
+
+// printSetup makes sheet print landscape on A4, one page wide (and one page
+// tall when onePage), with narrow margins, its first row repeated on every
+// page and the run's footer. The sheet properties must be set before a
+// StreamWriter is opened on sheet: it writes them out first.
+func (x *xl) printSetup(sheet string, onePage bool) error {
+	f := x.f
+	tall := 0 // as many pages tall as the rows need
+	if onePage {
+		tall = 1
+	}
+	if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+		return err
+	}
+	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+		Size: ptr(printPaperA4), Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(tall),
+	}); err != nil {
+		return err
+	}
+	if err := f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
+		Left: ptr(printMargin), Right: ptr(printMargin), Top: ptr(0.5), Bottom: ptr(0.6), Header: ptr(0.3), Footer: ptr(0.3),
+	}); err != nil {
+		return err
+	}
+	if err := f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{OddFooter: x.footer}); err != nil {
+		return err
+	}
+	return f.SetDefinedName(&excelize.DefinedName{
+		Name: "_xlnm.Print_Titles", RefersTo: "'" + strings.ReplaceAll(sheet, "'", "''") + "'!$1:$1", Scope: sheet,
+	})
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -180,6 +261,9 @@ func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func
 		if _, err := x.f.NewSheet(sheet); err != nil {
 			return err
 		}
+	}
+	if err := x.printSetup(sheet, false); err != nil {
+		return err
 	}
 	sw, err := x.f.NewStreamWriter(sheet)
 	if err != nil {
@@ -410,10 +494,7 @@ func (x *xl) summary() error {
 			PlotArea: excelize.ChartPlotArea{ShowVal: true},
 		})
 	}
-	if err := f.SetPageLayout(s, &excelize.PageLayoutOptions{Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(1)}); err != nil {
-		return err
-	}
-	if err := f.SetSheetProps(s, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+	if err := x.printSetup(s, true); err != nil {
 		return err
 	}
 	if err := chart("E3", "Partners by verdict", vFirst, vLast, vc); err != nil {
