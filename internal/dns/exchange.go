@@ -13,13 +13,13 @@ import (
 	mdns "github.com/miekg/dns"
 )
 
-// exchange asks the configured servers for name/qtype, attempt after
-// attempt, and returns the first answer with RCODE NOERROR or NXDOMAIN.
+// exchange asks the configured servers for name/qtype in their order
+// (as resolv.conf means them), attempt after attempt, and returns the
+// first answer with RCODE NOERROR or NXDOMAIN.
 func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*mdns.Msg, string, error) {
-	start := int(r.next.Add(1))
 	var last *Error
 	for attempt := 0; attempt < r.cfg.Attempts; attempt++ {
-		server := r.servers[(start+attempt)%len(r.servers)]
+		server := r.servers[attempt%len(r.servers)]
 		msg, err := r.attempt(ctx, server, name, qtype)
 		if ctx.Err() != nil {
 			return nil, server, r.fail(name, qtype, Timeout, -1, server, ctx.Err())

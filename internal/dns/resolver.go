@@ -56,7 +56,6 @@ type Config struct {
 type Resolver struct {
 	cfg        Config
 	servers    []string
-	next       atomic.Uint32
 	mu         sync.Mutex
 	cache      map[cacheKey]*entry
 	queries    atomic.Int64
