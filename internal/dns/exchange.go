@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -81,6 +83,9 @@ func (r *Resolver) attempt(ctx context.Context, server, name string, qtype uint1
 	return nil, r.fail(name, qtype, Network, -1, server, err)
 }
 
+// buffers hold UDP datagrams of any size a server may send.
+var buffers = sync.Pool{New: func() any { b := make([]byte, maxMessage); return &b }}
+
 var (
 	errMismatch = errors.New("the answer is for another query")
 	errGarbage  = errors.New("the answer is not a DNS message")
@@ -104,7 +109,9 @@ func (r *Resolver) udp(ctx context.Context, server string, q *mdns.Msg, out []by
 	if _, err := c.Write(out); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, maxMessage)
+	bp := buffers.Get().(*[]byte)
+	defer buffers.Put(bp)
+	buf := *bp
 	var ignored error
 	for {
 		n, err := c.Read(buf)
@@ -117,7 +124,7 @@ func (r *Resolver) udp(ctx context.Context, server string, q *mdns.Msg, out []by
 			}
 			return nil, err
 		}
-		m, err := matching(q, buf[:n])
+		m, err := matching(q, bytes.Clone(buf[:n])) // the message must not share the pooled buffer
 		if err != nil {
 			ignored = err
 			continue

@@ -207,8 +207,8 @@ func (s *DNSServer) serve(w mdns.ResponseWriter, req *mdns.Msg) {
 		}
 	case DNSHuge:
 		for i := range 4000 {
-			rr, _ := mdns.NewRR(fmt.Sprintf("%s 60 IN A 127.%d.%d.%d", q.Name, 10+i>>16, i>>8&0xff, i&0xff))
-			m.Answer = append(m.Answer, rr)
+			m.Answer = append(m.Answer, &mdns.A{Hdr: mdns.RR_Header{Name: q.Name, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: 60},
+				A: net.IPv4(127, byte(10+i>>16), byte(i>>8), byte(i))})
 		}
 		m.Compress = true
 	}
