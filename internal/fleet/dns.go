@@ -271,3 +271,47 @@ func (s *DNSServer) hasChildren(name string) bool {
 	}
 	return false
 }
+
+// DNSRecords returns zone data for the fleet's partners: an A (or AAAA)
+// record for each host with an address, and an MX record naming the host
+// for each partner's domain, so a run can discover the fleet through DNS.
+func (f *Fleet) DNSRecords() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(line string) {
+		if !seen[line] {
+			seen[line] = true
+			out = append(out, line)
+		}
+	}
+	for _, sc := range f.Scenarios {
+		p := sc.Partner
+		host, _, err := net.SplitHostPort(p.Address)
+		if p.Host == "" || err != nil {
+			continue
+		}
+		ip := net.ParseIP(host)
+		switch {
+		case ip == nil:
+			continue
+		case ip.To4() != nil:
+			add(fmt.Sprintf("%s 300 IN A %s", mdns.Fqdn(p.Host), ip))
+		default:
+			add(fmt.Sprintf("%s 300 IN AAAA %s", mdns.Fqdn(p.Host), ip))
+		}
+		if p.Domain != "" {
+			add(fmt.Sprintf("%s 300 IN MX 10 %s", mdns.Fqdn(p.Domain), mdns.Fqdn(p.Host)))
+		}
+	}
+	return out
+}
+
+// ServeDNS starts a DNSServer with DNSRecords (plus extra records); it stops with the fleet.
+func (f *Fleet) ServeDNS(opts DNSOptions, extra ...string) (*DNSServer, error) {
+	s, err := NewDNSServer(opts, append(f.DNSRecords(), extra...)...)
+	if err != nil {
+		return nil, err
+	}
+	f.closers = append(f.closers, s.Close)
+	return s, nil
+}
