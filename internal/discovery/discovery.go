@@ -264,7 +264,7 @@ func Domain(ctx context.Context, r *dns.Resolver, domain string, port int, opts 
 			Message: fmt.Sprintf("%s has %d MX hosts; only the %d most preferred are audited", res.Domain, len(hosts), MaxHosts)})
 		hosts = hosts[:MaxHosts]
 	}
-	res.resolve(ctx, r, hosts, port, opts, res.MXAD)
+	res.resolve(ctx, r, hosts, port, opts, res.MXAD, true)
 	if res.Implicit && len(res.Targets) == 0 && len(res.NotTested) == 0 {
 		// No MX and no address: RFC 5321 5.1 says the domain takes no mail.
 		res.Findings = nil
@@ -280,13 +280,13 @@ func Domain(ctx context.Context, r *dns.Resolver, domain string, port int, opts 
 }
 
 // Named discovers the targets of a named mail host (an inventory row with a
-// host): its addresses on port, without any MX lookup.
+// host): its addresses on port, without any MX lookup; an IP address is its own target.
 func Named(ctx context.Context, r *dns.Resolver, domain, host string, port int, opts Options) *Result {
 	if port == 0 {
 		port = DefaultPort
 	}
 	res := &Result{Domain: canonical(domain)}
-	res.resolve(ctx, r, []dns.MX{{Host: canonical(host)}}, port, opts, true)
+	res.resolve(ctx, r, []dns.MX{{Host: canonical(host)}}, port, opts, true, false)
 	if h := res.Hosts[0]; h.Err != nil && len(res.Targets) == 0 && len(res.NotTested) == 0 {
 		res.Err = h.Err
 	}
@@ -315,20 +315,21 @@ func familyNote(opts Options) string {
 }
 
 // resolve looks up every host's addresses concurrently and fills Hosts, Targets, NotTested and Findings.
-// mxAD is whether the answer that named the hosts was authentic.
-func (res *Result) resolve(ctx context.Context, r *dns.Resolver, mx []dns.MX, port int, opts Options, mxAD bool) {
+// mxAD is whether the answer that named the hosts was authentic; fromMX
+// whether the names come from MX records (or from the inventory).
+func (res *Result) resolve(ctx context.Context, r *dns.Resolver, mx []dns.MX, port int, opts Options, mxAD, fromMX bool) {
 	res.Hosts = make([]Host, len(mx))
 	var wg sync.WaitGroup
 	for i, m := range mx {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res.Hosts[i] = addresses(ctx, r, m, opts)
+			res.Hosts[i] = addresses(ctx, r, m, opts, fromMX)
 		}()
 	}
 	wg.Wait()
 	for _, h := range res.Hosts {
-		res.Findings = append(res.Findings, hostFindings(h, opts)...)
+		res.Findings = append(res.Findings, hostFindings(h, opts, fromMX)...)
 		for _, a := range h.Addrs {
 			t := Target{Domain: res.Domain, MX: h.Name, Pref: h.Pref, Implicit: res.Implicit, Addr: a, Port: port,
 				AD: h.AD && mxAD}
@@ -341,28 +342,32 @@ func (res *Result) resolve(ctx context.Context, r *dns.Resolver, mx []dns.MX, po
 	}
 }
 
-func hostFindings(h Host, opts Options) []Finding {
+func hostFindings(h Host, opts Options, fromMX bool) []Finding {
 	var out []Finding
+	noun := "MX host"
+	if !fromMX {
+		noun = "host"
+	}
 	var lit *literalError
 	switch {
 	case errors.As(h.Err, &lit):
 		out = append(out, Finding{MX: h.Name, Kind: IPLiteral, Err: h.Err,
-			Message: fmt.Sprintf("MX host %s is an IP address, not a host name; mail servers do not deliver to it (RFC 5321 5.1)", h.Name)})
+			Message: fmt.Sprintf("%s %s is an IP address, not a host name; mail servers (Postfix) ignore it, so mail never goes there", noun, h.Name)})
 	case h.Err != nil && len(h.Addrs) == 0:
 		out = append(out, Finding{MX: h.Name, Kind: Unresolved, Err: h.Err,
-			Message: fmt.Sprintf("MX host %s does not resolve: %v", h.Name, h.Err)})
+			Message: fmt.Sprintf("%s %s does not resolve: %v", noun, h.Name, h.Err)})
 	case h.Err != nil:
 		out = append(out, Finding{MX: h.Name, Kind: Unresolved, Err: h.Err,
-			Message: fmt.Sprintf("MX host %s: part of its address lookup failed: %v", h.Name, h.Err)})
+			Message: fmt.Sprintf("%s %s: part of its address lookup failed: %v", noun, h.Name, h.Err)})
 	case len(h.Addrs) == 0:
 		out = append(out, Finding{MX: h.Name, Kind: NoAddress,
-			Message: fmt.Sprintf("MX host %s has no address%s", h.Name, familyNote(opts))})
+			Message: fmt.Sprintf("%s %s has no address%s", noun, h.Name, familyNote(opts))})
 	}
 	if h.Capped {
 		out = append(out, Finding{MX: h.Name, Kind: TooMany,
-			Message: fmt.Sprintf("MX host %s has more than %d addresses of a family; only the first %d are audited", h.Name, MaxAddrs, MaxAddrs)})
+			Message: fmt.Sprintf("%s %s has more than %d addresses of a family; only the first %d are audited", noun, h.Name, MaxAddrs, MaxAddrs)})
 	}
-	if len(h.Aliases) > 0 {
+	if len(h.Aliases) > 0 && fromMX { // an alias is fine for an inventory's host
 		out = append(out, Finding{MX: h.Name, Kind: Alias,
 			Message: fmt.Sprintf("MX host %s is an alias (CNAME) of %s; an MX must name a host, not an alias (RFC 2181 10.3, RFC 5321 5.1)",
 				h.Name, h.Canonical)})

@@ -202,11 +202,15 @@ func TestNamed(t *testing.T) {
 		name, host string
 		opts       discovery.Options
 		targets    []string
+		findings   []string
 		verdict    audit.Verdict
 	}{
-		{"a host's addresses", "mx1.provider.test", discovery.Options{}, []string{"mx1.provider.test=127.0.0.10:465", "mx1.provider.test=[::1]:465"}, ""},
-		{"IPv4 only", "MX1.provider.test.", discovery.Options{IP: discovery.V4}, []string{"mx1.provider.test=127.0.0.10:465"}, ""},
-		{"a host that does not resolve", "gone.provider.test", discovery.Options{}, nil, audit.DNSError},
+		{"a host's addresses", "mx1.provider.test", discovery.Options{}, []string{"mx1.provider.test=127.0.0.10:465", "mx1.provider.test=[::1]:465"}, nil, ""},
+		{"IPv4 only", "MX1.provider.test.", discovery.Options{IP: discovery.V4}, []string{"mx1.provider.test=127.0.0.10:465"}, nil, ""},
+		{"an alias is no finding for an inventory's host", "alias.cname.test", discovery.Options{IP: discovery.V4}, []string{"alias.cname.test=127.0.0.10:465"}, nil, ""},
+		{"an IP address is its own target", "127.0.0.99", discovery.Options{}, []string{"127.0.0.99=127.0.0.99:465"}, nil, ""},
+		{"an IPv6 literal of the wrong family", "[IPv6:::1]", discovery.Options{IP: discovery.V4}, nil, []string{"[ipv6:::1]:mx-no-address"}, audit.DNSError},
+		{"a host that does not resolve", "gone.provider.test", discovery.Options{}, nil, []string{"gone.provider.test:mx-unresolved"}, audit.DNSError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,8 +218,11 @@ func TestNamed(t *testing.T) {
 			if got := targets(res.Targets); !slices.Equal(got, tt.targets) {
 				t.Errorf("targets %q, want %q", got, tt.targets)
 			}
-			if v, why := res.Verdict(); v != tt.verdict {
-				t.Errorf("verdict %q (%s), want %q", v, why, tt.verdict)
+			if got := kinds(res.Findings); !slices.Equal(got, tt.findings) {
+				t.Errorf("findings %q, want %q", got, tt.findings)
+			}
+			if v, why := res.Verdict(); v != tt.verdict || strings.Contains(why, "MX") {
+				t.Errorf("verdict %q (%s), want %q without speaking of MX", v, why, tt.verdict)
 			}
 		})
 	}

@@ -27,10 +27,16 @@ func ipLiteral(name string) bool {
 }
 
 // addresses looks up the A and/or AAAA records of one MX host concurrently.
-func addresses(ctx context.Context, r *dns.Resolver, m dns.MX, opts Options) Host {
+// An IP literal is an error from an MX record and its own address from the inventory.
+func addresses(ctx context.Context, r *dns.Resolver, m dns.MX, opts Options, fromMX bool) Host {
 	h := Host{Name: m.Host, Pref: m.Pref, Canonical: m.Host}
 	if ipLiteral(m.Host) {
-		h.Err = &literalError{m.Host}
+		ip, err := netip.ParseAddr(strings.TrimPrefix(strings.Trim(m.Host, "[]"), "ipv6:"))
+		if !fromMX && err == nil && opts.wants(ip.Unmap()) {
+			h.Addrs = []netip.Addr{ip.Unmap()}
+		} else if fromMX {
+			h.Err = &literalError{m.Host}
+		}
 		return h
 	}
 	types := []uint16{dns.TypeA, dns.TypeAAAA}

@@ -1,8 +1,8 @@
 package fleet_test
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
