@@ -11,14 +11,15 @@ type Kind string
 
 // The kinds of DNS failure.
 const (
-	NXDOMAIN  Kind = "NXDOMAIN"  // the name does not exist
-	SERVFAIL  Kind = "SERVFAIL"  // the resolver failed (also: DNSSEC validation failed)
-	REFUSED   Kind = "REFUSED"   // the resolver refused to answer
-	Timeout   Kind = "timeout"   // no usable answer within the deadline
-	Malformed Kind = "malformed" // the answers were not DNS messages, or answered another question
-	Network   Kind = "network"   // the resolver could not be reached (port unreachable, no route)
-	BadName   Kind = "bad name"  // the name asked for is not a domain name
-	OtherCode Kind = "rcode"     // another RCODE (FORMERR, NOTIMP, ...): see Error.Rcode
+	NXDOMAIN  Kind = "NXDOMAIN"   // the name does not exist
+	SERVFAIL  Kind = "SERVFAIL"   // the resolver failed (also: DNSSEC validation failed)
+	REFUSED   Kind = "REFUSED"    // the resolver refused to answer
+	Timeout   Kind = "timeout"    // no usable answer within the deadline
+	Malformed Kind = "malformed"  // the answers were not DNS messages, or answered another question
+	Network   Kind = "network"    // the resolver could not be reached (port unreachable, no route)
+	BadName   Kind = "bad name"   // the name asked for is not a domain name
+	NoAddress Kind = "no address" // the name exists but has no A or AAAA record (LookupHost only)
+	OtherCode Kind = "rcode"      // another RCODE (FORMERR, NOTIMP, ...): see Error.Rcode
 )
 
 // Error is a failed lookup: the name and type asked, the kind of failure

@@ -1,10 +1,13 @@
 package dns
 
 import (
+	"cmp"
+	"context"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	mdns "github.com/miekg/dns"
 )
@@ -85,4 +88,33 @@ func (a *Answer) TLSA() []TLSA {
 // TLSAName returns the owner name of the TLSA records of a service (RFC 6698 3): _PORT._tcp.HOST.
 func TLSAName(host string, port int) string {
 	return "_" + strconv.Itoa(port) + "._tcp." + strings.TrimSuffix(host, ".")
+}
+
+// LookupHost returns the addresses of host (A, then AAAA) as strings, so a
+// Resolver stands in for a *net.Resolver; it fails only when neither
+// lookup gives an address, with the A lookup's error first.
+func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	types := []uint16{TypeA, TypeAAAA}
+	answers := make([]*Answer, len(types))
+	errs := make([]error, len(types))
+	var wg sync.WaitGroup
+	for i, t := range types {
+		wg.Go(func() { answers[i], errs[i] = r.Lookup(ctx, host, t) })
+	}
+	wg.Wait()
+	var out []string
+	for _, a := range answers {
+		if a != nil {
+			for _, ip := range a.Addrs() {
+				out = append(out, ip.String())
+			}
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if err := cmp.Or(errs...); err != nil {
+		return nil, err
+	}
+	return nil, &Error{Name: host, Type: "A/AAAA", Kind: NoAddress, Rcode: mdns.RcodeSuccess}
 }

@@ -566,3 +566,40 @@ func TestSystemServers(t *testing.T) {
 		})
 	}
 }
+
+// LookupHost makes a Resolver a stand-in for net.Resolver (the pipeline's Resolver).
+func TestLookupHost(t *testing.T) {
+	srv := server(t, fleet.DNSOptions{}, zone...)
+	srv.SetRcode("servfail.example.test", mdns.RcodeServerFailure)
+	r := resolver(t, dns.Config{Attempts: 1}, srv)
+	var _ interface {
+		LookupHost(context.Context, string) ([]string, error)
+	} = r
+	tests := []struct {
+		host string
+		want []string
+		kind dns.Kind
+	}{
+		{"mx1.example.test", []string{"127.0.0.10", "::1"}, ""},
+		{"alias.example.test", []string{"127.0.0.10", "::1"}, ""},
+		{"mx2.example.test", []string{"127.0.0.11"}, ""},
+		{"nodata.example.test", nil, dns.NoAddress},
+		{"gone.example.test", nil, dns.NXDOMAIN},
+		{"servfail.example.test", nil, dns.SERVFAIL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			got, err := r.LookupHost(context.Background(), tt.host)
+			var de *dns.Error
+			if tt.kind != "" && (!errors.As(err, &de) || de.Kind != tt.kind) {
+				t.Fatalf("err = %v, want kind %q", err, tt.kind)
+			}
+			if tt.kind == "" && err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("= %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
