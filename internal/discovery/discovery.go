@@ -256,7 +256,8 @@ func Domain(ctx context.Context, r *dns.Resolver, domain string, port int, opts 
 		hosts = []dns.MX{{Host: res.Domain}}
 	}
 	if opts.MX == PrimaryMX {
-		hosts = slices.DeleteFunc(hosts, func(m dns.MX) bool { return m.Pref != hosts[0].Pref })
+		best := hosts[0].Pref
+		hosts = slices.DeleteFunc(hosts, func(m dns.MX) bool { return m.Pref != best })
 	}
 	hosts = dedupe(hosts)
 	if len(hosts) > MaxHosts {
@@ -264,7 +265,8 @@ func Domain(ctx context.Context, r *dns.Resolver, domain string, port int, opts 
 			Message: fmt.Sprintf("%s has %d MX hosts; only the %d most preferred are audited", res.Domain, len(hosts), MaxHosts)})
 		hosts = hosts[:MaxHosts]
 	}
-	res.resolve(ctx, r, hosts, port, opts, res.MXAD, true)
+	// The implicit MX is the domain itself: it may be an alias (RFC 5321 5.1).
+	res.resolve(ctx, r, hosts, port, opts, res.MXAD, !res.Implicit)
 	if res.Implicit && len(res.Targets) == 0 && len(res.NotTested) == 0 {
 		// No MX and no address: RFC 5321 5.1 says the domain takes no mail.
 		res.Findings = nil

@@ -30,6 +30,8 @@ var zone = []string{
 	// No MX: the domain's own addresses (RFC 5321 5.1).
 	"implicit.test. 300 IN A 127.0.0.20",
 	"implicit.test. 300 IN AAAA ::1",
+	// No MX, and the domain is an alias of a host.
+	"implicit-alias.test. 300 IN CNAME backup.multi.test.",
 	// No MX and no address.
 	"nomail.test. 300 IN TXT \"v=spf1 -all\"",
 	// Null MX (RFC 7505), alone and mixed with another MX.
@@ -116,6 +118,8 @@ func TestDomain(t *testing.T) {
 			notTested: []string{"v6.v6only.test=[::1]:25"}},
 		{name: "implicit MX: the domain's own A and AAAA", domain: "implicit.test", implicit: true,
 			targets: []string{"implicit.test=127.0.0.20:25", "implicit.test=[::1]:25"}},
+		{name: "implicit MX of an alias: no finding", domain: "implicit-alias.test", implicit: true,
+			targets: []string{"implicit-alias.test=127.0.0.12:25"}},
 		{name: "no MX and no address", domain: "nomail.test", implicit: true,
 			findings: []string{":mx-no-address"}, verdict: audit.DNSError, why: "nomail.test has no MX record and no address"},
 		{name: "null MX", domain: "null.test", verdict: discovery.NullMX, why: "null MX"},
