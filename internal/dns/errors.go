@@ -30,6 +30,7 @@ type Error struct {
 	Kind   Kind
 	Rcode  int    // the answer's RCODE, or -1 without an answer
 	Server string // the last server asked
+	AD     bool   // an NXDOMAIN came with the AD bit: its denial of existence was validated (DNSSEC)
 	Err    error  // the underlying error (a network timeout, a parse error), or nil
 }
 

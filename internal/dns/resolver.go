@@ -238,7 +238,9 @@ func (r *Resolver) fill(ctx context.Context, e *entry, fq string, qtype uint16, 
 	ans.Server = server
 	ttl = time.Duration(ans.TTL) * time.Second
 	if msg.Rcode == mdns.RcodeNameError {
-		e.err = r.fail(fq, qtype, NXDOMAIN, msg.Rcode, server, nil)
+		nx := r.fail(fq, qtype, NXDOMAIN, msg.Rcode, server, nil)
+		nx.AD = ans.AD
+		e.err = nx
 		return
 	}
 	if next != "" {
