@@ -17,7 +17,7 @@ import (
 	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
-var zone = []string{
+var zone = append([]string{
 	// A provider shared by many partners.
 	"mx1.provider.test. 300 IN A 127.0.0.10",
 	"mx1.provider.test. 300 IN AAAA ::1",
@@ -53,6 +53,21 @@ var zone = []string{
 	"v6.v6only.test. 300 IN AAAA ::1",
 	// An MX whose name lookups fail.
 	"flaky.test. 300 IN MX 10 servfail.flaky.test.",
+}, many()...)
+
+// many gives many.test 20 MX hosts with an address each.
+func many() (out []string) {
+	for i := range 20 {
+		out = append(out, fmt.Sprintf("many.test. 300 IN MX %d h%02d.many.test.", i, i), fmt.Sprintf("h%02d.many.test. 300 IN A 127.0.3.%d", i, i+1))
+	}
+	return out
+}
+
+func hostsMany(n int) (out []string) {
+	for i := range n {
+		out = append(out, fmt.Sprintf("h%02d.many.test=127.0.3.%d:25", i, i+1))
+	}
+	return out
 }
 
 func setup(t testing.TB, opts fleet.DNSOptions) (*fleet.DNSServer, *dns.Resolver) {
@@ -139,6 +154,8 @@ func TestDomain(t *testing.T) {
 			findings: []string{"gone.allbad.test:mx-unresolved"}, verdict: audit.DNSError, why: "MX host gone.allbad.test does not resolve: DNS A lookup of gone.allbad.test: NXDOMAIN"},
 		{name: "the MX host's lookups fail", domain: "flaky.test",
 			findings: []string{"servfail.flaky.test:mx-unresolved"}, verdict: audit.DNSError, why: "SERVFAIL"},
+		{name: "more MX hosts than audited", domain: "many.test", opts: discovery.Options{IP: discovery.V4},
+			targets: hostsMany(discovery.MaxHosts), findings: []string{":mx-capped"}},
 		{name: "NXDOMAIN domain", domain: "nosuch.test", verdict: audit.DNSError, why: "DNS MX lookup of nosuch.test: NXDOMAIN"},
 		{name: "SERVFAIL on the MX lookup", domain: "servfail.test", verdict: audit.DNSError, why: "DNS MX lookup of servfail.test: SERVFAIL"},
 	}

@@ -209,6 +209,29 @@ func TestFailures(t *testing.T) {
 }
 
 // A context that ends first ends the lookup, and the lookup still completes for others.
+// A resolver address where nothing listens fails fast (port unreachable), not at the deadline.
+func TestNothingListens(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	r, err := dns.New(dns.Config{Servers: []string{addr}, Timeout: 2 * time.Second, Attempts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = r.Lookup(context.Background(), "example.test", dns.TypeMX)
+	var de *dns.Error
+	if !errors.As(err, &de) || de.Kind != dns.Network || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err = %v, want a network error saying refused", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("took %v", took)
+	}
+}
+
 func TestCallerDeadline(t *testing.T) {
 	srv := server(t, fleet.DNSOptions{Delay: 300 * time.Millisecond}, zone...)
 	r := resolver(t, dns.Config{Timeout: time.Second}, srv)
