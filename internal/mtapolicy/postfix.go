@@ -132,6 +132,7 @@ type PostfixConfig struct {
 	QueueLifetime        time.Duration // maximal_queue_lifetime, default 5d
 	DNSSupportLevel      string        // smtp_dns_support_level: dane needs "dnssec"
 	Anchors              *Anchors      // loaded smtp_tls_trust_anchor_file anchors
+	PolicyMaps           []string      // smtp_tls_policy_maps tables ("hash:/etc/postfix/tls_policy")
 	MainCF               string        // the main.cf these settings were read from; "" when none was (then dane assumes DNSSEC lookups are on)
 }
 
