@@ -29,7 +29,7 @@ func (m *MTA) Evaluate(dest string, in Input) []Decision {
 		if r, ok := m.Server.Route(in.NextHop); ok {
 			out = append(out, EvaluateExchange(r, m.Server.DomainSecured(in.NextHop), in))
 		} else {
-			out = append(out, Decision{Outcome: Undetermined, MTA: "Exchange Server", Rule: "Exchange Server: no send connector's address space matches " + in.NextHop + ": mail for it is not routed (NDR 5.4.4)"})
+			out = append(out, Decision{Outcome: Undetermined, MTA: "Exchange Server", Rule: "Exchange Server: no send connector's address space matches " + in.NextHop + ": mail for it has no route and waits in the Unreachable queue"})
 		}
 	}
 	if m.HasOnline {
