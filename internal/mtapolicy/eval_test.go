@@ -101,6 +101,9 @@ func build() (w *world, err error) {
 	private := must(w.privInter.Issue(spec("mx.partner.example", "mx.partner.example")))
 	privOld := must(w.oldInter.Issue(spec("mx.partner.example", "mx.partner.example")))
 	self := must(fleet.SelfSigned(spec("mx.selfsigned.example", "mx.selfsigned.example")))
+	expSpec := spec("mx.partner.example", "mx.partner.example")
+	expSpec.NotAfter = now.Add(-day(2))
+	expired := must(w.privInter.Issue(expSpec))
 	w.leafV1 = must(pubCA.Issue(spec("mx.pinned.example", "mx.pinned.example")))
 	rotated := must(pubCA.Issue(spec("mx.pinned.example", "mx.pinned.example")))
 	renewed := reissue(pubCA, w.leafV1)
@@ -114,6 +117,7 @@ func build() (w *world, err error) {
 		"private":    {Cert: private.TLSCert(w.privInter.Cert, w.privRoot.Cert)},
 		"privateOld": {Cert: privOld.TLSCert(w.oldInter.Cert)},
 		"self":       {Cert: self.TLSCert()},
+		"expired":    {Cert: expired.TLSCert(w.privInter.Cert)},
 		"plain":      {NoStartTLS: true},
 		"tls12":      {Cert: provider.TLSCert(pubCA.Cert), MaxVersion: tls.VersionTLS12},
 		"pinnedV1":   {Cert: w.leafV1.TLSCert(pubCA.Cert)},
@@ -146,6 +150,7 @@ func build() (w *world, err error) {
 	spki := w.privRoot.Cert.RawSubjectPublicKeyInfo
 	write("partner-root-key.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))
 	write("unrelated.pem", fleet.PEM(pubCA.Cert))
+	write("self.pem", fleet.PEM(self.Cert))
 	return w, nil
 }
 
@@ -216,6 +221,12 @@ func TestEvaluatePostfix(t *testing.T) {
 			want: mtapolicy.Deferred, rule: []string{"Server certificate not trusted"}},
 		{name: "tafile with a bare public key of the private root delivers", policy: "verify tafile=partner-root-key.pem", server: "private", nextHop: "partner.example", mx: "mx.partner.example",
 			want: mtapolicy.Delivers, rule: []string{"trust-anchor public key"}},
+		{name: "tafile holding the self-signed leaf itself", policy: "secure match=mx.selfsigned.example tafile=self.pem", server: "self", nextHop: "selfsigned.example", mx: "mx.selfsigned.example",
+			want: mtapolicy.Delivers, rule: []string{"chain certificate 1 (CN=mx.selfsigned.example) is a trust anchor"}},
+		{name: "tafile does not excuse an expired leaf", policy: "verify tafile=partner-issuing-ca.pem", server: "expired", nextHop: "partner.example", mx: "mx.partner.example",
+			want: mtapolicy.Deferred, rule: []string{"certificate has expired: CN=mx.partner.example"}},
+		{name: "tafile with an unrelated anchor", policy: "verify tafile=unrelated.pem", server: "private", nextHop: "partner.example", mx: "mx.partner.example",
+			want: mtapolicy.Deferred, rule: []string{"no trust anchor of the tafile"}},
 		{name: "tafile replaces the CA file: a publicly trusted chain fails", policy: "secure tafile=partner-issuing-ca.pem", server: "partner", nextHop: "partner.example", mx: "mx.partner.example",
 			want: mtapolicy.Deferred, rule: []string{"unable to get local issuer certificate", "replaces the CA file"}},
 		{name: "main.cf smtp_tls_trust_anchor_file applies when the entry has none", policy: "verify", server: "private", nextHop: "partner.example", mx: "mx.partner.example",
