@@ -439,7 +439,9 @@ func TestEvaluateExchange(t *testing.T) {
 	good := func(in *mtapolicy.Input) { in.Revocation = mtapolicy.RevocationGood }
 	cases := []exCase{
 		{name: "DomainValidation with TlsDomain *.provider.example delivers", server: "provider", nextHop: "contoso.example", mx: "mx1.provider.example",
-			rule:  send(func(r *mtapolicy.ExchangeRule) { r.RequireTLS, r.TLSAuth, r.TLSDomain = true, mtapolicy.DomainValidation, "*.provider.example" }),
+			rule: send(func(r *mtapolicy.ExchangeRule) {
+				r.RequireTLS, r.TLSAuth, r.TLSDomain = true, mtapolicy.DomainValidation, "*.provider.example"
+			}),
 			input: good, want: mtapolicy.Delivers, says: []string{"matches TlsDomain *.provider.example", "not revoked"}},
 		{name: "DomainValidation without TlsDomain compares the recipient domain", server: "provider", nextHop: "contoso.example", mx: "mx1.provider.example",
 			rule:  send(func(r *mtapolicy.ExchangeRule) { r.RequireTLS, r.TLSAuth = true, mtapolicy.DomainValidation }),
@@ -487,7 +489,9 @@ func TestEvaluateExchange(t *testing.T) {
 		{name: "Exchange Online bogus DNSSEC", server: "provider", nextHop: "contoso.example", mx: "mx1.provider.example",
 			rule: online(nil), input: func(in *mtapolicy.Input) { in.TLSA = mtapolicy.TLSABogus }, want: mtapolicy.Deferred, says: []string{"5.7.324 dnssec-invalid"}},
 		{name: "Exchange Online DomainValidation host mismatch", server: "provider", nextHop: "contoso.example", mx: "mx1.provider.example",
-			rule:  online(func(r *mtapolicy.ExchangeRule) { r.TLSAuth, r.RequireTLS, r.TLSDomain = mtapolicy.DomainValidation, true, "contoso.example" }),
+			rule: online(func(r *mtapolicy.ExchangeRule) {
+				r.TLSAuth, r.RequireTLS, r.TLSDomain = mtapolicy.DomainValidation, true, "contoso.example"
+			}),
 			input: good, want: mtapolicy.Deferred, says: []string{"4.7.325 certificate-host-mismatch"}},
 		{name: "Exchange Online CertificateValidation of a private chain", server: "private", nextHop: "partner.example", mx: "mx.partner.example",
 			rule: online(func(r *mtapolicy.ExchangeRule) { r.TLSAuth, r.RequireTLS = mtapolicy.CertificateValidation, true }), want: mtapolicy.Deferred, says: []string{"450 4.7.320"}},
