@@ -298,7 +298,7 @@ func postfixDuration(s string, unit byte) (time.Duration, error) {
 	}
 	per := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}[u]
 	if per == 0 {
-		return 0, fmt.Errorf("bad time unit %q (want s, m, h, d or w)", u)
+		return 0, fmt.Errorf("bad time unit %q (want s, m, h, d or w)", string(u))
 	}
 	return time.Duration(n) * per, nil
 }

@@ -77,6 +77,8 @@ func checkKey(key string) string {
 	switch {
 	case strings.HasPrefix(k, "*"):
 		return fmt.Sprintf("key %q: the policy table has no wildcards; use %q for the subdomains", key, strings.TrimPrefix(k, "*"))
+	case strings.HasSuffix(k, ".") || strings.HasSuffix(k, ".]"):
+		return fmt.Sprintf("key %q ends in a dot: next-hop destinations never do, so it never matches", key)
 	case strings.ContainsRune(k, '@'):
 		return fmt.Sprintf("key %q: the policy table is indexed by next-hop destination, not by address", key)
 	}
