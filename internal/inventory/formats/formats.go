@@ -65,30 +65,33 @@ func Detect(name string, data []byte) Format {
 	if err != nil {
 		return Unknown
 	}
-	var lines []string
+	var lines, all []string // logical lines (no continuations), and every line
 	for _, l := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(l)
 		if t == "" {
 			continue
 		}
 		if strings.HasPrefix(t, "#TYPE ") {
-			return connectorKind(lines, text)
+			return connectorKind(nil, text)
 		}
-		if strings.HasPrefix(t, "#") || l[0] == ' ' || l[0] == '\t' {
-			continue // comments; continuation lines decide nothing
+		if strings.HasPrefix(t, "#") {
+			continue
 		}
-		lines = append(lines, t)
-		if len(lines) == 50 {
+		all = append(all, t)
+		if l[0] != ' ' && l[0] != '\t' {
+			lines = append(lines, t) // continuation lines decide nothing
+		}
+		if len(all) == 50 {
 			break
 		}
 	}
-	if len(lines) == 0 {
+	if len(all) == 0 {
 		return Unknown
 	}
-	if f := connectorKind(lines, ""); f != Unknown {
+	if f := connectorKind(all[:1], ""); f != Unknown {
 		return f
 	}
-	h := strings.ToLower(lines[0])
+	h := strings.ToLower(all[0])
 	if strings.Contains(h, "partner") && strings.Contains(h, "host") && strings.ContainsAny(h, ",;\t") {
 		return PartnerCSV
 	}
@@ -100,7 +103,11 @@ func Detect(name string, data []byte) Format {
 			assign++
 		case len(f) >= 2 && isLevel(strings.Trim(f[1], ",")):
 			policy++
-		case len(f) == 1 || strings.EqualFold(f[0], "Domain") || strings.Trim(f[0], "-") == "":
+		}
+	}
+	for _, l := range all {
+		f := strings.Fields(l)
+		if len(f) == 1 || len(f) == 2 && (strings.EqualFold(f[0], "Domain") || strings.Trim(f[0], "-") == "" || strings.EqualFold(f[1], "True") || strings.EqualFold(f[1], "False")) {
 			domains++
 		}
 	}
@@ -109,7 +116,7 @@ func Detect(name string, data []byte) Format {
 		return PostfixMainCF
 	case policy*2 > n:
 		return PostfixPolicyMap
-	case domains == n:
+	case domains == len(all) && !strings.ContainsAny(text, "=,;"):
 		return DomainSecureList
 	}
 	return Unknown
