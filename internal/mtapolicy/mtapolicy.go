@@ -86,10 +86,6 @@ type Input struct {
 	FailingFor time.Duration // how long this target has failed continuously (from history); 0 when unknown or not failing
 }
 
-func (in Input) handshakeOK() bool {
-	return in.STARTTLS && in.HandshakeError == "" && len(in.Chain) > 0
-}
-
 // Decision is what the MTA does, and why, in its own words.
 type Decision struct {
 	Outcome Outcome

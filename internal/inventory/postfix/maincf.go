@@ -76,16 +76,26 @@ func (m *MainCF) Lookup(name string) (value string, set bool, undefined []string
 	if !set {
 		raw = builtin[name]
 	}
-	ex := expander{m: m}
-	return ex.expand(raw, 0), set, ex.undefined
+	ex := expander{m: m, budget: maxExpansion}
+	v := ex.expand(raw, 0)
+	if ex.budget < 0 {
+		return "", set, append(ex.undefined, fmt.Sprintf("(expansion longer than %d bytes)", maxExpansion))
+	}
+	return v, set, ex.undefined
 }
 
 type expander struct {
 	m         *MainCF
 	undefined []string
+	budget    int // bytes of work left: "$a$a$a..." nested ten deep must not explode
 }
 
-const maxNesting = 100
+// Bounds on $name expansion: Postfix's macro nesting limit, and the work
+// one lookup may do.
+const (
+	maxNesting   = 100
+	maxExpansion = 1 << 20
+)
 
 func (x *expander) value(name string, depth int) (string, bool) {
 	if v, ok := x.m.Params[name]; ok {
@@ -100,6 +110,9 @@ func (x *expander) value(name string, depth int) (string, bool) {
 func (x *expander) expand(s string, depth int) string {
 	if depth > maxNesting {
 		x.undefined = append(x.undefined, "(unreasonable macro call nesting)")
+		return ""
+	}
+	if x.budget -= len(s) + 1; x.budget < 0 {
 		return ""
 	}
 	var b strings.Builder
@@ -190,7 +203,11 @@ func (m *MainCF) Config() (mtapolicy.PostfixConfig, []audit.InventoryError) {
 	get := func(name string) (string, bool) {
 		v, set, undef := m.Lookup(name)
 		for _, u := range undef {
-			errs = append(errs, audit.InventoryError{File: m.File, Line: m.Lines[name], Column: name, Message: fmt.Sprintf("undefined parameter $%s expands to nothing", u)})
+			msg := fmt.Sprintf("undefined parameter $%s expands to nothing", u)
+			if strings.HasPrefix(u, "(") {
+				msg = "cannot expand: " + strings.Trim(u, "()")
+			}
+			errs = append(errs, audit.InventoryError{File: m.File, Line: m.Lines[name], Column: name, Message: msg})
 		}
 		return v, set
 	}

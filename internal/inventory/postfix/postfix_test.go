@@ -277,6 +277,27 @@ func TestMainCFSyntax(t *testing.T) {
 	}
 }
 
+func TestMainCFExpansionIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("smtp_tls_CAfile = $p0\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "p%d = $p%d$p%d$p%d$p%d\n", i, i+1, i+1, i+1, i+1)
+	}
+	b.WriteString("p40 = x\n")
+	m, _, err := postfix.ReadMainCF(strings.NewReader(b.String()), "main.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c, errs := m.Config()
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("expansion took %s", time.Since(start))
+	}
+	if c.CAfile != "" || len(errs) != 1 || !strings.Contains(errs[0].Error(), `main.cf:1: column "smtp_tls_CAfile": cannot expand: expansion longer than`) {
+		t.Errorf("CAfile %d bytes, errors %v", len(c.CAfile), errs)
+	}
+}
+
 func FuzzReadPolicyMap(f *testing.F) {
 	for _, p := range []string{"testdata/tls_policy", "testdata/tls_policy.bad"} {
 		data, err := os.ReadFile(p)
