@@ -258,16 +258,22 @@ func (e *pfEval) pkix() Decision {
 		}
 		trust = fmt.Sprintf("the chain is trusted by %s %s: %s", where, strings.Join(tafiles, ", "), what)
 	default:
-		store := "the system roots"
+		store := "the audit's trust store"
 		if e.c.CAfile != "" || e.c.CApath != "" {
-			store = strings.TrimSpace("smtp_tls_CAfile " + e.c.CAfile + " smtp_tls_CApath " + e.c.CApath)
+			var files []string
+			for _, f := range []string{e.c.CAfile, e.c.CApath} {
+				if f != "" {
+					files = append(files, f)
+				}
+			}
+			store += "; Postfix trusts " + strings.Join(files, " and ") + ": audit with those roots for Postfix's exact answer"
 		}
 		if len(in.Path) == 0 {
 			reason := in.ChainError
 			if reason == "" {
 				reason = "the chain does not verify"
 			}
-			return e.deferred("Postfix %s: Server certificate not trusted: %s (trust store: %s)", lvl, reason, store)
+			return e.deferred("Postfix %s: Server certificate not trusted: %s (%s)", lvl, reason, store)
 		}
 		trust = fmt.Sprintf("the chain is trusted (%s, anchor %s)", store, in.Path[len(in.Path)-1].Subject)
 	}

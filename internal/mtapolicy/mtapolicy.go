@@ -88,13 +88,13 @@ type Input struct {
 
 // Decision is what the MTA does, and why, in its own words.
 type Decision struct {
-	Outcome Outcome
-	MTA     string        // "Postfix", "Exchange Server" or "Exchange Online"
-	Policy  string        // the setting that applied, e.g. "secure match=nexthop:dot-nexthop" or "TlsAuthLevel DomainValidation"
-	Source  string        // where that setting is: file:line, connector name, "main.cf"
-	Rule    string        // the rule that decided, in the MTA's words
-	Clear   bool          // the message goes without TLS
-	Retry   time.Duration // when deferred: how long the MTA keeps retrying before it bounces
+	Outcome Outcome       `json:"outcome"`
+	MTA     string        `json:"mta"`              // "Postfix", "Exchange Server" or "Exchange Online"
+	Policy  string        `json:"policy"`           // the setting that applied, e.g. "secure match=nexthop:dot-nexthop" or "send connector "X" RequireTLS DomainValidation"
+	Source  string        `json:"source,omitempty"` // where that setting is: file:line
+	Rule    string        `json:"rule"`             // the rule that decided, in the MTA's words
+	Clear   bool          `json:"clear,omitempty"`  // the message goes without TLS
+	Retry   time.Duration `json:"-"`                // when deferred: how long the MTA keeps retrying before it bounces
 }
 
 func (d Decision) String() string {

@@ -2,6 +2,33 @@
 // Postfix's policy map and main.cf, Exchange's connector exports and
 // domain-secure list) by their content or name, reads the MTA ones, and
 // gathers them into one view of our MTA's TLS policy.
+//
+// The files come from these commands:
+//
+//	# Postfix: the policy table's source (the file postmap reads) and main.cf
+//	postconf -h smtp_tls_policy_maps          # names it, e.g. hash:/etc/postfix/tls_policy
+//	cp /etc/postfix/tls_policy tls_policy
+//	postconf -n > main.cf                     # or cp /etc/postfix/main.cf main.cf
+//
+//	# Exchange Server (Exchange Management Shell)
+//	Get-SendConnector | Select-Object Name,
+//	    @{n='AddressSpaces';e={$_.AddressSpaces -join ' '}}, DNSRoutingEnabled,
+//	    @{n='SmartHosts';e={$_.SmartHosts -join ' '}}, RequireTLS, TlsAuthLevel,
+//	    TlsDomain, TlsCertificateName, DomainSecureEnabled, IgnoreSTARTTLS, Enabled |
+//	  Export-Csv -Encoding UTF8 send-connectors.csv
+//	Get-TransportConfig | Select-Object -ExpandProperty TLSSendDomainSecureList |
+//	  ForEach-Object { $_.ToString() } | Set-Content -Encoding UTF8 domain-secure.txt
+//
+//	# Exchange Online (Connect-ExchangeOnline first)
+//	Get-OutboundConnector | Select-Object Name, Enabled, ConnectorType,
+//	    @{n='RecipientDomains';e={$_.RecipientDomains -join ' '}}, UseMXRecord,
+//	    @{n='SmartHosts';e={$_.SmartHosts -join ' '}}, TlsSettings, TlsDomain,
+//	    SmtpDaneMode, MtaStsMode |
+//	  Export-Csv -Encoding UTF8 outbound-connectors.csv
+//
+// Windows PowerShell's other encodings (UTF-16 LE from -Encoding Unicode or
+// "> file"), its "#TYPE" line, -UseCulture's ';' and "{a, b}" cells are
+// read too.
 package formats
 
 import (
