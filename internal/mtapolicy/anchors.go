@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -66,7 +67,7 @@ func LoadAnchors(root string, paths []string) (*Anchors, error) {
 	for _, p := range paths {
 		name := p
 		if root != "" {
-			name = root + "/" + p
+			name = filepath.Join(root, p)
 		}
 		f, err := os.Open(name)
 		if err != nil {

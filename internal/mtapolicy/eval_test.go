@@ -552,3 +552,40 @@ func TestExchangeRoute(t *testing.T) {
 		t.Error("Exchange Online without connectors has no default route")
 	}
 }
+
+func TestMTALoadAnchors(t *testing.T) {
+	w := setup(t)
+	m := &mtapolicy.MTA{Postfix: mtapolicy.DefaultPostfixConfig(), PolicyMap: &mtapolicy.PolicyMap{}, HasPostfix: true}
+	m.Postfix.TrustAnchorFiles = []string{"/ta/unrelated.pem"}
+	for key, value := range map[string]string{"partner.example": "secure tafile=/ta/partner-issuing-ca.pem", "gone.example": "verify tafile=/ta/missing.pem"} {
+		p := postfix.ParsePolicy(value).PostfixPolicy
+		p.Key, p.File, p.Line = key, "tls_policy", 1
+		m.PolicyMap.Add(p)
+	}
+	root := t.TempDir()
+	if err := os.Symlink(w.dir, filepath.Join(root, "ta")); err != nil {
+		t.Fatal(err)
+	}
+	errs := m.LoadAnchors(root)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "tls_policy:1: tafile: open") || !strings.Contains(errs[0].Error(), "missing.pem") {
+		t.Errorf("errors %v", errs)
+	}
+	in := w.input("private", "", "mx.partner.example")
+	cases := []struct {
+		dest string
+		want mtapolicy.Outcome
+	}{
+		{"partner.example", mtapolicy.Delivers},
+		{"gone.example", mtapolicy.Undetermined},
+	}
+	for _, tc := range cases {
+		in.NextHop = ""
+		if d := m.Evaluate(tc.dest, in)[0]; d.Outcome != tc.want {
+			t.Errorf("%s: %s", tc.dest, d)
+		}
+	}
+	// A destination without an entry, as if at verify: main.cf's tafile decides.
+	if d := m.WhatIfPostfix("other.example", mtapolicy.LevelVerify, in); d.Outcome != mtapolicy.Deferred || !strings.Contains(d.Rule, "smtp_tls_trust_anchor_file") {
+		t.Errorf("main.cf tafile: %s", d)
+	}
+}

@@ -1,5 +1,7 @@
 package mtapolicy
 
+import "fmt"
+
 // MTA is our organisation's outbound TLS policy, from whichever inventory
 // files were read: Postfix (main.cf and smtp_tls_policy_maps), Exchange
 // Server (send connectors, TLSSendDomainSecureList), Exchange Online
@@ -45,4 +47,35 @@ func (m *MTA) WhatIfPostfix(dest string, l Level, in Input) Decision {
 		in.NextHop = NextHopName(dest)
 	}
 	return EvaluatePostfix(m.Postfix.Effective(m.PolicyMap, dest).As(l), m.Postfix, in)
+}
+
+// LoadAnchors loads the trust anchors of every tafile= entry and of
+// main.cf's smtp_tls_trust_anchor_file, each path read below root when
+// root is not empty (a copy of the Postfix host's files). A tafile that
+// cannot be read leaves its entry without anchors (evaluated as
+// undetermined) and is returned as an error.
+func (m *MTA) LoadAnchors(root string) []error {
+	var errs []error
+	if len(m.Postfix.TrustAnchorFiles) > 0 {
+		a, err := LoadAnchors(root, m.Postfix.TrustAnchorFiles)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s smtp_tls_trust_anchor_file: %w", m.Postfix.MainCF, err))
+		}
+		m.Postfix.Anchors = a
+	}
+	if m.PolicyMap == nil {
+		return errs
+	}
+	for i := range m.PolicyMap.Entries {
+		p := &m.PolicyMap.Entries[i]
+		if len(p.TAFiles) == 0 {
+			continue
+		}
+		a, err := LoadAnchors(root, p.TAFiles)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p.Where(), err))
+		}
+		p.Anchors = a
+	}
+	return errs
 }
