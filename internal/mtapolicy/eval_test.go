@@ -589,3 +589,33 @@ func TestMTALoadAnchors(t *testing.T) {
 		t.Errorf("main.cf tafile: %s", d)
 	}
 }
+
+func TestWhatIfExchange(t *testing.T) {
+	w := setup(t)
+	m := &mtapolicy.MTA{HasServer: true, Server: mtapolicy.ExchangeConfig{Connectors: []mtapolicy.ExchangeRule{
+		{Connector: "Internet", AddressSpaces: []string{"*"}, DNSRouting: true},
+	}}}
+	in := w.input("provider", "contoso.example", "mx1.provider.example")
+	in.Revocation = mtapolicy.RevocationGood
+	cases := []struct {
+		name string
+		auth mtapolicy.TLSAuth
+		want mtapolicy.Outcome
+	}{
+		{"as configured (opportunistic)", mtapolicy.TLSAuthNone, mtapolicy.DeliversUnauthenticated},
+		{"as if EncryptionOnly", mtapolicy.EncryptionOnly, mtapolicy.DeliversUnauthenticated},
+		{"as if CertificateValidation", mtapolicy.CertificateValidation, mtapolicy.Delivers},
+		{"as if DomainValidation (recipient domain)", mtapolicy.DomainValidation, mtapolicy.Deferred},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := m.WhatIfExchange("contoso.example", tc.auth, in)
+			if d.Outcome != tc.want || !strings.Contains(d.Policy, string(tc.auth)) {
+				t.Errorf("%s", d)
+			}
+		})
+	}
+	if got := m.Evaluate("contoso.example", in); len(got) != 1 || got[0].Outcome != mtapolicy.DeliversUnauthenticated {
+		t.Errorf("Evaluate = %v", got)
+	}
+}

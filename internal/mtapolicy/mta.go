@@ -49,6 +49,23 @@ func (m *MTA) WhatIfPostfix(dest string, l Level, in Input) Decision {
 	return EvaluatePostfix(m.Postfix.Effective(m.PolicyMap, dest).As(l), m.Postfix, in)
 }
 
+// WhatIfExchange decides as if the connector routing dest (Exchange
+// Server, else Exchange Online) had TLS level a.
+func (m *MTA) WhatIfExchange(dest string, a TLSAuth, in Input) Decision {
+	if in.NextHop == "" {
+		in.NextHop = NextHopName(dest)
+	}
+	c := m.Server
+	if !m.HasServer {
+		c = m.Online
+	}
+	r, ok := c.Route(in.NextHop)
+	if !ok {
+		return Decision{Outcome: Undetermined, MTA: "Exchange Server", Rule: "Exchange Server: no send connector's address space matches " + in.NextHop}
+	}
+	return EvaluateExchange(r.As(a), c.DomainSecured(in.NextHop), in)
+}
+
 // LoadAnchors loads the trust anchors of every tafile= entry and of
 // main.cf's smtp_tls_trust_anchor_file, each path read below root when
 // root is not empty (a copy of the Postfix host's files). A tafile that

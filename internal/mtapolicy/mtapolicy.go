@@ -97,6 +97,7 @@ type Decision struct {
 	Retry   time.Duration `json:"-"`                // when deferred: how long the MTA keeps retrying before it bounces
 }
 
+// String is the decision in one line: outcome, rule, MTA, policy and source.
 func (d Decision) String() string {
 	s := fmt.Sprintf("%s: %s (%s", d.Outcome, d.Rule, d.MTA)
 	if d.Policy != "" {

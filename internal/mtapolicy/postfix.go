@@ -27,6 +27,7 @@ const (
 
 var levelNames = []string{"none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure"}
 
+// String is the level's name as Postfix writes it.
 func (l Level) String() string {
 	if l >= 0 && int(l) < len(levelNames) {
 		return levelNames[l]
