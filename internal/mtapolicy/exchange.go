@@ -236,7 +236,7 @@ func (e *exEval) server(domainSecure bool) Decision {
 			return e.deliver(DeliversUnauthenticated, "opportunistic TLS: the server does not offer STARTTLS, mail goes in clear text%s", note)
 		}
 		if in.HandshakeError != "" {
-			return e.deferred("TLS negotiation failed (%s); opportunistic TLS does not fall back to clear text after a failed handshake (a send connector with IgnoreSTARTTLS is the workaround)%s", in.HandshakeError, note)
+			return e.deferred("TLS negotiation failed (%s); the message is queued and retried: opportunistic TLS sends in clear text only when STARTTLS is not offered (a send connector with IgnoreSTARTTLS is the workaround)%s", in.HandshakeError, note)
 		}
 		return e.deliver(DeliversUnauthenticated, "opportunistic TLS: the certificate is not checked%s", note)
 	}
@@ -387,7 +387,7 @@ func (e *exEval) online() Decision {
 		return e.deliver(DeliversUnauthenticated, "opportunistic TLS: the server does not offer STARTTLS, mail goes in clear text (MTA-STS not evaluated here)")
 	}
 	if in.HandshakeError != "" {
-		return e.deferred("TLS negotiation failed (%s)", in.HandshakeError)
+		return e.deferred("TLS negotiation failed (%s); the message is queued and retried: opportunistic TLS sends in clear text only when STARTTLS is not offered", in.HandshakeError)
 	}
 	return e.deliver(DeliversUnauthenticated, "opportunistic TLS: the certificate is not checked (MTA-STS not evaluated here)")
 }
