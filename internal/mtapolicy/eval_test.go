@@ -119,6 +119,7 @@ func build() (w *world, err error) {
 		"self":       {Cert: self.TLSCert()},
 		"expired":    {Cert: expired.TLSCert(w.privInter.Cert)},
 		"plain":      {NoStartTLS: true},
+		"reset":      {Cert: self.TLSCert(), Hostile: fleet.ResetInHandshake},
 		"tls12":      {Cert: provider.TLSCert(pubCA.Cert), MaxVersion: tls.VersionTLS12},
 		"pinnedV1":   {Cert: w.leafV1.TLSCert(pubCA.Cert)},
 		"rotated":    {Cert: rotated.TLSCert(pubCA.Cert)},
@@ -131,7 +132,7 @@ func build() (w *world, err error) {
 		}
 		obs := probe.Probe(context.Background(), audit.Target{Host: "mx.test", Port: 25, TLS: audit.StartTLS}, srv.Addr, probe.Options{HELO: "mxaudit.test", Timeout: 10 * time.Second})
 		srv.Close()
-		if name != "plain" && len(obs.Chain) == 0 {
+		if name != "plain" && name != "reset" && len(obs.Chain) == 0 {
 			return nil, obs.Err
 		}
 		w.obs[name] = obs
@@ -250,6 +251,10 @@ func TestEvaluatePostfix(t *testing.T) {
 			want: mtapolicy.Deferred, rule: []string{"TLS is required, but was not offered by host mx.plain.example"}},
 		{name: "may without STARTTLS delivers in clear", policy: "may", server: "plain", nextHop: "plain.example", mx: "mx.plain.example",
 			want: mtapolicy.DeliversUnauthenticated, clear: true, rule: []string{"delivers in clear text"}},
+		{name: "may retries in clear after a failed handshake", policy: "may", server: "reset", nextHop: "reset.example", mx: "mx.reset.example",
+			want: mtapolicy.DeliversUnauthenticated, clear: true, rule: []string{"Postfix may: Cannot start TLS: handshake failure (handshake: ", "retries the delivery in clear text"}},
+		{name: "encrypt defers after a failed handshake", policy: "encrypt", server: "reset", nextHop: "reset.example", mx: "mx.reset.example",
+			want: mtapolicy.Deferred, rule: []string{"Postfix encrypt: Cannot start TLS: handshake failure"}},
 		{name: "none delivers in clear", policy: "none", server: "self", nextHop: "selfsigned.example", mx: "mx.selfsigned.example",
 			want: mtapolicy.DeliversUnauthenticated, clear: true, rule: []string{"TLS is disabled"}},
 		{name: "protocols= leaving only TLSv1.3 against a TLSv1.2 server", policy: "encrypt protocols=TLSv1.3", server: "tls12", nextHop: "contoso.example", mx: "mx1.provider.example",
@@ -468,6 +473,8 @@ func TestEvaluateExchange(t *testing.T) {
 			rule: send(func(r *mtapolicy.ExchangeRule) { r.RequireTLS = true }), want: mtapolicy.Deferred, says: []string{"does not offer STARTTLS"}},
 		{name: "opportunistic TLS without STARTTLS goes in clear", server: "plain", nextHop: "plain.example", mx: "mx.plain.example",
 			rule: send(nil), want: mtapolicy.DeliversUnauthenticated, clear: true, says: []string{"clear text"}},
+		{name: "opportunistic TLS after a failed handshake is queued", server: "reset", nextHop: "reset.example", mx: "mx.reset.example",
+			rule: send(nil), want: mtapolicy.Deferred, says: []string{"TLS negotiation failed (handshake: "}},
 		{name: "IgnoreSTARTTLS goes in clear", server: "partner", nextHop: "partner.example", mx: "mx.partner.example",
 			rule: send(func(r *mtapolicy.ExchangeRule) { r.IgnoreSTARTTLS = true }), want: mtapolicy.DeliversUnauthenticated, clear: true, says: []string{"IgnoreSTARTTLS"}},
 		{name: "Domain Security: the provider's certificate lacks the partner's domain", server: "provider", nextHop: "contoso.example", mx: "mx1.provider.example", domainSecure: true,
