@@ -626,3 +626,27 @@ func TestWhatIfExchange(t *testing.T) {
 		t.Errorf("Evaluate = %v", got)
 	}
 }
+
+// BenchmarkEvaluate decides one target under Postfix secure (names), a
+// tafile entry and an Exchange DomainValidation connector.
+func BenchmarkEvaluate(b *testing.B) {
+	w, err := build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(w.dir)
+	cfg := mtapolicy.DefaultPostfixConfig()
+	secure := postfix.ParsePolicy("secure match=nexthop:dot-nexthop:.provider.example").PostfixPolicy
+	ta := postfix.ParsePolicy("secure tafile=partner-issuing-ca.pem").PostfixPolicy
+	ta.Anchors = must(mtapolicy.LoadAnchors(w.dir, ta.TAFiles))
+	rule := mtapolicy.ExchangeRule{Connector: "P", RequireTLS: true, TLSAuth: mtapolicy.DomainValidation, TLSDomain: "*.provider.example", DNSRouting: true}
+	in := w.input("provider", "contoso.example", "mx1.provider.example")
+	priv := w.input("private", "partner.example", "mx.partner.example")
+	for b.Loop() {
+		if mtapolicy.EvaluatePostfix(secure, cfg, in).Outcome != mtapolicy.Delivers ||
+			mtapolicy.EvaluatePostfix(ta, cfg, priv).Outcome != mtapolicy.Delivers ||
+			mtapolicy.EvaluateExchange(rule, false, in).Outcome != mtapolicy.Delivers {
+			b.Fatal("unexpected outcome")
+		}
+	}
+}
