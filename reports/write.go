@@ -145,12 +145,13 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 				}
 			})
 		}
-		for i := range res.Partners {
+		first := firstRows(res) // one PDF per partner name, covering all its rows
+		for _, i := range first {
 			next <- i
 		}
 		close(next)
 		wg.Wait()
-		for i := range res.Partners {
+		for _, i := range first {
 			if errs[i] != nil {
 				return written, errs[i]
 			}
@@ -160,13 +161,32 @@ func WriteAll(dir string, res *audit.Results, formats []Format, perPartner bool,
 	return written, nil
 }
 
-// PartnerFileNames returns the per-partner PDF file name of each partner,
-// in order: the name with anything but letters, digits, '-', '_' and '.'
-// replaced by '-', made unique with a numeric suffix.
+// firstRows returns the index of the first row of each partner name, in order.
+func firstRows(res *audit.Results) []int {
+	seen := map[string]bool{}
+	var out []int
+	for i := range res.Partners {
+		if !seen[res.Partners[i].Name] {
+			seen[res.Partners[i].Name] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// PartnerFileNames returns the per-partner PDF file name of each row, in
+// order: the partner's name with anything but letters, digits, '-', '_'
+// and '.' replaced by '-', made unique with a numeric suffix. Rows of the
+// same partner name share one file, which covers them all.
 func PartnerFileNames(res *audit.Results) []string {
 	seen := map[string]bool{}
+	byName := map[string]string{}
 	out := make([]string, len(res.Partners))
 	for i := range res.Partners {
+		if f, ok := byName[res.Partners[i].Name]; ok {
+			out[i] = f
+			continue
+		}
 		base := slug(res.Partners[i].Name)
 		name := base + ".pdf"
 		for n := 2; seen[strings.ToLower(name)]; n++ {
@@ -174,6 +194,7 @@ func PartnerFileNames(res *audit.Results) []string {
 		}
 		seen[strings.ToLower(name)] = true
 		out[i] = name
+		byName[res.Partners[i].Name] = name
 	}
 	return out
 }
