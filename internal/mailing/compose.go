@@ -404,6 +404,29 @@ func (c *composer) partnerData(common map[string]any, rows []*audit.Result, a As
 	if len(about) == 0 {
 		about = all
 	}
+	// One line per row, for a partner listed with several mail servers.
+	type row struct{ Host, Port, Result string }
+	var lines []row
+	for _, r := range rows {
+		if r.Verdict == audit.NotProbed {
+			continue
+		}
+		var issues []string
+		for _, p := range a.Problems {
+			if p.Host == r.Host {
+				issues = appendNew(issues, p.Issue)
+			}
+		}
+		res := "no findings"
+		switch {
+		case len(issues) > 0:
+			res = strings.Join(issues, ", ")
+		case slices.ContainsFunc(a.Expiring, func(e ExpiringCert) bool { return e.Host == r.Host }):
+			res = "a certificate expires soon"
+		}
+		lines = append(lines, row{Host: r.Host, Port: strconv.Itoa(r.Port), Result: res})
+	}
+	data["Rows"] = lines
 	issue := ""
 	if len(a.Problems) > 0 {
 		issue = a.Problems[0].Issue
