@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -236,5 +237,46 @@ func TestMailUsage(t *testing.T) {
 				t.Errorf("exit %d, want %d with %q\n%s%s", code, exitUsage, tt.want, out, errOut)
 			}
 		})
+	}
+}
+
+// TestMailDuplicatePartner: an inventory listing one partner with two MX
+// hosts is mailed one message covering both, and a re-run sends nothing
+// twice (the issue: the second row was dropped as "already sent").
+func TestMailDuplicatePartner(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	dir := t.TempDir()
+	_, res := mailResults(t, dir)
+	second := res.Partners[0] // Alpha GmbH again, on another host, without problems
+	second.Host, second.Verdict, second.Verdicts = "mx2.alpha.example", audit.Valid, []audit.Verdict{audit.Valid}
+	res.Partners = append(res.Partners, second)
+	results := filepath.Join(dir, "results.json")
+	if err := audit.WriteResults(results, res); err != nil {
+		t.Fatal(err)
+	}
+	roots := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(roots, srv.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"mail", "--from", results, "--sender", "audit@corp.example", "--smtp", srv.Addr, "--roots", roots, "--rate", "0", "--partners", "Alpha GmbH"}
+	for run, want := range []string{"sent          Alpha GmbH <it@alpha.example> (failing)", "already sent  Alpha GmbH <it@alpha.example>"} {
+		out, errOut, code := runMail(t, args...)
+		if code != 0 || strings.Count(out, "Alpha GmbH") != 1 || !strings.Contains(out, want) {
+			t.Errorf("run %d: exit %d, want one line %q\n%s%s", run+1, code, want, out, errOut)
+		}
+	}
+	got := srv.For("it@alpha.example")
+	if len(got) != 1 {
+		t.Fatalf("it@alpha.example got %d messages, want 1", len(got))
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	for _, s := range []string{"mx.alpha.example (port 25): UntrustedRoot", "mx2.alpha.example (port 25): no findings", "Alpha-GmbH.pdf"} {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("the message lacks %q", s)
+		}
 	}
 }

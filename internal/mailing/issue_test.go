@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/mailing/mailtest"
@@ -290,5 +292,48 @@ func TestNoValidSubject(t *testing.T) {
 		if strings.HasPrefix(m.Partner, "NotProbed") || strings.HasPrefix(m.Partner, "Valid") && m.Situation == Failing {
 			t.Errorf("%s mailed as %s", m.Who(), m.Situation)
 		}
+	}
+}
+
+func TestOpenLogBounded(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.json")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.json")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.json")
+	if err := os.WriteFile(big, append([]byte("["), make([]byte, MaxLogSize+10)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`[{"run": 1}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ name, path, want string }{
+		{"a FIFO is refused, not waited on", fifo, "not a regular file"},
+		{"a link to /dev/zero is refused, not read", zero, "not a regular file"},
+		{"a log over the cap", big, "larger than 64 MiB"},
+		{"a log that is not the send log's JSON names its file", bad, "bad.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := OpenLog(tt.path); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %v, want one saying %q", err, tt.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("OpenLog hangs")
+			}
+		})
+	}
+	if l, err := OpenLog(filepath.Join(dir, "missing.json")); err != nil || len(l.Entries) != 0 {
+		t.Errorf("missing log: %v, %v", l, err)
 	}
 }

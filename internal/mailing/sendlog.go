@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -36,15 +37,35 @@ type SendLog struct {
 	Entries []LogEntry
 }
 
-// OpenLog reads the send log at path; a missing file is an empty log.
+// MaxLogSize caps how much of a send log is read: some 200,000 entries.
+const MaxLogSize = 64 << 20
+
+// OpenLog reads the send log at path; a missing file is an empty log. Only
+// a regular file is read (a FIFO or a link to a device is refused before it
+// is opened), and at most MaxLogSize bytes of it.
 func OpenLog(path string) (*SendLog, error) {
 	l := &SendLog{path: path}
-	b, err := os.ReadFile(path)
+	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("send log: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("send log %s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("send log: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxLogSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("send log %s: %w", path, err)
+	}
+	if len(b) > MaxLogSize {
+		return nil, fmt.Errorf("send log %s: larger than %d MiB", path, MaxLogSize>>20)
 	}
 	if err := json.Unmarshal(b, &l.Entries); err != nil {
 		return nil, fmt.Errorf("send log %s: %w", path, err)
