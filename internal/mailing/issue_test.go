@@ -1,6 +1,7 @@
 package mailing
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -305,8 +306,10 @@ func TestOpenLogBounded(t *testing.T) {
 	if err := os.Symlink("/dev/zero", zero); err != nil {
 		t.Fatal(err)
 	}
+	defer func(c int64) { logCap = c }(logCap)
+	logCap = 4096
 	big := filepath.Join(dir, "big.json")
-	if err := os.WriteFile(big, append([]byte("["), make([]byte, MaxLogSize+10)...), 0o600); err != nil {
+	if err := os.WriteFile(big, append([]byte("["), bytes.Repeat([]byte(" "), 5000)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.json")
@@ -316,7 +319,7 @@ func TestOpenLogBounded(t *testing.T) {
 	tests := []struct{ name, path, want string }{
 		{"a FIFO is refused, not waited on", fifo, "not a regular file"},
 		{"a link to /dev/zero is refused, not read", zero, "not a regular file"},
-		{"a log over the cap", big, "larger than 64 MiB"},
+		{"a log over the cap", big, "larger than 4096 bytes"},
 		{"a log that is not the send log's JSON names its file", bad, "bad.json"},
 	}
 	for _, tt := range tests {

@@ -40,6 +40,9 @@ type SendLog struct {
 // MaxLogSize caps how much of a send log is read: some 200,000 entries.
 const MaxLogSize = 64 << 20
 
+// logCap is MaxLogSize; tests lower it.
+var logCap int64 = MaxLogSize
+
 // OpenLog reads the send log at path; a missing file is an empty log. Only
 // a regular file is read (a FIFO or a link to a device is refused before it
 // is opened), and at most MaxLogSize bytes of it.
@@ -60,12 +63,12 @@ func OpenLog(path string) (*SendLog, error) {
 		return nil, fmt.Errorf("send log: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxLogSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, logCap+1))
 	if err != nil {
 		return nil, fmt.Errorf("send log %s: %w", path, err)
 	}
-	if len(b) > MaxLogSize {
-		return nil, fmt.Errorf("send log %s: larger than %d MiB", path, MaxLogSize>>20)
+	if int64(len(b)) > logCap {
+		return nil, fmt.Errorf("send log %s: larger than %d bytes", path, logCap)
 	}
 	if err := json.Unmarshal(b, &l.Entries); err != nil {
 		return nil, fmt.Errorf("send log %s: %w", path, err)
