@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -279,4 +282,52 @@ func TestMailDuplicatePartner(t *testing.T) {
 			t.Errorf("the message lacks %q", s)
 		}
 	}
+}
+
+// emltext IN.eml OUT writes the decoded subject ("Subject: ...") and text body of a
+// message to OUT, for grep in the scripts; the attachments' names follow as "Attachment: NAME".
+func cmdEMLText(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: emltext IN.eml OUT")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	ts.Check(err)
+	dec := new(mime.WordDecoder)
+	subject, err := dec.DecodeHeader(m.Header.Get("Subject"))
+	ts.Check(err)
+	var out strings.Builder
+	out.WriteString("Subject: " + subject + "\n\n")
+	var walk func(r io.Reader, contentType string)
+	walk = func(r io.Reader, contentType string) {
+		mt, params, err := mime.ParseMediaType(contentType)
+		ts.Check(err)
+		if !strings.HasPrefix(mt, "multipart/") {
+			return
+		}
+		mr := multipart.NewReader(r, params["boundary"])
+		for {
+			p, err := mr.NextPart() // undoes quoted-printable
+			if err == io.EOF {
+				return
+			}
+			ts.Check(err)
+			ct := p.Header.Get("Content-Type")
+			switch {
+			case strings.HasPrefix(ct, "multipart/"):
+				walk(p, ct)
+			case p.FileName() != "":
+				name, err := dec.DecodeHeader(p.FileName())
+				ts.Check(err)
+				out.WriteString("Attachment: " + name + "\n")
+			case strings.HasPrefix(ct, "text/plain"):
+				b, err := io.ReadAll(p)
+				ts.Check(err)
+				out.WriteString(strings.ReplaceAll(string(b), "\r\n", "\n"))
+			}
+		}
+	}
+	walk(m.Body, m.Header.Get("Content-Type"))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out.String()), 0o644))
 }

@@ -55,6 +55,7 @@ func TestScripts(t *testing.T) {
 			"fleet":    cmdFleet,
 			"dropline": cmdDropLine,
 			"changes":  cmdChanges,
+			"emltext":  cmdEMLText,
 		},
 	})
 }
