@@ -91,32 +91,44 @@ func PartnerPDF(w io.Writer, res *audit.Results, partner string, opts Options) e
 	return partnerPDF(w, res, idx, opts)
 }
 
-// partnerPDF renders the per-partner report of the partner of row idx: that row and every other row of the same name.
-func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
-	// Render from a copy holding only this partner, so nothing about other partners can leak in.
-	name := res.Partners[idx].Name
+// partnerOnly returns a copy of res holding only the rows named partner,
+// their changes and the private roots they use or declare, so that nothing
+// about other partners can leak into what is sent to this one.
+func partnerOnly(res *audit.Results, partner string) (*audit.Results, error) {
 	one := *res
 	one.Partners = nil
 	for _, r := range res.Partners {
-		if r.Name == name {
+		if r.Name == partner {
 			one.Partners = append(one.Partners, r)
 		}
+	}
+	if len(one.Partners) == 0 {
+		return nil, fmt.Errorf("no partner %q in the results", partner)
 	}
 	one.InventoryErrors = nil
 	one.Changes = nil
 	for _, c := range res.Changes {
-		if c.Partner == name {
+		if c.Partner == partner {
 			one.Changes = append(one.Changes, c)
 		}
 	}
 	one.PrivateRoots = nil
 	for _, pr := range res.PrivateRoots {
-		if slices.Contains(pr.UsedBy, name) || slices.Contains(pr.DeclaredBy, name) {
-			pr.UsedBy, pr.DeclaredBy = onlyName(pr.UsedBy, name), onlyName(pr.DeclaredBy, name)
+		if slices.Contains(pr.UsedBy, partner) || slices.Contains(pr.DeclaredBy, partner) {
+			pr.UsedBy, pr.DeclaredBy = onlyName(pr.UsedBy, partner), onlyName(pr.DeclaredBy, partner)
 			one.PrivateRoots = append(one.PrivateRoots, pr)
 		}
 	}
-	v, err := newViewFor(&one, opts, true)
+	return &one, nil
+}
+
+// partnerPDF renders the per-partner report of the partner of row idx: that row and every other row of the same name.
+func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
+	one, err := partnerOnly(res, res.Partners[idx].Name)
+	if err != nil {
+		return err
+	}
+	v, err := newViewFor(one, opts, true)
 	if err != nil {
 		return err
 	}
@@ -587,11 +599,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 	}
 	actions := make([]string, len(sorted))
 	for i, r := range sorted {
-		action := RootAction
-		if v.forPartner {
-			action = PartnerRootAction
-		}
-		if actions[i], err = action(v.tpl, r); err != nil {
+		if actions[i], err = v.rootAction(r); err != nil {
 			return err
 		}
 	}

@@ -263,7 +263,7 @@ func (v *view) byVerdict() []count {
 func (v *view) bySeverity() []count {
 	n := map[audit.Severity]int{}
 	for i := range v.res.Partners {
-		n[v.res.Partners[i].WorstSeverity()]++
+		n[v.severityOf(i)]++
 	}
 	out := make([]count, 0, len(severities))
 	for _, s := range severities {
@@ -347,6 +347,14 @@ func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
 		"DeclaredBy": strings.Join(r.DeclaredBy, ", "), "UsedBy": strings.Join(r.UsedBy, ", "),
 		"ReviewBy": Day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
 	})
+}
+
+// rootAction is the action for private root r: our admin's, or the partner's in its own report.
+func (v *view) rootAction(r audit.PrivateRoot) (string, error) {
+	if v.forPartner {
+		return PartnerRootAction(v.tpl, r)
+	}
+	return RootAction(v.tpl, r)
 }
 
 // PartnerRootAction returns what the partner is asked to do about a private

@@ -268,7 +268,7 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 		atts := []attachment{{name: file, typ: TypePDF, data: pdf.Bytes()}}
 		if opts.XLSX {
 			var x bytes.Buffer
-			if err := reports.WriteXLSX(&x, onlyPartner(res, g), opts.Reports); err != nil {
+			if err := reports.PartnerXLSX(&x, res, g.name, opts.Reports); err != nil {
 				return nil, fmt.Errorf("partner %s: workbook: %w", g.name, err)
 			}
 			atts = append(atts, attachment{name: strings.TrimSuffix(file, ".pdf") + ".xlsx", typ: TypeXLSX, data: x.Bytes()})
@@ -518,30 +518,6 @@ func (c *composer) messageID(partner, to string) (string, error) {
 	h := sha256.Sum256([]byte(c.run + "\x00" + partner + "\x00" + strings.ToLower(to)))
 	domain := c.sender.Address[strings.LastIndexByte(c.sender.Address, '@')+1:]
 	return fmt.Sprintf("mxaudit.%s.%s@%s", hex.EncodeToString(h[:6]), hex.EncodeToString(rnd[:]), domain), nil
-}
-
-// onlyPartner returns a copy of res holding partner g's rows alone, with the private roots it uses or declares.
-func onlyPartner(res *audit.Results, g group) *audit.Results {
-	one := *res
-	one.Partners = nil
-	for _, i := range g.rows {
-		one.Partners = append(one.Partners, res.Partners[i])
-	}
-	one.InventoryErrors, one.Changes, one.PrivateRoots = nil, nil, nil
-	for _, pr := range res.PrivateRoots {
-		if slices.Contains(pr.UsedBy, g.name) || slices.Contains(pr.DeclaredBy, g.name) {
-			pr.UsedBy, pr.DeclaredBy = only(pr.UsedBy, g.name), only(pr.DeclaredBy, g.name)
-			one.PrivateRoots = append(one.PrivateRoots, pr)
-		}
-	}
-	return &one
-}
-
-func only(names []string, name string) []string {
-	if slices.Contains(names, name) {
-		return []string{name}
-	}
-	return nil
 }
 
 func quoteAll(ss []string) []string {

@@ -1,8 +1,11 @@
 package mailing
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"html"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -338,5 +341,72 @@ func TestOpenLogBounded(t *testing.T) {
 	}
 	if l, err := OpenLog(filepath.Join(dir, "missing.json")); err != nil || len(l.Entries) != 0 {
 		t.Errorf("missing log: %v, %v", l, err)
+	}
+}
+
+// xlsxText returns the text of every XML part of a workbook (cells, shared strings).
+func xlsxText(t *testing.T, b []byte) string {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("workbook: %v", err)
+	}
+	var out strings.Builder
+	for _, f := range zr.File {
+		if !strings.HasSuffix(f.Name, ".xml") {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := io.ReadAll(io.LimitReader(rc, 16<<20))
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(x)
+		out.WriteByte('\n')
+	}
+	return html.UnescapeString(out.String())
+}
+
+// TestPartnerWorkbook: --attach-xlsx gives a partner its rows told as its
+// PDF tells them: the partner's remedies, nothing of our own side.
+func TestPartnerWorkbook(t *testing.T) {
+	res := issueFixture()
+	_, eml := writeEML(t, res, Options{XLSX: true, Partners: []string{"Tailspin Toys", "Contoso Partial", "Fabrikam"}})
+	tests := []struct {
+		to   string
+		want []string
+		not  []string
+	}{
+		{"pki@tailspintoys.example", []string{"mail.tailspintoys.example", "please send us its successor before then"}, []string{"private-root"}},
+		{"tls@contoso.example", []string{"PartialChain", audit.PartialChain.PartnerRemedy()}, []string{"Windows still builds", ">aia<"}},
+		{"security@fabrikam.example", []string{"mx1.fabrikam.example", "mx2.fabrikam.example", "NameMismatch", audit.NameMismatch.PartnerRemedy()}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.to, func(t *testing.T) {
+			p := eml[tt.to]
+			if len(p.Attachments) != 2 || p.Attachments[1].Type != TypeXLSX {
+				t.Fatalf("attachments %v", p.Attachments)
+			}
+			text := xlsxText(t, p.Attachments[1].Data)
+			for _, s := range tt.want {
+				if !strings.Contains(text, s) {
+					t.Errorf("workbook lacks %q", s)
+				}
+			}
+			for _, s := range append(slices.Clone(tt.not), adminWords...) {
+				if strings.Contains(text, s) {
+					t.Errorf("workbook has %q", s)
+				}
+			}
+			for _, o := range otherNames(res, eml[tt.to].Header.Get("X-Mxaudit-Partner")) {
+				if strings.Contains(text, o) {
+					t.Errorf("workbook mentions %s", o)
+				}
+			}
+		})
 	}
 }
