@@ -405,26 +405,24 @@ func (c *composer) partnerData(common map[string]any, rows []*audit.Result, a As
 		about = all
 	}
 	// One line per row, for a partner listed with several mail servers.
-	type row struct{ Host, Port, Result string }
+	type row struct {
+		Host, Port string
+		Issues     []string // the problems' issues on this host
+		Expiring   bool     // a certificate of this host's chain expires soon
+	}
 	var lines []row
 	for _, r := range rows {
 		if r.Verdict == audit.NotProbed {
 			continue
 		}
-		var issues []string
+		l := row{Host: r.Host, Port: strconv.Itoa(r.Port),
+			Expiring: slices.ContainsFunc(a.Expiring, func(e ExpiringCert) bool { return e.Host == r.Host })}
 		for _, p := range a.Problems {
 			if p.Host == r.Host {
-				issues = appendNew(issues, p.Issue)
+				l.Issues = appendNew(l.Issues, p.Issue)
 			}
 		}
-		res := "no findings"
-		switch {
-		case len(issues) > 0:
-			res = strings.Join(issues, ", ")
-		case slices.ContainsFunc(a.Expiring, func(e ExpiringCert) bool { return e.Host == r.Host }):
-			res = "a certificate expires soon"
-		}
-		lines = append(lines, row{Host: r.Host, Port: strconv.Itoa(r.Port), Result: res})
+		lines = append(lines, l)
 	}
 	data["Rows"] = lines
 	issue := ""

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/mailing/mailtest"
+	"github.com/mxaudit/mxaudit/reports"
+	"github.com/mxaudit/mxaudit/templates"
 )
 
 // writeEML composes res, writes every message as a .eml file (a dry run)
@@ -408,5 +410,22 @@ func TestPartnerWorkbook(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRootSuccessorOverride(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mail-root-successor.tmpl"),
+		[]byte("Subject: Neues Root-Zertifikat, {{.Partner}}\n\n{{range .Roots}}{{.Subject}} läuft am {{.NotAfter}} ab.{{end}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := templates.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, eml := writeEML(t, issueFixture(), Options{Partners: []string{"Tailspin Toys"}, Reports: reports.Options{Templates: tpl}})
+	p := eml["pki@tailspintoys.example"]
+	if p.Subject != "Neues Root-Zertifikat, Tailspin Toys" || strings.TrimSpace(p.Body) != "CN=Tailspin Root CA, O=Tailspin Toys läuft am 2026-04-30 ab." {
+		t.Errorf("override: subject %q body %q", p.Subject, p.Body)
 	}
 }
