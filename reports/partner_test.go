@@ -2,6 +2,8 @@ package reports
 
 import (
 	"bytes"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +75,20 @@ func TestPartnerPDFAllRows(t *testing.T) {
 	}
 	if names := PartnerFileNames(res); names[0] != "Fabrikam.pdf" || names[2] != "Fabrikam.pdf" || names[1] != "Other-Corp.pdf" {
 		t.Errorf("file names %v: the rows of one partner must share its file", names)
+	}
+	dir := t.TempDir()
+	written, err := WriteAll(dir, res, []Format{CSV}, true, Options{NoFontSearch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pdfs []string
+	for _, p := range written {
+		if filepath.Dir(p) == filepath.Join(dir, DirPartnerPDFs) {
+			pdfs = append(pdfs, filepath.Base(p))
+		}
+	}
+	if !slices.Equal(pdfs, []string{"Fabrikam.pdf", "Other-Corp.pdf"}) {
+		t.Errorf("--per-partner wrote %v, want one PDF per partner name", pdfs)
 	}
 	var b bytes.Buffer
 	if err := PartnerPDF(&b, res, "Fabrikam", Options{NoFontSearch: true}); err != nil {
