@@ -80,7 +80,9 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 }
 
 // PartnerPDF writes the report for one partner (matched by name) with its
-// own findings, chain and remedies only, as sent to that partner.
+// own findings, chains and remedies only, as sent to that partner: every
+// row of the inventory with that name (a partner listed with two MX hosts)
+// gets its own section.
 func PartnerPDF(w io.Writer, res *audit.Results, partner string, opts Options) error {
 	idx := slices.IndexFunc(res.Partners, func(r audit.Result) bool { return r.Name == partner })
 	if idx < 0 {
@@ -89,26 +91,44 @@ func PartnerPDF(w io.Writer, res *audit.Results, partner string, opts Options) e
 	return partnerPDF(w, res, idx, opts)
 }
 
-func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
-	// Render from a copy holding only this partner, so nothing about other partners can leak in.
-	r := res.Partners[idx]
+// partnerOnly returns a copy of res holding only the rows named partner,
+// their changes and the private roots they use or declare, so that nothing
+// about other partners can leak into what is sent to this one.
+func partnerOnly(res *audit.Results, partner string) (*audit.Results, error) {
 	one := *res
-	one.Partners = []audit.Result{r}
+	one.Partners = nil
+	for _, r := range res.Partners {
+		if r.Name == partner {
+			one.Partners = append(one.Partners, r)
+		}
+	}
+	if len(one.Partners) == 0 {
+		return nil, fmt.Errorf("no partner %q in the results", partner)
+	}
 	one.InventoryErrors = nil
 	one.Changes = nil
 	for _, c := range res.Changes {
-		if c.Partner == r.Name {
+		if c.Partner == partner {
 			one.Changes = append(one.Changes, c)
 		}
 	}
 	one.PrivateRoots = nil
 	for _, pr := range res.PrivateRoots {
-		if slices.Contains(pr.UsedBy, r.Name) || slices.Contains(pr.DeclaredBy, r.Name) {
-			pr.UsedBy, pr.DeclaredBy = onlyName(pr.UsedBy, r.Name), onlyName(pr.DeclaredBy, r.Name)
+		if slices.Contains(pr.UsedBy, partner) || slices.Contains(pr.DeclaredBy, partner) {
+			pr.UsedBy, pr.DeclaredBy = onlyName(pr.UsedBy, partner), onlyName(pr.DeclaredBy, partner)
 			one.PrivateRoots = append(one.PrivateRoots, pr)
 		}
 	}
-	v, err := newViewFor(&one, opts, true)
+	return &one, nil
+}
+
+// partnerPDF renders the per-partner report of the partner of row idx: that row and every other row of the same name.
+func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
+	one, err := partnerOnly(res, res.Partners[idx].Name)
+	if err != nil {
+		return err
+	}
+	v, err := newViewFor(one, opts, true)
 	if err != nil {
 		return err
 	}
@@ -116,11 +136,13 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 	if err != nil {
 		return err
 	}
-	if err := d.partnerCover(&one.Partners[0]); err != nil {
+	if err := d.partnerCover(one.Partners); err != nil {
 		return err
 	}
-	if err := d.detail(0, false); err != nil {
-		return err
+	for i := range one.Partners {
+		if err := d.detail(i, len(one.Partners) > 1); err != nil {
+			return err
+		}
 	}
 	if err := d.changes(false); err != nil {
 		return err
@@ -577,7 +599,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 	}
 	actions := make([]string, len(sorted))
 	for i, r := range sorted {
-		if actions[i], err = RootAction(v.tpl, r); err != nil {
+		if actions[i], err = v.rootAction(r); err != nil {
 			return err
 		}
 	}
@@ -642,7 +664,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 	d.need(45)
 	p.Ln(3)
 	y := p.GetY()
-	sev := r.WorstSeverity()
+	sev := v.severityOf(i)
 	if withHeading {
 		d.p.SetDrawColor(sevColor(sev).r, sevColor(sev).g, sevColor(sev).b)
 		d.p.SetLineWidth(0.8)
@@ -650,7 +672,11 @@ func (d *doc) detail(i int, withHeading bool) error {
 		d.p.SetLineWidth(0.2)
 		d.p.SetDrawColor(0, 0, 0)
 		d.setFont("B", 12)
-		d.text(d.left+3, y, d.width-30, 6, r.Name, "L")
+		heading := r.Name
+		if v.forPartner { // the sections of one partner's report are its hosts
+			heading = fmt.Sprintf("%s:%d", r.Host, r.Port)
+		}
+		d.text(d.left+3, y, d.width-30, 6, heading, "L")
 		d.fill(sevColor(sev))
 		p.Rect(d.left+d.width-22, y, 22, 5.5, "F")
 		p.SetTextColor(255, 255, 255)
@@ -773,8 +799,9 @@ func (d *doc) inventoryErrors() {
 }
 
 // partnerCover writes the first part of a per-partner report.
-func (d *doc) partnerCover(r *audit.Result) error {
+func (d *doc) partnerCover(rows []audit.Result) error {
 	v, p := d.v, d.p
+	r := &rows[0]
 	d.addPage()
 	d.fill(colNavy)
 	p.Rect(0, 0, 210, 42, "F")
@@ -796,7 +823,16 @@ func (d *doc) partnerCover(r *audit.Result) error {
 	}
 	d.para(intro, "", 10, 5)
 	p.Ln(2)
-	verdict := fmt.Sprintf("Result: %s (%s)", r.Verdict, r.WorstSeverity())
+	worst := 0
+	for k := range rows {
+		if a, b := v.severityOf(k), v.severityOf(worst); a.Level() > b.Level() || a == b && rows[k].Verdict.Rank() < rows[worst].Verdict.Rank() {
+			worst = k
+		}
+	}
+	verdict := fmt.Sprintf("Result: %s (%s)", rows[worst].Verdict, v.severityOf(worst))
+	if len(rows) > 1 {
+		verdict = fmt.Sprintf("Result: %s (%s), the worst of %d mail servers", rows[worst].Verdict, v.severityOf(worst), len(rows))
+	}
 	d.para(verdict, "B", 11, 6)
 	return nil
 }

@@ -131,8 +131,11 @@ func (v *view) collectFindings() ([]Finding, error) {
 			if restatesVerdicts(f.Check) && len(vs) > 0 {
 				continue // the same facts as the verdict rows above, which carry the templated remedy and severity
 			}
-			if v.forPartner && !PartnerFacing(f.Check) {
-				continue
+			if v.forPartner {
+				var ok bool
+				if f, ok = PartnerFinding(f); !ok {
+					continue
+				}
 			}
 			out = append(out, Finding{Partner: i, Severity: f.Severity, Source: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}
@@ -143,21 +146,81 @@ func (v *view) collectFindings() ([]Finding, error) {
 
 func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
 	if v.forPartner {
-		return v.tpl.PartnerRemedy(vd, map[string]any{
-			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
-		})
+		return PartnerRemedy(v.tpl, r, vd)
 	}
 	return v.tpl.Remedy(vd, map[string]any{
 		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
 	})
 }
 
-// PartnerFacing reports whether findings of the named check belong in what
-// is sent to a partner: "verdict" and "enforced" restate the verdicts (sent
-// with the partner's remedy), "private-root" is about our imported roots,
-// "CheckFailed" about our plugins.
-func PartnerFacing(check string) bool {
-	return !restatesVerdicts(check) && check != "private-root" && check != "CheckFailed"
+// PartnerRemedy returns what partner row r is asked to do about its verdict
+// vd, in the partner's words: partner-remedies/<Verdict>.tmpl, else the
+// verdict's built-in partner remedy. It is the one place a partner remedy
+// is looked up, for per-partner PDFs and mails alike.
+func PartnerRemedy(tpl *templates.Set, r *audit.Result, vd audit.Verdict) (string, error) {
+	if tpl == nil {
+		tpl = templates.Default()
+	}
+	return tpl.PartnerRemedy(vd, map[string]any{
+		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
+	})
+}
+
+// Audiences of check findings in partnerWording.
+const (
+	audienceOurs     = "ours"     // about our own side: never told to the partner
+	audienceRestates = "restates" // a verdict says the same, with the partner remedy
+)
+
+// partnerWording says, for each check mxaudit knows, who its findings are
+// for: our side only, restated by a verdict, or the partner, with the
+// remedy in the partner's own words.
+var partnerWording = map[string]string{
+	checkVerdict:     audienceRestates, // every verdict, with our admin's remedy
+	"enforced":       audienceRestates, // the primary verdict, as critical
+	"aia":            audienceRestates, // PartialChain, with our admin's stopgap (import the intermediate)
+	"weak-key":       audienceRestates, // WeakKey
+	"weak-signature": audienceRestates, // WeakSignature
+	"pin":            audienceOurs,     // IssuerChanged in connector terms, or our inventory's pin cannot be read
+	"private-root":   audienceOurs,     // the root we imported from the partner: the mail asks for its successor instead
+	"CheckFailed":    audienceOurs,     // our plugins failed
+	"expiry":         "Please renew this certificate before it expires and install the new one on your mail server.",
+	"tls-version":    "Please enable TLS 1.2 and 1.3 on your mail server and disable older protocol versions.",
+	"weak-cipher":    "Please prefer ECDHE cipher suites with AES-GCM or ChaCha20-Poly1305 and disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites.",
+}
+
+// PartnerFinding returns check finding f as it may be told to the partner
+// it is about, or false when it must not reach the partner: it is about our
+// own side, or a verdict of the partner says the same in the partner's
+// words. A known check's remedy is replaced by the partner's wording; a
+// check mxaudit does not know keeps its message and loses its remedy, which
+// speaks to our admins. This is the one rule for per-partner PDFs and mails.
+func PartnerFinding(f audit.Finding) (audit.Finding, bool) {
+	switch w, known := partnerWording[f.Check]; {
+	case w == audienceOurs || w == audienceRestates:
+		return audit.Finding{}, false
+	case known:
+		f.Remedy = w
+	default:
+		f.Remedy = ""
+	}
+	return f, true
+}
+
+// severityOf returns the worst severity of partner i as this view tells
+// it: for a partner's own report, only what the partner is told counts.
+func (v *view) severityOf(i int) audit.Severity {
+	r := &v.res.Partners[i]
+	if !v.forPartner {
+		return r.WorstSeverity()
+	}
+	worst := audit.Info
+	for _, f := range v.findings {
+		if f.Partner == i && f.Severity.Level() > worst.Level() {
+			worst = f.Severity
+		}
+	}
+	return worst
 }
 
 // failing reports whether r has anything at or above warning.
@@ -200,7 +263,7 @@ func (v *view) byVerdict() []count {
 func (v *view) bySeverity() []count {
 	n := map[audit.Severity]int{}
 	for i := range v.res.Partners {
-		n[v.res.Partners[i].WorstSeverity()]++
+		n[v.severityOf(i)]++
 	}
 	out := make([]count, 0, len(severities))
 	for _, s := range severities {
@@ -283,6 +346,25 @@ func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
 		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft,
 		"DeclaredBy": strings.Join(r.DeclaredBy, ", "), "UsedBy": strings.Join(r.UsedBy, ", "),
 		"ReviewBy": Day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
+	})
+}
+
+// rootAction is the action for private root r: our admin's, or the partner's in its own report.
+func (v *view) rootAction(r audit.PrivateRoot) (string, error) {
+	if v.forPartner {
+		return PartnerRootAction(v.tpl, r)
+	}
+	return RootAction(v.tpl, r)
+}
+
+// PartnerRootAction returns what the partner is asked to do about a private
+// root we imported from it, from partner-root-action.tmpl (per-partner reports).
+func PartnerRootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
+	if tpl == nil {
+		tpl = templates.Default()
+	}
+	return tpl.Text("partner-root-action.tmpl", map[string]any{
+		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft, "Status": rootStatus(r),
 	})
 }
 

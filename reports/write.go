@@ -153,8 +153,9 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 				}
 			})
 		}
+		first := firstRows(res) // one PDF per partner name, covering all its rows
 	feed:
-		for i := range res.Partners {
+		for _, i := range first {
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -163,7 +164,7 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 		}
 		close(next)
 		wg.Wait()
-		for i := range res.Partners {
+		for _, i := range first {
 			if perr[i] != nil {
 				errs = append(errs, perr[i])
 			} else if paths[i] != "" {
@@ -174,13 +175,32 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 	return written, errors.Join(errs...)
 }
 
-// PartnerFileNames returns the per-partner PDF file name of each partner,
-// in order: the name with anything but letters, digits, '-', '_' and '.'
-// replaced by '-', made unique with a numeric suffix.
+// firstRows returns the index of the first row of each partner name, in order.
+func firstRows(res *audit.Results) []int {
+	seen := map[string]bool{}
+	var out []int
+	for i := range res.Partners {
+		if !seen[res.Partners[i].Name] {
+			seen[res.Partners[i].Name] = true
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// PartnerFileNames returns the per-partner PDF file name of each row, in
+// order: the partner's name with anything but letters, digits, '-', '_'
+// and '.' replaced by '-', made unique with a numeric suffix. Rows of the
+// same partner name share one file, which covers them all.
 func PartnerFileNames(res *audit.Results) []string {
 	seen := map[string]bool{}
+	byName := map[string]string{}
 	out := make([]string, len(res.Partners))
 	for i := range res.Partners {
+		if f, ok := byName[res.Partners[i].Name]; ok {
+			out[i] = f
+			continue
+		}
 		base := slug(res.Partners[i].Name)
 		name := base + ".pdf"
 		for n := 2; seen[strings.ToLower(name)]; n++ {
@@ -188,6 +208,7 @@ func PartnerFileNames(res *audit.Results) []string {
 		}
 		seen[strings.ToLower(name)] = true
 		out[i] = name
+		byName[res.Partners[i].Name] = name
 	}
 	return out
 }

@@ -41,7 +41,21 @@ type xl struct {
 // WriteXLSX writes the audit workbook: Summary, Partners, Findings, Changes,
 // Certificates, Private Roots and Inventory Errors.
 func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	return writeXLSX(w, res, opts, false)
+}
+
+// PartnerXLSX writes the workbook of one partner (matched by name): every
+// row of that name, told as its per-partner PDF tells it, to send to that partner.
+func PartnerXLSX(w io.Writer, res *audit.Results, partner string, opts Options) error {
+	one, err := partnerOnly(res, partner)
+	if err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
+	return writeXLSX(w, one, opts, true)
+}
+
+func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) error {
+	v, err := newViewFor(res, opts, forPartner)
 	if err != nil {
 		return err
 	}
@@ -370,7 +384,7 @@ func (x *xl) summary() error {
 	}
 	failingN := 0
 	for i := range v.res.Partners {
-		if failing(&v.res.Partners[i]) {
+		if v.severityOf(i).Level() >= audit.Warning.Level() {
 			failingN++
 		}
 	}
@@ -543,7 +557,7 @@ func (x *xl) partners() error {
 			}
 			if err := row([]any{
 				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
-				string(r.Verdict), strings.Join(vs, ", "), string(r.WorstSeverity()), subj, iss,
+				string(r.Verdict), strings.Join(vs, ", "), string(x.v.severityOf(i)), subj, iss,
 				na, days, r.Root.Subject, r.Root.Source, r.Root.File,
 				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil,
 			}); err != nil {
@@ -643,7 +657,7 @@ func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
 	}
 	return x.stream(SheetPrivateRoots, "PrivateRoots", cols, newSheet, func(row func([]any) error) error {
 		for _, r := range sortedRoots(roots) {
-			act, err := RootAction(x.v.tpl, r)
+			act, err := x.v.rootAction(r)
 			if err != nil {
 				return err
 			}

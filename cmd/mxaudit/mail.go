@@ -28,8 +28,10 @@ func mailCommand() *cli.Command {
 		Usage: "e-mail each partner its own report, and the audit owner the full one",
 		UsageText: "mxaudit mail --from results.json --sender ADDR --smtp HOST:PORT [--smtp-user USER] [--to-owner ADDR]\n" +
 			"mxaudit mail --run ID --sender ADDR --dry-run --out DIR\n\n" +
-			"Each partner with a contact gets its per-partner PDF with a text for its situation (failing,\n" +
-			"expiring soon, all good; templates mail-*.tmpl). The password is read from $" + passwordEnv + "\n" +
+			"Each partner with a contact gets one message per address, covering every inventory row of its\n" +
+			"name, with its per-partner PDF and a text for its situation (failing, root-successor: the root CA\n" +
+			"we imported from it expires, expiring soon, all good; templates mail-*.tmpl). Findings about our\n" +
+			"own side never reach a partner. The password is read from $" + passwordEnv + "\n" +
 			"or --smtp-password-file, never from the command line. A send log (mail-log.json beside\n" +
 			"results.json or the history database) makes a second run send nothing twice.\n" +
 			"Exit code 1 when a message could not be delivered.",
@@ -39,10 +41,10 @@ func mailCommand() *cli.Command {
 			dbFlag(),
 			&cli.StringFlag{Name: "sender", Usage: "From `ADDR`ess of the messages", EnvVars: []string{"MXAUDIT_MAIL_SENDER"}},
 			&cli.StringFlag{Name: "to-owner", Usage: "also send the full report and workbook to `ADDR` (comma-separated for several)"},
-			&cli.BoolFlag{Name: "only-failing", Usage: "mail only partners with a TLS problem (not those expiring soon or all good)"},
+			&cli.BoolFlag{Name: "only-failing", Usage: "mail only partners with a TLS problem (not those expiring soon, asked for a root successor, or all good)"},
 			&cli.StringSliceFlag{Name: "partners", Usage: "mail only these partners, by `NAME` (comma-separated or repeated)"},
 			&cli.BoolFlag{Name: "attach-xlsx", Usage: "attach each partner's own rows as a workbook too"},
-			&cli.IntFlag{Name: "expiring-days", Value: mailing.DefaultExpiringDays, Usage: "a certificate expiring within `N` days makes a partner \"expiring soon\""},
+			&cli.IntFlag{Name: "expiring-days", Value: mailing.DefaultExpiringDays, Usage: "a certificate of the chain, or the imported root it ends in, expiring within `N` days makes a partner \"expiring soon\" (also in the owner's count)"},
 			&cli.StringFlag{Name: "smtp", Usage: "submission server `HOST:PORT` (587 STARTTLS, 465 implicit TLS)", EnvVars: []string{"MXAUDIT_SMTP"}},
 			&cli.StringFlag{Name: "smtp-tls", Usage: "`MODE` starttls or implicit (default: implicit on port 465, else starttls)"},
 			&cli.StringFlag{Name: "smtp-user", Usage: "authenticate as `USER` (password from $" + passwordEnv + " or --smtp-password-file)", EnvVars: []string{"MXAUDIT_SMTP_USER"}},

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -237,4 +241,93 @@ func TestMailUsage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMailDuplicatePartner: an inventory listing one partner with two MX
+// hosts is mailed one message covering both, and a re-run sends nothing
+// twice (the issue: the second row was dropped as "already sent").
+func TestMailDuplicatePartner(t *testing.T) {
+	srv := mailtest.Start(t, mailtest.Options{})
+	dir := t.TempDir()
+	_, res := mailResults(t, dir)
+	second := res.Partners[0] // Alpha GmbH again, on another host, without problems
+	second.Host, second.Verdict, second.Verdicts = "mx2.alpha.example", audit.Valid, []audit.Verdict{audit.Valid}
+	res.Partners = append(res.Partners, second)
+	results := filepath.Join(dir, "results.json")
+	if err := audit.WriteResults(results, res); err != nil {
+		t.Fatal(err)
+	}
+	roots := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(roots, srv.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"mail", "--from", results, "--sender", "audit@corp.example", "--smtp", srv.Addr, "--roots", roots, "--rate", "0", "--partners", "Alpha GmbH"}
+	for run, want := range []string{"sent          Alpha GmbH <it@alpha.example> (failing)", "already sent  Alpha GmbH <it@alpha.example>"} {
+		out, errOut, code := runMail(t, args...)
+		if code != 0 || strings.Count(out, "Alpha GmbH") != 1 || !strings.Contains(out, want) {
+			t.Errorf("run %d: exit %d, want one line %q\n%s%s", run+1, code, want, out, errOut)
+		}
+	}
+	got := srv.For("it@alpha.example")
+	if len(got) != 1 {
+		t.Fatalf("it@alpha.example got %d messages, want 1", len(got))
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(got[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(m.Body)
+	for _, s := range []string{"mx.alpha.example (port 25): UntrustedRoot", "mx2.alpha.example (port 25): no findings", "Alpha-GmbH.pdf"} {
+		if !strings.Contains(string(body), s) {
+			t.Errorf("the message lacks %q", s)
+		}
+	}
+}
+
+// emltext IN.eml OUT writes the decoded subject ("Subject: ...") and text body of a
+// message to OUT, for grep in the scripts; the attachments' names follow as "Attachment: NAME".
+func cmdEMLText(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: emltext IN.eml OUT")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	ts.Check(err)
+	dec := new(mime.WordDecoder)
+	subject, err := dec.DecodeHeader(m.Header.Get("Subject"))
+	ts.Check(err)
+	var out strings.Builder
+	out.WriteString("Subject: " + subject + "\n\n")
+	var walk func(r io.Reader, contentType string)
+	walk = func(r io.Reader, contentType string) {
+		mt, params, err := mime.ParseMediaType(contentType)
+		ts.Check(err)
+		if !strings.HasPrefix(mt, "multipart/") {
+			return
+		}
+		mr := multipart.NewReader(r, params["boundary"])
+		for {
+			p, err := mr.NextPart() // undoes quoted-printable
+			if err == io.EOF {
+				return
+			}
+			ts.Check(err)
+			ct := p.Header.Get("Content-Type")
+			switch {
+			case strings.HasPrefix(ct, "multipart/"):
+				walk(p, ct)
+			case p.FileName() != "":
+				name, err := dec.DecodeHeader(p.FileName())
+				ts.Check(err)
+				out.WriteString("Attachment: " + name + "\n")
+			case strings.HasPrefix(ct, "text/plain"):
+				b, err := io.ReadAll(p)
+				ts.Check(err)
+				out.WriteString(strings.ReplaceAll(string(b), "\r\n", "\n"))
+			}
+		}
+	}
+	walk(m.Body, m.Header.Get("Content-Type"))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(out.String()), 0o644))
 }

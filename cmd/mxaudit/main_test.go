@@ -62,6 +62,7 @@ func TestScripts(t *testing.T) {
 			"changes":    cmdChanges,
 			"signals":    cmdSignals,
 			"probeagree": cmdProbeAgree,
+			"emltext":    cmdEMLText,
 		},
 	})
 }

@@ -15,8 +15,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,61 +29,11 @@ import (
 	"github.com/mxaudit/mxaudit/templates"
 )
 
-// Situation is what a partner's message is about; it picks the mail-<situation>.tmpl template.
-type Situation string
-
-// The situations of a partner, most urgent first.
-const (
-	Failing  Situation = "failing"  // a verdict or finding at warning or above
-	Expiring Situation = "expiring" // nothing wrong yet, but a certificate it relies on expires soon
-	AllGood  Situation = "ok"       // nothing to do
-)
-
-// DefaultExpiringDays is how close to its NotAfter a certificate counts as expiring soon.
-const DefaultExpiringDays = 30
-
 // MIME types of the attachments.
 const (
 	TypePDF  = "application/pdf"
 	TypeXLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 )
-
-// ExpiringCert is a certificate a partner's TLS relies on that expires soon.
-type ExpiringCert struct {
-	Subject  string
-	NotAfter string // YYYY-MM-DD
-	DaysLeft int
-	Note     string // why it matters when it is not the partner's own chain
-}
-
-// Classify returns the situation of r in a run started at now, and the
-// certificates (of its chain, or the private root its chain ends in) that
-// expire within days, soonest first.
-func Classify(r *audit.Result, roots []audit.PrivateRoot, now time.Time, days int) (Situation, []ExpiringCert) {
-	var exp []ExpiringCert
-	for _, c := range r.Chain {
-		if d := audit.DaysLeft(c.NotAfter, now); d >= 0 && d <= days {
-			exp = append(exp, ExpiringCert{Subject: c.Subject, NotAfter: reports.Day(c.NotAfter), DaysLeft: d})
-		}
-	}
-	for _, pr := range roots {
-		if !slices.Contains(pr.UsedBy, r.Name) {
-			continue
-		}
-		if d := audit.DaysLeft(pr.NotAfter, now); d >= 0 && d <= days && !slices.ContainsFunc(exp, func(e ExpiringCert) bool { return e.Subject == pr.Subject }) {
-			exp = append(exp, ExpiringCert{Subject: pr.Subject, NotAfter: reports.Day(pr.NotAfter), DaysLeft: d,
-				Note: "This is your root CA, which we imported as a private root: please send us its successor before then"})
-		}
-	}
-	slices.SortStableFunc(exp, func(a, b ExpiringCert) int { return a.DaysLeft - b.DaysLeft })
-	switch {
-	case r.WorstSeverity().Level() >= audit.Warning.Level():
-		return Failing, exp
-	case len(exp) > 0:
-		return Expiring, exp
-	}
-	return AllGood, nil
-}
 
 // SplitContacts splits a contact field into its addresses: separated by
 // ';' or ',' outside quotes and angle brackets, as the inventory accepts them.
@@ -120,6 +72,7 @@ type Message struct {
 	Owner       bool      // the full report for the audit owner
 	To          string    // the recipient's address (addr-spec only)
 	Situation   Situation // the partner's situation; "" for the owner
+	Hosts       []string  // the partner's rows the message covers, as host:port
 	Subject     string
 	ID          string   // Message-ID without angle brackets
 	Attachments []string // attachment file names
@@ -175,15 +128,37 @@ func (e *AddressError) Unwrap() error { return e.Err }
 // nanosecond, which results.json and the history database both keep.
 func RunKey(res *audit.Results) string { return res.Started.UTC().Format(time.RFC3339Nano) }
 
-// problem is one line of a failing partner's message.
-type problem struct{ Issue, Message, Remedy string }
-
 // mailed is one line of the owner's lists.
 type mailed struct{ Partner, Situation, To, Reason string }
 
-// Compose builds the messages for res. The partners' PDFs are rendered
-// once each; a partner with several addresses gets one message per address,
-// so that one refused address does not keep the others from their report.
+// group is one partner: the indexes of the inventory rows with its name, in order.
+type group struct {
+	name string
+	rows []int
+}
+
+// groups returns the partners of res by name, in the order of their first row.
+func groups(res *audit.Results) []group {
+	var out []group
+	at := map[string]int{}
+	for i := range res.Partners {
+		n := res.Partners[i].Name
+		if k, ok := at[n]; ok {
+			out[k].rows = append(out[k].rows, i)
+			continue
+		}
+		at[n] = len(out)
+		out = append(out, group{name: n, rows: []int{i}})
+	}
+	return out
+}
+
+// Compose builds the messages for res: one per partner name and address,
+// covering every inventory row of that name (a partner listed with two MX
+// hosts gets one message and one PDF about both). The partners' PDFs are
+// rendered once each; a partner with several addresses gets one message
+// per address, so that one refused address does not keep the others from
+// their report.
 func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	sender, err := mail.ParseAddress(opts.Sender)
 	if err != nil {
@@ -227,63 +202,89 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	c := composer{opts: opts, sender: sender, run: plan.Run}
 	files := reports.PartnerFileNames(res)
 	counts := map[Situation]int{}
+	expiringSoon, unprobed := 0, 0
 	var sent, notSent []mailed
-	for i := range res.Partners {
-		r := &res.Partners[i]
-		sit, exp := Classify(r, res.PrivateRoots, now, opts.ExpiringDays)
-		counts[sit]++
-		skip := func(reason string, failed bool) {
-			plan.Skipped = append(plan.Skipped, Skip{Partner: r.Name, Reason: reason, Failed: failed})
-			notSent = append(notSent, mailed{Partner: r.Name, Reason: reason})
+	for _, g := range groups(res) {
+		rows := make([]*audit.Result, len(g.rows))
+		for k, i := range g.rows {
+			rows[k] = &res.Partners[i]
 		}
+		a, err := Assess(rows, res.PrivateRoots, now, opts.ExpiringDays, tpl)
+		if err != nil {
+			return nil, fmt.Errorf("partner %s: %w", g.name, err)
+		}
+		if a.Probed == 0 {
+			unprobed++
+		} else {
+			counts[a.Situation]++
+			if a.ExpiringSoon {
+				expiringSoon++
+			}
+		}
+		skip := func(reason string, failed bool) {
+			plan.Skipped = append(plan.Skipped, Skip{Partner: g.name, Reason: reason, Failed: failed})
+			notSent = append(notSent, mailed{Partner: g.name, Reason: reason})
+		}
+		contacts := contactsOf(rows)
 		switch {
-		case opts.Partners != nil && !slices.Contains(opts.Partners, r.Name):
+		case opts.Partners != nil && !slices.Contains(opts.Partners, g.name):
 			continue // not asked for: not even worth a line
-		case r.Verdict == audit.NotProbed:
+		case a.Probed == 0:
 			skip("not probed (the run was interrupted)", false)
 			continue
-		case opts.OnlyFailing && sit != Failing:
+		case opts.OnlyFailing && a.Situation != Failing:
 			continue
-		case strings.TrimSpace(r.Contact) == "":
+		case len(contacts) == 0:
 			skip("no contact in the inventory", false)
 			continue
 		}
-		to, err := SplitContacts(r.Contact)
-		if err != nil {
-			skip("contact: "+err.Error(), true)
+		var to []*mail.Address
+		for _, ct := range contacts {
+			as, err := SplitContacts(ct)
+			if err != nil {
+				to = nil
+				skip("contact: "+err.Error(), true)
+				break
+			}
+			for _, ad := range as {
+				if !slices.ContainsFunc(to, func(x *mail.Address) bool { return strings.EqualFold(x.Address, ad.Address) }) {
+					to = append(to, ad)
+				}
+			}
+		}
+		if len(to) == 0 {
 			continue
 		}
-		data, err := c.partnerData(common, r, sit, exp, files[i])
+		file := files[g.rows[0]]
+		data := c.partnerData(common, rows, a, file)
+		subject, body, err := render(tpl, "mail-"+string(a.Situation)+".tmpl", data)
 		if err != nil {
-			return nil, fmt.Errorf("partner %s: %w", r.Name, err)
-		}
-		subject, body, err := render(tpl, "mail-"+string(sit)+".tmpl", data)
-		if err != nil {
-			return nil, fmt.Errorf("partner %s: %w", r.Name, err)
+			return nil, fmt.Errorf("partner %s: %w", g.name, err)
 		}
 		var pdf bytes.Buffer
-		if err := reports.PartnerPDF(&pdf, res, r.Name, opts.Reports); err != nil {
-			return nil, fmt.Errorf("partner %s: %w", r.Name, err)
+		if err := reports.PartnerPDF(&pdf, res, g.name, opts.Reports); err != nil {
+			return nil, fmt.Errorf("partner %s: %w", g.name, err)
 		}
-		atts := []attachment{{name: files[i], typ: TypePDF, data: pdf.Bytes()}}
+		atts := []attachment{{name: file, typ: TypePDF, data: pdf.Bytes()}}
 		if opts.XLSX {
 			var x bytes.Buffer
-			if err := reports.WriteXLSX(&x, onlyPartner(res, i), opts.Reports); err != nil {
-				return nil, fmt.Errorf("partner %s: workbook: %w", r.Name, err)
+			if err := reports.PartnerXLSX(&x, res, g.name, opts.Reports); err != nil {
+				return nil, fmt.Errorf("partner %s: workbook: %w", g.name, err)
 			}
-			atts = append(atts, attachment{name: strings.TrimSuffix(files[i], ".pdf") + ".xlsx", typ: TypeXLSX, data: x.Bytes()})
+			atts = append(atts, attachment{name: strings.TrimSuffix(file, ".pdf") + ".xlsx", typ: TypeXLSX, data: x.Bytes()})
 		}
 		var addrs []string
-		for _, a := range to {
-			m, err := c.message(r.Name, a, subject, body, atts)
+		hosts := rowKeys(rows)
+		for _, ad := range to {
+			m, err := c.message(g.name, ad, subject, body, atts)
 			if err != nil {
-				return nil, fmt.Errorf("partner %s: %w", r.Name, err)
+				return nil, fmt.Errorf("partner %s: %w", g.name, err)
 			}
-			m.Situation = sit
+			m.Situation, m.Hosts = a.Situation, hosts
 			plan.Messages = append(plan.Messages, m)
-			addrs = append(addrs, a.Address)
+			addrs = append(addrs, ad.Address)
 		}
-		sent = append(sent, mailed{Partner: r.Name, Situation: string(sit), To: strings.Join(addrs, ", ")})
+		sent = append(sent, mailed{Partner: g.name, Situation: string(a.Situation), To: strings.Join(addrs, ", ")})
 	}
 	if len(owners) == 0 {
 		return plan, nil
@@ -296,8 +297,10 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("owner: %w", err)
 	}
 	data := common
-	data["Partners"] = len(res.Partners)
-	data["Failing"], data["Expiring"], data["AllGood"] = counts[Failing], counts[Expiring], counts[AllGood]
+	data["Partners"], data["Servers"] = len(groups(res)), len(res.Partners)
+	data["Failing"], data["AllGood"], data["RootSuccessor"] = counts[Failing], counts[AllGood], counts[RootSuccessor]
+	data["Expiring"] = expiringSoon
+	data["NotProbed"] = unprobed
 	data["ExpiringDays"] = opts.ExpiringDays
 	data["Incomplete"] = res.Incomplete
 	data["Finished"] = reports.Stamp(res.Finished)
@@ -322,6 +325,26 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	return plan, nil
 }
 
+// contactsOf returns the distinct non-empty contact fields of rows, in order.
+func contactsOf(rows []*audit.Result) []string {
+	var out []string
+	for _, r := range rows {
+		if c := strings.TrimSpace(r.Contact); c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// rowKeys names the rows a partner's message covers, as host:port, in order.
+func rowKeys(rows []*audit.Result) []string {
+	var out []string
+	for _, r := range rows {
+		out = appendNew(out, net.JoinHostPort(r.Host, strconv.Itoa(r.Port)))
+	}
+	return out
+}
+
 // commonData is the template data every message shares.
 func commonData(tpl *templates.Set, org string, now time.Time) (map[string]any, error) {
 	org, title, period, err := reports.Masthead(tpl, org, now)
@@ -337,51 +360,92 @@ type composer struct {
 	run    string
 }
 
-func (c *composer) partnerData(common map[string]any, r *audit.Result, sit Situation, exp []ExpiringCert, file string) (map[string]any, error) {
-	data := make(map[string]any, len(common)+12)
+// partnerData is the template data of a partner's message.
+func (c *composer) partnerData(common map[string]any, rows []*audit.Result, a Assessment, file string) map[string]any {
+	data := make(map[string]any, len(common)+20)
 	for k, v := range common {
 		data[k] = v
 	}
-	vs := r.Verdicts
-	if len(vs) == 0 && r.Verdict != "" {
-		vs = []audit.Verdict{r.Verdict}
-	}
-	var probs []problem
-	for _, vd := range vs {
-		if vd == audit.Valid {
+	var all, domains, verdicts []string
+	enforced, critical := false, false
+	worst := audit.Info
+	for _, r := range rows {
+		if r.Verdict == audit.NotProbed {
 			continue
 		}
-		rem, err := c.opts.Reports.Templates.PartnerRemedy(vd, map[string]any{
-			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
-		})
-		if err != nil {
-			return nil, err
-		}
-		msg := r.Details[vd]
-		if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
-			msg = r.Error
-		}
-		probs = append(probs, problem{Issue: string(vd), Message: msg, Remedy: rem})
+		all, domains = appendNew(all, r.Host), appendNew(domains, r.Domain)
+		verdicts = append(verdicts, string(r.Verdict))
+		enforced = enforced || r.Enforced
 	}
-	for _, f := range r.Findings {
-		if !reports.PartnerFacing(f.Check) {
+	for _, p := range a.Problems {
+		critical = critical || p.Severity == audit.Critical
+		if p.Severity.Level() > worst.Level() {
+			worst = p.Severity
+		}
+	}
+	// The hosts the message is about: those with problems, expiring certificates or our root, else all.
+	var about []string
+	switch a.Situation {
+	case Failing:
+		for _, p := range a.Problems {
+			about = appendNew(about, p.Host)
+		}
+	case RootSuccessor:
+		for _, q := range a.Roots {
+			for _, h := range q.Hosts {
+				about = appendNew(about, h)
+			}
+		}
+	case Expiring:
+		for _, e := range a.Expiring {
+			about = appendNew(about, e.Host)
+		}
+	}
+	if len(about) == 0 {
+		about = all
+	}
+	// One line per row, for a partner listed with several mail servers.
+	type row struct {
+		Host, Port string
+		Issues     []string // the problems' issues on this host
+		Expiring   bool     // a certificate of this host's chain expires soon
+	}
+	var lines []row
+	for _, r := range rows {
+		if r.Verdict == audit.NotProbed {
 			continue
 		}
-		if f.Severity.Level() >= audit.Warning.Level() {
-			probs = append(probs, problem{Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
+		l := row{Host: r.Host, Port: strconv.Itoa(r.Port),
+			Expiring: slices.ContainsFunc(a.Expiring, func(e ExpiringCert) bool { return e.Host == r.Host })}
+		for _, p := range a.Problems {
+			if p.Host == r.Host {
+				l.Issues = appendNew(l.Issues, p.Issue)
+			}
 		}
+		lines = append(lines, l)
 	}
-	issue := string(r.Verdict)
-	if len(probs) > 0 {
-		issue = probs[0].Issue
+	data["Rows"] = lines
+	issue := ""
+	if len(a.Problems) > 0 {
+		issue = a.Problems[0].Issue
 	}
-	data["Issue"], data["Critical"] = issue, r.WorstSeverity() == audit.Critical
-	data["Partner"], data["Domain"], data["Host"] = r.Name, r.Domain, r.Host
-	data["Verdict"], data["Severity"], data["Enforced"] = string(r.Verdict), string(r.WorstSeverity()), r.Enforced
-	data["Situation"] = string(sit)
-	data["Problems"], data["Expiring"] = probs, exp
+	data["Partner"], data["Domain"] = rows[0].Name, strings.Join(domains, ", ")
+	data["Host"], data["Several"], data["Hosts"], data["AllHosts"] = strings.Join(about, ", "), len(about) > 1, about, all
+	data["Verdict"] = string(audit.Primary(toVerdicts(verdicts)))
+	data["Issue"], data["Severity"], data["Critical"], data["Enforced"] = issue, string(worst), critical, enforced
+	data["Situation"] = string(a.Situation)
+	data["Problems"], data["Expiring"], data["Roots"] = a.Problems, a.Expiring, a.Roots
+	data["ExpiringDays"] = c.opts.ExpiringDays
 	data["Attachment"] = file
-	return data, nil
+	return data
+}
+
+func toVerdicts(ss []string) []audit.Verdict {
+	out := make([]audit.Verdict, len(ss))
+	for i, s := range ss {
+		out[i] = audit.Verdict(s)
+	}
+	return out
 }
 
 // render executes a mail template: a "Subject:" line, an empty line, the body.
@@ -452,28 +516,6 @@ func (c *composer) messageID(partner, to string) (string, error) {
 	h := sha256.Sum256([]byte(c.run + "\x00" + partner + "\x00" + strings.ToLower(to)))
 	domain := c.sender.Address[strings.LastIndexByte(c.sender.Address, '@')+1:]
 	return fmt.Sprintf("mxaudit.%s.%s@%s", hex.EncodeToString(h[:6]), hex.EncodeToString(rnd[:]), domain), nil
-}
-
-// onlyPartner returns a copy of res holding partner i alone, with the private roots it uses or declares.
-func onlyPartner(res *audit.Results, i int) *audit.Results {
-	r := res.Partners[i]
-	one := *res
-	one.Partners = []audit.Result{r}
-	one.InventoryErrors, one.Changes, one.PrivateRoots = nil, nil, nil
-	for _, pr := range res.PrivateRoots {
-		if slices.Contains(pr.UsedBy, r.Name) || slices.Contains(pr.DeclaredBy, r.Name) {
-			pr.UsedBy, pr.DeclaredBy = only(pr.UsedBy, r.Name), only(pr.DeclaredBy, r.Name)
-			one.PrivateRoots = append(one.PrivateRoots, pr)
-		}
-	}
-	return &one
-}
-
-func only(names []string, name string) []string {
-	if slices.Contains(names, name) {
-		return []string{name}
-	}
-	return nil
 }
 
 func quoteAll(ss []string) []string {

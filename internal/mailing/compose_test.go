@@ -14,55 +14,6 @@ import (
 	"github.com/mxaudit/mxaudit/templates"
 )
 
-func TestClassify(t *testing.T) {
-	far := started.AddDate(1, 0, 0)
-	root := audit.PrivateRoot{Subject: "CN=Partner Root", NotAfter: started.AddDate(0, 0, 20), UsedBy: []string{"P"}}
-	tests := []struct {
-		name  string
-		r     audit.Result
-		roots []audit.PrivateRoot
-		want  Situation
-		exp   []string // subjects expiring, soonest first
-	}{
-		{"valid, far expiry", result("P", "p.example", false, "a@p.example", []audit.Verdict{audit.Valid}, cert("CN=mx.p.example", "CN=CA", far)), nil, AllGood, nil},
-		{"valid, leaf expires in 10 days", result("P", "p.example", false, "", []audit.Verdict{audit.Valid},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 10))), nil, Expiring, []string{"CN=mx.p.example"}},
-		{"valid, expires in exactly 30 days", result("P", "p.example", false, "", []audit.Verdict{audit.Valid},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 30))), nil, Expiring, []string{"CN=mx.p.example"}},
-		{"valid, expires in 31 days", result("P", "p.example", false, "", []audit.Verdict{audit.Valid},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 31))), nil, AllGood, nil},
-		{"valid, intermediate sooner than leaf", result("P", "p.example", false, "", []audit.Verdict{audit.Valid},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 25)), cert("CN=Inter CA", "CN=Root", started.AddDate(0, 0, 5))),
-			nil, Expiring, []string{"CN=Inter CA", "CN=mx.p.example"}},
-		{"valid, its private root expires", result("P", "p.example", false, "", []audit.Verdict{audit.Valid}, cert("CN=mx.p.example", "CN=CA", far)),
-			[]audit.PrivateRoot{root}, Expiring, []string{"CN=Partner Root"}},
-		{"another partner's root does not count", result("Q", "q.example", false, "", []audit.Verdict{audit.Valid}, cert("CN=mx.q.example", "CN=CA", far)),
-			[]audit.PrivateRoot{root}, AllGood, nil},
-		{"failing beats expiring", result("P", "p.example", true, "", []audit.Verdict{audit.NameMismatch},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 3))), nil, Failing, []string{"CN=mx.p.example"}},
-		{"expired is failing", result("P", "p.example", false, "", []audit.Verdict{audit.Expired},
-			cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, -3))), nil, Failing, nil},
-		{"warning finding is failing", func() audit.Result {
-			r := result("P", "p.example", false, "", []audit.Verdict{audit.Valid}, cert("CN=mx.p.example", "CN=CA", far))
-			r.Findings = []audit.Finding{{Check: "tls-version", Severity: audit.Warning, Message: "TLS 1.0 offered"}}
-			return r
-		}(), nil, Failing, nil},
-		{"no certificate (connection refused)", result("P", "p.example", false, "", []audit.Verdict{audit.ConnectionRefused}), nil, Failing, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, exp := Classify(&tt.r, tt.roots, started, DefaultExpiringDays)
-			var subjects []string
-			for _, e := range exp {
-				subjects = append(subjects, e.Subject)
-			}
-			if got != tt.want || !slices.Equal(subjects, tt.exp) {
-				t.Errorf("got %s %v, want %s %v", got, subjects, tt.want, tt.exp)
-			}
-		})
-	}
-}
-
 func TestSplitContacts(t *testing.T) {
 	tests := []struct {
 		name, in string

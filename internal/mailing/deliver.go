@@ -117,7 +117,7 @@ func Deliver(ctx context.Context, t Transport, plan *Plan, o DeliverOptions) []O
 			break
 		}
 		if oc.Status == Sent && o.Log != nil && !o.NoRecord {
-			if err := o.Log.Add(LogEntry{Run: plan.Run, RunID: o.RunID, Partner: m.Partner, Owner: m.Owner, To: m.To,
+			if err := o.Log.Add(LogEntry{Run: plan.Run, RunID: o.RunID, Partner: m.Partner, Hosts: m.Hosts, Owner: m.Owner, To: m.To,
 				MessageID: m.ID, Subject: m.Subject, Sent: o.Now().UTC()}); err != nil {
 				// Delivered but not recorded: a re-run would send it again, so say so and stop.
 				oc.Err = err

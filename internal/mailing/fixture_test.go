@@ -38,7 +38,7 @@ func result(name, domain string, enforced bool, contact string, vs []audit.Verdi
 	r.Remedy = r.Verdict.Remedy()
 	for _, v := range vs {
 		if v != audit.Valid {
-			r.Details[v] = v.Remedy()[:20] + " (detail for " + domain + ")"
+			r.Details[v] = string(v) + " (detail for " + domain + ")"
 		}
 	}
 	return r
