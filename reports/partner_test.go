@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,7 +78,7 @@ func TestPartnerPDFAllRows(t *testing.T) {
 		t.Errorf("file names %v: the rows of one partner must share its file", names)
 	}
 	dir := t.TempDir()
-	written, err := WriteAll(dir, res, []Format{CSV}, true, Options{NoFontSearch: true})
+	written, err := WriteAll(context.Background(), dir, res, []Format{CSV}, true, Options{NoFontSearch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
