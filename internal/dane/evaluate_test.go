@@ -253,7 +253,6 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
-
 func TestMatchName(t *testing.T) {
 	tests := []struct {
 		pattern, host string
