@@ -21,6 +21,9 @@ type Lookup struct {
 	// HostSecure says the MX host's address records were DNSSEC-validated
 	// (AD bit); RFC 7672 section 2.2 looks up TLSA only then.
 	HostSecure bool
+	// HostBogus, when set, says why the MX host's own address lookup
+	// failed DNSSEC validation; mail is deferred as for a bogus TLSA answer.
+	HostBogus string
 	Rcode      int      // response code of the TLSA query (dns.RcodeSuccess, dns.RcodeNameError, ...)
 	Secure     bool     // the TLSA answer had the AD bit
 	Records    []Record // the TLSA records of the answer
@@ -76,6 +79,10 @@ type Result struct {
 func Evaluate(in Input) Result {
 	l := in.Lookup
 	name := Name(in.Host, 25)
+	if l.HostBogus != "" {
+		return Result{Status: Bogus, Verdict: audit.DnssecBogus,
+			Detail: fmt.Sprintf("the address lookup of %s failed DNSSEC validation: %s; DANE senders defer mail", in.Host, l.HostBogus)}
+	}
 	if !l.HostSecure {
 		return Result{Status: Insecure, Detail: fmt.Sprintf("the address records of %s are not DNSSEC-validated, so senders do not look up TLSA", in.Host)}
 	}
