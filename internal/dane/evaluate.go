@@ -24,11 +24,11 @@ type Lookup struct {
 	// HostBogus, when set, says why the MX host's own address lookup
 	// failed DNSSEC validation; mail is deferred as for a bogus TLSA answer.
 	HostBogus string
-	Rcode      int      // response code of the TLSA query (dns.RcodeSuccess, dns.RcodeNameError, ...)
-	Secure     bool     // the TLSA answer had the AD bit
-	Records    []Record // the TLSA records of the answer
-	Err        error    // the query itself failed (timeout, network); counts as SERVFAIL
-	Reason     string   // why the resolver failed, when it said (extended DNS error text)
+	Rcode     int      // response code of the TLSA query (dns.RcodeSuccess, dns.RcodeNameError, ...)
+	Secure    bool     // the TLSA answer had the AD bit
+	Records   []Record // the TLSA records of the answer
+	Err       error    // the query itself failed (timeout, network); counts as SERVFAIL
+	Reason    string   // why the resolver failed, when it said (extended DNS error text)
 }
 
 // Input is what Evaluate needs for one MX host.
