@@ -138,7 +138,9 @@ const enforcePolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx1.enforce.exampl
 func TestFetch(t *testing.T) {
 	pki := newWebPKI(t)
 	ps := startPolicyServer(t)
-	valid := func(domain string) tls.Certificate { return pki.issue(t, pki.public, PolicyHost(domain), now.Add(90*day)) }
+	valid := func(domain string) tls.Certificate {
+		return pki.issue(t, pki.public, PolicyHost(domain), now.Add(90*day))
+	}
 	tests := []struct {
 		domain  string
 		cert    tls.Certificate
@@ -250,7 +252,9 @@ func mxServer(t *testing.T, ip, host string, cert tls.Certificate, noTLS bool) M
 func TestAudit(t *testing.T) {
 	pki := newWebPKI(t)
 	ps := startPolicyServer(t)
-	valid := func(domain string) tls.Certificate { return pki.issue(t, pki.public, PolicyHost(domain), now.Add(90*day)) }
+	valid := func(domain string) tls.Certificate {
+		return pki.issue(t, pki.public, PolicyHost(domain), now.Add(90*day))
+	}
 	ps.serve("enforce.example", valid("enforce.example"), text(enforcePolicy))
 	ps.serve("testing.example", valid("testing.example"), text("version: STSv1\nmode: testing\nmx: mx1.enforce.example\nmx: *.mx.enforce.example\nmax_age: 3600\n"))
 	ps.serve("none.example", valid("none.example"), text("version: STSv1\nmode: none\nmax_age: 86400\n"))
