@@ -107,3 +107,16 @@ func init() {
 	maps.Copy(remedies, policyRemedies)
 	maps.Copy(partnerRemedies, policyPartnerRemedies)
 }
+
+// Policies is what a partner's mail domain publishes for TLS and what it
+// makes of the partner's MX host: DANE, MTA-STS and TLS-RPT facts for
+// results.json. A failure among them is also a verdict of the partner.
+type Policies struct {
+	DANE       string   `json:"dane,omitempty"`        // "valid", "mismatch", "bogus", "no-tls", "unusable", "none", "insecure"
+	DANEDetail string   `json:"dane_detail,omitempty"` // why, in words
+	MTASTS     string   `json:"mta_sts,omitempty"`     // "absent", "failed", "enforce", "testing", "none"
+	MTASTSID   string   `json:"mta_sts_id,omitempty"`  // the id of the _mta-sts TXT record
+	MTASTSMX   []string `json:"mta_sts_mx,omitempty"`  // the policy's mx patterns
+	TLSRPT     string   `json:"tls_rpt,omitempty"`     // "absent", "invalid", "present"
+	TLSRPTRUA  []string `json:"tls_rpt_rua,omitempty"` // where TLS reports go
+}

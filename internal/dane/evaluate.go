@@ -340,3 +340,28 @@ func advice(usable []Record, chains [][]*x509.Certificate, matched []bool) []aud
 	}
 	return out
 }
+
+// Apply records r in a partner's result: the "dane" fact, the verdict
+// (with its detail) when there is one, and the findings.
+func (r Result) Apply(res *audit.Result) {
+	if res.Policies == nil {
+		res.Policies = &audit.Policies{}
+	}
+	res.Policies.DANE, res.Policies.DANEDetail = string(r.Status), r.Detail
+	if r.Verdict != "" {
+		addVerdict(res, r.Verdict, r.Detail)
+	}
+	res.Findings = append(res.Findings, r.Findings...)
+}
+
+func addVerdict(res *audit.Result, v audit.Verdict, detail string) {
+	if res.Details == nil {
+		res.Details = map[audit.Verdict]string{}
+	}
+	if old, ok := res.Details[v]; ok {
+		res.Details[v] = old + "; " + detail
+		return
+	}
+	res.Verdicts = append(res.Verdicts, v)
+	res.Details[v] = detail
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,35 @@ func TestMatchName(t *testing.T) {
 		t.Run(tc.pattern+"~"+tc.host, func(t *testing.T) {
 			if got := matchName(tc.pattern, tc.host); got != tc.want {
 				t.Errorf("matchName(%q, %q) = %v", tc.pattern, tc.host, got)
+			}
+		})
+	}
+}
+
+func TestApply(t *testing.T) {
+	tests := []struct {
+		name    string
+		r       Result
+		verdict []audit.Verdict
+	}{
+		{"valid is a fact, not a verdict", Result{Status: Valid, Detail: "TLSA 3 1 1 matches"}, nil},
+		{"mismatch is a verdict", Result{Status: Mismatch, Verdict: audit.TlsaMismatch, Detail: "none matches",
+			Findings: []audit.Finding{{Check: Check, Severity: audit.Warning, Message: "advice"}}}, []audit.Verdict{audit.TlsaMismatch}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var res audit.Result
+			tc.r.Apply(&res)
+			if res.Policies == nil || res.Policies.DANE != string(tc.r.Status) || res.Policies.DANEDetail != tc.r.Detail {
+				t.Fatalf("policies %+v", res.Policies)
+			}
+			if !slices.Equal(res.Verdicts, tc.verdict) || len(res.Findings) != len(tc.r.Findings) {
+				t.Errorf("verdicts %v findings %v", res.Verdicts, res.Findings)
+			}
+			for _, v := range tc.verdict {
+				if res.Details[v] != tc.r.Detail {
+					t.Errorf("detail of %s = %q", v, res.Details[v])
+				}
 			}
 		})
 	}

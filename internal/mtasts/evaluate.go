@@ -206,3 +206,36 @@ func checkCert(mx MX, roots *x509.CertPool, now time.Time) (audit.ResultType, st
 	}
 	return audit.ValidationFailure, err.Error()
 }
+
+// Apply records r in a partner's result: the MTA-STS facts, and every
+// outcome as a verdict with its detail, except in testing mode, where
+// senders only report and an outcome is a warning finding instead.
+func (r Result) Apply(res *audit.Result) {
+	if res.Policies == nil {
+		res.Policies = &audit.Policies{}
+	}
+	res.Policies.MTASTS = string(r.Status)
+	if r.Record != nil {
+		res.Policies.MTASTSID = r.Record.ID
+	}
+	if r.Policy != nil {
+		res.Policies.MTASTSMX = r.Policy.MX
+	}
+	for _, o := range r.Outcomes {
+		if r.Status == InTesting {
+			res.Findings = append(res.Findings, audit.Finding{Check: Check, Severity: o.Severity,
+				Message: "MTA-STS (testing mode) " + string(o.ResultType) + ": " + o.Detail, Remedy: o.Verdict.Remedy()})
+			continue
+		}
+		if res.Details == nil {
+			res.Details = map[audit.Verdict]string{}
+		}
+		if old, ok := res.Details[o.Verdict]; ok {
+			res.Details[o.Verdict] = old + "; " + o.Detail
+			continue
+		}
+		res.Verdicts = append(res.Verdicts, o.Verdict)
+		res.Details[o.Verdict] = o.Detail
+	}
+	res.Findings = append(res.Findings, r.Findings...)
+}

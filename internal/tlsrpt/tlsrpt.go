@@ -166,3 +166,15 @@ func Evaluate(domain string, txts []string, lookupErr error) Result {
 	}
 	return Result{Status: Present, Record: r, Detail: "TLS reports go to " + strings.Join(r.RUA, ", ")}
 }
+
+// Apply records r in a partner's result: the TLS-RPT facts and the findings.
+func (r Result) Apply(res *audit.Result) {
+	if res.Policies == nil {
+		res.Policies = &audit.Policies{}
+	}
+	res.Policies.TLSRPT = string(r.Status)
+	if r.Record != nil {
+		res.Policies.TLSRPTRUA = r.Record.RUA
+	}
+	res.Findings = append(res.Findings, r.Findings...)
+}

@@ -1,0 +1,44 @@
+package mtasts
+
+import (
+	"testing"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+func TestApply(t *testing.T) {
+	outcome := Outcome{Verdict: audit.StsMxMismatch, Severity: audit.Warning, ResultType: audit.ValidationFailure, Host: "mx2.example.com", Detail: "MX mx2.example.com is not listed"}
+	tests := []struct {
+		name     string
+		r        Result
+		verdicts []audit.Verdict
+		findings int
+	}{
+		{"enforce: outcomes are verdicts", Result{Status: InEnforce, Record: &Record{ID: "1"}, Policy: &Policy{MX: []string{"mx1.example.com"}}, Outcomes: []Outcome{outcome, outcome}},
+			[]audit.Verdict{audit.StsMxMismatch}, 0},
+		{"testing: outcomes are warnings", Result{Status: InTesting, Record: &Record{ID: "1"}, Policy: &Policy{MX: []string{"mx1.example.com"}}, Outcomes: []Outcome{outcome}},
+			nil, 1},
+		{"absent", Result{Status: Absent}, nil, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var res audit.Result
+			tc.r.Apply(&res)
+			if res.Policies.MTASTS != string(tc.r.Status) {
+				t.Errorf("mta_sts %q", res.Policies.MTASTS)
+			}
+			if tc.r.Record != nil && (res.Policies.MTASTSID != "1" || len(res.Policies.MTASTSMX) != 1) {
+				t.Errorf("policies %+v", res.Policies)
+			}
+			if len(res.Verdicts) != len(tc.verdicts) || len(res.Findings) != tc.findings {
+				t.Fatalf("verdicts %v findings %+v", res.Verdicts, res.Findings)
+			}
+			if len(tc.verdicts) > 0 && res.Details[audit.StsMxMismatch] != outcome.Detail+"; "+outcome.Detail {
+				t.Errorf("details %q", res.Details)
+			}
+			if tc.findings > 0 && (res.Findings[0].Severity != audit.Warning || res.Findings[0].Remedy == "") {
+				t.Errorf("finding %+v", res.Findings[0])
+			}
+		})
+	}
+}
