@@ -304,19 +304,13 @@ func matchName(pattern, host string) bool {
 // record, and a server with several certificates of which not all match.
 func advice(usable []Record, chains [][]*x509.Certificate, matched []bool) []audit.Finding {
 	var out []audit.Finding
-	ee := map[string]bool{}
-	ta := false
-	for _, r := range usable {
-		switch {
-		case r.Usage == DANEEE && r.Selector == SPKI:
-			ee[string(r.Data)+r.Kind()] = true
-		case r.Usage == DANETA:
-			ta = true
-		}
-	}
-	if len(ee) == 1 && !ta && !slices.ContainsFunc(usable, func(r Record) bool { return r.Usage == DANEEE && r.Selector == Cert }) {
+	// No next key: every usable record is DANE-EE and matches a leaf served now.
+	next := slices.ContainsFunc(usable, func(r Record) bool {
+		return r.Usage != DANEEE || !slices.ContainsFunc(chains, func(ch []*x509.Certificate) bool { return len(ch) > 0 && r.Matches(ch[0]) })
+	})
+	if !next && slices.Contains(matched, true) {
 		out = append(out, audit.Finding{Check: Check, Severity: audit.Warning,
-			Message: "only one DANE-EE record (" + kinds(usable) + ") is published: the next key is not, so the next certificate change breaks DANE until DNS catches up",
+			Message: "only the current key has a TLSA record (" + kinds(usable) + "): the next key is not published, so the next certificate change breaks DANE until DNS catches up",
 			Remedy:  "Ask the partner to publish \"current + next\": a second 3 1 1 record for the next key (or a 2 1 1 record of its issuing CA) before it changes keys."})
 	}
 	for _, r := range usable {

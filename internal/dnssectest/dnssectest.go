@@ -292,6 +292,7 @@ func (r *Resolver) spawn(name, path string, args ...string) error {
 	p := &proc{name: name, cmd: exec.Command(path, args...), out: &syncWriter{}, done: make(chan struct{})}
 	p.cmd.Dir = r.Dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
