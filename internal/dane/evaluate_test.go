@@ -25,7 +25,7 @@ type pki struct {
 	rsa                   *fleet.Issued
 }
 
-func newPKI(t *testing.T) *pki {
+func newPKI(t testing.TB) *pki {
 	t.Helper()
 	must := func(err error) {
 		if err != nil {
