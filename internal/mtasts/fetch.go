@@ -111,6 +111,9 @@ func (f *Fetcher) Fetch(ctx context.Context, domain string) (*Fetched, error) {
 		return fail(audit.StsPolicyFetchError, fmt.Errorf("HTTP %s", resp.Status))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPolicySize+1))
+	if err == nil {
+		err = ctx.Err() // a body cut off by the deadline may read as a short one
+	}
 	if err != nil {
 		return fail(audit.StsPolicyFetchError, fmt.Errorf("reading the policy: %w", err))
 	}

@@ -171,6 +171,19 @@ func TestFetch(t *testing.T) {
 			case <-time.After(10 * time.Second):
 			}
 		}, audit.StsPolicyFetchError, "", ""},
+		{"drip.example", valid("drip.example"), func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte("version: STSv1\n"))
+			for {
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+					w.Write([]byte("x"))
+				}
+			}
+		}, audit.StsPolicyFetchError, "reading the policy", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.domain, func(t *testing.T) {
