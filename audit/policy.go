@@ -111,6 +111,10 @@ func init() {
 // Policies is what a partner's mail domain publishes for TLS and what it
 // makes of the partner's MX host: DANE, MTA-STS and TLS-RPT facts for
 // results.json. A failure among them is also a verdict of the partner.
+//
+// It is meant for a Result field `Policies *Policies json:"policies,omitempty"`,
+// added together with its plugins/checkspb wire form (the round-trip test
+// there requires both).
 type Policies struct {
 	DANE       string   `json:"dane,omitempty"`        // "valid", "mismatch", "bogus", "no-tls", "unusable", "none", "insecure"
 	DANEDetail string   `json:"dane_detail,omitempty"` // why, in words

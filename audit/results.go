@@ -52,7 +52,6 @@ type Result struct {
 	SMTP       SMTP        `json:"smtp"`
 	OCSPStaple []byte      `json:"ocsp_staple,omitempty"` // DER of the stapled OCSP response
 	Revocation *Revocation `json:"revocation,omitempty"`
-	Policies   *Policies   `json:"policies,omitempty"` // DANE, MTA-STS, TLS-RPT of the partner's domain and MX host
 	// Probed is the partner (by name) whose probe this result shares, when
 	// several partners name the same host, port and address.
 	SharedWith string `json:"shared_probe_with,omitempty"`

@@ -335,13 +335,13 @@ func advice(usable []Record, chains [][]*x509.Certificate, matched []bool) []aud
 	return out
 }
 
-// Apply records r in a partner's result: the "dane" fact, the verdict
-// (with its detail) when there is one, and the findings.
-func (r Result) Apply(res *audit.Result) {
-	if res.Policies == nil {
-		res.Policies = &audit.Policies{}
+// Apply records r in a partner's result (the verdict with its detail when
+// there is one, and the findings) and its "dane" fact in facts, if not nil.
+func (r Result) Apply(res *audit.Result, facts *audit.Policies) {
+	if facts == nil {
+		facts = &audit.Policies{}
 	}
-	res.Policies.DANE, res.Policies.DANEDetail = string(r.Status), r.Detail
+	facts.DANE, facts.DANEDetail = string(r.Status), r.Detail
 	if r.Verdict != "" {
 		addVerdict(res, r.Verdict, r.Detail)
 	}

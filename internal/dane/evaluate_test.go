@@ -289,9 +289,10 @@ func TestApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var res audit.Result
-			tc.r.Apply(&res)
-			if res.Policies == nil || res.Policies.DANE != string(tc.r.Status) || res.Policies.DANEDetail != tc.r.Detail {
-				t.Fatalf("policies %+v", res.Policies)
+			var facts audit.Policies
+			tc.r.Apply(&res, &facts)
+			if facts.DANE != string(tc.r.Status) || facts.DANEDetail != tc.r.Detail {
+				t.Fatalf("facts %+v", facts)
 			}
 			if !slices.Equal(res.Verdicts, tc.verdict) || len(res.Findings) != len(tc.r.Findings) {
 				t.Errorf("verdicts %v findings %v", res.Verdicts, res.Findings)

@@ -207,19 +207,19 @@ func checkCert(mx MX, roots *x509.CertPool, now time.Time) (audit.ResultType, st
 	return audit.ValidationFailure, err.Error()
 }
 
-// Apply records r in a partner's result: the MTA-STS facts, and every
-// outcome as a verdict with its detail, except in testing mode, where
-// senders only report and an outcome is a warning finding instead.
-func (r Result) Apply(res *audit.Result) {
-	if res.Policies == nil {
-		res.Policies = &audit.Policies{}
+// Apply records r in a partner's result, every outcome as a verdict with
+// its detail, except in testing mode, where senders only report and an
+// outcome is a warning finding instead; and the MTA-STS facts in facts, if not nil.
+func (r Result) Apply(res *audit.Result, facts *audit.Policies) {
+	if facts == nil {
+		facts = &audit.Policies{}
 	}
-	res.Policies.MTASTS = string(r.Status)
+	facts.MTASTS = string(r.Status)
 	if r.Record != nil {
-		res.Policies.MTASTSID = r.Record.ID
+		facts.MTASTSID = r.Record.ID
 	}
 	if r.Policy != nil {
-		res.Policies.MTASTSMX = r.Policy.MX
+		facts.MTASTSMX = r.Policy.MX
 	}
 	for _, o := range r.Outcomes {
 		if r.Status == InTesting {

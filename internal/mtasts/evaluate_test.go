@@ -23,12 +23,13 @@ func TestApply(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var res audit.Result
-			tc.r.Apply(&res)
-			if res.Policies.MTASTS != string(tc.r.Status) {
-				t.Errorf("mta_sts %q", res.Policies.MTASTS)
+			var facts audit.Policies
+			tc.r.Apply(&res, &facts)
+			if facts.MTASTS != string(tc.r.Status) {
+				t.Errorf("mta_sts %q", facts.MTASTS)
 			}
-			if tc.r.Record != nil && (res.Policies.MTASTSID != "1" || len(res.Policies.MTASTSMX) != 1) {
-				t.Errorf("policies %+v", res.Policies)
+			if tc.r.Record != nil && (facts.MTASTSID != "1" || len(facts.MTASTSMX) != 1) {
+				t.Errorf("facts %+v", facts)
 			}
 			if len(res.Verdicts) != len(tc.verdicts) || len(res.Findings) != tc.findings {
 				t.Fatalf("verdicts %v findings %+v", res.Verdicts, res.Findings)

@@ -167,14 +167,14 @@ func Evaluate(domain string, txts []string, lookupErr error) Result {
 	return Result{Status: Present, Record: r, Detail: "TLS reports go to " + strings.Join(r.RUA, ", ")}
 }
 
-// Apply records r in a partner's result: the TLS-RPT facts and the findings.
-func (r Result) Apply(res *audit.Result) {
-	if res.Policies == nil {
-		res.Policies = &audit.Policies{}
+// Apply records r's findings in a partner's result, and the TLS-RPT facts in facts, if not nil.
+func (r Result) Apply(res *audit.Result, facts *audit.Policies) {
+	if facts == nil {
+		facts = &audit.Policies{}
 	}
-	res.Policies.TLSRPT = string(r.Status)
+	facts.TLSRPT = string(r.Status)
 	if r.Record != nil {
-		res.Policies.TLSRPTRUA = r.Record.RUA
+		facts.TLSRPTRUA = r.Record.RUA
 	}
 	res.Findings = append(res.Findings, r.Findings...)
 }

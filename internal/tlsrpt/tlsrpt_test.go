@@ -59,13 +59,14 @@ func TestEvaluate(t *testing.T) {
 
 func TestApply(t *testing.T) {
 	var res audit.Result
-	Evaluate("example.org", []string{"v=TLSRPTv1; rua=mailto:a@example.org"}, nil).Apply(&res)
-	if res.Policies.TLSRPT != "present" || len(res.Policies.TLSRPTRUA) != 1 || len(res.Findings) != 0 {
-		t.Errorf("present: %+v %+v", res.Policies, res.Findings)
+	var facts audit.Policies
+	Evaluate("example.org", []string{"v=TLSRPTv1; rua=mailto:a@example.org"}, nil).Apply(&res, &facts)
+	if facts.TLSRPT != "present" || len(facts.TLSRPTRUA) != 1 || len(res.Findings) != 0 {
+		t.Errorf("present: %+v %+v", facts, res.Findings)
 	}
-	res = audit.Result{}
-	Evaluate("example.org", nil, nil).Apply(&res)
-	if res.Policies.TLSRPT != "absent" || len(res.Findings) != 1 {
-		t.Errorf("absent: %+v %+v", res.Policies, res.Findings)
+	res, facts = audit.Result{}, audit.Policies{}
+	Evaluate("example.org", nil, nil).Apply(&res, nil)
+	if facts.TLSRPT != "" || len(res.Findings) != 1 {
+		t.Errorf("absent: %+v %+v", facts, res.Findings)
 	}
 }
