@@ -35,7 +35,10 @@ type Lookup struct {
 type Input struct {
 	Host   string // the MX host name (the TLSA base domain)
 	Domain string // the recipient domain, also accepted as a name by DANE-TA
-	Lookup Lookup
+	// AltNames are further names DANE-TA accepts in the leaf: the MX host's
+	// CNAME-expanded name when it is secure (RFC 7672 section 3.2.2).
+	AltNames []string
+	Lookup   Lookup
 	// TLS says STARTTLS was offered and a handshake completed; TLSError says why not.
 	TLS      bool
 	TLSError string
@@ -174,8 +177,10 @@ func Evaluate(in Input) Result {
 
 func (in Input) names() []string {
 	names := []string{strings.TrimSuffix(in.Host, ".")}
-	if d := strings.TrimSuffix(in.Domain, "."); d != "" && !strings.EqualFold(d, names[0]) {
-		names = append(names, d)
+	for _, n := range append([]string{in.Domain}, in.AltNames...) {
+		if n = strings.TrimSuffix(n, "."); n != "" && !slices.ContainsFunc(names, func(m string) bool { return strings.EqualFold(m, n) }) {
+			names = append(names, n)
+		}
 	}
 	return names
 }

@@ -193,6 +193,8 @@ func TestEvaluate(t *testing.T) {
 			Mismatch, audit.TlsaMismatch, nil, ""},
 		{"DANE-TA accepts the recipient domain", Input{Host: "mx.elsewhere.test", Domain: "mx1.example.com", Lookup: secure(taRoot), TLS: true, Chains: [][]*x509.Certificate{full}},
 			Valid, "", nil, ""},
+		{"DANE-TA accepts the CNAME-expanded MX name", Input{Host: "mail.customer.test", AltNames: []string{"mx1.example.com."}, Lookup: secure(taRoot), TLS: true, Chains: [][]*x509.Certificate{full}},
+			Valid, "", nil, ""},
 		{"DANE-TA checks the leaf's dates", Input{Host: "mx1.example.com", Lookup: secure(taRoot), TLS: true, Chains: [][]*x509.Certificate{chain(p.expired.Cert, p.issuer.Cert, p.root.Cert)}},
 			Mismatch, audit.TlsaMismatch, nil, ""},
 		{"DANE-TA rejects a chain to another CA", Input{Host: "mx1.example.com", Lookup: secure(For(DANETA, SPKI, SHA2256, p.otherCA.Cert)), TLS: true, Chains: [][]*x509.Certificate{chain(p.leaf.Cert, p.issuer.Cert, p.otherCA.Cert)}},

@@ -1,6 +1,7 @@
 package dnssectest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -46,6 +47,41 @@ func TestResolver(t *testing.T) {
 			}
 			if ede := EDE(m); !strings.Contains(ede, tc.ede) {
 				t.Errorf("EDE %q, want %q", ede, tc.ede)
+			}
+		})
+	}
+}
+
+// recorder stands in for a test to see whether Require skips or fails it.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recorder) Helper()           {}
+func (r *recorder) Fatal(args ...any) { r.fatal = fmt.Sprint(args...) }
+func (r *recorder) Skip(args ...any)  { r.skip = fmt.Sprint(args...) }
+
+func TestRequire(t *testing.T) {
+	defer func(old string) { Unbound = old }(Unbound)
+	Unbound = "/nonexistent/unbound"
+	tests := []struct {
+		name, ci    string
+		fatal, skip bool
+	}{
+		{"skips outside CI", "", false, true},
+		{"fails under CI=true", "true", true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CI", tc.ci)
+			r := &recorder{TB: t}
+			Require(r)
+			if (r.fatal != "") != tc.fatal || (r.skip != "") != tc.skip {
+				t.Fatalf("fatal %q skip %q", r.fatal, r.skip)
+			}
+			if msg := r.fatal + r.skip; !strings.Contains(msg, "/nonexistent/unbound not found") || !strings.Contains(msg, "ldnsutils") {
+				t.Errorf("message %q does not say what is missing", msg)
 			}
 		})
 	}
