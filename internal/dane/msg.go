@@ -1,6 +1,7 @@
 package dane
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -29,11 +30,7 @@ func FromMsg(hostSecure bool, m *dns.Msg, err error) Lookup {
 	return l
 }
 
-type constError string
-
-func (e constError) Error() string { return string(e) }
-
-const errNoAnswer = constError("no answer")
+var errNoAnswer = errors.New("no answer")
 
 // ValidationFailure reports whether m is a SERVFAIL that the resolver says
 // is a DNSSEC validation failure (RFC 8914 extended errors 1 to 12, such as
