@@ -3,20 +3,20 @@ package dns_test
 import (
 	"context"
 	"errors"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/mxaudit/mxaudit/internal/discovery"
 	"github.com/mxaudit/mxaudit/internal/dns"
-	"github.com/mxaudit/mxaudit/internal/fleet"
+	"github.com/mxaudit/mxaudit/internal/dnssectest"
 )
 
-// validator starts unbound in front of nsd with a signed, an unsigned and a bogus zone;
-// it skips without the tools, except under CI.
-func validator(t *testing.T) *fleet.Validator {
+// validator starts unbound in front of nsd with a signed, an unsigned and a
+// bogus zone (internal/dnssectest: skips without the tools, except under CI).
+func validator(t *testing.T) *dnssectest.Resolver {
 	t.Helper()
+	dnssectest.Require(t)
 	mail := func(zone string) []string {
 		return []string{
 			zone + ". IN MX 10 mx." + zone + ".",
@@ -26,19 +26,11 @@ func validator(t *testing.T) *fleet.Validator {
 			"_mta-sts." + zone + ". IN TXT \"v=STSv1; id=20261127\"",
 		}
 	}
-	v, err := fleet.StartValidator(t.TempDir(),
-		fleet.Zone{Name: "sec.test", Records: mail("sec.test"), Signed: true},
-		fleet.Zone{Name: "plain.test", Records: mail("plain.test")},
-		fleet.Zone{Name: "bogus.test", Records: mail("bogus.test"), Bogus: true},
+	return dnssectest.Start(t,
+		dnssectest.Zone{Origin: "sec.test", Records: mail("sec.test"), Signing: dnssectest.Signed},
+		dnssectest.Zone{Origin: "plain.test", Records: mail("plain.test")},
+		dnssectest.Zone{Origin: "bogus.test", Records: mail("bogus.test"), Signing: dnssectest.Expired},
 	)
-	if errors.Is(err, fleet.ErrNoTools) && os.Getenv("CI") != "true" {
-		t.Skipf("%v (Debian: unbound nsd ldnsutils)", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Close)
-	return v
 }
 
 // The AD bit of a real validating resolver is kept for each answer.
