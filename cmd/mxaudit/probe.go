@@ -104,8 +104,8 @@ func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
 
 // explain prints one partner's result for a person.
 func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
-	fmt.Fprintf(w, "%s:%d (%s)", r.Host, r.Port, r.TLS)
-	if r.SMTP.RemoteAddr != "" {
+	fmt.Fprintf(w, "%s (%s)", r.Partner.Target(), r.TLS)
+	if r.SMTP.RemoteAddr != "" && r.SMTP.RemoteAddr != r.Partner.Target().DialAddress() {
 		fmt.Fprintf(w, " at %s", r.SMTP.RemoteAddr)
 	}
 	fmt.Fprintf(w, ", %d ms\n", r.DurationMS)
