@@ -13,13 +13,19 @@ import (
 // /etc/hosts), or "" when it has none: a probe then sends an address literal
 // of its local side (see AddressLiteral).
 func DefaultHELO() string {
-	h, err := os.Hostname()
+	h, err := hostname()
 	if err != nil {
 		return ""
 	}
-	hosts, _ := os.ReadFile("/etc/hosts")
+	hosts, _ := os.ReadFile(hostsFile)
 	return qualified(fqdn(h, string(hosts)))
 }
+
+// hostname and hostsFile are where DefaultHELO looks (tests replace them).
+var (
+	hostname  = os.Hostname
+	hostsFile = "/etc/hosts"
+)
 
 // qualified returns name when it is a fully qualified domain name (it has a
 // dot and does not end in one), else "": Postfix's
@@ -86,7 +92,7 @@ func HELOSource(helo string) string {
 	if n := DefaultHELO(); n != "" {
 		return "EHLO " + n + " (this machine's fully qualified name)"
 	}
-	h, _ := os.Hostname()
+	h, _ := hostname()
 	return "EHLO with the address literal of the local side of each connection, such as [192.0.2.10] (RFC 5321 4.1.3): the host name " +
 		`"` + h + `" is not fully qualified; set --helo NAME to send a name`
 }
