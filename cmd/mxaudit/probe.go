@@ -12,7 +12,6 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
-	"github.com/mxaudit/mxaudit/internal/probe"
 )
 
 func probeCommand() *cli.Command {
@@ -34,7 +33,7 @@ func probeCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second},
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
-		}, revocationFlags()...),
+		}, append(revocationFlags(), clientCertFlags()...)...),
 		Action: probeAction,
 	}
 }
@@ -56,8 +55,12 @@ func probeAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	now := time.Now()
+	popts, err := probeOptions(c, logger(c), now)
+	if err != nil {
+		return err
+	}
 	res := pipeline.Run(c.Context, []audit.Partner{p}, pipeline.Options{
-		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
+		Probe:        popts,
 		Roots:        tr.Pool,
 		Source:       tr.Source,
 		PrivateRoots: tr.PrivateRoots(now),
@@ -127,6 +130,9 @@ func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
 			fmt.Fprintf(w, "             names %s\n", strings.Join(ct.DNSNames, ", "))
 		}
 		fmt.Fprintf(w, "             SHA-1 %s\n", ct.SHA1)
+	}
+	for _, ca := range r.Certificates { // one line per key type when the server holds several
+		fmt.Fprintf(w, "  %-10s %s, %s: %v\n", ca.KeyType+":", ca.Chain[0].Subject, ca.TLSVersion, ca.Verdicts)
 	}
 	switch r.Root.Source {
 	case audit.RootPrivate:

@@ -15,7 +15,6 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/inventory"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
-	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/revocation"
 	"github.com/mxaudit/mxaudit/internal/trust"
 )
@@ -52,6 +51,7 @@ func scanFlags() []cli.Flag {
 		&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 when a partner has a finding at or above `SEVERITY` (info, warning, error, critical)"},
 	}
 	fl = append(fl, revocationFlags()...)
+	fl = append(fl, clientCertFlags()...)
 	fl = append(fl, checkFlags()...)
 	fl = append(fl, historyFlags()...)
 	fl = append(fl, reportFlags()...)
@@ -112,11 +112,15 @@ func scan(c *cli.Context, resolver pipeline.Resolver) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	now := time.Now()
+	popts, err := probeOptions(c, log, now)
+	if err != nil {
+		return err
+	}
 	opts := pipeline.Options{
 		Concurrency:  c.Int("concurrency"),
 		PerHost:      c.Int("per-host"),
 		Rate:         c.Float64("rate"),
-		Probe:        probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
+		Probe:        popts,
 		Resolver:     resolver,
 		Roots:        tr.Pool,
 		Source:       tr.Source,
