@@ -38,6 +38,12 @@ type Behavior struct {
 	// smtpd_tls_req_ccert); ClientCAs are the roots it is verified against.
 	ClientAuth tls.ClientAuthType
 	ClientCAs  *x509.CertPool
+	// ClientCertSMTP acts as Postfix with smtpd_tls_req_ccert = yes: the
+	// handshake asks for a client certificate but completes without one,
+	// then the EHLO after TLS is answered "421 4.7.1 ... Error: No client
+	// certificate presented" (or "... not trusted" when ClientCAs do not
+	// verify it) and the connection closed.
+	ClientCertSMTP bool
 	// FQDNHELO rejects an EHLO/HELO name that is neither a fully qualified
 	// name nor an address literal, as Postfix's reject_non_fqdn_helo_hostname
 	// does with smtpd_delay_reject = no.
@@ -141,7 +147,7 @@ func tlsConfig(b Behavior) *tls.Config {
 		MinVersion:   minVersion,
 		MaxVersion:   b.MaxVersion,
 		CipherSuites: b.Ciphers,
-		ClientAuth:   b.ClientAuth,
+		ClientAuth:   max(b.ClientAuth, clientAuthFor(b.ClientCertSMTP)),
 		ClientCAs:    b.ClientCAs,
 	}
 }
@@ -319,6 +325,13 @@ func (s *Server) handle(c net.Conn) {
 			}
 			c, tlsOn = tc, true
 			w, r = bufio.NewWriter(c), bufio.NewReaderSize(c, 4096)
+			if b.ClientCertSMTP {
+				if why := clientCertProblem(tc.ConnectionState(), b.ClientCAs); why != "" {
+					r.ReadString('\n')
+					say("421 4.7.1 " + b.Name + " Error: " + why)
+					return
+				}
+			}
 		case "QUIT":
 			say("221 2.0.0 Bye")
 			return
@@ -355,4 +368,28 @@ func fqdnOrLiteral(line string) bool {
 	}
 	i := strings.IndexByte(name, '.')
 	return i > 0 && i < len(name)-1
+}
+
+func clientAuthFor(postfixStyle bool) tls.ClientAuthType {
+	if postfixStyle {
+		return tls.RequestClientCert
+	}
+	return tls.NoClientCert
+}
+
+// clientCertProblem says, in Postfix's words, why a client certificate is
+// not accepted, or "" when it is.
+func clientCertProblem(cs tls.ConnectionState, roots *x509.CertPool) string {
+	if len(cs.PeerCertificates) == 0 {
+		return "No client certificate presented"
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return "Client certificate not trusted"
+	}
+	return ""
 }

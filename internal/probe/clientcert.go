@@ -38,9 +38,10 @@ func (e *ClientCertError) Error() string {
 func (e *ClientCertError) Unwrap() error { return e.Err }
 
 // clientCertErr wraps err in a ClientCertError when the server asked for a
-// client certificate and then sent a TLS alert or hung up: a TLS 1.2 server
-// fails the handshake, a TLS 1.3 one sends certificate_required (116) at the
-// first read after it.
+// client certificate and then sent a TLS alert, hung up or refused the EHLO
+// after TLS: a TLS 1.2 server fails the handshake, a TLS 1.3 one sends
+// certificate_required (116) at the first read after it, and Postfix
+// (smtpd_tls_req_ccert) completes TLS and answers EHLO with 421 4.7.1.
 func (s *session) clientCertErr(err error) error {
 	if !s.obs.SMTP.ClientCertRequested || !refusal(err) {
 		return err
@@ -48,8 +49,12 @@ func (s *session) clientCertErr(err error) error {
 	return &ClientCertError{Sent: s.obs.SMTP.ClientCertSent, Err: err}
 }
 
-// refusal reports whether err is the peer's TLS alert or its hanging up.
+// refusal reports whether err is the peer's TLS alert, its hanging up, or an error reply.
 func refusal(err error) bool {
+	var re *ReplyError
+	if errors.As(err, &re) {
+		return re.Reply.Code >= 400
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "remote error" {
 		return true

@@ -374,7 +374,12 @@ func (s *session) ehlo(phase string) ([]string, bool) {
 		return nil, false
 	}
 	if rep.Code != 250 {
-		s.fail(phase, &ReplyError{Command: "EHLO", Reply: rep})
+		var err error = &ReplyError{Command: "EHLO", Reply: rep}
+		if phase == "ehlo_tls" {
+			// Postfix smtpd_tls_req_ccert: "421 4.7.1 ... No client certificate presented".
+			err = s.clientCertErr(err)
+		}
+		s.fail(phase, err)
 		s.quit()
 		return nil, false
 	}

@@ -20,8 +20,9 @@ import (
 
 // A transcript is a scripted SMTP server (testdata/transcripts/*.txt):
 // "S: line" is sent, "C: line" must be what the client sends next, "TLS"
-// runs a server handshake ("TLS require-client-cert": one that needs a
-// client certificate, then hangs up), "SILENT d" asserts the client sends nothing for
+// runs a server handshake ("TLS request-client-cert": one that asks for a
+// client certificate; "TLS require-client-cert": one that needs it, then
+// hangs up), "SILENT d" asserts the client sends nothing for
 // d, "CLOSE" hangs up, "mode: implicit" starts with TLS, and "=> X" is the
 // verdict the probe must reach ("ok" for none).
 type transcript struct {
@@ -109,8 +110,12 @@ func replay(t *testing.T, tr transcript, cert tls.Certificate) (addr string, res
 					return
 				}
 				conn.SetDeadline(time.Now().Add(5 * time.Second))
-			case step == "TLS":
-				tc := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}})
+			case step == "TLS", step == "TLS request-client-cert":
+				cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+				if step != "TLS" {
+					cfg.ClientAuth = tls.RequestClientCert // asks, and goes on without one
+				}
+				tc := tls.Server(conn, cfg)
 				if err := tc.Handshake(); err != nil {
 					ch <- err
 					return

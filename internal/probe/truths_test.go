@@ -129,24 +129,29 @@ func TestClientCertificate(t *testing.T) {
 		name          string
 		max           uint16
 		auth          tls.ClientAuthType
+		postfix       bool // smtpd_tls_req_ccert: TLS completes, EHLO gets 421
 		cert          *tls.Certificate
 		want          audit.Verdict // "" for a complete probe
 		wantSent      bool
 		wantChain     bool // the server's chain was seen before the refusal
 		wantInMessage string
 	}{
-		{"TLS 1.3 required, none sent", tls.VersionTLS13, tls.RequireAndVerifyClientCert, nil, audit.ClientCertificateRequired, false, true, "--client-cert"},
-		{"TLS 1.2 required, none sent", tls.VersionTLS12, tls.RequireAndVerifyClientCert, nil, audit.ClientCertificateRequired, false, true, "--client-cert"},
-		{"TLS 1.3 ours accepted", tls.VersionTLS13, tls.RequireAndVerifyClientCert, &ours, "", true, true, ""},
-		{"TLS 1.2 ours accepted", tls.VersionTLS12, tls.RequireAndVerifyClientCert, &ours, "", true, true, ""},
-		{"TLS 1.3 untrusted one refused", tls.VersionTLS13, tls.RequireAndVerifyClientCert, &stranger, audit.ClientCertificateRequired, true, true, "refused ours"},
-		{"TLS 1.2 untrusted one refused", tls.VersionTLS12, tls.RequireAndVerifyClientCert, &stranger, audit.ClientCertificateRequired, true, true, "refused ours"},
-		{"asked but optional", tls.VersionTLS13, tls.VerifyClientCertIfGiven, nil, "", false, true, ""},
+		{"TLS 1.3 required, none sent", tls.VersionTLS13, tls.RequireAndVerifyClientCert, false, nil, audit.ClientCertificateRequired, false, true, "--client-cert"},
+		{"TLS 1.2 required, none sent", tls.VersionTLS12, tls.RequireAndVerifyClientCert, false, nil, audit.ClientCertificateRequired, false, true, "--client-cert"},
+		{"TLS 1.3 ours accepted", tls.VersionTLS13, tls.RequireAndVerifyClientCert, false, &ours, "", true, true, ""},
+		{"TLS 1.2 ours accepted", tls.VersionTLS12, tls.RequireAndVerifyClientCert, false, &ours, "", true, true, ""},
+		{"TLS 1.3 untrusted one refused", tls.VersionTLS13, tls.RequireAndVerifyClientCert, false, &stranger, audit.ClientCertificateRequired, true, true, "refused ours"},
+		{"TLS 1.2 untrusted one refused", tls.VersionTLS12, tls.RequireAndVerifyClientCert, false, &stranger, audit.ClientCertificateRequired, true, true, "refused ours"},
+		{"asked but optional", tls.VersionTLS13, tls.VerifyClientCertIfGiven, false, nil, "", false, true, ""},
+		// As the Postfix 3.7 by hand answered (see testdata/transcripts/postfix-req-ccert.txt).
+		{"Postfix req_ccert, none sent", tls.VersionTLS13, 0, true, nil, audit.ClientCertificateRequired, false, true, "No client certificate presented"},
+		{"Postfix req_ccert, untrusted one", tls.VersionTLS12, 0, true, &stranger, audit.ClientCertificateRequired, true, true, "Client certificate not trusted"},
+		{"Postfix req_ccert, ours", tls.VersionTLS13, 0, true, &ours, "", true, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			addr := listen(t, fleet.Behavior{Cert: p.rsa.TLSCert(p.inter.Cert), MaxVersion: tt.max, ClientAuth: tt.auth, ClientCAs: clientCAs})
+			addr := listen(t, fleet.Behavior{Cert: p.rsa.TLSCert(p.inter.Cert), MaxVersion: tt.max, ClientAuth: tt.auth, ClientCertSMTP: tt.postfix, ClientCAs: clientCAs})
 			obs := Probe(context.Background(), audit.Target{Host: "mx.example.net", TLS: audit.StartTLS}, addr, Options{HELO: "audit.test", Timeout: 3 * time.Second, ClientCert: tt.cert, OneKeyType: true})
 			got := audit.Verdict("")
 			if obs.Err != nil {
