@@ -98,7 +98,7 @@ func TestImplicitTLSOnStartTLSPort(t *testing.T) {
 			t.Parallel()
 			addr := listen(t, tt.b)
 			start := time.Now()
-			obs := Probe(context.Background(), audit.Target{Host: "mx.example.net", TLS: audit.StartTLS}, addr, Options{HELO: "audit.test", Timeout: deadline, OneKeyType: true})
+			obs := Probe(context.Background(), audit.Target{Host: "mx.example.net", TLS: audit.StartTLS}, addr, Options{HELO: "audit.test", Timeout: deadline})
 			if el := time.Since(start); el > deadline+300*time.Millisecond {
 				t.Errorf("probe took %v, deadline %v", el, deadline)
 			}
@@ -113,6 +113,9 @@ func TestImplicitTLSOnStartTLSPort(t *testing.T) {
 			}
 			if len(obs.Chain) != tt.wantChain {
 				t.Errorf("%d certificates kept, want %d", len(obs.Chain), tt.wantChain)
+			}
+			if tt.implicit && !slices.ContainsFunc(obs.SMTP.Transcript, func(l string) bool { return strings.Contains(l, "no ECDSA certificate (handshake:") }) {
+				t.Errorf("the extra handshake did not speak implicit TLS:\n%s", strings.Join(obs.SMTP.Transcript, "\n"))
 			}
 		})
 	}
