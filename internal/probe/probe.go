@@ -104,7 +104,7 @@ func Probe(ctx context.Context, t audit.Target, addr string, opts Options) *Obse
 	s := newSession(opts, t, addr, start)
 	s.run(ctx, addr)
 	if !opts.OneKeyType && len(s.obs.Chain) > 0 && ctx.Err() == nil {
-		if errors.Is(s.obs.Err, ErrImplicitTLS) {
+		if s.obs.Err != nil && errors.Is(s.obs.Err, ErrImplicitTLS) {
 			s.target.TLS = audit.Implicit // as the server speaks
 		}
 		s.otherKeyTypes(ctx, addr)
