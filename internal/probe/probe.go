@@ -131,9 +131,8 @@ type session struct {
 	// only, when set, restricts the handshake to one key type's suites and
 	// ends the session after it (the extra handshakes of otherKeyTypes).
 	only *keyType
-	// tlsFirst is set when the greeting never came or began with a TLS
-	// record: the server may speak TLS at once.
-	tlsFirst bool
+	// tlsRecord is set when the greeting began with a TLS record header.
+	tlsRecord bool
 }
 
 func (s *session) lap(phase string) {
@@ -146,8 +145,8 @@ func (s *session) fail(phase string, err error) {
 	s.obs.Err = &Error{Phase: phase, Verdict: classify(phase, err), Err: err}
 }
 
-// greetingReserve is the part of a probe's deadline kept back, when no
-// greeting comes, to try a TLS handshake (an implicit-TLS server).
+// greetingReserve is the last part of a probe's deadline in which, when no
+// greeting came yet, a TLS handshake is tried too (an implicit-TLS server).
 func (s *session) greetingReserve() time.Duration {
 	return min(5*time.Second, s.opts.Timeout/3)
 }
@@ -210,19 +209,22 @@ func (s *session) run(ctx context.Context, addr string) {
 	}
 
 	s.setReader(conn)
-	dl, _ := ctx.Deadline()
 	if s.only == nil {
-		setReadDeadline(ctx, conn, dl.Add(-s.greetingReserve()))
+		if x := s.awaitGreeting(ctx, addr); x != nil {
+			s.implicit(x, fmt.Sprintf("no SMTP greeting in %v", time.Since(s.last).Round(time.Millisecond)))
+			return
+		}
 	}
 	if !s.greeting() {
-		if s.tlsFirst && s.only == nil && ctx.Err() == nil {
+		if s.tlsRecord && s.only == nil && ctx.Err() == nil {
 			closeConn()
 			closeConn = func() {}
-			s.implicitTLS(ctx, addr)
+			if x := s.tryTLS(ctx, addr); x.obs.Err == nil {
+				s.implicit(x, "a TLS record instead of the SMTP greeting")
+			}
 		}
 		return
 	}
-	setReadDeadline(ctx, conn, dl)
 	caps, ok := s.ehlo("ehlo")
 	if !ok {
 		return
@@ -269,29 +271,68 @@ func (s *session) run(ctx context.Context, addr string) {
 // fresh connection: it speaks implicit TLS.
 var ErrImplicitTLS = errors.New("the server speaks TLS at once: set tls=implicit")
 
-// implicitTLS tries a TLS handshake on a fresh connection after the
-// greeting never came (or began with a TLS record). When it succeeds the
-// probe fails with ErrImplicitTLS (a ProtocolError) and keeps the chain.
-func (s *session) implicitTLS(ctx context.Context, addr string) {
-	first := s.obs.Err
-	conn, closeConn, err := s.dial(ctx, addr)
+// awaitGreeting waits for the first byte of the greeting. After a silence
+// of all but greetingReserve of the deadline it also tries, on a new
+// connection and while still listening here, a TLS handshake: an
+// implicit-TLS server says nothing and waits for a ClientHello. It returns
+// that session when its handshake succeeded before any greeting came.
+func (s *session) awaitGreeting(ctx context.Context, addr string) *session {
+	dl, _ := ctx.Deadline()
+	first := s.conn
+	setReadDeadline(ctx, first, dl.Add(-s.greetingReserve()))
+	_, err := s.r.Peek(1)
+	setReadDeadline(ctx, first, dl)
+	if err == nil || !isTimeout(err) || ctx.Err() != nil {
+		return nil
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan *session, 1)
+	go func() {
+		x := s.tryTLS(actx, addr)
+		if x.obs.Err == nil {
+			first.SetReadDeadline(time.Unix(1, 0)) // stop listening for a greeting
+		}
+		done <- x
+	}()
+	_, err = s.r.Peek(1)
+	if err == nil {
+		cancel() // the greeting came after all
+		<-done
+		return nil
+	}
+	if x := <-done; x.obs.Err == nil {
+		return x
+	}
+	return nil
+}
+
+// tryTLS connects to addr again and runs only a TLS handshake.
+func (s *session) tryTLS(ctx context.Context, addr string) *session {
+	x := newSession(s.opts, s.target, addr, time.Now())
+	conn, closeConn, err := x.dial(ctx, addr)
 	if err != nil {
-		return
+		x.fail("connect", err)
+		return x
 	}
 	defer closeConn()
-	s.conn = conn
-	s.log("-- ", "no SMTP greeting: trying a TLS handshake on a new connection")
-	if !s.handshake(ctx) {
-		// Not TLS either: the greeting's failure stands.
-		s.obs.Err, s.obs.SMTP.HandshakeErr, s.obs.Chain = first, "", nil
-		delete(s.obs.SMTP.TimingsMS, "handshake")
-		return
+	x.conn = conn
+	if x.handshake(ctx) {
+		x.quit()
 	}
-	s.quit()
-	why := fmt.Sprintf("no SMTP greeting in %v", time.Duration(s.obs.SMTP.TimingsMS["greeting"])*time.Millisecond)
-	if !isTimeout(first.Err) {
-		why = "a TLS record instead of the SMTP greeting"
+	return x
+}
+
+// implicit records that the server speaks implicit TLS, as x's handshake
+// showed: a ProtocolError (ErrImplicitTLS) that keeps the chain seen.
+func (s *session) implicit(x *session, why string) {
+	s.log("-- ", why+": a TLS handshake on a new connection")
+	for _, l := range x.obs.SMTP.Transcript {
+		s.log("", l)
 	}
+	s.obs.TLSVersion, s.obs.Cipher, s.obs.Chain, s.obs.OCSPStaple = x.obs.TLSVersion, x.obs.Cipher, x.obs.Chain, x.obs.OCSPStaple
+	s.obs.SMTP.ClientCertRequested, s.obs.SMTP.ClientCertSent = x.obs.SMTP.ClientCertRequested, x.obs.SMTP.ClientCertSent
+	s.obs.SMTP.TimingsMS["handshake"] = x.obs.SMTP.TimingsMS["handshake"]
 	s.obs.Err = &Error{Phase: "greeting", Verdict: audit.ProtocolError,
 		Err: fmt.Errorf("%w (%s; a TLS handshake on a new connection succeeded)", ErrImplicitTLS, why)}
 }
@@ -343,12 +384,8 @@ func (s *session) cmd(line string) (*Reply, error) {
 // greeting reads the whole 220 greeting before anything is sent
 // (postscreen drops clients that talk first).
 func (s *session) greeting() bool {
-	head, err := s.r.Peek(3)
-	switch {
-	case err != nil && len(head) == 0 && isTimeout(err):
-		s.tlsFirst = true // silence: an implicit-TLS server waits for our ClientHello
-	case len(head) >= 2 && head[0] == recordTypeHandshake && head[1] == 3:
-		s.tlsFirst = true
+	if head, _ := s.r.Peek(2); len(head) == 2 && head[0] == recordTypeHandshake && head[1] == 3 {
+		s.tlsRecord = true
 	}
 	rep, err := s.read()
 	s.lap("greeting")
