@@ -44,6 +44,8 @@ type Behavior struct {
 	// certificate presented" (or "... not trusted" when ClientCAs do not
 	// verify it) and the connection closed.
 	ClientCertSMTP bool
+	// OneAtATime serves one connection at a time, as openssl s_server does.
+	OneAtATime bool
 	// FQDNHELO rejects an EHLO/HELO name that is neither a fully qualified
 	// name nor an address literal, as Postfix's reject_non_fqdn_helo_hostname
 	// does with smtpd_delay_reject = no.
@@ -123,7 +125,7 @@ func (s *Server) serve() {
 		s.conn[c] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go func() {
+		serve := func() {
 			defer s.wg.Done()
 			defer func() {
 				s.mu.Lock()
@@ -133,7 +135,12 @@ func (s *Server) serve() {
 			}()
 			c.SetDeadline(time.Now().Add(2 * time.Minute))
 			s.handle(c)
-		}()
+		}
+		if s.behavior().OneAtATime {
+			serve()
+		} else {
+			go serve()
+		}
 	}
 }
 

@@ -210,8 +210,14 @@ func (s *session) run(ctx context.Context, addr string) {
 
 	s.setReader(conn)
 	if s.only == nil {
-		if x := s.awaitGreeting(ctx, addr); x != nil {
+		x, gaveUp := s.awaitGreeting(ctx, addr)
+		switch {
+		case x != nil:
 			s.implicit(x, fmt.Sprintf("no SMTP greeting in %v", time.Since(s.last).Round(time.Millisecond)))
+			return
+		case gaveUp != nil:
+			s.lap("greeting")
+			s.fail("greeting", gaveUp)
 			return
 		}
 	}
@@ -276,14 +282,18 @@ var ErrImplicitTLS = errors.New("the server speaks TLS at once: set tls=implicit
 // connection and while still listening here, a TLS handshake: an
 // implicit-TLS server says nothing and waits for a ClientHello. It returns
 // that session when its handshake succeeded before any greeting came.
-func (s *session) awaitGreeting(ctx context.Context, addr string) *session {
+// Half-way through the reserve it hangs up here, for servers that serve
+// one connection at a time (openssl s_server), and reports gaveUp, the
+// greeting's timeout, when the handshake then fails too.
+func (s *session) awaitGreeting(ctx context.Context, addr string) (x *session, gaveUp error) {
 	dl, _ := ctx.Deadline()
 	first := s.conn
-	setReadDeadline(ctx, first, dl.Add(-s.greetingReserve()))
+	reserve := s.greetingReserve()
+	setReadDeadline(ctx, first, dl.Add(-reserve))
 	_, err := s.r.Peek(1)
-	setReadDeadline(ctx, first, dl)
 	if err == nil || !isTimeout(err) || ctx.Err() != nil {
-		return nil
+		setReadDeadline(ctx, first, dl)
+		return nil, nil
 	}
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -295,16 +305,30 @@ func (s *session) awaitGreeting(ctx context.Context, addr string) *session {
 		}
 		done <- x
 	}()
+	setReadDeadline(ctx, first, dl.Add(-reserve/2))
+	s.r = bufio.NewReaderSize(first, MaxLineLength) // forget the timeout
 	_, err = s.r.Peek(1)
 	if err == nil {
 		cancel() // the greeting came after all
 		<-done
-		return nil
+		setReadDeadline(ctx, first, dl)
+		return nil, nil
 	}
+	select {
+	case x := <-done:
+		if x.obs.Err == nil {
+			return x, nil
+		}
+		setReadDeadline(ctx, first, dl)
+		s.r = bufio.NewReaderSize(first, MaxLineLength)
+		return nil, nil // not TLS: wait for the greeting to the end
+	default:
+	}
+	first.Close()
 	if x := <-done; x.obs.Err == nil {
-		return x
+		return x, nil
 	}
-	return nil
+	return nil, err
 }
 
 // tryTLS connects to addr again and runs only a TLS handshake.

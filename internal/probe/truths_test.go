@@ -90,6 +90,7 @@ func TestImplicitTLSOnStartTLSPort(t *testing.T) {
 		wantChain int
 	}{
 		{"implicit TLS server", fleet.Behavior{Implicit: true, Cert: p.rsa.TLSCert(p.inter.Cert)}, audit.ProtocolError, true, 2},
+		{"implicit TLS, one connection at a time (openssl s_server)", fleet.Behavior{Implicit: true, OneAtATime: true, Cert: p.rsa.TLSCert(p.inter.Cert)}, audit.ProtocolError, true, 2},
 		{"silent server, not TLS either", fleet.Behavior{NoGreeting: true}, audit.Timeout, false, 0},
 		{"TLS-looking garbage", fleet.Behavior{Hostile: fleet.Garbage}, audit.ProtocolError, false, 0},
 		// The TLS attempt starts 1 s in; the greeting still counts after it.
