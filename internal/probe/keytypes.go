@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -61,19 +62,19 @@ func (s *session) otherKeyTypes(ctx context.Context, addr string) {
 		x := newSession(s.opts, s.target, addr, start)
 		x.only = kt
 		x.run(ctx, addr)
+		took := fmt.Sprintf("extra handshake (%d ms): ", time.Since(start).Milliseconds())
 		switch {
 		case len(x.obs.Chain) > 0 && (x.obs.Err == nil || x.obs.Err.Verdict == audit.ClientCertificateRequired):
 			if got, _ := audit.KeyInfo(x.obs.Chain[0]); got != kt.name {
-				s.log("-- ", "extra handshake for an "+kt.name+" certificate got "+got)
+				s.log("-- ", took+"asked for an "+kt.name+" certificate, got "+got)
 				continue
 			}
 			s.obs.Others = append(s.obs.Others, KeyChain{KeyType: kt.name, TLSVersion: x.obs.TLSVersion,
 				Cipher: x.obs.Cipher, Chain: x.obs.Chain, OCSPStaple: x.obs.OCSPStaple})
-			s.log("-- ", "extra handshake: the server also holds an "+kt.name+" certificate: "+x.obs.Chain[0].Subject.String())
+			s.log("-- ", took+"the server also holds an "+kt.name+" certificate: "+x.obs.Chain[0].Subject.String())
 		case x.obs.Err != nil:
-			s.log("-- ", "extra handshake: no "+kt.name+" certificate ("+x.obs.Err.Error()+")")
+			s.log("-- ", took+"no "+kt.name+" certificate ("+x.obs.Err.Error()+")")
 		}
-		s.obs.SMTP.TimingsMS["extra_"+strings.ToLower(kt.name)] = time.Since(start).Milliseconds()
 	}
 }
 
