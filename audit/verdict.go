@@ -15,27 +15,29 @@ const (
 	ProtocolError     Verdict = "ProtocolError"     // the server broke SMTP (bad greeting, endless reply, garbage)
 	NoStartTLS        Verdict = "NoStartTLS"        // EHLO does not offer STARTTLS
 	StartTLSRefused   Verdict = "StartTLSRefused"   // STARTTLS offered but answered with an error
-	// ClientCertificateRequired: the server asks for a client certificate
-	// (mutual TLS) and ends the session without one, or refuses ours.
-	ClientCertificateRequired Verdict = "ClientCertificateRequired"
-	HandshakeFailed           Verdict = "HandshakeFailed"   // the TLS handshake failed
-	Revoked                   Verdict = "Revoked"           // a certificate of the chain is revoked
-	Expired                   Verdict = "Expired"           // a certificate of the chain is past its NotAfter
-	NotYetValid               Verdict = "NotYetValid"       // a certificate of the chain is before its NotBefore
-	SelfSigned                Verdict = "SelfSigned"        // the leaf is self-signed
-	UntrustedRoot             Verdict = "UntrustedRoot"     // the chain is complete but its root is not trusted
-	PartialChain              Verdict = "PartialChain"      // an intermediate is missing
-	InvalidChain              Verdict = "InvalidChain"      // the chain is broken otherwise (bad signature, issuer not a CA, ...)
-	WrongUsage                Verdict = "WrongUsage"        // the leaf's extended key usage excludes serverAuth
-	NameMismatch              Verdict = "NameMismatch"      // the leaf does not name the host
-	DomainMismatch            Verdict = "DomainMismatch"    // an enforced partner's leaf names neither its domain nor a name under it
-	IssuerChanged             Verdict = "IssuerChanged"     // issuer or subject differs from the inventory's pin
-	WeakSignature             Verdict = "WeakSignature"     // a certificate is signed with SHA-1 or MD5
-	WeakKey                   Verdict = "WeakKey"           // RSA < 2048 bits or EC < 256 bits
-	RevocationOffline         Verdict = "RevocationOffline" // no revocation responder answered
-	NotProbed                 Verdict = "NotProbed"         // the run was interrupted before this partner was probed
-	Valid                     Verdict = "Valid"             // nothing wrong
+	HandshakeFailed   Verdict = "HandshakeFailed"   // the TLS handshake failed
+	Revoked           Verdict = "Revoked"           // a certificate of the chain is revoked
+	Expired           Verdict = "Expired"           // a certificate of the chain is past its NotAfter
+	NotYetValid       Verdict = "NotYetValid"       // a certificate of the chain is before its NotBefore
+	SelfSigned        Verdict = "SelfSigned"        // the leaf is self-signed
+	UntrustedRoot     Verdict = "UntrustedRoot"     // the chain is complete but its root is not trusted
+	PartialChain      Verdict = "PartialChain"      // an intermediate is missing
+	InvalidChain      Verdict = "InvalidChain"      // the chain is broken otherwise (bad signature, issuer not a CA, ...)
+	WrongUsage        Verdict = "WrongUsage"        // the leaf's extended key usage excludes serverAuth
+	NameMismatch      Verdict = "NameMismatch"      // the leaf does not name the host
+	DomainMismatch    Verdict = "DomainMismatch"    // an enforced partner's leaf names neither its domain nor a name under it
+	IssuerChanged     Verdict = "IssuerChanged"     // issuer or subject differs from the inventory's pin
+	WeakSignature     Verdict = "WeakSignature"     // a certificate is signed with SHA-1 or MD5
+	WeakKey           Verdict = "WeakKey"           // RSA < 2048 bits or EC < 256 bits
+	RevocationOffline Verdict = "RevocationOffline" // no revocation responder answered
+	NotProbed         Verdict = "NotProbed"         // the run was interrupted before this partner was probed
+	Valid             Verdict = "Valid"             // nothing wrong
 )
+
+// ClientCertificateRequired is a server that asks for a client certificate
+// (mutual TLS) and ends the session without one, or refuses ours; it ranks
+// between StartTLSRefused and HandshakeFailed.
+const ClientCertificateRequired Verdict = "ClientCertificateRequired"
 
 // Order lists every verdict, most severe first.
 var Order = []Verdict{
@@ -102,30 +104,31 @@ func (v Verdict) Severity(enforced bool) Severity {
 func (v Verdict) Remedy() string { return remedies[v] }
 
 var remedies = map[Verdict]string{
-	DNSError:                  "Check the host name in the inventory and the partner's MX records; ask the partner whether its mail host moved.",
-	ConnectionRefused:         "Check that the partner's mail host and port are right and that your firewall allows outbound SMTP to it; ask the partner whether the host is still in service.",
-	Timeout:                   "Check outbound connectivity to the partner (firewall, routing); ask the partner whether its server or an intermediate filter is overloaded or drops your address.",
-	ProtocolError:             "Ask the partner to check its SMTP server or the device in front of it (a proxy or firewall that rewrites SMTP breaks STARTTLS).",
-	NoStartTLS:                "Ask the partner to enable STARTTLS on its receive connector; until then mail to it goes in clear text, or is queued if TLS is enforced.",
-	StartTLSRefused:           "Ask the partner to fix its TLS configuration (certificate bound to the receive connector, TLS enabled); mail to an enforced partner is queued meanwhile.",
-	HandshakeFailed:           "Ask the partner to check its certificate and TLS settings (protocol versions, cipher suites, private key access); compare with openssl s_client -starttls smtp.",
+	DNSError:          "Check the host name in the inventory and the partner's MX records; ask the partner whether its mail host moved.",
+	ConnectionRefused: "Check that the partner's mail host and port are right and that your firewall allows outbound SMTP to it; ask the partner whether the host is still in service.",
+	Timeout:           "Check outbound connectivity to the partner (firewall, routing); ask the partner whether its server or an intermediate filter is overloaded or drops your address.",
+	ProtocolError:     "Ask the partner to check its SMTP server or the device in front of it (a proxy or firewall that rewrites SMTP breaks STARTTLS).",
+	NoStartTLS:        "Ask the partner to enable STARTTLS on its receive connector; until then mail to it goes in clear text, or is queued if TLS is enforced.",
+	StartTLSRefused:   "Ask the partner to fix its TLS configuration (certificate bound to the receive connector, TLS enabled); mail to an enforced partner is queued meanwhile.",
+	HandshakeFailed:   "Ask the partner to check its certificate and TLS settings (protocol versions, cipher suites, private key access); compare with openssl s_client -starttls smtp.",
+	Revoked:           "Ask the partner to install a new certificate at once; the current one was revoked by its CA.",
+	Expired:           "Ask the partner to renew its certificate (or the expired intermediate); if it is your imported private root that expired, import the partner's new root.",
+	NotYetValid:       "Check your clock; otherwise ask the partner to install a certificate that is already valid.",
+	SelfSigned:        "Ask the partner for a certificate from a public CA; if you must accept it, import its certificate into the Trusted Root Certification Authorities store.",
+	UntrustedRoot:     "Import the partner's root CA certificate into the Trusted Root Certification Authorities store (and keep it in --private-roots), or ask the partner for a publicly trusted certificate.",
+	PartialChain:      "Ask the partner to send its intermediate CA certificate with its own; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.",
+	InvalidChain:      "Ask the partner to reissue its certificate from a proper CA; the chain it sends cannot be built (bad signature or an issuer that is not a CA).",
+	WrongUsage:        "Ask the partner for a certificate whose extended key usage includes Server Authentication.",
+	NameMismatch:      "Ask the partner for a certificate that names its mail host (subject alternative name), or correct the host in the inventory.",
+	DomainMismatch:    "Ask the partner for a certificate that names its domain (Exchange Domain Security needs the domain in the certificate); remove the domain from the enforced-TLS list only as a temporary workaround.",
+	IssuerChanged:     "Confirm the change with the partner, then update the pin in the inventory and on the connector (TlsCertificateName <I>issuer<S>subject).",
+	WeakSignature:     "Ask the partner for a certificate signed with SHA-256 or better.",
+	WeakKey:           "Ask the partner for a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	RevocationOffline: "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
+	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
+	Valid:             "",
+
 	ClientCertificateRequired: "The partner requires mutual TLS (Exchange Domain Security, Postfix smtpd_tls_req_ccert, Exim tls_verify_hosts): audit again with --client-cert and --client-key, the certificate your mail server presents; if the partner refuses that one, ask it to trust your certificate's CA, and make sure your send connector presents it.",
-	Revoked:                   "Ask the partner to install a new certificate at once; the current one was revoked by its CA.",
-	Expired:                   "Ask the partner to renew its certificate (or the expired intermediate); if it is your imported private root that expired, import the partner's new root.",
-	NotYetValid:               "Check your clock; otherwise ask the partner to install a certificate that is already valid.",
-	SelfSigned:                "Ask the partner for a certificate from a public CA; if you must accept it, import its certificate into the Trusted Root Certification Authorities store.",
-	UntrustedRoot:             "Import the partner's root CA certificate into the Trusted Root Certification Authorities store (and keep it in --private-roots), or ask the partner for a publicly trusted certificate.",
-	PartialChain:              "Ask the partner to send its intermediate CA certificate with its own; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.",
-	InvalidChain:              "Ask the partner to reissue its certificate from a proper CA; the chain it sends cannot be built (bad signature or an issuer that is not a CA).",
-	WrongUsage:                "Ask the partner for a certificate whose extended key usage includes Server Authentication.",
-	NameMismatch:              "Ask the partner for a certificate that names its mail host (subject alternative name), or correct the host in the inventory.",
-	DomainMismatch:            "Ask the partner for a certificate that names its domain (Exchange Domain Security needs the domain in the certificate); remove the domain from the enforced-TLS list only as a temporary workaround.",
-	IssuerChanged:             "Confirm the change with the partner, then update the pin in the inventory and on the connector (TlsCertificateName <I>issuer<S>subject).",
-	WeakSignature:             "Ask the partner for a certificate signed with SHA-256 or better.",
-	WeakKey:                   "Ask the partner for a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
-	RevocationOffline:         "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
-	NotProbed:                 "Run the audit again; it was interrupted before this partner was probed.",
-	Valid:                     "",
 }
 
 // PartnerRemedy returns what the partner itself should do about v: the
@@ -138,26 +141,27 @@ func (v Verdict) PartnerRemedy() string {
 }
 
 var partnerRemedies = map[Verdict]string{
-	DNSError:                  "Please check that the MX host name we have for you still resolves, or tell us your current mail host.",
-	ConnectionRefused:         "Please check that your mail server accepts SMTP connections on this port, or tell us your current mail host.",
-	Timeout:                   "Please check that your mail server (or the filter in front of it) answers SMTP connections from us.",
-	ProtocolError:             "Please check your SMTP server or the device in front of it: a proxy or firewall that rewrites SMTP breaks STARTTLS.",
-	NoStartTLS:                "Please enable STARTTLS on your receiving mail server; we require TLS for mail to you.",
-	StartTLSRefused:           "Please check the TLS configuration of your receiving mail server (certificate bound to the receive connector, TLS enabled).",
-	HandshakeFailed:           "Please check the certificate and TLS settings of your mail server (protocol versions, cipher suites, private key access).",
+	DNSError:          "Please check that the MX host name we have for you still resolves, or tell us your current mail host.",
+	ConnectionRefused: "Please check that your mail server accepts SMTP connections on this port, or tell us your current mail host.",
+	Timeout:           "Please check that your mail server (or the filter in front of it) answers SMTP connections from us.",
+	ProtocolError:     "Please check your SMTP server or the device in front of it: a proxy or firewall that rewrites SMTP breaks STARTTLS.",
+	NoStartTLS:        "Please enable STARTTLS on your receiving mail server; we require TLS for mail to you.",
+	StartTLSRefused:   "Please check the TLS configuration of your receiving mail server (certificate bound to the receive connector, TLS enabled).",
+	HandshakeFailed:   "Please check the certificate and TLS settings of your mail server (protocol versions, cipher suites, private key access).",
+	Revoked:           "Please install a new certificate: your CA has revoked the current one.",
+	Expired:           "Please renew your certificate (or the expired intermediate CA certificate your server sends).",
+	NotYetValid:       "Please check your server's certificate: it is not valid yet.",
+	SelfSigned:        "Please use a certificate from a public certification authority, or send us your certificate so that we can import it.",
+	UntrustedRoot:     "Your certificate chains to a root CA that we do not trust: please use a certificate from a public certification authority, or send us your root CA certificate.",
+	PartialChain:      "Please configure your server to send its intermediate CA certificate together with its own certificate.",
+	InvalidChain:      "Please have your certificate reissued: the chain your server sends cannot be built (bad signature or an issuer that is not a CA).",
+	WrongUsage:        "Please use a certificate whose extended key usage includes Server Authentication.",
+	NameMismatch:      "Please use a certificate that names your mail host in its subject alternative names.",
+	DomainMismatch:    "Please use a certificate that names your mail domain too: we verify the domain, not only the host name.",
+	IssuerChanged:     "Your certificate now comes from a different CA than the one we expected; please confirm the change to us so that we can update our configuration.",
+	WeakSignature:     "Please use a certificate signed with SHA-256 or better.",
+	WeakKey:           "Please use a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	RevocationOffline: "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
+
 	ClientCertificateRequired: "Your mail server requires a client certificate from us (mutual TLS); please tell us which certification authorities it accepts, or import the root CA of the certificate we send.",
-	Revoked:                   "Please install a new certificate: your CA has revoked the current one.",
-	Expired:                   "Please renew your certificate (or the expired intermediate CA certificate your server sends).",
-	NotYetValid:               "Please check your server's certificate: it is not valid yet.",
-	SelfSigned:                "Please use a certificate from a public certification authority, or send us your certificate so that we can import it.",
-	UntrustedRoot:             "Your certificate chains to a root CA that we do not trust: please use a certificate from a public certification authority, or send us your root CA certificate.",
-	PartialChain:              "Please configure your server to send its intermediate CA certificate together with its own certificate.",
-	InvalidChain:              "Please have your certificate reissued: the chain your server sends cannot be built (bad signature or an issuer that is not a CA).",
-	WrongUsage:                "Please use a certificate whose extended key usage includes Server Authentication.",
-	NameMismatch:              "Please use a certificate that names your mail host in its subject alternative names.",
-	DomainMismatch:            "Please use a certificate that names your mail domain too: we verify the domain, not only the host name.",
-	IssuerChanged:             "Your certificate now comes from a different CA than the one we expected; please confirm the change to us so that we can update our configuration.",
-	WeakSignature:             "Please use a certificate signed with SHA-256 or better.",
-	WeakKey:                   "Please use a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
-	RevocationOffline:         "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
 }
