@@ -37,7 +37,8 @@ clean:
 	rm -rf $(BIN) demo-out
 
 # Check plugins (issue 3). `make proto` regenerates plugins/checkspb from
-# checks.proto: needs protoc (Debian protobuf-compiler); the generators are
+# checks.proto: needs protoc and the well-known types (Debian protobuf-compiler
+# libprotobuf-dev); the generators are
 # installed at the pinned versions. The generated code is committed, so
 # building and CI never need protoc.
 PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
@@ -46,7 +47,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 proto:
 	$(GO) install $(PROTOC_GEN_GO)
 	$(GO) install $(PROTOC_GEN_GO_GRPC)
-	cd plugins/checkspb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --proto_path=. \
+	cd plugins/checkspb && PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --proto_path=. --proto_path=/usr/include \
 	  --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative checks.proto
 

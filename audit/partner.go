@@ -55,3 +55,13 @@ func (t Target) DialAddress() string {
 	}
 	return net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
 }
+
+// String names the service and, when it differs, where it is reached:
+// "mx.partner.example:25", or "mx.partner.example:25 via 10.1.2.3:2525".
+func (t Target) String() string {
+	s := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+	if a := t.DialAddress(); a != "" {
+		s += " via " + a
+	}
+	return s
+}

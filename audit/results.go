@@ -52,9 +52,25 @@ type Result struct {
 	SMTP       SMTP        `json:"smtp"`
 	OCSPStaple []byte      `json:"ocsp_staple,omitempty"` // DER of the stapled OCSP response
 	Revocation *Revocation `json:"revocation,omitempty"`
+	// Certificates is the audit of each key type's certificate when the
+	// server holds more than one (RSA and ECDSA): the first is the one of
+	// Chain, the others were seen in extra handshakes; Verdicts hold the
+	// verdicts of all of them, so the worst decides. Empty for one key type.
+	Certificates []CertAudit `json:"certificates,omitempty"`
 	// Probed is the partner (by name) whose probe this result shares, when
 	// several partners name the same host, port and address.
 	SharedWith string `json:"shared_probe_with,omitempty"`
+}
+
+// CertAudit is the audit of the chain a server presents for one key type.
+type CertAudit struct {
+	KeyType    string             `json:"key_type"` // "RSA", "ECDSA"
+	Chain      []Cert             `json:"chain"`
+	Verdicts   []Verdict          `json:"verdicts"`
+	Details    map[Verdict]string `json:"details,omitempty"`
+	Root       Root               `json:"root"`
+	TLSVersion string             `json:"tls_version"`
+	Cipher     string             `json:"cipher"`
 }
 
 // Root names the trust anchor a partner's chain ended in.
@@ -113,6 +129,10 @@ type SMTP struct {
 	TimingsMS    map[string]int64 `json:"timings_ms,omitempty"` // connect, greeting, ehlo, starttls, handshake, ehlo_tls
 	RemoteAddr   string           `json:"remote_addr,omitempty"`
 	HandshakeErr string           `json:"handshake_error,omitempty"`
+	// ClientCertRequested: the server sent a TLS CertificateRequest (mutual
+	// TLS); ClientCertSent: ours (--client-cert) was presented.
+	ClientCertRequested bool `json:"client_cert_requested,omitempty"`
+	ClientCertSent      bool `json:"client_cert_sent,omitempty"`
 }
 
 // Finding is one statement a check makes about a partner.

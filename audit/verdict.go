@@ -34,10 +34,15 @@ const (
 	Valid             Verdict = "Valid"             // nothing wrong
 )
 
+// ClientCertificateRequired is a server that asks for a client certificate
+// (mutual TLS) and ends the session without one, or refuses ours; it ranks
+// between StartTLSRefused and HandshakeFailed.
+const ClientCertificateRequired Verdict = "ClientCertificateRequired"
+
 // Order lists every verdict, most severe first.
 var Order = []Verdict{
 	DNSError, ConnectionRefused, Timeout, ProtocolError, NoStartTLS, StartTLSRefused,
-	HandshakeFailed, Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
+	ClientCertificateRequired, HandshakeFailed, Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
 	InvalidChain, WrongUsage, NameMismatch, DomainMismatch, IssuerChanged, WeakSignature,
 	WeakKey, RevocationOffline, NotProbed, Valid,
 }
@@ -122,6 +127,8 @@ var remedies = map[Verdict]string{
 	RevocationOffline: "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
 	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
 	Valid:             "",
+
+	ClientCertificateRequired: "The partner requires mutual TLS (Exchange Domain Security, Postfix smtpd_tls_req_ccert, Exim tls_verify_hosts): audit again with --client-cert and --client-key, the certificate your mail server presents; if the partner refuses that one, ask it to trust your certificate's CA, and make sure your send connector presents it.",
 }
 
 // PartnerRemedy returns what the partner itself should do about v: the
@@ -155,4 +162,6 @@ var partnerRemedies = map[Verdict]string{
 	WeakSignature:     "Please use a certificate signed with SHA-256 or better.",
 	WeakKey:           "Please use a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
 	RevocationOffline: "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
+
+	ClientCertificateRequired: "Your mail server requires a client certificate from us (mutual TLS); please tell us which certification authorities it accepts, or import the root CA of the certificate we send.",
 }

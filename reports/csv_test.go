@@ -46,7 +46,7 @@ func TestGoldenOutputs(t *testing.T) {
 		write  func(io.Writer) error
 	}{
 		{"partners.csv", PartnersCSVHeader, len(res.Partners), func(w io.Writer) error { return WritePartnersCSV(w, res, opts) }},
-		{"findings.csv", FindingsCSVHeader, 32, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) }},
+		{"findings.csv", FindingsCSVHeader, 33, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) }},
 		{"changes.csv", ChangesCSVHeader, len(res.Changes), func(w io.Writer) error { return WriteChangesCSV(w, res, opts) }},
 		{"private-roots.csv", RootsCSVHeader, len(res.PrivateRoots), func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) }},
 		{"private-roots.json", nil, 0, func(w io.Writer) error {

@@ -35,7 +35,7 @@ func probeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
 			&cli.BoolFlag{Name: "json", Usage: "print the run as results.json does instead of the explanation"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
-		}, append(revocationFlags(), checkFlags()...)...),
+		}, append(append(revocationFlags(), clientCertFlags()...), checkFlags()...)...),
 		Action: probeAction,
 	}
 }
@@ -58,9 +58,13 @@ func probeAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	popts, err := probeOptions(c, nil)
+	if err != nil {
+		return err
+	}
 	cfg := pipeline.Config{
 		Partners: []audit.Partner{p}, Trust: trustOptions(c), Revocation: revocationOptions(c),
-		Probe: probeOptions(c, nil), Checks: chk, History: pipeline.History{Disabled: true},
+		Probe: popts, Checks: chk, History: pipeline.History{Disabled: true},
 		Logger: loggerAt(c, slog.LevelWarn), Problems: c.App.ErrWriter,
 	}
 	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
@@ -109,8 +113,8 @@ func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
 
 // explain prints one partner's result for a person.
 func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
-	fmt.Fprintf(w, "%s:%d (%s)", r.Host, r.Port, r.TLS)
-	if r.SMTP.RemoteAddr != "" {
+	fmt.Fprintf(w, "%s (%s)", r.Partner.Target(), r.TLS)
+	if r.SMTP.RemoteAddr != "" && r.SMTP.RemoteAddr != r.Partner.Target().DialAddress() {
 		fmt.Fprintf(w, " at %s", r.SMTP.RemoteAddr)
 	}
 	fmt.Fprintf(w, ", %d ms\n", r.DurationMS)
@@ -132,6 +136,9 @@ func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
 			fmt.Fprintf(w, "             names %s\n", strings.Join(ct.DNSNames, ", "))
 		}
 		fmt.Fprintf(w, "             SHA-1 %s\n", ct.SHA1)
+	}
+	for _, ca := range r.Certificates { // one line per key type when the server holds several
+		fmt.Fprintf(w, "  %-10s %s, %s: %v\n", ca.KeyType+":", ca.Chain[0].Subject, ca.TLSVersion, ca.Verdicts)
 	}
 	switch r.Root.Source {
 	case audit.RootPrivate:

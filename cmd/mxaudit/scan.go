@@ -10,7 +10,6 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
-	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/revocation"
 	"github.com/mxaudit/mxaudit/internal/trust"
 )
@@ -39,6 +38,7 @@ func scanFlags() []cli.Flag {
 	fl = append(fl, trustFlags()...)
 	fl = append(fl, probeFlags()...)
 	fl = append(fl, revocationFlags()...)
+	fl = append(fl, clientCertFlags()...)
 	fl = append(fl, checkFlags()...)
 	fl = append(fl, historyFlags()...)
 	fl = append(fl, reportFlags()...)
@@ -67,14 +67,19 @@ func probeFlags() []cli.Flag {
 	}
 }
 
-func probeOptions(c *cli.Context, resolver pipeline.Resolver) pipeline.Options {
+// probeOptions reads the probe stage's flags; it loads the client certificate and logs the EHLO name.
+func probeOptions(c *cli.Context, resolver pipeline.Resolver) (pipeline.Options, error) {
+	popts, err := probeSettings(c, logger(c), time.Now())
+	if err != nil {
+		return pipeline.Options{}, err
+	}
 	return pipeline.Options{
 		Concurrency: c.Int("concurrency"),
 		PerHost:     c.Int("per-host"),
 		Rate:        c.Float64("rate"),
-		Probe:       probe.Options{HELO: c.String("helo"), ConnectTimeout: c.Duration("connect-timeout"), Timeout: c.Duration("timeout")},
+		Probe:       popts,
 		Resolver:    resolver,
-	}
+	}, nil
 }
 
 func revocationFlags() []cli.Flag {
@@ -122,12 +127,16 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 	if err != nil {
 		return pipeline.Config{}, err
 	}
+	popts, err := probeOptions(c, resolver)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
 	return pipeline.Config{
 		Inventory:  c.String("inventory"),
 		Strict:     c.Bool("strict"),
 		Trust:      trustOptions(c),
 		Revocation: revocationOptions(c),
-		Probe:      probeOptions(c, resolver),
+		Probe:      popts,
 		Checks:     chk,
 		History:    pipeline.History{Disabled: c.Bool("no-history"), Path: c.String("db")},
 		Out:        c.String("out"),

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"strings"
@@ -27,6 +28,28 @@ type Behavior struct {
 	GreetDelay  time.Duration   // hold the greeting this long (postscreen style)
 	DropEarly   bool            // with GreetDelay: hang up on clients that talk before the greeting
 	RejectGreet string          // a whole greeting line such as "554 5.7.1 no service"
+	// Certs are more chains, of other key types (RSA and ECDSA at once, as
+	// Postfix smtpd_tls_chain_files serves them); Go's server presents the
+	// first of Cert, Certs... that the client's hello supports.
+	Certs []tls.Certificate
+	// MinVersion is the lowest TLS version accepted; 0 means TLS 1.0.
+	MinVersion uint16
+	// ClientAuth asks for a client certificate (mutual TLS, Postfix
+	// smtpd_tls_req_ccert); ClientCAs are the roots it is verified against.
+	ClientAuth tls.ClientAuthType
+	ClientCAs  *x509.CertPool
+	// ClientCertSMTP acts as Postfix with smtpd_tls_req_ccert = yes: the
+	// handshake asks for a client certificate but completes without one,
+	// then the EHLO after TLS is answered "421 4.7.1 ... Error: No client
+	// certificate presented" (or "... not trusted" when ClientCAs do not
+	// verify it) and the connection closed.
+	ClientCertSMTP bool
+	// OneAtATime serves one connection at a time, as openssl s_server does.
+	OneAtATime bool
+	// FQDNHELO rejects an EHLO/HELO name that is neither a fully qualified
+	// name nor an address literal, as Postfix's reject_non_fqdn_helo_hostname
+	// does with smtpd_delay_reject = no.
+	FQDNHELO bool
 }
 
 // Hostility is a way a server misbehaves.
@@ -102,7 +125,7 @@ func (s *Server) serve() {
 		s.conn[c] = true
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go func() {
+		serve := func() {
 			defer s.wg.Done()
 			defer func() {
 				s.mu.Lock()
@@ -112,16 +135,27 @@ func (s *Server) serve() {
 			}()
 			c.SetDeadline(time.Now().Add(2 * time.Minute))
 			s.handle(c)
-		}()
+		}
+		if s.behavior().OneAtATime {
+			serve()
+		} else {
+			go serve()
+		}
 	}
 }
 
 func tlsConfig(b Behavior) *tls.Config {
+	minVersion := b.MinVersion
+	if minVersion == 0 {
+		minVersion = tls.VersionTLS10
+	}
 	return &tls.Config{
-		Certificates: []tls.Certificate{b.Cert},
-		MinVersion:   tls.VersionTLS10,
+		Certificates: append([]tls.Certificate{b.Cert}, b.Certs...),
+		MinVersion:   minVersion,
 		MaxVersion:   b.MaxVersion,
 		CipherSuites: b.Ciphers,
+		ClientAuth:   max(b.ClientAuth, clientAuthFor(b.ClientCertSMTP)),
+		ClientCAs:    b.ClientCAs,
 	}
 }
 
@@ -238,6 +272,11 @@ func (s *Server) handle(c net.Conn) {
 		if i := strings.IndexByte(verb, ' '); i >= 0 {
 			verb = verb[:i]
 		}
+		if (verb == "EHLO" || verb == "HELO") && b.FQDNHELO && !fqdnOrLiteral(line) {
+			name := strings.TrimSpace(strings.TrimSpace(line)[4:])
+			say("504 5.5.2 <" + name + ">: Helo command rejected: need fully-qualified hostname")
+			continue
+		}
 		switch verb {
 		case "EHLO":
 			if b.Hostile == EndlessContinuation {
@@ -293,6 +332,13 @@ func (s *Server) handle(c net.Conn) {
 			}
 			c, tlsOn = tc, true
 			w, r = bufio.NewWriter(c), bufio.NewReaderSize(c, 4096)
+			if b.ClientCertSMTP {
+				if why := clientCertProblem(tc.ConnectionState(), b.ClientCAs); why != "" {
+					r.ReadString('\n')
+					say("421 4.7.1 " + b.Name + " Error: " + why)
+					return
+				}
+			}
 		case "QUIT":
 			say("221 2.0.0 Bye")
 			return
@@ -314,4 +360,43 @@ func multi(code string, lines []string) []string {
 		out[i] = code + sep + l
 	}
 	return out
+}
+
+// fqdnOrLiteral reports whether the name in an EHLO/HELO line is a fully
+// qualified name or an address literal ("[192.0.2.1]", "[IPv6:...]").
+func fqdnOrLiteral(line string) bool {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return false
+	}
+	name := f[1]
+	if strings.HasPrefix(name, "[") && strings.HasSuffix(name, "]") {
+		return true
+	}
+	i := strings.IndexByte(name, '.')
+	return i > 0 && i < len(name)-1
+}
+
+func clientAuthFor(postfixStyle bool) tls.ClientAuthType {
+	if postfixStyle {
+		return tls.RequestClientCert
+	}
+	return tls.NoClientCert
+}
+
+// clientCertProblem says, in Postfix's words, why a client certificate is
+// not accepted, or "" when it is.
+func clientCertProblem(cs tls.ConnectionState, roots *x509.CertPool) string {
+	if len(cs.PeerCertificates) == 0 {
+		return "No client certificate presented"
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return "Client certificate not trusted"
+	}
+	return ""
 }

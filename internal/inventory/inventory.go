@@ -419,9 +419,10 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 		switch {
 		case err != nil || n < 1 || n > 65535:
 			errf(i, "%q is not a port number (1-65535)", v)
-		case addrPort != 0 && addrPort != n:
-			errf(i, "port %d differs from the port %d in address %q", n, addrPort, p.Address)
 		default:
+			// port is the service port (it decides the TLS mode); an
+			// address with another port is where that service is reached
+			// (a NAT or a relay in front of the partner).
 			p.Port = n
 		}
 	} else if addrPort != 0 {

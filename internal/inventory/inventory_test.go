@@ -130,6 +130,14 @@ func TestQuirks(t *testing.T) {
 			want(t, p[2].Address == "[::1]:25" && p[2].Target().DialAddress() == "[::1]:25", "C: %+v", p[2])
 			want(t, p[3].Address == "::1" && p[3].Target().DialAddress() == "[::1]:587", "D: %+v", p[3])
 		}},
+		// The address is where to connect; port stays the service port and
+		// decides the TLS mode (issue 10, item 1).
+		{"address port differs from port", "partner,host,address,port\nA,mx.partner.example,10.1.2.3:2525,25\nB,mx.b.example,10.1.2.3:4650,465\n", func(t *testing.T, p []audit.Partner) {
+			want(t, len(p) == 2, "%+v", p)
+			want(t, p[0].Port == 25 && p[0].TLS == audit.StartTLS && p[0].Target().DialAddress() == "10.1.2.3:2525", "A: %+v", p[0])
+			want(t, p[0].Target().String() == "mx.partner.example:25 via 10.1.2.3:2525", "A: %s", p[0].Target())
+			want(t, p[1].Port == 465 && p[1].TLS == audit.Implicit && p[1].Target().DialAddress() == "10.1.2.3:4650", "B: %+v", p[1])
+		}},
 		{"port and tls defaults", "partner,host,port,tls\nA,mx.a.example,,\nB,mx.b.example,465,\nC,mx.c.example,465,StartTLS\nD,mx.d.example,2465,IMPLICIT\n", func(t *testing.T, p []audit.Partner) {
 			want(t, len(p) == 4, "%+v", p)
 			want(t, p[0].Port == 25 && p[0].TLS == audit.StartTLS, "A: %+v", p[0])
@@ -204,7 +212,6 @@ func TestRowErrors(t *testing.T) {
 		{"url as domain", head + "A,https://a.example,mx.a.example,,,,,,,,,\n", []e{{2, "domain", "no URL scheme"}}, 0},
 		{"address is a name", head + "A,,mx.a.example,mx.a.example,,,,,,,,\n", []e{{2, "address", "not an IP address"}}, 0},
 		{"address port 0", head + "A,,mx.a.example,192.0.2.1:0,,,,,,,,\n", []e{{2, "address", "port 0"}}, 0},
-		{"address port conflicts", head + "A,,mx.a.example,192.0.2.1:2525,25,,,,,,,\n", []e{{2, "port", "differs from the port 2525"}}, 0},
 		{"port not a number", head + "A,,mx.a.example,,25x,,,,,,,\n", []e{{2, "port", `"25x" is not a port number`}}, 0},
 		{"port out of range", head + "A,,mx.a.example,,0,,,,,,,\nB,,mx.b.example,,65536,,,,,,,\n", []e{{2, "port", "not a port"}, {3, "port", "not a port"}}, 0},
 		{"tls mode", head + "A,,mx.a.example,,,ssl,,,,,,\n", []e{{2, "tls", `"ssl" is not a TLS mode`}}, 0},

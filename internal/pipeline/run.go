@@ -13,6 +13,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -267,16 +268,38 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	}
 	var path []*x509.Certificate
 	if len(obs.Chain) > 0 {
-		out := verify.Verify(verify.Input{
-			Chain: obs.Chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
-			ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
-		}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Now: r.opts.Now})
+		out := r.verify(p, obs.Chain)
 		res.Root = out.Root
 		path = out.Path
 		for _, v := range out.Verdicts {
 			if v != audit.Valid {
 				res.Verdicts = append(res.Verdicts, v)
 				res.Details[v] = out.Details[v]
+			}
+		}
+		if len(obs.Others) > 0 {
+			res.Certificates = append(res.Certificates, certAudit(probe.KeyTypeOf(obs.Chain), obs.TLSVersion, obs.Cipher, res.Chain, out))
+		}
+	}
+	// A server holding certificates of several key types is audited on
+	// each; the worst decides, and each verdict says which certificate.
+	for _, kc := range obs.Others {
+		out := r.verify(p, kc.Chain)
+		chain := make([]audit.Cert, 0, len(kc.Chain))
+		for _, c := range kc.Chain {
+			chain = append(chain, audit.NewCert(c))
+		}
+		ca := certAudit(kc.KeyType, kc.TLSVersion, kc.Cipher, chain, out)
+		res.Certificates = append(res.Certificates, ca)
+		for _, v := range ca.Verdicts {
+			if v == audit.Valid {
+				continue
+			}
+			if !slices.Contains(res.Verdicts, v) {
+				res.Verdicts = append(res.Verdicts, v)
+				res.Details[v] = kc.KeyType + " certificate: " + ca.Details[v]
+			} else if d := res.Details[v]; !strings.Contains(d, kc.KeyType+" certificate") {
+				res.Details[v] = d + "; " + kc.KeyType + " certificate too: " + ca.Details[v]
 			}
 		}
 	}
@@ -293,6 +316,30 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	}
 	finish(&res)
 	return res
+}
+
+func (r *runner) verify(p audit.Partner, chain []*x509.Certificate) verify.Outcome {
+	return verify.Verify(verify.Input{
+		Chain: chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
+		ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
+	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Now: r.opts.Now})
+}
+
+// certAudit is the audit of one key type's chain.
+func certAudit(keyType string, version, cipher uint16, chain []audit.Cert, out verify.Outcome) audit.CertAudit {
+	ca := audit.CertAudit{KeyType: keyType, Chain: chain, Root: out.Root, Verdicts: out.Verdicts}
+	if version != 0 {
+		ca.TLSVersion, ca.Cipher = tls.VersionName(version), tls.CipherSuiteName(cipher)
+	}
+	if len(out.Details) > 0 {
+		ca.Details = map[audit.Verdict]string{}
+		for _, v := range out.Verdicts {
+			if d, ok := out.Details[v]; ok {
+				ca.Details[v] = d
+			}
+		}
+	}
+	return ca
 }
 
 // finish sorts r's verdicts, sets its primary verdict and remedy, and

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,11 +22,21 @@ import (
 
 // Options controls a probe.
 type Options struct {
-	HELO           string        // name sent in EHLO; default: this machine's host name
+	// HELO is the name sent in EHLO; default DefaultHELO(), or the address
+	// literal of the connection's local side when this machine has no fully
+	// qualified name (RFC 5321 4.1.3).
+	HELO           string
 	ConnectTimeout time.Duration // for the TCP connect; default 10s
 	Timeout        time.Duration // for the whole probe; default 30s
 	// Dial connects to addr; default a net.Dialer with ConnectTimeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ClientCert is presented when the server asks for a client
+	// certificate (mutual TLS, as Exchange Domain Security does); nil
+	// presents none.
+	ClientCert *tls.Certificate
+	// OneKeyType skips the extra handshakes that look for a certificate of
+	// the other key type (RSA or ECDSA) on a server that holds both.
+	OneKeyType bool
 }
 
 func (o Options) withDefaults() Options {
@@ -47,41 +56,6 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// DefaultHELO returns this machine's fully qualified name as `hostname -f`
-// finds it without DNS (the host name, or the first dotted alias of it in
-// /etc/hosts), or "localhost".
-func DefaultHELO() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "localhost"
-	}
-	hosts, _ := os.ReadFile("/etc/hosts")
-	return fqdn(h, string(hosts))
-}
-
-// fqdn returns host when it has a dot, else the first dotted name on an
-// /etc/hosts line that names host, else host.
-func fqdn(host, hosts string) string {
-	if strings.Contains(host, ".") {
-		return host
-	}
-	for _, line := range strings.Split(hosts, "\n") {
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		f := strings.Fields(line)
-		if len(f) < 2 || !slices.Contains(f[1:], host) {
-			continue
-		}
-		for _, n := range f[1:] {
-			if strings.Contains(n, ".") {
-				return n
-			}
-		}
-	}
-	return host
-}
-
 // Observation is what one probe saw.
 type Observation struct {
 	Addr       string // the IP:port connected to
@@ -90,10 +64,22 @@ type Observation struct {
 	Cipher     uint16
 	Chain      []*x509.Certificate // as presented, leaf first
 	OCSPStaple []byte
-	Duration   time.Duration
+	// Others are the chains of the other key types the server holds, each
+	// seen in an extra handshake offering only that key type's suites.
+	Others   []KeyChain
+	Duration time.Duration
 	// Err is why the probe did not complete; when Chain is set the
 	// handshake succeeded and Err (if any) came after it.
 	Err *Error
+}
+
+// KeyChain is the chain a server presents for one key type.
+type KeyChain struct {
+	KeyType    string // "RSA", "ECDSA"
+	TLSVersion uint16
+	Cipher     uint16
+	Chain      []*x509.Certificate // leaf first
+	OCSPStaple []byte
 }
 
 // Error is a failed probe: the phase it failed in and the verdict that names it.
@@ -115,12 +101,23 @@ func Probe(ctx context.Context, t audit.Target, addr string, opts Options) *Obse
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	s := newSession(opts, t, addr, start)
+	s.run(ctx, addr)
+	if !opts.OneKeyType && len(s.obs.Chain) > 0 && ctx.Err() == nil {
+		if s.obs.Err != nil && errors.Is(s.obs.Err, ErrImplicitTLS) {
+			s.target.TLS = audit.Implicit // as the server speaks
+		}
+		s.otherKeyTypes(ctx, addr)
+	}
+	s.obs.Duration = time.Since(start)
+	return s.obs
+}
+
+func newSession(opts Options, t audit.Target, addr string, start time.Time) *session {
 	s := &session{obs: &Observation{Addr: addr}, opts: opts, target: t, last: start}
 	s.obs.SMTP.TimingsMS = map[string]int64{}
 	s.obs.SMTP.RemoteAddr = addr
-	s.run(ctx, addr)
-	s.obs.Duration = time.Since(start)
-	return s.obs
+	return s
 }
 
 type session struct {
@@ -130,6 +127,12 @@ type session struct {
 	conn   net.Conn
 	r      *bufio.Reader
 	last   time.Time
+	helo   string
+	// only, when set, restricts the handshake to one key type's suites and
+	// ends the session after it (the extra handshakes of otherKeyTypes).
+	only *keyType
+	// tlsRecord is set when the greeting began with a TLS record header.
+	tlsRecord bool
 }
 
 func (s *session) lap(phase string) {
@@ -142,26 +145,56 @@ func (s *session) fail(phase string, err error) {
 	s.obs.Err = &Error{Phase: phase, Verdict: classify(phase, err), Err: err}
 }
 
-func (s *session) run(ctx context.Context, addr string) {
+// greetingReserve is the last part of a probe's deadline in which, when no
+// greeting came yet, a TLS handshake is tried too (an implicit-TLS server).
+func (s *session) greetingReserve() time.Duration {
+	return min(5*time.Second, s.opts.Timeout/3)
+}
+
+// dial connects to addr within the connect timeout and ties the
+// connection's deadline to ctx (Ctrl-C interrupts any read or write).
+func (s *session) dial(ctx context.Context, addr string) (net.Conn, func(), error) {
 	cctx, ccancel := context.WithTimeout(ctx, s.opts.ConnectTimeout)
 	conn, err := s.opts.Dial(cctx, "tcp", addr)
 	ccancel()
 	if err != nil {
-		s.fail("connect", err)
-		return
+		return nil, nil, err
 	}
-	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	// Ctrl-C or the run's end interrupts any read or write at once.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	return conn, func() { stop(); conn.Close() }, nil
+}
+
+// setReadDeadline moves the read deadline without undoing a cancellation.
+func setReadDeadline(ctx context.Context, c net.Conn, t time.Time) {
+	c.SetReadDeadline(t)
+	if ctx.Err() != nil {
+		c.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+func (s *session) run(ctx context.Context, addr string) {
+	conn, closeConn, err := s.dial(ctx, addr)
+	if err != nil {
+		s.fail("connect", err)
+		return
+	}
+	defer func() { closeConn() }()
 	s.lap("connect")
 	s.conn = conn
+	s.helo = s.opts.HELO
+	if s.helo == "" {
+		s.helo = AddressLiteral(conn.LocalAddr())
+	}
 
 	if s.target.TLS == audit.Implicit {
 		if !s.handshake(ctx) {
+			return
+		}
+		if s.only != nil {
+			s.quit()
 			return
 		}
 		s.setReader(s.conn)
@@ -176,7 +209,26 @@ func (s *session) run(ctx context.Context, addr string) {
 	}
 
 	s.setReader(conn)
+	if s.only == nil {
+		x, gaveUp := s.awaitGreeting(ctx, addr)
+		switch {
+		case x != nil:
+			s.implicit(x, fmt.Sprintf("no SMTP greeting in %v", time.Since(s.last).Round(time.Millisecond)))
+			return
+		case gaveUp != nil:
+			s.lap("greeting")
+			s.fail("greeting", gaveUp)
+			return
+		}
+	}
 	if !s.greeting() {
+		if s.tlsRecord && s.only == nil && ctx.Err() == nil {
+			closeConn()
+			closeConn = func() {}
+			if x := s.tryTLS(ctx, addr); x.obs.Err == nil {
+				s.implicit(x, "a TLS record instead of the SMTP greeting")
+			}
+		}
 		return
 	}
 	caps, ok := s.ehlo("ehlo")
@@ -209,11 +261,104 @@ func (s *session) run(ctx context.Context, addr string) {
 	if !s.handshake(ctx) {
 		return
 	}
+	if s.only != nil {
+		s.quit()
+		return
+	}
 	s.setReader(s.conn)
 	if _, ok := s.ehlo("ehlo_tls"); !ok {
 		return
 	}
 	s.quit()
+}
+
+// ErrImplicitTLS is a server that answers a STARTTLS client with silence (or
+// a TLS record) instead of a greeting, but completes a TLS handshake on a
+// fresh connection: it speaks implicit TLS.
+var ErrImplicitTLS = errors.New("the server speaks TLS at once: set tls=implicit")
+
+// awaitGreeting waits for the first byte of the greeting. After a silence
+// of all but greetingReserve of the deadline it also tries, on a new
+// connection and while still listening here, a TLS handshake: an
+// implicit-TLS server says nothing and waits for a ClientHello. It returns
+// that session when its handshake succeeded before any greeting came.
+// Half-way through the reserve it hangs up here, for servers that serve
+// one connection at a time (openssl s_server), and reports gaveUp, the
+// greeting's timeout, when the handshake then fails too.
+func (s *session) awaitGreeting(ctx context.Context, addr string) (x *session, gaveUp error) {
+	dl, _ := ctx.Deadline()
+	first := s.conn
+	reserve := s.greetingReserve()
+	setReadDeadline(ctx, first, dl.Add(-reserve))
+	_, err := s.r.Peek(1)
+	if err == nil || !isTimeout(err) || ctx.Err() != nil {
+		setReadDeadline(ctx, first, dl)
+		return nil, nil
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan *session, 1)
+	go func() {
+		x := s.tryTLS(actx, addr)
+		if x.obs.Err == nil {
+			first.SetReadDeadline(time.Unix(1, 0)) // stop listening for a greeting
+		}
+		done <- x
+	}()
+	setReadDeadline(ctx, first, dl.Add(-reserve/2))
+	s.r = bufio.NewReaderSize(first, MaxLineLength) // forget the timeout
+	_, err = s.r.Peek(1)
+	if err == nil {
+		cancel() // the greeting came after all
+		<-done
+		setReadDeadline(ctx, first, dl)
+		return nil, nil
+	}
+	select {
+	case x := <-done:
+		if x.obs.Err == nil {
+			return x, nil
+		}
+		setReadDeadline(ctx, first, dl)
+		s.r = bufio.NewReaderSize(first, MaxLineLength)
+		return nil, nil // not TLS: wait for the greeting to the end
+	default:
+	}
+	first.Close()
+	if x := <-done; x.obs.Err == nil {
+		return x, nil
+	}
+	return nil, err
+}
+
+// tryTLS connects to addr again and runs only a TLS handshake.
+func (s *session) tryTLS(ctx context.Context, addr string) *session {
+	x := newSession(s.opts, s.target, addr, time.Now())
+	conn, closeConn, err := x.dial(ctx, addr)
+	if err != nil {
+		x.fail("connect", err)
+		return x
+	}
+	defer closeConn()
+	x.conn = conn
+	if x.handshake(ctx) {
+		x.quit()
+	}
+	return x
+}
+
+// implicit records that the server speaks implicit TLS, as x's handshake
+// showed: a ProtocolError (ErrImplicitTLS) that keeps the chain seen.
+func (s *session) implicit(x *session, why string) {
+	s.log("-- ", why+": a TLS handshake on a new connection")
+	for _, l := range x.obs.SMTP.Transcript {
+		s.log("", l)
+	}
+	s.obs.TLSVersion, s.obs.Cipher, s.obs.Chain, s.obs.OCSPStaple = x.obs.TLSVersion, x.obs.Cipher, x.obs.Chain, x.obs.OCSPStaple
+	s.obs.SMTP.ClientCertRequested, s.obs.SMTP.ClientCertSent = x.obs.SMTP.ClientCertRequested, x.obs.SMTP.ClientCertSent
+	s.obs.SMTP.TimingsMS["handshake"] = x.obs.SMTP.TimingsMS["handshake"]
+	s.obs.Err = &Error{Phase: "greeting", Verdict: audit.ProtocolError,
+		Err: fmt.Errorf("%w (%s; a TLS handshake on a new connection succeeded)", ErrImplicitTLS, why)}
 }
 
 var errNoStartTLS = errors.New("STARTTLS not offered in the EHLO reply")
@@ -263,6 +408,9 @@ func (s *session) cmd(line string) (*Reply, error) {
 // greeting reads the whole 220 greeting before anything is sent
 // (postscreen drops clients that talk first).
 func (s *session) greeting() bool {
+	if head, _ := s.r.Peek(2); len(head) == 2 && head[0] == recordTypeHandshake && head[1] == 3 {
+		s.tlsRecord = true
+	}
 	rep, err := s.read()
 	s.lap("greeting")
 	if err != nil {
@@ -279,14 +427,23 @@ func (s *session) greeting() bool {
 }
 
 func (s *session) ehlo(phase string) ([]string, bool) {
-	rep, err := s.cmd("EHLO " + s.opts.HELO)
+	rep, err := s.cmd("EHLO " + s.helo)
 	s.lap(phase)
 	if err != nil {
+		if phase == "ehlo_tls" {
+			// TLS 1.3 servers refuse a missing certificate at the first read.
+			err = s.clientCertErr(err)
+		}
 		s.fail(phase, err)
 		return nil, false
 	}
 	if rep.Code != 250 {
-		s.fail(phase, &ReplyError{Command: "EHLO", Reply: rep})
+		var err error = &ReplyError{Command: "EHLO", Reply: rep}
+		if phase == "ehlo_tls" {
+			// Postfix smtpd_tls_req_ccert: "421 4.7.1 ... No client certificate presented".
+			err = s.clientCertErr(err)
+		}
+		s.fail(phase, err)
 		s.quit()
 		return nil, false
 	}
@@ -322,14 +479,32 @@ func (s *session) handshake(ctx context.Context) bool {
 			raw = certs
 			return nil
 		},
+		// Called only when the server sends a CertificateRequest.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			s.obs.SMTP.ClientCertRequested = true
+			if s.opts.ClientCert != nil {
+				s.obs.SMTP.ClientCertSent = true
+				return s.opts.ClientCert, nil
+			}
+			return &tls.Certificate{}, nil
+		},
+	}
+	what := "TLS handshake, SNI " + sni
+	if s.only != nil {
+		cfg.MaxVersion = tls.VersionTLS12
+		cfg.CipherSuites = s.only.suites
+		what += ", TLS 1.2 " + s.only.name + " suites only"
 	}
 	tc := tls.Client(s.conn, cfg)
-	s.log("-- ", "TLS handshake, SNI "+sni)
+	s.log("-- ", what)
 	err := tc.HandshakeContext(ctx)
 	s.lap("handshake")
+	if s.obs.SMTP.ClientCertRequested {
+		s.log("-- ", "the server asked for a client certificate; "+map[bool]string{true: "ours was sent", false: "none sent"}[s.obs.SMTP.ClientCertSent])
+	}
 	if err != nil {
 		s.obs.SMTP.HandshakeErr = err.Error()
-		s.fail("handshake", err)
+		s.fail("handshake", s.clientCertErr(err))
 		if len(raw) > 0 {
 			s.obs.Chain = parseLoose(raw)
 		}
@@ -381,7 +556,10 @@ func hasCap(caps []string, name string) bool {
 // classify names a failure in phase by the verdict admins know.
 func classify(phase string, err error) audit.Verdict {
 	var dnsErr *net.DNSError
+	var ccErr *ClientCertError
 	switch {
+	case errors.As(err, &ccErr):
+		return audit.ClientCertificateRequired
 	case errors.As(err, &dnsErr) && !dnsErr.IsTimeout:
 		return audit.DNSError
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):

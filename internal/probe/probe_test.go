@@ -20,7 +20,9 @@ import (
 
 // A transcript is a scripted SMTP server (testdata/transcripts/*.txt):
 // "S: line" is sent, "C: line" must be what the client sends next, "TLS"
-// runs a server handshake, "SILENT d" asserts the client sends nothing for
+// runs a server handshake ("TLS request-client-cert": one that asks for a
+// client certificate; "TLS require-client-cert": one that needs it, then
+// hangs up), "SILENT d" asserts the client sends nothing for
 // d, "CLOSE" hangs up, "mode: implicit" starts with TLS, and "=> X" is the
 // verdict the probe must reach ("ok" for none).
 type transcript struct {
@@ -108,13 +110,27 @@ func replay(t *testing.T, tr transcript, cert tls.Certificate) (addr string, res
 					return
 				}
 				conn.SetDeadline(time.Now().Add(5 * time.Second))
-			case step == "TLS":
-				tc := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}})
+			case step == "TLS", step == "TLS request-client-cert":
+				cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+				if step != "TLS" {
+					cfg.ClientAuth = tls.RequestClientCert // asks, and goes on without one
+				}
+				tc := tls.Server(conn, cfg)
 				if err := tc.Handshake(); err != nil {
 					ch <- err
 					return
 				}
 				conn, r, w = tc, bufio.NewReader(tc), bufio.NewWriter(tc)
+			case step == "TLS require-client-cert":
+				// A Postfix with smtpd_tls_req_ccert: the handshake must fail
+				// for a client without a certificate, and the session ends.
+				tc := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAnyClientCert})
+				if err := tc.Handshake(); err == nil {
+					ch <- errors.New("handshake succeeded without a client certificate")
+					return
+				}
+				ch <- nil
+				return
 			case step == "CLOSE":
 				ch <- nil
 				return
@@ -189,7 +205,8 @@ func TestHostile(t *testing.T) {
 		{"reset in handshake", fleet.Behavior{Hostile: fleet.ResetInHandshake, Cert: cert}, audit.StartTLS, audit.HandshakeFailed},
 		{"garbage after STARTTLS", fleet.Behavior{Hostile: fleet.GarbageAfterStartTLS, Cert: cert}, audit.StartTLS, audit.HandshakeFailed},
 		{"garbage certificate", fleet.Behavior{Hostile: fleet.GarbageCertificate}, audit.Implicit, audit.HandshakeFailed},
-		{"implicit TLS server spoken to in clear", fleet.Behavior{Implicit: true, Cert: cert}, audit.StartTLS, audit.Timeout},
+		// Issue 10 item 7: silence, then a TLS handshake on a new connection succeeds.
+		{"implicit TLS server spoken to in clear", fleet.Behavior{Implicit: true, Cert: cert}, audit.StartTLS, audit.ProtocolError},
 	}
 	const deadline = 1500 * time.Millisecond
 	for _, tt := range tests {

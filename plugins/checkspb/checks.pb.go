@@ -759,7 +759,8 @@ type Result struct {
 	OcspStaple    []byte                 `protobuf:"bytes,13,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
 	Revocation    *Revocation            `protobuf:"bytes,14,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	SharedWith    string                 `protobuf:"bytes,15,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
-	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"` // findings made before the checks ran
+	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`         // findings made before the checks ran
+	Certificates  []*CertAudit           `protobuf:"bytes,17,rep,name=certificates,proto3" json:"certificates,omitempty"` // per key type, when the server holds several
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -906,6 +907,106 @@ func (x *Result) GetFindings() []*Finding {
 	return nil
 }
 
+func (x *Result) GetCertificates() []*CertAudit {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+// CertAudit is the audit of the chain a server presents for one key type (audit.CertAudit).
+type CertAudit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyType       string                 `protobuf:"bytes,1,opt,name=key_type,json=keyType,proto3" json:"key_type,omitempty"` // "RSA", "ECDSA"
+	Chain         []*Cert                `protobuf:"bytes,2,rep,name=chain,proto3" json:"chain,omitempty"`
+	Verdicts      []string               `protobuf:"bytes,3,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	Details       map[string]string      `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Root          *Root                  `protobuf:"bytes,5,opt,name=root,proto3" json:"root,omitempty"`
+	TlsVersion    string                 `protobuf:"bytes,6,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
+	Cipher        string                 `protobuf:"bytes,7,opt,name=cipher,proto3" json:"cipher,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertAudit) Reset() {
+	*x = CertAudit{}
+	mi := &file_checks_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertAudit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertAudit) ProtoMessage() {}
+
+func (x *CertAudit) ProtoReflect() protoreflect.Message {
+	mi := &file_checks_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertAudit.ProtoReflect.Descriptor instead.
+func (*CertAudit) Descriptor() ([]byte, []int) {
+	return file_checks_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CertAudit) GetKeyType() string {
+	if x != nil {
+		return x.KeyType
+	}
+	return ""
+}
+
+func (x *CertAudit) GetChain() []*Cert {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *CertAudit) GetVerdicts() []string {
+	if x != nil {
+		return x.Verdicts
+	}
+	return nil
+}
+
+func (x *CertAudit) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *CertAudit) GetRoot() *Root {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *CertAudit) GetTlsVersion() string {
+	if x != nil {
+		return x.TlsVersion
+	}
+	return ""
+}
+
+func (x *CertAudit) GetCipher() string {
+	if x != nil {
+		return x.Cipher
+	}
+	return ""
+}
+
 type Partner struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Line            int32                  `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"`
@@ -928,7 +1029,7 @@ type Partner struct {
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_checks_proto_msgTypes[13]
+	mi := &file_checks_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1041,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[13]
+	mi := &file_checks_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1054,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{13}
+	return file_checks_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Partner) GetLine() int32 {
@@ -1067,7 +1168,7 @@ type Root struct {
 
 func (x *Root) Reset() {
 	*x = Root{}
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1079,7 +1180,7 @@ func (x *Root) String() string {
 func (*Root) ProtoMessage() {}
 
 func (x *Root) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1092,7 +1193,7 @@ func (x *Root) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Root.ProtoReflect.Descriptor instead.
 func (*Root) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{14}
+	return file_checks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Root) GetSource() string {
@@ -1151,7 +1252,7 @@ type Cert struct {
 
 func (x *Cert) Reset() {
 	*x = Cert{}
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1264,7 @@ func (x *Cert) String() string {
 func (*Cert) ProtoMessage() {}
 
 func (x *Cert) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1277,7 @@ func (x *Cert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cert.ProtoReflect.Descriptor instead.
 func (*Cert) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{15}
+	return file_checks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Cert) GetDer() []byte {
@@ -1264,22 +1365,24 @@ func (x *Cert) GetSignatureAlgorithm() string {
 }
 
 type SMTP struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Greeting        []string               `protobuf:"bytes,1,rep,name=greeting,proto3" json:"greeting,omitempty"`
-	Ehlo            []string               `protobuf:"bytes,2,rep,name=ehlo,proto3" json:"ehlo,omitempty"`
-	EhloTls         []string               `protobuf:"bytes,3,rep,name=ehlo_tls,json=ehloTls,proto3" json:"ehlo_tls,omitempty"`
-	StarttlsOffered bool                   `protobuf:"varint,4,opt,name=starttls_offered,json=starttlsOffered,proto3" json:"starttls_offered,omitempty"`
-	Transcript      []string               `protobuf:"bytes,5,rep,name=transcript,proto3" json:"transcript,omitempty"`
-	TimingsMs       map[string]int64       `protobuf:"bytes,6,rep,name=timings_ms,json=timingsMs,proto3" json:"timings_ms,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	RemoteAddr      string                 `protobuf:"bytes,7,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	HandshakeError  string                 `protobuf:"bytes,8,opt,name=handshake_error,json=handshakeError,proto3" json:"handshake_error,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Greeting            []string               `protobuf:"bytes,1,rep,name=greeting,proto3" json:"greeting,omitempty"`
+	Ehlo                []string               `protobuf:"bytes,2,rep,name=ehlo,proto3" json:"ehlo,omitempty"`
+	EhloTls             []string               `protobuf:"bytes,3,rep,name=ehlo_tls,json=ehloTls,proto3" json:"ehlo_tls,omitempty"`
+	StarttlsOffered     bool                   `protobuf:"varint,4,opt,name=starttls_offered,json=starttlsOffered,proto3" json:"starttls_offered,omitempty"`
+	Transcript          []string               `protobuf:"bytes,5,rep,name=transcript,proto3" json:"transcript,omitempty"`
+	TimingsMs           map[string]int64       `protobuf:"bytes,6,rep,name=timings_ms,json=timingsMs,proto3" json:"timings_ms,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	RemoteAddr          string                 `protobuf:"bytes,7,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	HandshakeError      string                 `protobuf:"bytes,8,opt,name=handshake_error,json=handshakeError,proto3" json:"handshake_error,omitempty"`
+	ClientCertRequested bool                   `protobuf:"varint,9,opt,name=client_cert_requested,json=clientCertRequested,proto3" json:"client_cert_requested,omitempty"` // the server sent a TLS CertificateRequest
+	ClientCertSent      bool                   `protobuf:"varint,10,opt,name=client_cert_sent,json=clientCertSent,proto3" json:"client_cert_sent,omitempty"`               // our client certificate was presented
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SMTP) Reset() {
 	*x = SMTP{}
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1394,7 @@ func (x *SMTP) String() string {
 func (*SMTP) ProtoMessage() {}
 
 func (x *SMTP) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1407,7 @@ func (x *SMTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMTP.ProtoReflect.Descriptor instead.
 func (*SMTP) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{16}
+	return file_checks_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SMTP) GetGreeting() []string {
@@ -1363,6 +1466,20 @@ func (x *SMTP) GetHandshakeError() string {
 	return ""
 }
 
+func (x *SMTP) GetClientCertRequested() bool {
+	if x != nil {
+		return x.ClientCertRequested
+	}
+	return false
+}
+
+func (x *SMTP) GetClientCertSent() bool {
+	if x != nil {
+		return x.ClientCertSent
+	}
+	return false
+}
+
 type Revocation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Method        string                 `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
@@ -1378,7 +1495,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1507,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1520,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{17}
+	return file_checks_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Revocation) GetMethod() string {
@@ -1473,7 +1590,7 @@ type CertRevocation struct {
 
 func (x *CertRevocation) Reset() {
 	*x = CertRevocation{}
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1602,7 @@ func (x *CertRevocation) String() string {
 func (*CertRevocation) ProtoMessage() {}
 
 func (x *CertRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1615,7 @@ func (x *CertRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertRevocation.ProtoReflect.Descriptor instead.
 func (*CertRevocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{18}
+	return file_checks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CertRevocation) GetSubject() string {
@@ -1584,7 +1701,7 @@ type PrivateRoot struct {
 
 func (x *PrivateRoot) Reset() {
 	*x = PrivateRoot{}
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1713,7 @@ func (x *PrivateRoot) String() string {
 func (*PrivateRoot) ProtoMessage() {}
 
 func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1726,7 @@ func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivateRoot.ProtoReflect.Descriptor instead.
 func (*PrivateRoot) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{19}
+	return file_checks_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PrivateRoot) GetFile() string {
@@ -1737,7 +1854,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xbc\x05\n" +
+	"\x06target\"\xfe\x05\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -1761,7 +1878,20 @@ const file_checks_proto_rawDesc = "" +
 	"revocation\x12\x1f\n" +
 	"\vshared_with\x18\x0f \x01(\tR\n" +
 	"sharedWith\x126\n" +
-	"\bfindings\x18\x10 \x03(\v2\x1a.mxaudit.checks.v1.FindingR\bfindings\x1a:\n" +
+	"\bfindings\x18\x10 \x03(\v2\x1a.mxaudit.checks.v1.FindingR\bfindings\x12@\n" +
+	"\fcertificates\x18\x11 \x03(\v2\x1c.mxaudit.checks.v1.CertAuditR\fcertificates\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x02\n" +
+	"\tCertAudit\x12\x19\n" +
+	"\bkey_type\x18\x01 \x01(\tR\akeyType\x12-\n" +
+	"\x05chain\x18\x02 \x03(\v2\x17.mxaudit.checks.v1.CertR\x05chain\x12\x1a\n" +
+	"\bverdicts\x18\x03 \x03(\tR\bverdicts\x12C\n" +
+	"\adetails\x18\x04 \x03(\v2).mxaudit.checks.v1.CertAudit.DetailsEntryR\adetails\x12+\n" +
+	"\x04root\x18\x05 \x01(\v2\x17.mxaudit.checks.v1.RootR\x04root\x12\x1f\n" +
+	"\vtls_version\x18\x06 \x01(\tR\n" +
+	"tlsVersion\x12\x16\n" +
+	"\x06cipher\x18\a \x01(\tR\x06cipher\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd7\x03\n" +
@@ -1805,7 +1935,7 @@ const file_checks_proto_rawDesc = "" +
 	"\bkey_type\x18\n" +
 	" \x01(\tR\akeyType\x12\x19\n" +
 	"\bkey_bits\x18\v \x01(\x05R\akeyBits\x12/\n" +
-	"\x13signature_algorithm\x18\f \x01(\tR\x12signatureAlgorithm\"\xeb\x02\n" +
+	"\x13signature_algorithm\x18\f \x01(\tR\x12signatureAlgorithm\"\xc9\x03\n" +
 	"\x04SMTP\x12\x1a\n" +
 	"\bgreeting\x18\x01 \x03(\tR\bgreeting\x12\x12\n" +
 	"\x04ehlo\x18\x02 \x03(\tR\x04ehlo\x12\x19\n" +
@@ -1818,7 +1948,10 @@ const file_checks_proto_rawDesc = "" +
 	"timings_ms\x18\x06 \x03(\v2&.mxaudit.checks.v1.SMTP.TimingsMsEntryR\ttimingsMs\x12\x1f\n" +
 	"\vremote_addr\x18\a \x01(\tR\n" +
 	"remoteAddr\x12'\n" +
-	"\x0fhandshake_error\x18\b \x01(\tR\x0ehandshakeError\x1a<\n" +
+	"\x0fhandshake_error\x18\b \x01(\tR\x0ehandshakeError\x122\n" +
+	"\x15client_cert_requested\x18\t \x01(\bR\x13clientCertRequested\x12(\n" +
+	"\x10client_cert_sent\x18\n" +
+	" \x01(\bR\x0eclientCertSent\x1a<\n" +
 	"\x0eTimingsMsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"\x9d\x02\n" +
@@ -1877,7 +2010,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -1892,58 +2025,64 @@ var file_checks_proto_goTypes = []any{
 	(*CheckError)(nil),            // 10: mxaudit.checks.v1.CheckError
 	(*Finding)(nil),               // 11: mxaudit.checks.v1.Finding
 	(*Result)(nil),                // 12: mxaudit.checks.v1.Result
-	(*Partner)(nil),               // 13: mxaudit.checks.v1.Partner
-	(*Root)(nil),                  // 14: mxaudit.checks.v1.Root
-	(*Cert)(nil),                  // 15: mxaudit.checks.v1.Cert
-	(*SMTP)(nil),                  // 16: mxaudit.checks.v1.SMTP
-	(*Revocation)(nil),            // 17: mxaudit.checks.v1.Revocation
-	(*CertRevocation)(nil),        // 18: mxaudit.checks.v1.CertRevocation
-	(*PrivateRoot)(nil),           // 19: mxaudit.checks.v1.PrivateRoot
-	nil,                           // 20: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 21: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 22: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*CertAudit)(nil),             // 13: mxaudit.checks.v1.CertAudit
+	(*Partner)(nil),               // 14: mxaudit.checks.v1.Partner
+	(*Root)(nil),                  // 15: mxaudit.checks.v1.Root
+	(*Cert)(nil),                  // 16: mxaudit.checks.v1.Cert
+	(*SMTP)(nil),                  // 17: mxaudit.checks.v1.SMTP
+	(*Revocation)(nil),            // 18: mxaudit.checks.v1.Revocation
+	(*CertRevocation)(nil),        // 19: mxaudit.checks.v1.CertRevocation
+	(*PrivateRoot)(nil),           // 20: mxaudit.checks.v1.PrivateRoot
+	nil,                           // 21: mxaudit.checks.v1.Result.DetailsEntry
+	nil,                           // 22: mxaudit.checks.v1.CertAudit.DetailsEntry
+	nil,                           // 23: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 24: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	23, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	25, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	12, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
-	19, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
+	20, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	11, // 7: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
 	10, // 8: mxaudit.checks.v1.CheckResponse.errors:type_name -> mxaudit.checks.v1.CheckError
-	13, // 9: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
-	20, // 10: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
-	14, // 11: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
-	15, // 12: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
-	16, // 13: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
-	17, // 14: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
+	14, // 9: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
+	21, // 10: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
+	15, // 11: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
+	16, // 12: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
+	17, // 13: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
+	18, // 14: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	11, // 15: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	21, // 16: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	23, // 17: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	23, // 18: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	23, // 19: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	22, // 20: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	23, // 21: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 22: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	18, // 23: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	23, // 24: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 25: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	23, // 26: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	23, // 27: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 28: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 29: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 30: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 31: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 32: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	9,  // 33: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	31, // [31:34] is the sub-list for method output_type
-	28, // [28:31] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	13, // 16: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	16, // 17: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
+	22, // 18: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
+	15, // 19: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
+	23, // 20: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	25, // 21: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	25, // 22: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	25, // 23: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	24, // 24: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	25, // 25: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	25, // 26: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	19, // 27: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	25, // 28: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	25, // 29: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	25, // 30: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	25, // 31: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 32: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 33: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 34: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 35: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 36: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	9,  // 37: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	35, // [35:38] is the sub-list for method output_type
+	32, // [32:35] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -1961,7 +2100,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -63,22 +63,18 @@ func EncodeResult(r *audit.Result) *Result {
 			Greeting: r.SMTP.Greeting, Ehlo: r.SMTP.EHLO, EhloTls: r.SMTP.EHLOTLS,
 			StarttlsOffered: r.SMTP.StartTLS, Transcript: r.SMTP.Transcript, TimingsMs: r.SMTP.TimingsMS,
 			RemoteAddr: r.SMTP.RemoteAddr, HandshakeError: r.SMTP.HandshakeErr,
+			ClientCertRequested: r.SMTP.ClientCertRequested, ClientCertSent: r.SMTP.ClientCertSent,
 		},
 		OcspStaple: r.OCSPStaple,
 		SharedWith: r.SharedWith,
 	}
-	if len(r.Details) > 0 {
-		out.Details = make(map[string]string, len(r.Details))
-		for k, v := range r.Details {
-			out.Details[string(k)] = v
-		}
-	}
-	for i := range r.Chain {
-		c := &r.Chain[i]
-		out.Chain = append(out.Chain, &Cert{
-			Der: c.DER, Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
-			NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), Sha1: c.SHA1, Sha256: c.SHA256,
-			DnsNames: c.DNSNames, KeyType: c.KeyType, KeyBits: int32(c.KeyBits), SignatureAlgorithm: c.SigAlg,
+	out.Details = encodeDetails(r.Details)
+	out.Chain = encodeChain(r.Chain)
+	for _, ca := range r.Certificates {
+		out.Certificates = append(out.Certificates, &CertAudit{
+			KeyType: ca.KeyType, Chain: encodeChain(ca.Chain), Verdicts: verdictStrings(ca.Verdicts),
+			Details: encodeDetails(ca.Details), TlsVersion: ca.TLSVersion, Cipher: ca.Cipher,
+			Root: &Root{Source: ca.Root.Source, File: ca.Root.File, Subject: ca.Root.Subject, NotAfter: ts(ca.Root.NotAfter), Sha256: ca.Root.SHA256},
 		})
 	}
 	if v := r.Revocation; v != nil {
@@ -116,22 +112,22 @@ func DecodeResult(in *Result) audit.Result {
 	for _, v := range in.Verdicts {
 		r.Verdicts = append(r.Verdicts, audit.Verdict(v))
 	}
-	if len(in.Details) > 0 {
-		r.Details = make(map[audit.Verdict]string, len(in.Details))
-		for k, v := range in.Details {
-			r.Details[audit.Verdict(k)] = v
-		}
-	}
+	r.Details = decodeDetails(in.Details)
 	r.Remedy = in.Remedy
 	if rt := in.GetRoot(); rt != nil {
-		r.Root = audit.Root{Source: rt.Source, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter), SHA256: rt.Sha256}
+		r.Root = decodeRoot(rt)
 	}
-	for _, c := range in.Chain {
-		r.Chain = append(r.Chain, audit.Cert{
-			Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial, NotBefore: tm(c.NotBefore),
-			NotAfter: tm(c.NotAfter), SHA1: c.Sha1, SHA256: c.Sha256, DNSNames: c.DnsNames,
-			KeyType: c.KeyType, KeyBits: int(c.KeyBits), SigAlg: c.SignatureAlgorithm, DER: c.Der,
-		})
+	r.Chain = decodeChain(in.Chain)
+	for _, ca := range in.Certificates {
+		c := audit.CertAudit{KeyType: ca.KeyType, Chain: decodeChain(ca.Chain), Details: decodeDetails(ca.Details),
+			TLSVersion: ca.TlsVersion, Cipher: ca.Cipher}
+		for _, v := range ca.Verdicts {
+			c.Verdicts = append(c.Verdicts, audit.Verdict(v))
+		}
+		if rt := ca.GetRoot(); rt != nil {
+			c.Root = decodeRoot(rt)
+		}
+		r.Certificates = append(r.Certificates, c)
 	}
 	r.TLSVersion = in.TlsVersion
 	r.Cipher = in.Cipher
@@ -141,7 +137,7 @@ func DecodeResult(in *Result) audit.Result {
 		r.SMTP = audit.SMTP{
 			Greeting: s.Greeting, EHLO: s.Ehlo, EHLOTLS: s.EhloTls, StartTLS: s.StarttlsOffered,
 			Transcript: s.Transcript, TimingsMS: s.TimingsMs, RemoteAddr: s.RemoteAddr,
-			HandshakeErr: s.HandshakeError,
+			HandshakeErr: s.HandshakeError, ClientCertRequested: s.ClientCertRequested, ClientCertSent: s.ClientCertSent,
 		}
 	}
 	r.OCSPStaple = in.OcspStaple
@@ -164,6 +160,57 @@ func DecodeResult(in *Result) audit.Result {
 		})
 	}
 	return r
+}
+
+func encodeDetails(d map[audit.Verdict]string) map[string]string {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(d))
+	for k, v := range d {
+		out[string(k)] = v
+	}
+	return out
+}
+
+func decodeDetails(d map[string]string) map[audit.Verdict]string {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make(map[audit.Verdict]string, len(d))
+	for k, v := range d {
+		out[audit.Verdict(k)] = v
+	}
+	return out
+}
+
+func encodeChain(chain []audit.Cert) []*Cert {
+	var out []*Cert
+	for i := range chain {
+		c := &chain[i]
+		out = append(out, &Cert{
+			Der: c.DER, Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial,
+			NotBefore: ts(c.NotBefore), NotAfter: ts(c.NotAfter), Sha1: c.SHA1, Sha256: c.SHA256,
+			DnsNames: c.DNSNames, KeyType: c.KeyType, KeyBits: int32(c.KeyBits), SignatureAlgorithm: c.SigAlg,
+		})
+	}
+	return out
+}
+
+func decodeChain(in []*Cert) []audit.Cert {
+	var out []audit.Cert
+	for _, c := range in {
+		out = append(out, audit.Cert{
+			Subject: c.Subject, Issuer: c.Issuer, Serial: c.Serial, NotBefore: tm(c.NotBefore),
+			NotAfter: tm(c.NotAfter), SHA1: c.Sha1, SHA256: c.Sha256, DNSNames: c.DnsNames,
+			KeyType: c.KeyType, KeyBits: int(c.KeyBits), SigAlg: c.SignatureAlgorithm, DER: c.Der,
+		})
+	}
+	return out
+}
+
+func decodeRoot(rt *Root) audit.Root {
+	return audit.Root{Source: rt.Source, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter), SHA256: rt.Sha256}
 }
 
 // EncodePrivateRoot converts p to its wire form.
