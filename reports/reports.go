@@ -125,7 +125,7 @@ func (v *view) collectFindings() ([]Finding, error) {
 			if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
 				msg = r.Error
 			}
-			out = append(out, Finding{Partner: i, Severity: vd.Severity(r.Enforced), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
+			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
 			if restatesVerdicts(f.Check) && len(vs) > 0 {
@@ -143,13 +143,9 @@ func (v *view) collectFindings() ([]Finding, error) {
 
 func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
 	if v.forPartner {
-		return v.tpl.PartnerRemedy(vd, map[string]any{
-			"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
-		})
+		return v.tpl.ResultPartnerRemedy(r, vd)
 	}
-	return v.tpl.Remedy(vd, map[string]any{
-		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
-	})
+	return v.tpl.ResultRemedy(r, vd)
 }
 
 // PartnerFacing reports whether findings of the named check belong in what
