@@ -119,19 +119,30 @@ func (r *Result) Missing() string {
 
 // VerdictRemedy returns what our admins do about verdict v of r: the
 // wording of v's case when it has one, else v.Remedy().
-func (r *Result) VerdictRemedy(v Verdict) string {
-	if t, ok := caseTexts[v][r.Case(v)]; ok {
-		return fmt.Sprintf(t.admin, quoteName(r.Missing()))
-	}
-	return v.Remedy()
-}
+func (r *Result) VerdictRemedy(v Verdict) string { return v.CaseRemedy(r.Case(v), r.Missing()) }
 
 // VerdictPartnerRemedy returns what the partner is asked to do about
 // verdict v of r: the partner wording of v's case when it has one, else
 // v.PartnerRemedy(). It never carries our admins' wording.
 func (r *Result) VerdictPartnerRemedy(v Verdict) string {
-	if t, ok := caseTexts[v][r.Case(v)]; ok {
-		return fmt.Sprintf(t.partner, quoteName(r.Missing()))
+	return v.CasePartnerRemedy(r.Case(v), r.Missing())
+}
+
+// CaseRemedy returns what our admins do about v in case c, naming the
+// certificate the case is about (for PartialChain, the missing issuer);
+// v.Remedy() when v has no such case.
+func (v Verdict) CaseRemedy(c Case, name string) string {
+	if t, ok := caseTexts[v][c]; ok {
+		return fmt.Sprintf(t.admin, quoteName(name))
+	}
+	return v.Remedy()
+}
+
+// CasePartnerRemedy returns what the partner is asked to do about v in
+// case c, as CaseRemedy; v.PartnerRemedy() when v has no such case.
+func (v Verdict) CasePartnerRemedy(c Case, name string) string {
+	if t, ok := caseTexts[v][c]; ok {
+		return fmt.Sprintf(t.partner, quoteName(name))
 	}
 	return v.PartnerRemedy()
 }
