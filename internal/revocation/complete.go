@@ -7,7 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/smallstep/pkcs7"
 
@@ -241,7 +244,48 @@ func aiaReason(err error) string {
 	case errors.Is(err, ErrSelfSignedEnd):
 		return "the chain ends in a self-signed certificate that is not trusted"
 	}
-	return "fetching the AIA caIssuers URL failed (" + err.Error() + ")"
+	var parts []string
+	for _, e := range leaves(err) {
+		var fe *FetchError
+		if errors.As(e, &fe) {
+			parts = append(parts, fmt.Sprintf("%s could not be fetched (%s)", fe.URL, fetchCause(fe.Err)))
+			continue
+		}
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// leaves splits errors.Join'ed errors.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// fetchCause names why a fetch failed in an admin's words.
+func fetchCause(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer in time"
+	case errors.As(err, &dnsErr):
+		return "its host name does not resolve"
+	case errors.Is(err, ErrTooLarge):
+		return "the answer is larger than allowed"
+	case errors.Is(err, ErrScheme):
+		return "not an http URL"
+	case err != nil && strings.HasPrefix(err.Error(), "HTTP "):
+		return err.Error()
+	}
+	return "the connection failed"
 }
 
 func names(cs []*x509.Certificate) string {
