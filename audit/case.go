@@ -40,22 +40,22 @@ func (v Verdict) HasCase(c Case) bool {
 	return false
 }
 
-// caseText is the wording of one case; %[1]s in it is the certificate the
-// case names (for PartialChain, the missing issuer's subject).
+// caseText is the wording of one case; %[1]s in it is " (name)" of the
+// certificate the case names (for PartialChain, the missing issuer), or "".
 type caseText struct{ admin, partner string }
 
 var caseTexts = map[Verdict]map[Case]caseText{
 	PartialChain: {
 		CaseMissingRoot: {
-			admin: "The partner's server already sends its intermediate CA; what is missing is most likely the partner's root CA %[1]s, which servers do not send. " +
+			admin: "The partner's server already sends its intermediate CA; what is missing is most likely the partner's root CA%[1]s, which servers do not send. " +
 				"Obtain that root CA certificate from the partner through a trusted channel, compare its thumbprint with the partner by phone or signed mail, and import it into the Trusted Root Certification Authorities store of your mail servers (and put it in --private-roots). " +
 				"Alternatively ask the partner for a certificate from a public CA.",
-			partner: "Your server sends its certificate and its intermediate CA certificate, but we do not have your root CA certificate %[1]s. " +
+			partner: "Your server sends its certificate and its intermediate CA certificate, but we do not have your root CA certificate%[1]s. " +
 				"Please send us that root CA certificate together with its SHA-256 thumbprint (which we will confirm with you by phone) so that we can trust it, or use a certificate from a public certification authority.",
 		},
 		CaseMissingIntermediate: {
-			admin: "Ask the partner to send its intermediate CA certificate %[1]s with its own certificate; as a stopgap, import that intermediate into the Intermediate Certification Authorities store.",
-			partner: "Please configure your server to send its intermediate CA certificate %[1]s together with its own certificate " +
+			admin: "Ask the partner to send its intermediate CA certificate%[1]s with its own certificate; as a stopgap, import that intermediate into the Intermediate Certification Authorities store.",
+			partner: "Please configure your server to send its intermediate CA certificate%[1]s together with its own certificate " +
 				"(in Postfix, put the intermediate after the server certificate in smtpd_tls_chain_files or smtpd_tls_cert_file).",
 		},
 	},
@@ -154,11 +154,13 @@ func (r *Result) VerdictSeverity(v Verdict) Severity {
 	return v.SeverityUnder(r.Enforced, r.Root.Source)
 }
 
+// quoteName puts a certificate's name in parentheses after the word it
+// names, or nothing when it is not known.
 func quoteName(s string) string {
 	if s == "" {
-		return "(not named)"
+		return ""
 	}
-	return "(" + s + ")"
+	return " (" + s + ")"
 }
 
 // DaysText says how far t is from now in words, counting days as DaysLeft
@@ -167,6 +169,8 @@ func quoteName(s string) string {
 func DaysText(t, now time.Time) string {
 	d := DaysLeft(t, now)
 	switch {
+	case d == 0 && !t.After(now):
+		return "expired less than a day ago"
 	case d == -1:
 		return "expired 1 day ago"
 	case d < 0:

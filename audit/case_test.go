@@ -18,6 +18,7 @@ func TestDaysText(t *testing.T) {
 		{"expired long ago", now.Add(-1062 * day), "expired 1062 days ago"},
 		{"expired a day ago", now.Add(-day), "expired 1 day ago"},
 		{"expired an hour ago", now.Add(-time.Hour), "expired 1 day ago"},
+		{"expires this instant", now, "expired less than a day ago"},
 		{"expires in an hour", now.Add(time.Hour), "less than a day left"},
 		{"one day left", now.Add(day + time.Hour), "1 day left"},
 		{"many days left", now.Add(300 * day), "300 days left"},

@@ -86,7 +86,7 @@ func Run(ctx context.Context, partners []audit.Partner, opts Options) *audit.Res
 		jobs = append(jobs, j)
 	}
 
-	r := &runner{opts: opts, partners: partners, res: res, hosts: map[string]chan struct{}{}}
+	r := &runner{opts: opts, partners: partners, res: res, hosts: map[string]chan struct{}{}, anchors: anchors(opts.PrivateRoots)}
 	r.progress = newProgress(opts.Progress, len(jobs))
 	var tick <-chan time.Time
 	if opts.Rate > 0 {
@@ -149,6 +149,7 @@ type runner struct {
 	mu       sync.Mutex
 	hosts    map[string]chan struct{}
 	progress *progress
+	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
 }
 
 func (r *runner) hostSlot(ip string) chan struct{} {
@@ -270,13 +271,19 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 		out := verify.Verify(verify.Input{
 			Chain: obs.Chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
 			ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
-		}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Now: r.opts.Now})
+		}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Anchors: r.anchors, Now: r.opts.Now})
 		res.Root = out.Root
 		path = out.Path
 		for _, v := range out.Verdicts {
 			if v != audit.Valid {
 				res.Verdicts = append(res.Verdicts, v)
 				res.Details[v] = out.Details[v]
+				if c, ok := out.Cases[v]; ok {
+					if res.Cases == nil {
+						res.Cases = map[audit.Verdict]audit.Case{}
+					}
+					res.Cases[v] = c
+				}
 			}
 		}
 	}
@@ -305,7 +312,7 @@ func finish(r *audit.Result) {
 	slices.SortStableFunc(r.Verdicts, func(a, b audit.Verdict) int { return a.Rank() - b.Rank() })
 	r.Verdicts = slices.Compact(r.Verdicts)
 	r.Verdict = r.Verdicts[0]
-	r.Remedy = r.Verdict.Remedy()
+	r.Remedy = r.VerdictRemedy(r.Verdict)
 	if len(r.Details) == 0 {
 		r.Details = nil
 	}
