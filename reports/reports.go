@@ -150,10 +150,11 @@ func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
 
 // PartnerFacing reports whether findings of the named check belong in what
 // is sent to a partner: "verdict" and "enforced" restate the verdicts (sent
-// with the partner's remedy), "private-root" is about our imported roots,
-// "CheckFailed" about our plugins.
+// with the partner's remedy), "aia" restates a PartialChain in our admins'
+// terms (what Windows builds, what to import), "private-root" is about our
+// imported roots, "CheckFailed" about our plugins.
 func PartnerFacing(check string) bool {
-	return !restatesVerdicts(check) && check != "private-root" && check != "CheckFailed"
+	return !restatesVerdicts(check) && check != "aia" && check != "private-root" && check != "CheckFailed"
 }
 
 // failing reports whether r has anything at or above warning.
