@@ -207,7 +207,7 @@ func (c Completion) Finding(enforced bool) audit.Finding {
 	missing := "the intermediate CA certificate (issuer " + c.Missing + ")"
 	if cs == audit.CaseMissingRoot {
 		last := c.Chain[len(c.Chain)-len(c.Fetched)-1]
-		missing = fmt.Sprintf("the issuer of its CA certificate %s, %s, which is most likely the partner's root CA", last.Subject, c.Missing)
+		missing = fmt.Sprintf("the issuer of its CA certificate (%s); that issuer, %s, is most likely the partner's root CA, which servers do not send", last.Subject, c.Missing)
 	}
 	switch {
 	case c.Built && len(c.Fetched) > 0:
@@ -224,7 +224,7 @@ func (c Completion) Finding(enforced bool) audit.Finding {
 		f.Message = fmt.Sprintf("The server does not send %s. The AIA caIssuers URL was not fetched (--offline), so it is unknown whether Windows would build the chain.", missing)
 		f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
 	default:
-		f.Message = fmt.Sprintf("The server does not send %s, and Windows cannot build the chain either: %s. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", missing, aiaReason(c.Err))
+		f.Message = fmt.Sprintf("The server does not send %s. Windows cannot build the chain either: %s. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", missing, aiaReason(c.Err))
 		if cs == audit.CaseMissingRoot {
 			f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
 		} else {

@@ -329,6 +329,22 @@ func TestVerifyWeakSignatureByRoot(t *testing.T) {
 			}
 		})
 	}
+	t.Run("SHA-1 leaf under an expired private root", func(t *testing.T) {
+		s := caSpec("Expired Private Root")
+		s.NotBefore, s.NotAfter = now.Add(-day(3000)), now.Add(-day(2))
+		old := must(fleet.NewRoot(s))
+		is := caSpec("Expired Root's CA")
+		is.NotBefore = now.Add(-day(2000))
+		inter := must(old.SubCA(is))
+		roots := x509.NewCertPool()
+		roots.AddCert(old.Cert)
+		src := func(*x509.Certificate) (string, string) { return audit.RootPrivate, "old.cer" }
+		o := Verify(Input{Chain: []*x509.Certificate{must(inter.Issue(sha1Leaf)).Cert, inter.Cert}, Host: "mx.a.example"},
+			Options{Roots: roots, Source: src, Anchors: []*x509.Certificate{old.Cert}, Now: now})
+		if want := []audit.Verdict{audit.Expired, audit.WeakSignature}; !slices.Equal(o.Verdicts, want) || o.Root.Source != audit.RootPrivate {
+			t.Errorf("verdicts %v root %+v, want %v under the private root; details %v", o.Verdicts, o.Root, want, o.Details)
+		}
+	})
 }
 
 // Issue 10, item 9: details are words, never crypto/x509's error strings,
