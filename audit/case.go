@@ -62,9 +62,9 @@ var caseTexts = map[Verdict]map[Case]caseText{
 }
 
 // Case returns the case of verdict v for r: the one verify recorded in
-// r.Cases, or, for a result that carries none (it came over the check
-// protocol, or from an older results.json), the case derived from r's chain
-// by the same rule.
+// r.Cases (results.json "cases", field 17 of the check protocol), or, for a
+// result that carries none (an older results.json), the case derived from
+// r's chain by the same rule.
 func (r *Result) Case(v Verdict) Case {
 	if c, ok := r.Cases[v]; ok {
 		return c

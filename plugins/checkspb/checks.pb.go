@@ -759,7 +759,8 @@ type Result struct {
 	OcspStaple    []byte                 `protobuf:"bytes,13,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
 	Revocation    *Revocation            `protobuf:"bytes,14,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	SharedWith    string                 `protobuf:"bytes,15,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
-	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"` // findings made before the checks ran
+	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`                                                                     // findings made before the checks ran
+	Cases         map[string]string      `protobuf:"bytes,17,rep,name=cases,proto3" json:"cases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> which case of it applies (e.g. PartialChain -> missing-root)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -902,6 +903,13 @@ func (x *Result) GetSharedWith() string {
 func (x *Result) GetFindings() []*Finding {
 	if x != nil {
 		return x.Findings
+	}
+	return nil
+}
+
+func (x *Result) GetCases() map[string]string {
+	if x != nil {
+		return x.Cases
 	}
 	return nil
 }
@@ -1737,7 +1745,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xbc\x05\n" +
+	"\x06target\"\xb2\x06\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -1761,8 +1769,13 @@ const file_checks_proto_rawDesc = "" +
 	"revocation\x12\x1f\n" +
 	"\vshared_with\x18\x0f \x01(\tR\n" +
 	"sharedWith\x126\n" +
-	"\bfindings\x18\x10 \x03(\v2\x1a.mxaudit.checks.v1.FindingR\bfindings\x1a:\n" +
+	"\bfindings\x18\x10 \x03(\v2\x1a.mxaudit.checks.v1.FindingR\bfindings\x12:\n" +
+	"\x05cases\x18\x11 \x03(\v2$.mxaudit.checks.v1.Result.CasesEntryR\x05cases\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"CasesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd7\x03\n" +
 	"\aPartner\x12\x12\n" +
@@ -1877,7 +1890,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -1900,16 +1913,17 @@ var file_checks_proto_goTypes = []any{
 	(*CertRevocation)(nil),        // 18: mxaudit.checks.v1.CertRevocation
 	(*PrivateRoot)(nil),           // 19: mxaudit.checks.v1.PrivateRoot
 	nil,                           // 20: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 21: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 22: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	nil,                           // 21: mxaudit.checks.v1.Result.CasesEntry
+	nil,                           // 22: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 23: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	23, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	24, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	12, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
 	19, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	11, // 7: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
@@ -1921,29 +1935,30 @@ var file_checks_proto_depIdxs = []int32{
 	16, // 13: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
 	17, // 14: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	11, // 15: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	21, // 16: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	23, // 17: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	23, // 18: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	23, // 19: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	22, // 20: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	23, // 21: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 22: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	18, // 23: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	23, // 24: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	23, // 25: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	23, // 26: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	23, // 27: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 28: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 29: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 30: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 31: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 32: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	9,  // 33: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	31, // [31:34] is the sub-list for method output_type
-	28, // [28:31] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	21, // 16: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
+	22, // 17: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	24, // 18: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	24, // 19: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	24, // 20: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	23, // 21: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	24, // 22: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	24, // 23: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	18, // 24: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	24, // 25: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	24, // 26: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	24, // 27: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	24, // 28: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 29: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 30: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 31: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 32: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 33: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	9,  // 34: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	32, // [32:35] is the sub-list for method output_type
+	29, // [29:32] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -1961,7 +1976,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -73,6 +73,12 @@ func EncodeResult(r *audit.Result) *Result {
 			out.Details[string(k)] = v
 		}
 	}
+	if len(r.Cases) > 0 {
+		out.Cases = make(map[string]string, len(r.Cases))
+		for k, v := range r.Cases {
+			out.Cases[string(k)] = string(v)
+		}
+	}
 	for i := range r.Chain {
 		c := &r.Chain[i]
 		out.Chain = append(out.Chain, &Cert{
@@ -120,6 +126,12 @@ func DecodeResult(in *Result) audit.Result {
 		r.Details = make(map[audit.Verdict]string, len(in.Details))
 		for k, v := range in.Details {
 			r.Details[audit.Verdict(k)] = v
+		}
+	}
+	if len(in.Cases) > 0 {
+		r.Cases = make(map[audit.Verdict]audit.Case, len(in.Cases))
+		for k, v := range in.Cases {
+			r.Cases[audit.Verdict(k)] = audit.Case(v)
 		}
 	}
 	r.Remedy = in.Remedy
