@@ -232,12 +232,10 @@ func checkChain(o *Outcome, chain []*x509.Certificate, opts Options, now time.Ti
 	}
 	sent := walk(chain)
 	path, goErr := goVerify(chain, roots, now)
-	if path == nil {
-		checkLinks(o, sent)
-	}
 	if path != nil {
 		checkUsage(o, path)
 	} else {
+		checkLinks(o, sent)
 		checkUsage(o, sent)
 	}
 	var anchor *x509.Certificate
@@ -393,8 +391,10 @@ func anchorOf(end *x509.Certificate, roots *x509.CertPool, anchors []*x509.Certi
 	if !weakSig(end.SignatureAlgorithm) {
 		return nil, false
 	}
-	//lint:ignore SA1019 the subjects of a pool built from files are complete; only a name is needed here.
-	for _, s := range roots.Subjects() { //nolint:staticcheck
+	// Subjects is deprecated for system pools on some platforms; on Linux,
+	// and for pools built from files, it lists every root, and only a name
+	// is needed here.
+	for _, s := range roots.Subjects() { //nolint:staticcheck // see above
 		if bytes.Equal(s, end.RawIssuer) {
 			return nil, true
 		}
