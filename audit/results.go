@@ -40,6 +40,7 @@ type Result struct {
 	Verdict    Verdict            `json:"verdict"`
 	Verdicts   []Verdict          `json:"verdicts"`
 	Details    map[Verdict]string `json:"details,omitempty"` // why each verdict applies, in words
+	Cases      map[Verdict]Case   `json:"cases,omitempty"`   // which case of a verdict applies (see Case), for its remedy
 	Remedy     string             `json:"remedy"`
 	Root       Root               `json:"root"`
 	Chain      []Cert             `json:"chain"`
@@ -306,10 +307,15 @@ func (r *Result) Has(v Verdict) bool {
 	return false
 }
 
-// WorstSeverity returns the most severe severity among r's findings, or the
-// severity of its primary verdict when it has no findings.
+// WorstSeverity returns the most severe severity among r's verdicts (see
+// VerdictSeverity) and findings.
 func (r *Result) WorstSeverity() Severity {
-	worst := r.Verdict.Severity(r.Enforced)
+	worst := r.VerdictSeverity(r.Verdict)
+	for _, v := range r.Verdicts {
+		if s := r.VerdictSeverity(v); s.Level() > worst.Level() {
+			worst = s
+		}
+	}
 	for _, f := range r.Findings {
 		if f.Severity.Level() > worst.Level() {
 			worst = f.Severity

@@ -21,7 +21,7 @@ const (
 	NotYetValid       Verdict = "NotYetValid"       // a certificate of the chain is before its NotBefore
 	SelfSigned        Verdict = "SelfSigned"        // the leaf is self-signed
 	UntrustedRoot     Verdict = "UntrustedRoot"     // the chain is complete but its root is not trusted
-	PartialChain      Verdict = "PartialChain"      // an intermediate is missing
+	PartialChain      Verdict = "PartialChain"      // the chain stops at a certificate whose issuer is neither sent nor trusted (see its cases)
 	InvalidChain      Verdict = "InvalidChain"      // the chain is broken otherwise (bad signature, issuer not a CA, ...)
 	WrongUsage        Verdict = "WrongUsage"        // the leaf's extended key usage excludes serverAuth
 	NameMismatch      Verdict = "NameMismatch"      // the leaf does not name the host
@@ -77,12 +77,31 @@ func Primary(vs []Verdict) Verdict {
 	return best
 }
 
-// Severity returns the severity of v for a partner that is (or is not) on the enforced-TLS list.
+// Severity returns the severity of v for a partner that is (or is not) on
+// the enforced-TLS list, when the root its chain ends in is not known; see
+// SeverityUnder.
+func (v Verdict) Severity(enforced bool) Severity { return v.SeverityUnder(enforced, "") }
+
+// SeverityUnder returns the severity of v for a partner that is (or is not)
+// on the enforced-TLS list and whose chain ends in a root of rootSource
+// (RootSystem, RootPrivate, RootNone, or "" when unknown).
 //
 // For an enforced partner every failing verdict is critical, because mail
 // to it stops; otherwise mail still flows in clear text or unverified TLS
-// and the verdict is an error or a warning.
-func (v Verdict) Severity(enforced bool) Severity {
+// and the verdict is an error or a warning. WeakSignature fails under a
+// public root (Windows refuses SHA-1 in server chains that end in a root
+// of the Microsoft Trusted Root Program, and so does Go) but is a warning
+// under an imported private root, which Windows exempts.
+func (v Verdict) SeverityUnder(enforced bool, rootSource string) Severity {
+	switch {
+	case v == WeakSignature && rootSource == RootSystem:
+		if enforced {
+			return Critical
+		}
+		return Error
+	case v == WeakSignature && rootSource == RootPrivate:
+		return Warning
+	}
 	switch v {
 	case Valid:
 		return Info
@@ -116,13 +135,13 @@ var remedies = map[Verdict]string{
 	NotYetValid:       "Check your clock; otherwise ask the partner to install a certificate that is already valid.",
 	SelfSigned:        "Ask the partner for a certificate from a public CA; if you must accept it, import its certificate into the Trusted Root Certification Authorities store.",
 	UntrustedRoot:     "Import the partner's root CA certificate into the Trusted Root Certification Authorities store (and keep it in --private-roots), or ask the partner for a publicly trusted certificate.",
-	PartialChain:      "Ask the partner to send its intermediate CA certificate with its own; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.",
+	PartialChain:      "If the partner's server sends only its own certificate, ask the partner to send its intermediate CA certificate with it (as a stopgap, import the intermediate into the Intermediate Certification Authorities store); if it already sends its intermediate, the missing certificate is the partner's root CA: obtain it from the partner and import it into the Trusted Root Certification Authorities store, or ask for a certificate from a public CA.",
 	InvalidChain:      "Ask the partner to reissue its certificate from a proper CA; the chain it sends cannot be built (bad signature or an issuer that is not a CA).",
 	WrongUsage:        "Ask the partner for a certificate whose extended key usage includes Server Authentication.",
 	NameMismatch:      "Ask the partner for a certificate that names its mail host (subject alternative name), or correct the host in the inventory.",
 	DomainMismatch:    "Ask the partner for a certificate that names its domain (Exchange Domain Security needs the domain in the certificate); remove the domain from the enforced-TLS list only as a temporary workaround.",
-	IssuerChanged:     "Confirm the change with the partner, then update the pin in the inventory and on the connector (TlsCertificateName <I>issuer<S>subject).",
-	WeakSignature:     "Ask the partner for a certificate signed with SHA-256 or better.",
+	IssuerChanged:     "Confirm the change with the partner by a channel other than mail, then update the pin (expected_issuer, expected_subject) in the inventory. What Exchange itself pins of a partner is a domain, not an issuer: a send connector with TlsAuthLevel DomainValidation, or an Exchange Online outbound connector with TlsSettings DomainValidation, checks that the certificate names its TlsDomain; make sure the new certificate still does. (A connector's TlsCertificateName names your own certificate, not the partner's: leave it alone.)",
+	WeakSignature:     "Ask the partner for a certificate (and intermediate) signed with SHA-256 or better; under a public root Windows and Go already refuse the chain, under your imported private root Windows still accepts it but Go- and OpenSSL 3-based senders do not.",
 	WeakKey:           "Ask the partner for a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
 	RevocationOffline: "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
 	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
@@ -153,7 +172,7 @@ var partnerRemedies = map[Verdict]string{
 	NotYetValid:       "Please check your server's certificate: it is not valid yet.",
 	SelfSigned:        "Please use a certificate from a public certification authority, or send us your certificate so that we can import it.",
 	UntrustedRoot:     "Your certificate chains to a root CA that we do not trust: please use a certificate from a public certification authority, or send us your root CA certificate.",
-	PartialChain:      "Please configure your server to send its intermediate CA certificate together with its own certificate.",
+	PartialChain:      "We cannot build your certificate chain to a root CA we trust: please send your intermediate CA certificate together with your own certificate, and if you already do, send us your root CA certificate or use a certificate from a public certification authority.",
 	InvalidChain:      "Please have your certificate reissued: the chain your server sends cannot be built (bad signature or an issuer that is not a CA).",
 	WrongUsage:        "Please use a certificate whose extended key usage includes Server Authentication.",
 	NameMismatch:      "Please use a certificate that names your mail host in its subject alternative names.",

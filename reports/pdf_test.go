@@ -72,7 +72,7 @@ func TestPDFContent(t *testing.T) {
 	for _, want := range []string{
 		"Compared with run 41 of the same inventory, 12 changes for 6 partners",
 		"Verdict got worse — 2 partners", "Issuer changed — 1 partner",
-		"may still be pinned to the old issuer (TlsCertificateName",
+		"update the inventory's pin (expected_issuer)",
 		"CN=Example Public TLS CA 2026,O=Example", "issuer_changed", "Alte Partner AG",
 	} {
 		if !strings.Contains(flat, want) {

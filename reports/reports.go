@@ -125,7 +125,7 @@ func (v *view) collectFindings() ([]Finding, error) {
 			if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
 				msg = r.Error
 			}
-			out = append(out, Finding{Partner: i, Severity: vd.Severity(r.Enforced), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
+			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
 			if restatesVerdicts(f.Check) && len(vs) > 0 {
@@ -148,22 +148,18 @@ func (v *view) remedy(r *audit.Result, vd audit.Verdict) (string, error) {
 	if v.forPartner {
 		return PartnerRemedy(v.tpl, r, vd)
 	}
-	return v.tpl.Remedy(vd, map[string]any{
-		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.Remedy(),
-	})
+	return v.tpl.ResultRemedy(r, vd)
 }
 
 // PartnerRemedy returns what partner row r is asked to do about its verdict
-// vd, in the partner's words: partner-remedies/<Verdict>.tmpl, else the
-// verdict's built-in partner remedy. It is the one place a partner remedy
+// vd, in the partner's words and for the case of the verdict that applies
+// (templates.Set.ResultPartnerRemedy). It is the one place a partner remedy
 // is looked up, for per-partner PDFs and mails alike.
 func PartnerRemedy(tpl *templates.Set, r *audit.Result, vd audit.Verdict) (string, error) {
 	if tpl == nil {
 		tpl = templates.Default()
 	}
-	return tpl.PartnerRemedy(vd, map[string]any{
-		"Verdict": string(vd), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host, "Default": vd.PartnerRemedy(),
-	})
+	return tpl.ResultPartnerRemedy(r, vd)
 }
 
 // Audiences of check findings in partnerWording.

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -29,5 +30,57 @@ func TestVerdictCheckNotDoubled(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != SourceVerdict+":UntrustedRoot" || got[1] != "expiry:expiry" {
 		t.Errorf("findings %q, want the verdict once and the expiry finding", got)
+	}
+}
+
+// Issue 10, item 2: what goes to a partner whose private root we lack asks
+// for that root in the partner's words, and carries none of our admins'
+// wording (neither the verdict's admin remedy nor the aia finding).
+func TestPartnerViewMissingRoot(t *testing.T) {
+	const root = "CN=Contoso Private Root CA,O=Contoso Ltd"
+	r := audit.Result{
+		Partner:  audit.Partner{Name: "Contoso", Host: "mx.contoso.example", Enforced: true},
+		Verdict:  audit.PartialChain,
+		Verdicts: []audit.Verdict{audit.PartialChain},
+		Details:  map[audit.Verdict]string{audit.PartialChain: "the server sends 2 certificates, up to the CA CN=Contoso Mail Issuing CA"},
+		Cases:    map[audit.Verdict]audit.Case{audit.PartialChain: audit.CaseMissingRoot},
+		Root:     audit.Root{Source: audit.RootNone, Subject: root},
+		Findings: []audit.Finding{{Check: "aia", Severity: audit.Critical, Message: "The server does not send the issuer of its CA certificate",
+			Remedy: audit.PartialChain.CaseRemedy(audit.CaseMissingRoot, root)}},
+	}
+	res := &audit.Results{Schema: audit.SchemaVersion, Partners: []audit.Result{r}}
+	for _, tt := range []struct {
+		name       string
+		forPartner bool
+		want       []string
+		mustNot    []string
+		findings   int
+	}{
+		{"our admins", false, []string{"root CA (" + root + ")", "Trusted Root Certification Authorities"}, []string{"send its intermediate"}, 2},
+		{"the partner", true, []string{"root CA certificate (" + root + ")"}, []string{"Ask the partner", "Trusted Root Certification Authorities", "--private-roots", "Intermediate Certification Authorities"}, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := newViewFor(res, Options{}, tt.forPartner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(v.findings) != tt.findings {
+				t.Fatalf("%d findings %+v, want %d", len(v.findings), v.findings, tt.findings)
+			}
+			var all strings.Builder
+			for _, f := range v.findings {
+				all.WriteString(f.Message + " | " + f.Remedy + "\n")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(v.findings[0].Remedy, w) {
+					t.Errorf("remedy %q lacks %q", v.findings[0].Remedy, w)
+				}
+			}
+			for _, w := range tt.mustNot {
+				if strings.Contains(all.String(), w) {
+					t.Errorf("%q says %q", all.String(), w)
+				}
+			}
+		})
 	}
 }

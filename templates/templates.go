@@ -103,7 +103,7 @@ func Load(dir string) (*Set, error) {
 			return nil
 		}
 		if !slices.Contains(known, rel) && !isRemedyName(rel) {
-			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl, partner-remedies/<Verdict>.tmpl)", p, strings.Join(known, ", "))
+			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl, partner-remedies/<Verdict>.tmpl, and <Verdict>.<case>.tmpl in both for a verdict's cases: %s)", p, strings.Join(known, ", "), caseNames())
 		}
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -117,6 +117,9 @@ func Load(dir string) (*Set, error) {
 	return s, nil
 }
 
+// isRemedyName reports whether rel is remedies/<Verdict>.tmpl,
+// remedies/<Verdict>.<case>.tmpl, or the same under partner-remedies/, for
+// a known verdict and one of its cases.
 func isRemedyName(rel string) bool {
 	v, ok := strings.CutPrefix(rel, "remedies/")
 	if !ok {
@@ -125,7 +128,11 @@ func isRemedyName(rel string) bool {
 	if !ok {
 		return false
 	}
-	return audit.Verdict(strings.TrimSuffix(v, ".tmpl")).Known()
+	v = strings.TrimSuffix(v, ".tmpl")
+	if vd, c, hasCase := strings.Cut(v, "."); hasCase {
+		return audit.Verdict(vd).HasCase(audit.Case(c))
+	}
+	return audit.Verdict(v).Known()
 }
 
 func (s *Set) add(name, from, text string) error {
@@ -174,6 +181,50 @@ func (s *Set) PartnerRemedy(v audit.Verdict, data any) (string, error) {
 		return s.Text(name, data)
 	}
 	return s.Text("remedy.tmpl", data)
+}
+
+// ResultRemedy renders what our admins do about verdict v of r, following
+// the case of v that applies to r (audit.Result.Case):
+// remedies/<v>.<case>.tmpl, else remedies/<v>.tmpl, else remedy.tmpl. The
+// data has .Verdict .Case .Partner .Domain .Host .Detail .Missing (the
+// certificate the case names) and .Default (r.VerdictRemedy(v)).
+func (s *Set) ResultRemedy(r *audit.Result, v audit.Verdict) (string, error) {
+	return s.caseRemedy("remedies/", r, v, r.VerdictRemedy(v))
+}
+
+// ResultPartnerRemedy renders what the partner is asked to do about verdict
+// v of r, as ResultRemedy does from partner-remedies/, with .Default
+// r.VerdictPartnerRemedy(v): the wording for mails and per-partner reports.
+func (s *Set) ResultPartnerRemedy(r *audit.Result, v audit.Verdict) (string, error) {
+	return s.caseRemedy("partner-remedies/", r, v, r.VerdictPartnerRemedy(v))
+}
+
+func (s *Set) caseRemedy(dir string, r *audit.Result, v audit.Verdict, def string) (string, error) {
+	c := r.Case(v)
+	data := map[string]any{
+		"Verdict": string(v), "Case": string(c), "Partner": r.Name, "Domain": r.Domain, "Host": r.Host,
+		"Detail": r.Details[v], "Missing": r.Missing(), "Default": def,
+	}
+	if c != "" {
+		if name := dir + string(v) + "." + string(c) + ".tmpl"; s.Has(name) {
+			return s.Text(name, data)
+		}
+	}
+	if name := dir + string(v) + ".tmpl"; s.Has(name) {
+		return s.Text(name, data)
+	}
+	return s.Text("remedy.tmpl", data)
+}
+
+// caseNames lists every <Verdict>.<case> for error messages.
+func caseNames() string {
+	var out []string
+	for _, v := range audit.Order {
+		for _, c := range v.Cases() {
+			out = append(out, string(v)+"."+string(c))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // Logo returns the organisation's logo and its image type ("png" or "jpg"), or nil when there is none.

@@ -89,6 +89,8 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"misspelt name", "titel.tmpl", "x", "unknown template"},
 		{"unknown verdict", "remedies/Broken.tmpl", "x", "unknown template"},
+		{"unknown case", "remedies/PartialChain.missing-leaf.tmpl", "x", "PartialChain.missing-root"},
+		{"case of a verdict without cases", "partner-remedies/Expired.missing-root.tmpl", "x", "unknown template"},
 		{"syntax error names the file", "scope.tmpl", "{{.Partners", "scope.tmpl"},
 	}
 	for _, tt := range tests {
@@ -111,5 +113,68 @@ func TestLoadErrors(t *testing.T) {
 	// A field the data lacks is an error, not "<no value>".
 	if _, err := Default().Text("period.tmpl", map[string]any{"Quarter": "Q1"}); err == nil {
 		t.Error("missing field did not fail")
+	}
+}
+
+// Issue 10, item 2: a PartialChain's remedy follows its case, for our admins
+// and for the partner, and each case can be overridden on its own.
+func TestCaseRemedies(t *testing.T) {
+	const root = "CN=Contoso Root CA,O=Contoso"
+	partial := func(chain int) *audit.Result {
+		r := &audit.Result{Partner: audit.Partner{Name: "Contoso", Host: "mx.contoso.example"},
+			Verdict: audit.PartialChain, Verdicts: []audit.Verdict{audit.PartialChain},
+			Root: audit.Root{Source: audit.RootNone, Subject: root}}
+		leaf := audit.Cert{Subject: "CN=mx.contoso.example", Issuer: "CN=Contoso Issuing CA,O=Contoso"}
+		r.Chain = []audit.Cert{leaf, {Subject: leaf.Issuer, Issuer: root}}[:chain]
+		if chain == 1 {
+			r.Root.Subject = leaf.Issuer
+		}
+		return r
+	}
+	over := t.TempDir()
+	write(t, over, "remedies/PartialChain.missing-root.tmpl", "Stammzertifikat {{.Missing}} von {{.Partner}} importieren ({{.Case}}).")
+	write(t, over, "partner-remedies/PartialChain.tmpl", "Bitte Kette prüfen: {{.Default}}")
+	o, err := Load(over)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := func(s *Set, r *audit.Result) func() (string, error) {
+		return func() (string, error) { return s.ResultRemedy(r, audit.PartialChain) }
+	}
+	partner := func(s *Set, r *audit.Result) func() (string, error) {
+		return func() (string, error) { return s.ResultPartnerRemedy(r, audit.PartialChain) }
+	}
+	tests := []struct {
+		name    string
+		got     func() (string, error)
+		want    []string
+		mustNot []string
+	}{
+		{"missing root, admin", admin(Default(), partial(2)), []string{"root CA (" + root + ")", "Trusted Root Certification Authorities", "public CA"}, []string{"send its intermediate"}},
+		{"missing root, partner", partner(Default(), partial(2)), []string{"root CA certificate (" + root + ")", "thumbprint", "public certification authority"},
+			[]string{"Ask the partner", "store", "--private-roots", "Intermediate Certification Authorities"}},
+		{"missing intermediate, admin", admin(Default(), partial(1)), []string{"send its intermediate CA certificate (CN=Contoso Issuing CA,O=Contoso)"}, []string{"Trusted Root"}},
+		{"missing intermediate, partner", partner(Default(), partial(1)), []string{"send its intermediate CA certificate (CN=Contoso Issuing CA,O=Contoso)"}, []string{"Ask the partner", "store"}},
+		{"case override", admin(o, partial(2)), []string{"Stammzertifikat " + root + " von Contoso importieren (missing-root)."}, nil},
+		{"case without its own override keeps the built-in text", admin(o, partial(1)), []string{"Intermediate Certification Authorities"}, []string{"Stammzertifikat"}},
+		{"verdict override gets the case's default", partner(o, partial(2)), []string{"Bitte Kette prüfen: Your server sends its certificate and its intermediate"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.got()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q does not contain %q", got, w)
+				}
+			}
+			for _, w := range tt.mustNot {
+				if strings.Contains(got, w) {
+					t.Errorf("%q contains %q", got, w)
+				}
+			}
+		})
 	}
 }

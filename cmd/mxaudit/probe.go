@@ -130,8 +130,8 @@ func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
 	for i, ct := range r.Chain {
 		fmt.Fprintf(w, "  cert %d:    %s\n", i, ct.Subject)
 		fmt.Fprintf(w, "             issuer %s\n", ct.Issuer)
-		fmt.Fprintf(w, "             valid %s to %s (%d days left), %s %d bits, %s\n",
-			ct.NotBefore.Format(time.DateOnly), ct.NotAfter.Format(time.DateOnly), audit.DaysLeft(ct.NotAfter, now), ct.KeyType, ct.KeyBits, ct.SigAlg)
+		fmt.Fprintf(w, "             valid %s to %s (%s), %s %d bits, %s\n",
+			ct.NotBefore.Format(time.DateOnly), ct.NotAfter.Format(time.DateOnly), audit.DaysText(ct.NotAfter, now), ct.KeyType, ct.KeyBits, ct.SigAlg)
 		if len(ct.DNSNames) > 0 {
 			fmt.Fprintf(w, "             names %s\n", strings.Join(ct.DNSNames, ", "))
 		}

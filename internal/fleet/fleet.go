@@ -149,6 +149,11 @@ type pki struct {
 	now                                   time.Time
 	pubRoot, pubInter, private, other     *CA
 	expiredRoot, expiringRoot, legacyRoot *CA
+	// contosoRoot is a private root nobody imported; contosoInter is the
+	// intermediate its partner's OpenSSL-based MTA sends with the leaf.
+	contosoRoot, contosoInter *CA
+	// muellerSHA1 is an intermediate the imported Müller root signed with SHA-1.
+	muellerSHA1 *CA
 }
 
 func day(n int) time.Duration { return time.Duration(n) * 24 * time.Hour }
@@ -172,7 +177,14 @@ func newPKI(now time.Time) (*pki, error) {
 	p.expiredRoot = mk("Expired Partner Root CA", "Old Partner AG", CertSpec{NotBefore: now.Add(-day(3650)), NotAfter: now.Add(-day(5))})
 	p.expiringRoot = mk("Expiring Partner Root CA", "株式会社テスト", CertSpec{NotBefore: now.Add(-day(3650)), NotAfter: now.Add(day(45))})
 	p.legacyRoot = mk("Legacy Partner Root CA", "Legacy Partner Ltd", long)
+	p.contosoRoot = mk("Contoso Private Root CA", "Contoso Ltd", long)
 	if err != nil {
+		return nil, err
+	}
+	if p.contosoInter, err = p.contosoRoot.SubCA(CertSpec{CommonName: "Contoso Mail Issuing CA", Org: "Contoso Ltd", NotBefore: long.NotBefore, NotAfter: long.NotAfter}); err != nil {
+		return nil, err
+	}
+	if p.muellerSHA1, err = p.private.SubCA(CertSpec{CommonName: "Müller Legacy Issuing CA", Org: "Müller GmbH", NotBefore: long.NotBefore, NotAfter: long.NotAfter, SigAlg: x509.ECDSAWithSHA1}); err != nil {
 		return nil, err
 	}
 	p.pubInter, err = p.pubRoot.SubCA(CertSpec{CommonName: "Fleet Issuing CA 1", Org: "Fleet Trust Services", NotBefore: now.Add(-day(300)), NotAfter: now.Add(day(1800))})
@@ -293,6 +305,12 @@ func scenarios(p *pki, opts Options) []scenario {
 		{name: "Rejecting Relay", domain: "reject.example", host: "mx.reject.example", b: Behavior{RejectGreet: "554 5.7.1 No SMTP service here"}, expect: V(audit.ProtocolError)},
 		{name: "Revoked Cert GmbH", domain: "revoked.example", host: "mx.revoked.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.revoked.example", "revoked.example"), chain: pubChain, revocation: revoked, expect: V(audit.Revoked), contact: "pki@revoked.example"},
 		{name: "CRL Offline AG", domain: "crl-offline.example", host: "mx.crl-offline.example", enforced: true, ca: p.pubInter, spec: p.leaf(nil, "mx.crl-offline.example", "crl-offline.example"), chain: pubChain, revocation: crlOffline, expect: V(audit.RevocationOffline)},
+		// Every OpenSSL/GnuTLS MTA of a private CA sends leaf and intermediate,
+		// never the root; here the root was never imported (issue 10, item 2).
+		{name: "Contoso Private CA", domain: "contoso.example", host: "mx.contoso.example", enforced: true, ca: p.contosoInter, spec: p.leaf(nil, "mx.contoso.example", "contoso.example"), chain: []*x509.Certificate{p.contosoInter.Cert}, expect: V(audit.PartialChain), contact: "pki@contoso.example"},
+		// A SHA-1 intermediate under an imported private root: Windows accepts
+		// it, Go does not; a warning (issue 10, item 6).
+		{name: "Müller Legacy Mail", domain: "legacy.mueller.example", host: "mx.legacy.mueller.example", ca: p.muellerSHA1, spec: p.leaf(nil, "mx.legacy.mueller.example"), chain: []*x509.Certificate{p.muellerSHA1.Cert}, privateRoot: "mueller-root.pem", expect: V(audit.WeakSignature)},
 		{name: "AIA Rescue Ltd", domain: "aia.example", host: "mx.aia.example", ca: p.pubInter, spec: p.leaf(nil, "mx.aia.example"), revocation: aiaIssuer, expect: V(audit.PartialChain)},
 		{name: "Shared Hosting A", domain: "a.shared.example", host: "mx.shared-host.example", ca: p.pubInter, spec: p.leaf(nil, "mx.shared-host.example"), chain: pubChain, expect: V(audit.Valid)},
 		{name: "Shared Hosting B", domain: "b.shared.example", host: "mx.shared-host.example", shared: true, expect: V(audit.Valid)},

@@ -154,7 +154,7 @@ func TestAssess(t *testing.T) {
 		{"intermediate sooner than leaf", []audit.Result{valid("P", cert("CN=mx.p.example", "CN=CA", started.AddDate(0, 0, 25)), cert("CN=Inter CA", "CN=Root", started.AddDate(0, 0, 5)))}, nil, 30,
 			Expiring, nil, []string{"CN=Inter CA", "CN=mx.p.example"}, nil, true},
 		{"missing intermediate is one problem, in the partner's words", []audit.Result{contoso()}, nil, 30,
-			Failing, []string{"PartialChain: " + audit.PartialChain.PartnerRemedy()}, nil, nil, false},
+			Failing, []string{"PartialChain: " + audit.PartialChain.CasePartnerRemedy(audit.CaseMissingIntermediate, "")}, nil, nil, false},
 		{"partner findings get the partner's wording; unknown checks lose our remedy; ours are dropped",
 			[]audit.Result{withFindings(valid("P", cert("CN=mx.p.example", "CN=CA", far)),
 				audit.Finding{Check: "tls-version", Severity: audit.Warning, Message: "the server negotiated TLS 1.0", Remedy: "Ask the partner to enable TLS 1.2"},

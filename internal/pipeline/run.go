@@ -87,7 +87,7 @@ func ProbeAll(ctx context.Context, partners []audit.Partner, opts Options) *audi
 		jobs = append(jobs, j)
 	}
 
-	r := &runner{opts: opts, partners: partners, res: res, hosts: map[string]chan struct{}{}}
+	r := &runner{opts: opts, partners: partners, res: res, hosts: map[string]chan struct{}{}, anchors: anchors(opts.PrivateRoots)}
 	r.progress = newProgress(opts.Progress, len(jobs))
 	var tick <-chan time.Time
 	if opts.Rate > 0 {
@@ -150,6 +150,7 @@ type runner struct {
 	mu       sync.Mutex
 	hosts    map[string]chan struct{}
 	progress *progress
+	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
 }
 
 func (r *runner) hostSlot(ip string) chan struct{} {
@@ -275,6 +276,12 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 			if v != audit.Valid {
 				res.Verdicts = append(res.Verdicts, v)
 				res.Details[v] = out.Details[v]
+				if c, ok := out.Cases[v]; ok {
+					if res.Cases == nil {
+						res.Cases = map[audit.Verdict]audit.Case{}
+					}
+					res.Cases[v] = c
+				}
 			}
 		}
 		if len(obs.Others) > 0 {
@@ -322,7 +329,7 @@ func (r *runner) verify(p audit.Partner, chain []*x509.Certificate) verify.Outco
 	return verify.Verify(verify.Input{
 		Chain: chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
 		ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
-	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Now: r.opts.Now})
+	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Anchors: r.anchors, Now: r.opts.Now})
 }
 
 // certAudit is the audit of one key type's chain.
@@ -352,7 +359,7 @@ func finish(r *audit.Result) {
 	slices.SortStableFunc(r.Verdicts, func(a, b audit.Verdict) int { return a.Rank() - b.Rank() })
 	r.Verdicts = slices.Compact(r.Verdicts)
 	r.Verdict = r.Verdicts[0]
-	r.Remedy = r.Verdict.Remedy()
+	r.Remedy = r.VerdictRemedy(r.Verdict)
 	if len(r.Details) == 0 {
 		r.Details = nil
 	}

@@ -107,8 +107,26 @@ func TestRunFleet(t *testing.T) {
 	if pr := status["legacy-root.pem"]; !slices.Equal(pr.DeclaredBy, []string{"Valid Corp"}) || len(pr.UsedBy) != 0 {
 		t.Errorf("legacy root declared/used = %v / %v", pr.DeclaredBy, pr.UsedBy)
 	}
-	if pr := status["mueller-root.pem"]; !slices.Equal(pr.UsedBy, []string{"Müller GmbH"}) {
+	if pr := status["mueller-root.pem"]; !slices.Equal(pr.UsedBy, []string{"Müller GmbH", "Müller Legacy Mail"}) {
 		t.Errorf("mueller root used by %v", pr.UsedBy)
+	}
+	// Issue 10, item 2: leaf and intermediate of a private CA whose root
+	// was never imported: the root is missing, and the remedies say so.
+	if r := byName["Contoso Private CA"]; r.Case(audit.PartialChain) != audit.CaseMissingRoot || r.Cases[audit.PartialChain] != audit.CaseMissingRoot ||
+		!strings.Contains(r.Remedy, "root CA (CN=Contoso Private Root CA,O=Contoso Ltd)") || !strings.Contains(r.Remedy, "Trusted Root Certification Authorities") ||
+		strings.Contains(r.VerdictPartnerRemedy(audit.PartialChain), "Ask the partner") ||
+		!slices.ContainsFunc(r.Findings, func(f audit.Finding) bool {
+			return f.Check == "aia" && strings.Contains(f.Message, "most likely the partner's root CA") && !strings.Contains(f.Message, "intermediate CA certificate (issuer")
+		}) {
+		t.Errorf("Contoso: case %q, remedy %q, findings %+v", r.Case(audit.PartialChain), r.Remedy, r.Findings)
+	}
+	// Issue 10, item 6: SHA-1 under the imported private root is a warning.
+	if r := byName["Müller Legacy Mail"]; r.Root.Source != audit.RootPrivate || r.VerdictSeverity(audit.WeakSignature) != audit.Warning ||
+		!strings.Contains(r.Details[audit.WeakSignature], "imported private root") {
+		t.Errorf("Müller Legacy Mail: root %+v, severity %s, detail %q", r.Root, r.VerdictSeverity(audit.WeakSignature), r.Details[audit.WeakSignature])
+	}
+	if r := byName["SHA-1 Bank"]; r.Root.Source != audit.RootSystem || r.VerdictSeverity(audit.WeakSignature) != audit.Error {
+		t.Errorf("SHA-1 Bank: root %+v, severity %s", r.Root, r.VerdictSeverity(audit.WeakSignature))
 	}
 }
 

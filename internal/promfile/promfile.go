@@ -127,12 +127,12 @@ func Render(res *audit.Results, o Options) []byte {
 	w.header("mxaudit_partner_verdict", "Primary verdict of each partner in the last run: 1 for the verdict it has.")
 	for _, r := range parts {
 		w.sample("mxaudit_partner_verdict", 1, "partner", r.Name, "host", r.Host, "verdict", string(r.Verdict),
-			"severity", string(r.Verdict.Severity(r.Enforced)))
+			"severity", string(r.VerdictSeverity(r.Verdict)))
 	}
 	w.header("mxaudit_partner_failing", "1 when the partner's verdict is at severity error or critical.")
 	for _, r := range parts {
 		v := 0.0
-		if r.Verdict.Severity(r.Enforced).Level() >= audit.Error.Level() {
+		if r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level() {
 			v = 1
 		}
 		w.sample("mxaudit_partner_failing", v, "partner", r.Name)

@@ -7,7 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/smallstep/pkcs7"
 
@@ -166,30 +169,123 @@ func parseCerts(b []byte) ([]*x509.Certificate, error) {
 	return p7.Certificates, nil
 }
 
-// Finding states, for a chain the server sent without its intermediate,
-// whether Windows would still build it from the AIA URL and what the
-// partner must fix; enforced raises the severity when Windows would not.
+// Case tells which case of PartialChain the presented chain is in: it
+// stops at a CA whose issuer, most likely the partner's root, is missing,
+// or at the leaf, whose intermediate is missing.
+func (c Completion) Case() audit.Case {
+	presented := c.Chain[:len(c.Chain)-len(c.Fetched)]
+	if len(presented) == 0 {
+		return audit.CaseMissingIntermediate
+	}
+	n, cur := 1, presented[0]
+	used := map[int]bool{0: true}
+	for !bytes.Equal(cur.RawIssuer, cur.RawSubject) {
+		next := -1
+		for i, p := range presented {
+			if !used[i] && bytes.Equal(p.RawSubject, cur.RawIssuer) {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			break
+		}
+		used[next], cur = true, presented[next]
+		n++
+	}
+	return audit.PartialChainCase(n)
+}
+
+// Finding states, for a chain the server sent without the issuer of its
+// last certificate, whether Windows would still build it from the AIA URL
+// and what to do; enforced raises the severity when Windows would not.
+// When the last certificate sent is a CA, the missing issuer is named as
+// most likely the partner's root CA, never as an intermediate.
 func (c Completion) Finding(enforced bool) audit.Finding {
 	f := audit.Finding{Check: "aia", Severity: audit.PartialChain.Severity(enforced)}
+	cs := c.Case()
+	missing := "the intermediate CA certificate (issuer " + c.Missing + ")"
+	if cs == audit.CaseMissingRoot {
+		last := c.Chain[len(c.Chain)-len(c.Fetched)-1]
+		missing = fmt.Sprintf("the issuer of its CA certificate (%s); that issuer, %s, is most likely the partner's root CA, which servers do not send", last.Subject, c.Missing)
+	}
 	switch {
 	case c.Built && len(c.Fetched) > 0:
 		f.Severity = audit.Warning
-		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate %s. Windows still builds the chain by fetching it from %s (AIA caIssuers), so Exchange accepts the certificate as long as it can reach that URL; servers that do not fetch AIA (Postfix, OpenSSL, most non-Windows MTAs) reject it.",
+		f.Message = fmt.Sprintf("The server does not send the CA certificate %s. Windows still builds the chain by fetching it from %s (AIA caIssuers), so Exchange accepts the certificate as long as it can reach that URL; servers that do not fetch AIA (Postfix, OpenSSL, most non-Windows MTAs) reject it.",
 			names(c.Fetched), strings.Join(c.URLs, ", "))
-		f.Remedy = fmt.Sprintf("Ask the partner to send the intermediate %s with its certificate. Until then keep outbound HTTP to %s open from your Exchange servers, or import the intermediate into the Intermediate Certification Authorities store.",
+		f.Remedy = fmt.Sprintf("Ask the partner to send the CA certificate %s with its certificate. Until then keep outbound HTTP to %s open from your Exchange servers, or import that CA certificate into the Intermediate Certification Authorities store.",
 			names(c.Fetched), strings.Join(c.URLs, ", "))
 	case c.Built:
 		f.Severity = audit.Info
 		f.Message = "The chain reaches a trusted root without fetching anything."
 	case errors.Is(c.Err, ErrOffline):
 		f.Severity = audit.Warning
-		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate (issuer %s). The AIA caIssuers URL was not fetched (--offline), so it is unknown whether Windows would build the chain.", c.Missing)
-		f.Remedy = audit.PartialChain.Remedy()
+		f.Message = fmt.Sprintf("The server does not send %s. The AIA caIssuers URL was not fetched (--offline), so it is unknown whether Windows would build the chain.", missing)
+		f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
 	default:
-		f.Message = fmt.Sprintf("The server does not send the intermediate CA certificate (issuer %s), and Windows cannot build the chain either: %v. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", c.Missing, c.Err)
-		f.Remedy = fmt.Sprintf("Ask the partner to send its intermediate CA certificate (%s) with its own, and to publish it at a reachable AIA caIssuers URL; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.", c.Missing)
+		f.Message = fmt.Sprintf("The server does not send %s. Windows cannot build the chain either: %s. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", missing, aiaReason(c.Err))
+		if cs == audit.CaseMissingRoot {
+			f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
+		} else {
+			f.Remedy = fmt.Sprintf("Ask the partner to send its intermediate CA certificate (%s) with its own, and to publish it at a reachable AIA caIssuers URL; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.", c.Missing)
+		}
 	}
 	return f
+}
+
+// aiaReason says in words why the chain could not be completed.
+func aiaReason(err error) string {
+	switch {
+	case err == nil:
+		return "no reason given"
+	case errors.Is(err, ErrNoAIA):
+		return "the certificate names no AIA caIssuers URL"
+	case errors.Is(err, ErrSelfSignedEnd):
+		return "the chain ends in a self-signed certificate that is not trusted"
+	}
+	var parts []string
+	for _, e := range leaves(err) {
+		var fe *FetchError
+		if errors.As(e, &fe) {
+			parts = append(parts, fmt.Sprintf("%s could not be fetched (%s)", fe.URL, fetchCause(fe.Err)))
+			continue
+		}
+		parts = append(parts, e.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// leaves splits errors.Join'ed errors.
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// fetchCause names why a fetch failed in an admin's words.
+func fetchCause(err error) string {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return "no answer in time"
+	case errors.As(err, &dnsErr):
+		return "its host name does not resolve"
+	case errors.Is(err, ErrTooLarge):
+		return "the answer is larger than allowed"
+	case errors.Is(err, ErrScheme):
+		return "not an http URL"
+	case err != nil && strings.HasPrefix(err.Error(), "HTTP "):
+		return err.Error()
+	}
+	return "the connection failed"
 }
 
 func names(cs []*x509.Certificate) string {

@@ -63,8 +63,25 @@ func TestComplete(t *testing.T) {
 		err      error    // errors.Is target, or nil
 		errText  string
 		message  []string // substrings of the finding's message
+		nomsg    []string // what the finding's message must not say
+		remedy   []string // substrings of the finding's remedy
 		severity audit.Severity
 	}{
+		{
+			// Issue 10, item 2: every OpenSSL/GnuTLS MTA sends leaf and
+			// intermediate, never the root; the missing certificate is the root.
+			name: "private CA's root not imported",
+			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
+				root := issue(t, nil, certSpec{cn: "Contoso Root CA", isCA: true})
+				in := issue(t, root, certSpec{cn: "Contoso Issuing CA", isCA: true})
+				leaf := issue(t, in, certSpec{cn: "mx.partner.test"})
+				return []*x509.Certificate{leaf.cert, in.cert}, pool(issue(t, nil, certSpec{cn: "Some Public Root", isCA: true}))
+			},
+			err: ErrNoAIA, severity: audit.Error,
+			message: []string{"most likely the partner's root CA", "CN=Contoso Root CA", "CN=Contoso Issuing CA"},
+			nomsg:   []string{"intermediate"},
+			remedy:  []string{"Trusted Root Certification Authorities", "CN=Contoso Root CA", "public CA"},
+		},
 		{
 			name: "DER intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
@@ -245,6 +262,16 @@ func TestComplete(t *testing.T) {
 			for _, m := range tc.message {
 				if !strings.Contains(fd.Message, m) {
 					t.Errorf("finding %q lacks %q", fd.Message, m)
+				}
+			}
+			for _, m := range tc.nomsg {
+				if strings.Contains(fd.Message, m) {
+					t.Errorf("finding %q says %q", fd.Message, m)
+				}
+			}
+			for _, m := range tc.remedy {
+				if !strings.Contains(fd.Remedy, m) {
+					t.Errorf("remedy %q lacks %q", fd.Remedy, m)
 				}
 			}
 			if !c.Built && !errors.Is(c.Err, ErrOffline) && c.Finding(true).Severity != audit.Critical {

@@ -60,5 +60,5 @@ func partialNote(c Completion) string {
 	case errors.Is(c.Err, ErrOffline):
 		return "; AIA not fetched (offline)"
 	}
-	return "; AIA completion failed too: " + c.Err.Error()
+	return "; Windows cannot build it from AIA either: " + aiaReason(c.Err)
 }

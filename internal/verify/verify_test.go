@@ -148,3 +148,258 @@ func TestVerifyReportsPathAndRoot(t *testing.T) {
 		t.Errorf("root %+v", o.Root)
 	}
 }
+
+// privateCA is what openssl-made private CAs look like from outside: a root
+// nobody sends, an intermediate every OpenSSL/GnuTLS MTA sends with its leaf.
+type privateCA struct {
+	root, inter *fleet.CA
+}
+
+func newPrivateCA(t *testing.T, name string) privateCA {
+	t.Helper()
+	root := must(fleet.NewRoot(caSpec(name + " Root CA")))
+	return privateCA{root: root, inter: must(root.SubCA(caSpec(name + " Issuing CA")))}
+}
+
+// Issue 10, items 2 and 3: without the partner's root, a chain of leaf and
+// intermediate is a PartialChain of the missing-root case, and every other
+// defect of the sent chain is still named.
+func TestVerifyWithoutRoot(t *testing.T) {
+	pki := newPrivateCA(t, "Contoso")
+	leaf := func(s fleet.CertSpec) *x509.Certificate { return must(pki.inter.Issue(s)).Cert }
+	clientAuth := spec("mx.a.example")
+	clientAuth.ExtKeyUse = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	expired := spec("mx.a.example")
+	expired.NotBefore, expired.NotAfter = now.Add(-day(1500)), now.Add(-day(1062))
+	sha1 := spec("mx.a.example")
+	sha1.SigAlg = x509.ECDSAWithSHA1
+	notCA := must(pki.inter.Issue(spec("not-a-ca.example")))
+	byNotCA := must((&fleet.CA{Cert: notCA.Cert, Key: notCA.Key}).Issue(spec("mx.a.example"))).Cert
+	tampered := must(x509.ParseCertificate(leaf(spec("mx.a.example")).Raw))
+	tampered.Signature = slices.Clone(tampered.Signature)
+	tampered.Signature[len(tampered.Signature)-3] ^= 0xff
+	good := leaf(spec("mx.a.example"))
+
+	empty := x509.NewCertPool()
+	imported := x509.NewCertPool()
+	imported.AddCert(pki.root.Cert)
+	rootName := pki.root.Cert.Subject.String()
+
+	tests := []struct {
+		name   string
+		chain  []*x509.Certificate
+		roots  *x509.CertPool
+		want   []audit.Verdict
+		cse    audit.Case // PartialChain's case
+		detail map[audit.Verdict]string
+	}{
+		{name: "leaf and intermediate, root not imported", chain: []*x509.Certificate{good, pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.PartialChain}, cse: audit.CaseMissingRoot,
+			detail: map[audit.Verdict]string{audit.PartialChain: "most likely the partner's root CA"}},
+		{name: "leaf and intermediate, root imported", chain: []*x509.Certificate{good, pki.inter.Cert}, roots: imported,
+			want: []audit.Verdict{audit.Valid}},
+		{name: "leaf alone", chain: []*x509.Certificate{good}, roots: imported,
+			want: []audit.Verdict{audit.PartialChain}, cse: audit.CaseMissingIntermediate,
+			detail: map[audit.Verdict]string{audit.PartialChain: "intermediate CA is missing"}},
+		{name: "client auth only, root not imported", chain: []*x509.Certificate{leaf(clientAuth), pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.PartialChain, audit.WrongUsage}, cse: audit.CaseMissingRoot,
+			detail: map[audit.Verdict]string{audit.WrongUsage: "clientAuth"}},
+		{name: "intermediate CA:FALSE, root not imported", chain: []*x509.Certificate{byNotCA, notCA.Cert, pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.PartialChain, audit.InvalidChain}, cse: audit.CaseMissingRoot,
+			detail: map[audit.Verdict]string{audit.InvalidChain: "CA:FALSE"}},
+		{name: "intermediate CA:FALSE, root imported", chain: []*x509.Certificate{byNotCA, notCA.Cert, pki.inter.Cert}, roots: imported,
+			want: []audit.Verdict{audit.InvalidChain}, detail: map[audit.Verdict]string{audit.InvalidChain: "CN=not-a-ca.example"}},
+		{name: "expired leaf, root not imported", chain: []*x509.Certificate{leaf(expired), pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.Expired, audit.PartialChain}, cse: audit.CaseMissingRoot},
+		{name: "SHA-1 leaf, root not imported", chain: []*x509.Certificate{leaf(sha1), pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.PartialChain, audit.WeakSignature}, cse: audit.CaseMissingRoot,
+			detail: map[audit.Verdict]string{audit.WeakSignature: "reaches no trusted root"}},
+		{name: "bad signature, root not imported", chain: []*x509.Certificate{tampered, pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.PartialChain, audit.InvalidChain}, cse: audit.CaseMissingRoot,
+			detail: map[audit.Verdict]string{audit.InvalidChain: "does not verify"}},
+		{name: "bad signature, root imported", chain: []*x509.Certificate{tampered, pki.inter.Cert}, roots: imported,
+			want: []audit.Verdict{audit.InvalidChain}, detail: map[audit.Verdict]string{audit.InvalidChain: "NotSignatureValid"}},
+		{name: "everything at once", chain: []*x509.Certificate{leaf(func() fleet.CertSpec {
+			s := expired
+			s.DNSNames, s.CommonName = []string{"mail.other.example"}, "mail.other.example"
+			s.ExtKeyUse, s.SigAlg = clientAuth.ExtKeyUse, x509.ECDSAWithSHA1
+			return s
+		}()), pki.inter.Cert}, roots: empty,
+			want: []audit.Verdict{audit.Expired, audit.PartialChain, audit.WrongUsage, audit.NameMismatch, audit.WeakSignature}, cse: audit.CaseMissingRoot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Verify(Input{Chain: tt.chain, Host: "mx.a.example"}, Options{Roots: tt.roots, Now: now})
+			if !slices.Equal(o.Verdicts, tt.want) {
+				t.Fatalf("verdicts %v, want %v; details %v", o.Verdicts, tt.want, o.Details)
+			}
+			if got := o.Cases[audit.PartialChain]; got != tt.cse {
+				t.Errorf("PartialChain case %q, want %q", got, tt.cse)
+			}
+			if tt.cse == audit.CaseMissingRoot {
+				if o.Root.Subject != rootName || !strings.Contains(o.Details[audit.PartialChain], "Contoso Root CA") {
+					t.Errorf("the missing root is not named: root %+v, detail %q", o.Root, o.Details[audit.PartialChain])
+				}
+				if strings.Contains(o.Details[audit.PartialChain], "intermediate") {
+					t.Errorf("the missing root is called an intermediate: %q", o.Details[audit.PartialChain])
+				}
+			}
+			for v, w := range tt.detail {
+				if !strings.Contains(o.Details[v], w) {
+					t.Errorf("detail of %s %q does not say %q", v, o.Details[v], w)
+				}
+			}
+			if tt.want[0] != audit.Valid && o.Path != nil && slices.Contains(o.Verdicts, audit.InvalidChain) {
+				t.Errorf("a broken chain has a verified path")
+			}
+		})
+	}
+}
+
+// Issue 10, item 6: SHA-1 is an error under a public root (Windows and Go
+// refuse it) and a warning under an imported private root (Windows accepts
+// it there), also when the SHA-1 link is to a root that was not sent.
+func TestVerifyWeakSignatureByRoot(t *testing.T) {
+	public := must(fleet.NewRoot(caSpec("Public Root")))
+	private := must(fleet.NewRoot(caSpec("Private Root")))
+	sha1CA := func(root *fleet.CA, cn string) *fleet.CA {
+		s := caSpec(cn)
+		s.SigAlg = x509.ECDSAWithSHA1
+		return must(root.SubCA(s))
+	}
+	pubInter, privInter := sha1CA(public, "Public SHA-1 CA"), sha1CA(private, "Private SHA-1 CA")
+	sha1Leaf := spec("mx.a.example")
+	sha1Leaf.SigAlg = x509.ECDSAWithSHA1
+	pubGoodInter := must(public.SubCA(caSpec("Public Issuing CA")))
+
+	pool := x509.NewCertPool()
+	pool.AddCert(public.Cert)
+	pool.AddCert(private.Cert)
+	source := func(c *x509.Certificate) (string, string) {
+		if c.Equal(private.Cert) {
+			return audit.RootPrivate, "private.cer"
+		}
+		return audit.RootSystem, ""
+	}
+	tests := []struct {
+		name     string
+		chain    []*x509.Certificate
+		anchors  []*x509.Certificate
+		source   string
+		enforced bool
+		severity audit.Severity
+		detail   string
+	}{
+		{name: "SHA-1 leaf under a public root", chain: []*x509.Certificate{must(pubGoodInter.Issue(sha1Leaf)).Cert, pubGoodInter.Cert},
+			source: audit.RootSystem, severity: audit.Error, detail: "public root"},
+		{name: "SHA-1 leaf under a public root, enforced", chain: []*x509.Certificate{must(pubGoodInter.Issue(sha1Leaf)).Cert, pubGoodInter.Cert},
+			source: audit.RootSystem, enforced: true, severity: audit.Critical, detail: "Microsoft Trusted Root Program"},
+		{name: "SHA-1 intermediate under a private root", chain: []*x509.Certificate{must(privInter.Issue(spec("mx.a.example"))).Cert, privInter.Cert},
+			anchors: []*x509.Certificate{private.Cert}, source: audit.RootPrivate, severity: audit.Warning, detail: "imported private root"},
+		{name: "SHA-1 intermediate under a private root, enforced", chain: []*x509.Certificate{must(privInter.Issue(spec("mx.a.example"))).Cert, privInter.Cert},
+			anchors: []*x509.Certificate{private.Cert}, source: audit.RootPrivate, enforced: true, severity: audit.Warning, detail: "private.cer"},
+		{name: "SHA-1 intermediate under a public root known by name only", chain: []*x509.Certificate{must(pubInter.Issue(spec("mx.a.example"))).Cert, pubInter.Cert},
+			source: audit.RootSystem, severity: audit.Error, detail: "Go refuses"},
+		{name: "SHA-1 leaf and intermediate, root not imported", chain: []*x509.Certificate{must(privInter.Issue(sha1Leaf)).Cert, privInter.Cert},
+			source: audit.RootNone, severity: audit.Warning, detail: "reaches no trusted root"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			roots := pool
+			if tt.source == audit.RootNone {
+				roots = x509.NewCertPool()
+			}
+			o := Verify(Input{Chain: tt.chain, Host: "mx.a.example", Enforced: tt.enforced}, Options{Roots: roots, Source: source, Anchors: tt.anchors, Now: now})
+			want := []audit.Verdict{audit.WeakSignature}
+			if tt.source == audit.RootNone {
+				want = []audit.Verdict{audit.PartialChain, audit.WeakSignature}
+			}
+			if !slices.Equal(o.Verdicts, want) {
+				t.Fatalf("verdicts %v, want %v; details %v", o.Verdicts, want, o.Details)
+			}
+			if o.Root.Source != tt.source {
+				t.Errorf("root source %q, want %q", o.Root.Source, tt.source)
+			}
+			r := audit.Result{Partner: audit.Partner{Enforced: tt.enforced}, Verdicts: o.Verdicts, Root: o.Root}
+			if got := r.VerdictSeverity(audit.WeakSignature); got != tt.severity {
+				t.Errorf("severity %s, want %s", got, tt.severity)
+			}
+			if d := o.Details[audit.WeakSignature]; !strings.Contains(d, tt.detail) || !strings.Contains(d, "SHA1") {
+				t.Errorf("detail %q does not say %q", d, tt.detail)
+			}
+		})
+	}
+	t.Run("SHA-1 leaf under an expired private root", func(t *testing.T) {
+		s := caSpec("Expired Private Root")
+		s.NotBefore, s.NotAfter = now.Add(-day(3000)), now.Add(-day(2))
+		old := must(fleet.NewRoot(s))
+		is := caSpec("Expired Root's CA")
+		is.NotBefore = now.Add(-day(2000))
+		inter := must(old.SubCA(is))
+		roots := x509.NewCertPool()
+		roots.AddCert(old.Cert)
+		src := func(*x509.Certificate) (string, string) { return audit.RootPrivate, "old.cer" }
+		o := Verify(Input{Chain: []*x509.Certificate{must(inter.Issue(sha1Leaf)).Cert, inter.Cert}, Host: "mx.a.example"},
+			Options{Roots: roots, Source: src, Anchors: []*x509.Certificate{old.Cert}, Now: now})
+		if want := []audit.Verdict{audit.Expired, audit.WeakSignature}; !slices.Equal(o.Verdicts, want) || o.Root.Source != audit.RootPrivate {
+			t.Errorf("verdicts %v root %+v, want %v under the private root; details %v", o.Verdicts, o.Root, want, o.Details)
+		}
+	})
+}
+
+// Issue 10, item 9: details are words, never crypto/x509's error strings,
+// and IssuerChanged never asks to put the partner's issuer into a
+// TlsCertificateName.
+func TestVerifyWords(t *testing.T) {
+	pki := newPrivateCA(t, "Fabrikam")
+	other := must(fleet.NewRoot(caSpec("Unknown Root")))
+	good := must(pki.inter.Issue(spec("mx.a.example", "a.example"))).Cert
+	tampered := must(x509.ParseCertificate(good.Raw))
+	tampered.Signature = slices.Clone(tampered.Signature)
+	tampered.Signature[len(tampered.Signature)-3] ^= 0xff
+	selfBad := must(fleet.SelfSigned(spec("mx.a.example"))).Cert
+	selfBad = must(x509.ParseCertificate(selfBad.Raw))
+	selfBad.Signature = slices.Clone(selfBad.Signature)
+	selfBad.Signature[len(selfBad.Signature)-3] ^= 0xff
+	pool := x509.NewCertPool()
+	pool.AddCert(pki.root.Cert)
+	tests := []struct {
+		name  string
+		in    Input
+		roots *x509.CertPool
+	}{
+		{name: "bad signature", in: Input{Chain: []*x509.Certificate{tampered, pki.inter.Cert}}},
+		{name: "bad self-signature", in: Input{Chain: []*x509.Certificate{selfBad}}},
+		{name: "missing root", in: Input{Chain: []*x509.Certificate{good, pki.inter.Cert}}, roots: x509.NewCertPool()},
+		{name: "untrusted root", in: Input{Chain: []*x509.Certificate{must(other.Issue(spec("mx.a.example"))).Cert, other.Cert}}},
+		{name: "issuer changed", in: Input{Chain: []*x509.Certificate{good, pki.inter.Cert}, ExpectedIssuer: "CN=Old CA, O=Fabrikam"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.in.Host = "mx.a.example"
+			roots := cmpOr(tt.roots, pool)
+			o := Verify(tt.in, Options{Roots: roots, Now: now})
+			if o.Primary() == audit.Valid {
+				t.Fatalf("no verdict: %v", o.Verdicts)
+			}
+			for v, d := range o.Details {
+				for _, raw := range []string{"x509:", "crypto/", "possibly because", "TlsCertificateName"} {
+					if strings.Contains(d, raw) {
+						t.Errorf("detail of %s carries %q: %q", v, raw, d)
+					}
+				}
+			}
+		})
+	}
+	rem := audit.IssuerChanged.Remedy()
+	if !strings.Contains(rem, "expected_issuer") || !strings.Contains(rem, "TlsDomain") || strings.Contains(rem, "<I>") {
+		t.Errorf("IssuerChanged remedy %q", rem)
+	}
+}
+
+func cmpOr(a, b *x509.CertPool) *x509.CertPool {
+	if a != nil {
+		return a
+	}
+	return b
+}

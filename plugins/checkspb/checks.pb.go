@@ -759,8 +759,9 @@ type Result struct {
 	OcspStaple    []byte                 `protobuf:"bytes,13,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
 	Revocation    *Revocation            `protobuf:"bytes,14,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	SharedWith    string                 `protobuf:"bytes,15,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
-	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`         // findings made before the checks ran
-	Certificates  []*CertAudit           `protobuf:"bytes,17,rep,name=certificates,proto3" json:"certificates,omitempty"` // per key type, when the server holds several
+	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`                                                                     // findings made before the checks ran
+	Certificates  []*CertAudit           `protobuf:"bytes,17,rep,name=certificates,proto3" json:"certificates,omitempty"`                                                             // per key type, when the server holds several
+	Cases         map[string]string      `protobuf:"bytes,18,rep,name=cases,proto3" json:"cases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> which case of it applies (e.g. PartialChain -> missing-root)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -910,6 +911,13 @@ func (x *Result) GetFindings() []*Finding {
 func (x *Result) GetCertificates() []*CertAudit {
 	if x != nil {
 		return x.Certificates
+	}
+	return nil
+}
+
+func (x *Result) GetCases() map[string]string {
+	if x != nil {
+		return x.Cases
 	}
 	return nil
 }
@@ -1854,7 +1862,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xfe\x05\n" +
+	"\x06target\"\xf4\x06\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -1879,8 +1887,13 @@ const file_checks_proto_rawDesc = "" +
 	"\vshared_with\x18\x0f \x01(\tR\n" +
 	"sharedWith\x126\n" +
 	"\bfindings\x18\x10 \x03(\v2\x1a.mxaudit.checks.v1.FindingR\bfindings\x12@\n" +
-	"\fcertificates\x18\x11 \x03(\v2\x1c.mxaudit.checks.v1.CertAuditR\fcertificates\x1a:\n" +
+	"\fcertificates\x18\x11 \x03(\v2\x1c.mxaudit.checks.v1.CertAuditR\fcertificates\x12:\n" +
+	"\x05cases\x18\x12 \x03(\v2$.mxaudit.checks.v1.Result.CasesEntryR\x05cases\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"CasesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x02\n" +
 	"\tCertAudit\x12\x19\n" +
@@ -2010,7 +2023,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -2034,17 +2047,18 @@ var file_checks_proto_goTypes = []any{
 	(*CertRevocation)(nil),        // 19: mxaudit.checks.v1.CertRevocation
 	(*PrivateRoot)(nil),           // 20: mxaudit.checks.v1.PrivateRoot
 	nil,                           // 21: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 22: mxaudit.checks.v1.CertAudit.DetailsEntry
-	nil,                           // 23: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 24: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	nil,                           // 22: mxaudit.checks.v1.Result.CasesEntry
+	nil,                           // 23: mxaudit.checks.v1.CertAudit.DetailsEntry
+	nil,                           // 24: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 25: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	25, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	26, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	12, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
 	20, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	11, // 7: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
@@ -2057,32 +2071,33 @@ var file_checks_proto_depIdxs = []int32{
 	18, // 14: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	11, // 15: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
 	13, // 16: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	16, // 17: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
-	22, // 18: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
-	15, // 19: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
-	23, // 20: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	25, // 21: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	25, // 22: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	25, // 23: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	24, // 24: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	25, // 25: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	25, // 26: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	19, // 27: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	25, // 28: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	25, // 29: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	25, // 30: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	25, // 31: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 32: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 33: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 34: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 35: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 36: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	9,  // 37: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	35, // [35:38] is the sub-list for method output_type
-	32, // [32:35] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	22, // 17: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
+	16, // 18: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
+	23, // 19: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
+	15, // 20: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
+	24, // 21: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	26, // 22: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	26, // 23: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	26, // 24: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	25, // 25: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	26, // 26: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 27: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	19, // 28: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	26, // 29: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	26, // 30: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	26, // 31: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	26, // 32: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 33: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 34: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 35: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 36: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 37: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	9,  // 38: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	36, // [36:39] is the sub-list for method output_type
+	33, // [33:36] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -2100,7 +2115,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -69,6 +69,12 @@ func EncodeResult(r *audit.Result) *Result {
 		SharedWith: r.SharedWith,
 	}
 	out.Details = encodeDetails(r.Details)
+	if len(r.Cases) > 0 {
+		out.Cases = make(map[string]string, len(r.Cases))
+		for k, v := range r.Cases {
+			out.Cases[string(k)] = string(v)
+		}
+	}
 	out.Chain = encodeChain(r.Chain)
 	for _, ca := range r.Certificates {
 		out.Certificates = append(out.Certificates, &CertAudit{
@@ -113,6 +119,12 @@ func DecodeResult(in *Result) audit.Result {
 		r.Verdicts = append(r.Verdicts, audit.Verdict(v))
 	}
 	r.Details = decodeDetails(in.Details)
+	if len(in.Cases) > 0 {
+		r.Cases = make(map[audit.Verdict]audit.Case, len(in.Cases))
+		for k, v := range in.Cases {
+			r.Cases[audit.Verdict(k)] = audit.Case(v)
+		}
+	}
 	r.Remedy = in.Remedy
 	if rt := in.GetRoot(); rt != nil {
 		r.Root = decodeRoot(rt)

@@ -126,8 +126,8 @@ func TestExpiry(t *testing.T) {
 		{"8 days", leaf(8 * day), []want{{audit.Warning, "in 8 days"}}},
 		{"exactly 7 days", leaf(7 * day), []want{{audit.Error, "in 7 days"}}},
 		{"one hour", leaf(time.Hour), []want{{audit.Error, "in 0 days"}}},
-		{"expired now", leaf(0), []want{{audit.Error, "expired on 2026-03-01 (0 days ago)"}}},
-		{"expired yesterday", leaf(-day), []want{{audit.Error, "expired on 2026-02-28 (1 days ago)"}}},
+		{"expired now", leaf(0), []want{{audit.Error, "expired less than a day ago, on 2026-03-01"}}},
+		{"expired yesterday", leaf(-day), []want{{audit.Error, "expired 1 day ago, on 2026-02-28"}}},
 		{"expired enforced", enforced(leaf(-day)), []want{{audit.Critical, "expired"}}},
 		{"intermediate expiring", chain(cert("CN=mx.test", "CN=CA", now.AddDate(1, 0, 0)), cert("CN=CA", "CN=Root", now.Add(3*day))),
 			[]want{{audit.Error, "intermediate 1 certificate CN=CA expires"}}},
@@ -184,7 +184,19 @@ func TestWeakSignature(t *testing.T) {
 		{"SHA256-RSA", chain(sig("SHA256-RSA")), nil},
 		{"SHA256-RSAPSS", chain(sig("SHA256-RSAPSS")), nil},
 		{"sent root SHA1 ignored", chain(sig("SHA256-RSA"), root), nil},
+		// Issue 10, item 6: the root's source decides, through the wire (the
+		// check runs as a plugin and sees the result's root).
+		{"SHA1 under a public root", under(chain(sig("SHA1-RSA")), audit.RootSystem, false), []want{{audit.Error, "under the public root CN=Root (Windows and Go refuse it)"}}},
+		{"SHA1 under a public root, enforced", under(chain(sig("SHA1-RSA")), audit.RootSystem, true), []want{{audit.Critical, "public root"}}},
+		{"SHA1 under a private root", under(chain(sig("SHA1-RSA")), audit.RootPrivate, false), []want{{audit.Warning, "under the imported private root CN=Root (Windows accepts it"}}},
+		{"SHA1 under a private root, enforced", under(chain(sig("SHA1-RSA")), audit.RootPrivate, true), []want{{audit.Warning, "private root"}}},
 	})
+}
+
+func under(r audit.Result, source string, enforced bool) audit.Result {
+	r.Root = audit.Root{Source: source, Subject: "CN=Root"}
+	r.Enforced = enforced
+	return r
 }
 
 func TestTLSVersion(t *testing.T) {
@@ -293,7 +305,7 @@ func TestPin(t *testing.T) {
 		r.ExpectedIssuer, r.ExpectedSubject = issuer, subject
 		return r
 	}
-	const tlsName = "TlsCertificateName to put on the connector: <I>CN=Issuing CA 1, O=Example, C=US<S>CN=mx.partner.test, O=Partner"
+	const tlsName = "the certificate reads <I>CN=Issuing CA 1, O=Example, C=US<S>CN=mx.partner.test, O=Partner"
 	runTable(t, "pin", nil, []tcase{
 		{"no pin", pinned("", ""), nil},
 		{"issuer matches (Windows spelling)", pinned("CN=Issuing CA 1, O=Example, C=US", ""), nil},
@@ -323,7 +335,7 @@ func TestPrivateRoot(t *testing.T) {
 		{"fine", nil, root("Fine", 91*day, used, nil), nil},
 		{"90 days", nil, root("Ninety", 90*day, used, nil), []want{{audit.Warning, "private root CN=Ninety (ninety.cer) expires on 2026-05-30 (in 90 days)"}}},
 		{"10 days", nil, root("Ten", 10*day, used, nil), []want{{audit.Warning, "in 10 days"}}},
-		{"expired", nil, root("Old", -day, used, nil), []want{{audit.Error, "expired on 2026-02-28"}}},
+		{"expired", nil, root("Old", -day, used, nil), []want{{audit.Error, "expired 1 day ago, on 2026-02-28"}}},
 		{"expired and unused", nil, root("Gone", -day, nil, nil), []want{{audit.Error, "expired"}}},
 		{"unused", nil, root("Spare", 400*day, nil, nil), []want{{audit.Info, "is not used by any partner"}}},
 		{"declared but unused", nil, root("Moved", 400*day, nil, []string{"acme", "beta"}), []want{{audit.Warning, "declared by acme, beta but no partner's chain ends in it"}}},

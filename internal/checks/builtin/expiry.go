@@ -59,7 +59,7 @@ func (c *expiryCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) er
 				if r.Enforced {
 					sev = audit.Critical
 				}
-				out.Partner(i, sev, fmt.Sprintf("%s expired on %s (%d days ago)", what, day(cert.NotAfter), -days),
+				out.Partner(i, sev, fmt.Sprintf("%s %s, on %s", what, audit.DaysText(cert.NotAfter, b.Now), day(cert.NotAfter)),
 					audit.Expired.Remedy())
 			case cert.NotAfter.Sub(b.Now) <= time.Duration(c.errorDays)*24*time.Hour:
 				out.Partner(i, audit.Error, fmt.Sprintf("%s expires on %s (in %d days)", what, day(cert.NotAfter), days),

@@ -11,17 +11,18 @@ import (
 
 // pinCheck compares the leaf's issuer and subject with the inventory's pin
 // (expected_issuer, expected_subject, or a whole `<I>issuer<S>subject` in
-// expected_issuer) as parsed names, and shows the Exchange TlsCertificateName
-// of the presented certificate to put on the connector.
+// expected_issuer) as parsed names, and shows the presented certificate's
+// issuer and subject in that form. (An Exchange connector's
+// TlsCertificateName names our own certificate, never the partner's.)
 type pinCheck struct{}
 
 func (*pinCheck) Info() sdk.Info {
 	return sdk.Info{
 		Name:        "pin",
 		Version:     Version,
-		Description: "the leaf's issuer or subject differs from the inventory's pin (IssuerChanged), with the TlsCertificateName to put on the connector",
+		Description: "the leaf's issuer or subject differs from the inventory's pin, expected_issuer/expected_subject (IssuerChanged)",
 		Severity:    audit.Error,
-		Citation:    "Exchange Set-SendConnector/Set-ReceiveConnector -TlsCertificateName <I>issuer<S>subject",
+		Citation:    "the inventory's expected_issuer/expected_subject; Exchange Online Set-OutboundConnector -TlsSettings DomainValidation -TlsDomain",
 		Source:      source,
 	}
 }
@@ -52,19 +53,19 @@ func (*pinCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 			}
 		}
 		got := dn.TLSCertificateName(leaf.Issuer, leaf.Subject)
-		sev := audit.IssuerChanged.Severity(r.Enforced)
+		sev := r.VerdictSeverity(audit.IssuerChanged)
 		if err != nil {
-			out.Partner(i, sev, fmt.Sprintf("the inventory's pin cannot be read (%v); the certificate's TlsCertificateName is %s", err, got),
+			out.Partner(i, sev, fmt.Sprintf("the inventory's pin cannot be read (%v); the certificate reads %s", err, got),
 				"Correct expected_issuer/expected_subject in the inventory.")
 			continue
 		}
 		if len(iss) > 0 && !dn.Match(iss, dn.FromPKIX(leaf.Issuer)) {
-			out.Partner(i, sev, fmt.Sprintf("IssuerChanged: issuer is %s, pinned %s; TlsCertificateName to put on the connector: %s",
-				dn.Windows(leaf.Issuer), iss.String(), got), audit.IssuerChanged.Remedy())
+			out.Partner(i, sev, fmt.Sprintf("IssuerChanged: issuer is %s, pinned %s; the certificate reads %s",
+				dn.Windows(leaf.Issuer), iss.String(), got), r.VerdictRemedy(audit.IssuerChanged))
 		}
 		if len(sub) > 0 && !dn.Match(sub, dn.FromPKIX(leaf.Subject)) {
-			out.Partner(i, sev, fmt.Sprintf("IssuerChanged: subject is %s, pinned %s; TlsCertificateName to put on the connector: %s",
-				dn.Windows(leaf.Subject), sub.String(), got), audit.IssuerChanged.Remedy())
+			out.Partner(i, sev, fmt.Sprintf("IssuerChanged: subject is %s, pinned %s; the certificate reads %s",
+				dn.Windows(leaf.Subject), sub.String(), got), r.VerdictRemedy(audit.IssuerChanged))
 		}
 	}
 	return nil

@@ -49,7 +49,7 @@ func (c *privateRootCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Repor
 		days := audit.DaysLeft(p.NotAfter, b.Now)
 		switch {
 		case !b.Now.Before(p.NotAfter):
-			out.PrivateRoot(i, audit.Error, fmt.Sprintf("private root %s expired on %s (%d days ago)", name, day(p.NotAfter), -days),
+			out.PrivateRoot(i, audit.Error, fmt.Sprintf("private root %s %s, on %s", name, audit.DaysText(p.NotAfter, b.Now), day(p.NotAfter)),
 				"Import the partner's new root CA certificate and remove the expired one from the store and from --private-roots.")
 			continue
 		case p.NotAfter.Sub(b.Now) <= time.Duration(c.expiringDays)*24*time.Hour:

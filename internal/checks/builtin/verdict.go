@@ -48,7 +48,7 @@ func (*verdictCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) err
 			} else if v == r.Verdict && r.Error != "" {
 				msg = fmt.Sprintf("%s: %s", v, r.Error)
 			}
-			out.Partner(i, v.Severity(r.Enforced), msg, v.Remedy())
+			out.Partner(i, r.VerdictSeverity(v), msg, r.VerdictRemedy(v))
 		}
 	}
 	return nil

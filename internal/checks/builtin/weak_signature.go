@@ -39,10 +39,22 @@ func (*weakSignatureCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Repor
 			if sentRoot(cert, j) || !weakSigAlg(cert.SigAlg) {
 				continue
 			}
-			out.Partner(i, audit.WeakSignature.Severity(r.Enforced),
-				fmt.Sprintf("%s certificate %s is signed with %s", certRole(j), cert.Subject, cert.SigAlg),
+			out.Partner(i, r.VerdictSeverity(audit.WeakSignature),
+				fmt.Sprintf("%s certificate %s is signed with %s%s", certRole(j), cert.Subject, cert.SigAlg, underRoot(r.Root)),
 				audit.WeakSignature.Remedy())
 		}
 	}
 	return nil
+}
+
+// underRoot says which root the chain ends in, which decides the severity
+// (audit.Verdict.SeverityUnder).
+func underRoot(root audit.Root) string {
+	switch root.Source {
+	case audit.RootSystem:
+		return ", under the public root " + root.Subject + " (Windows and Go refuse it)"
+	case audit.RootPrivate:
+		return ", under the imported private root " + root.Subject + " (Windows accepts it; Go and OpenSSL 3 do not)"
+	}
+	return ""
 }
