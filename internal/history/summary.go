@@ -62,7 +62,8 @@ type CertChange struct {
 
 // Summary summarises every complete run started in [o.Since, o.Until).
 // Partners are listed by name.
-func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
+func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
 	loc := o.Location
 	if loc == nil {
