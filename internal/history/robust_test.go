@@ -168,6 +168,23 @@ func TestDuplicatePartnerNames(t *testing.T) {
 	if err != nil || len(stored) != 2 || stored[0].Target != "mx2.contoso.example:25" {
 		t.Errorf("stored changes %+v, %v", stored, err)
 	}
+	// The period summary keeps the two hosts apart: three runs each.
+	sum, err := db.Summary(SummaryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, p := range sum.Partners {
+		rows = append(rows, fmt.Sprintf("%s %s runs=%d failed=%d certs=%d", p.Partner, p.Target, p.Runs, p.FailedRuns, len(p.CertChanges)))
+	}
+	want := []string{
+		"contoso mx.contoso.example:25 runs=3 failed=0 certs=0",
+		"contoso mx2.contoso.example:25 runs=3 failed=3 certs=1",
+		"fabrikam mx.fabrikam.example:25 runs=3 failed=0 certs=0",
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("summary rows:\n got %q\nwant %q", rows, want)
+	}
 }
 
 // TestEmptyRunIsNoBaseline: a night where every inventory row was rejected
