@@ -184,52 +184,103 @@ func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot)
 	if err != nil {
 		return nil, err
 	}
-	// The last run that audited each row of this inventory.
-	rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
-		FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
-		WHERE u.inventory = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
-		GROUP BY p.name, p.target`, inventory, StatusComplete, cur.RunID, string(audit.NotProbed))
-	if err != nil {
-		return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
-	}
 	want := make(map[string]bool, len(cur.States))
 	for i := range cur.States {
 		want[cur.States[i].key()] = true
 	}
-	lastRun := map[string]int64{}
-	for rows.Next() {
-		var name, target string
-		var run int64
-		if err := rows.Scan(&name, &target, &run); err != nil {
-			rows.Close()
+	before := make(map[string]*state, len(cur.States))
+	take := func(s *snapshot) {
+		for i := range s.States {
+			st := &s.States[i]
+			if k := st.key(); want[k] && before[k] == nil && st.Verdict != audit.NotProbed {
+				before[k] = st
+			}
+		}
+	}
+	// The runs since the baseline (interrupted or empty ones) hold the
+	// latest audits of some rows, newest first; then the baseline.
+	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
+		inventory, StatusComplete, baseID, cur.RunID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range later {
+		s, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		take(s)
+	}
+	take(base)
+	// Rows no run since the baseline audited (new rows, or rows rejected
+	// for a while): their last audit before it, if any. This scans the
+	// inventory's whole history, so only nights with such rows pay for it.
+	missing := 0
+	for k := range want {
+		if before[k] == nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
+			FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
+			WHERE u.inventory = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
+			GROUP BY p.name, p.target`, inventory, StatusComplete, baseID, string(audit.NotProbed))
+		if err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		if k := name + "\x00" + target; want[k] {
-			lastRun[k] = run
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
-	}
-	snaps := map[int64]*snapshot{baseID: base}
-	before := make(map[string]*state, len(lastRun))
-	for k, run := range lastRun {
-		s := snaps[run]
-		if s == nil {
-			if s, err = loadSnapshot(ctx, tx, run); err != nil {
-				return nil, err
+		lastRun := map[string]int64{}
+		for rows.Next() {
+			var name, target string
+			var run int64
+			if err := rows.Scan(&name, &target, &run); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 			}
-			snaps[run] = s
+			if k := name + "\x00" + target; want[k] && before[k] == nil {
+				lastRun[k] = run
+			}
 		}
-		for i := range s.States {
-			if st := &s.States[i]; st.key() == k && st.Verdict != audit.NotProbed {
-				before[k] = st
-				break
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		}
+		snaps := map[int64]*snapshot{}
+		for k, run := range lastRun {
+			s := snaps[run]
+			if s == nil {
+				if s, err = loadSnapshot(ctx, tx, run); err != nil {
+					return nil, err
+				}
+				snaps[run] = s
+			}
+			for i := range s.States {
+				if st := &s.States[i]; st.key() == k && st.Verdict != audit.NotProbed {
+					before[k] = st
+					break
+				}
 			}
 		}
 	}
 	return diff(cur, before, base), nil
+}
+
+// runIDs returns the ids a query selects.
+func runIDs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history: listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("history: listing runs: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // inventoryHash is the SHA-256 of the sorted partner names, one per line.

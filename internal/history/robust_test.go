@@ -477,3 +477,33 @@ func pragmaString(t *testing.T, path, name string) string {
 	db.Close()
 	return v
 }
+
+// TestRowBackAfterARejectedNight: a row rejected for a night (a typo in the
+// inventory) is compared, once back, with the last run that audited it, and
+// not reported as a new partner.
+func TestRowBackAfterARejectedNight(t *testing.T) {
+	db := openTest(t)
+	runs := fleetRuns()
+	id1 := record(t, db, runs[0])
+	// Night 2: the same partners, contoso's row rejected.
+	night2 := results(inv, now.Add(24*time.Hour), runs[0].Partners[1:]...)
+	night2.InventoryErrors = []audit.InventoryError{{File: inv, Line: 2, Column: "port", Message: `"25x" is not a port number`}}
+	record(t, db, night2)
+	if got := kinds(night2.Changes); !slices.Equal(got, []string{"wingtip expiry_threshold", "contoso partner_removed"}) {
+		t.Errorf("night 2: %q", got)
+	}
+	// Night 3: contoso is back with its rotated certificate.
+	night3 := results(inv, now.Add(48*time.Hour), runs[0].Partners...)
+	night3.Partners = slices.Clone(night3.Partners)
+	night3.Partners[0] = runs[1].Partners[0]
+	record(t, db, night3)
+	want := []string{"contoso verdict_worse", "contoso cert_replaced", "contoso issuer_changed", "contoso key_changed"}
+	if got := kinds(night3.Changes); !slices.Equal(got, want) {
+		t.Fatalf("night 3:\n got %q\nwant %q", got, want)
+	}
+	for _, c := range night3.Changes {
+		if c.SinceRun != id1 {
+			t.Errorf("%s since run %d, want %d (the last run that audited contoso)", c.Kind, c.SinceRun, id1)
+		}
+	}
+}
