@@ -170,6 +170,7 @@ func TestResultsRoundTrip(t *testing.T) {
 		SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
 		UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
 	runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
+	runs[1].TrustErrors = []audit.TrustError{{File: "/srv/roots/contoso-root.cer", Message: "skipped: a FIFO (named pipe), not a regular file"}}
 	runs[1].Incomplete = true
 	record(t, db, runs[0])
 	id := record(t, db, runs[1])
