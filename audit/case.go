@@ -168,9 +168,16 @@ func quoteName(s string) string {
 // days ago".
 func DaysText(t, now time.Time) string {
 	d := DaysLeft(t, now)
-	switch {
-	case d == 0 && !t.After(now):
+	if d == 0 && !t.After(now) {
 		return "expired less than a day ago"
+	}
+	return DaysWords(d)
+}
+
+// DaysWords says a DaysLeft count in words: "12 days left", "1 day left",
+// "less than a day left", "expired 1 day ago", "expired 1062 days ago".
+func DaysWords(d int) string {
+	switch {
 	case d == -1:
 		return "expired 1 day ago"
 	case d < 0:

@@ -31,7 +31,10 @@ type Results struct {
 	Partners        []Result         `json:"partners"`
 	PrivateRoots    []PrivateRoot    `json:"private_roots"`
 	InventoryErrors []InventoryError `json:"inventory_errors"`
-	Changes         []Change         `json:"changes,omitempty"`
+	// TrustErrors lists every trust file (private root, --roots) that was
+	// skipped or only partly read, and why.
+	TrustErrors []TrustError `json:"trust_errors,omitempty"`
+	Changes     []Change     `json:"changes,omitempty"`
 }
 
 // Result is what the audit found for one partner.
@@ -225,9 +228,20 @@ func (e InventoryError) Error() string {
 	return fmt.Sprintf("%s:%d: column %q: %s", e.File, e.Line, e.Column, e.Message)
 }
 
+// TrustError is a trust file that was skipped or only partly read.
+type TrustError struct {
+	File    string `json:"file"`
+	Message string `json:"message"`
+}
+
+func (e TrustError) Error() string { return e.File + ": " + e.Message }
+
 // Change is one difference to the previous run of the same inventory.
 type Change struct {
-	Partner  string `json:"partner"`
+	Partner string `json:"partner"`
+	// Target is the audited host:port (and address) of the partner row the
+	// change concerns, when a partner has several rows.
+	Target   string `json:"target,omitempty"`
 	Kind     string `json:"kind"`
 	Before   string `json:"before"`
 	After    string `json:"after"`

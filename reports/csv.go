@@ -27,6 +27,73 @@ var RootsCSVHeader = []string{
 	"file", "subject", "sha1", "sha256", "not_before", "not_after", "days_left", "status", "declared_by", "used_by", "action",
 }
 
+// TrustErrorsCSVHeader is the header of trust-errors.csv: one row per trust file skipped or only partly read.
+var TrustErrorsCSVHeader = []string{"file", "message"}
+
+// CSVCell makes text safe for a CSV cell that Excel or LibreOffice opens:
+// a leading '=', '+', '-', '@', tab or carriage return would start a
+// formula (CSV injection, as OWASP describes it), so such text gets a
+// leading apostrophe; NUL and the other control characters except tab, CR
+// and LF become U+FFFD, so a cell never carries them raw.
+func CSVCell(s string) string {
+	if strings.ContainsFunc(s, badControl) {
+		s = strings.Map(func(r rune) rune {
+			if badControl(r) {
+				return '\uFFFD'
+			}
+			return r
+		}, s)
+	}
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func badControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7F
+}
+
+// csvWriter writes records through CSVCell, except the columns holding numbers mxaudit computed.
+type csvWriter struct {
+	*csv.Writer
+	numeric map[int]bool
+}
+
+func newCSV(w io.Writer, numeric ...int) *csvWriter {
+	cw := &csvWriter{Writer: csv.NewWriter(w), numeric: map[int]bool{}}
+	for _, i := range numeric {
+		cw.numeric[i] = true
+	}
+	return cw
+}
+
+func (cw *csvWriter) Write(rec []string) error {
+	out := make([]string, len(rec))
+	for i, f := range rec {
+		if cw.numeric[i] {
+			out[i] = f
+		} else {
+			out[i] = CSVCell(f)
+		}
+	}
+	return cw.Writer.Write(out)
+}
+
+// WriteTrustErrorsCSV writes trust-errors.csv: every trust file that was skipped or only partly read.
+func WriteTrustErrorsCSV(w io.Writer, errs []audit.TrustError) error {
+	cw := newCSV(w)
+	cw.Write(TrustErrorsCSVHeader)
+	for _, e := range errs {
+		cw.Write([]string{e.File, e.Message})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("trust errors csv: %w", err)
+	}
+	return nil
+}
+
 // WritePartnersCSV writes partners.csv (RFC 4180, UTF-8, dates as YYYY-MM-DD, lists joined with spaces or "; ").
 func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 	v, err := newView(res, opts)
@@ -37,7 +104,7 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 	for _, f := range v.findings {
 		n[f.Partner]++
 	}
-	cw := csv.NewWriter(w)
+	cw := newCSV(w, 3, 12, 15)
 	cw.Write(PartnersCSVHeader)
 	for i := range res.Partners {
 		r := &res.Partners[i]
@@ -70,7 +137,7 @@ func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := newCSV(w)
 	cw.Write(FindingsCSVHeader)
 	for _, f := range v.findings {
 		r := &res.Partners[f.Partner]
@@ -86,7 +153,7 @@ func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
 // WriteRootsCSV writes private-roots.csv with the recommended action of each root.
 func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, opts Options) error {
 	tpl := opts.Templates
-	cw := csv.NewWriter(w)
+	cw := newCSV(w, 6)
 	cw.Write(RootsCSVHeader)
 	for _, r := range sortedRoots(roots) {
 		act, err := RootAction(tpl, r)
@@ -111,7 +178,7 @@ func WriteChangesCSV(w io.Writer, res *audit.Results, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cw := csv.NewWriter(w)
+	cw := newCSV(w, 5)
 	cw.Write(ChangesCSVHeader)
 	for _, c := range res.Changes {
 		label, err := v.changeLabel(c.Kind)

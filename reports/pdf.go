@@ -76,6 +76,7 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 		return err
 	}
 	d.inventoryErrors()
+	d.trustErrors()
 	return d.finish(w)
 }
 
@@ -106,6 +107,7 @@ func partnerOnly(res *audit.Results, partner string) (*audit.Results, error) {
 		return nil, fmt.Errorf("no partner %q in the results", partner)
 	}
 	one.InventoryErrors = nil
+	one.TrustErrors = nil
 	one.Changes = nil
 	for _, c := range res.Changes {
 		if c.Partner == partner {
@@ -795,6 +797,20 @@ func (d *doc) inventoryErrors() {
 		len(errs), func(i int) ([]string, []mark) {
 			e := errs[i]
 			return []string{e.File, fmt.Sprint(e.Line), e.Column, e.Message}, nil
+		})
+}
+
+func (d *doc) trustErrors() {
+	errs := d.v.res.TrustErrors
+	if len(errs) == 0 {
+		return
+	}
+	d.p.Ln(4)
+	d.heading("Trust files not read", 14)
+	d.para("Partners whose root is in one of these files may show UntrustedRoot or PartialChain because of it.", "", 9, 4.5)
+	d.table([]tcol{{"File", 80, "L", true}, {"Reason", 100, "L", true}},
+		len(errs), func(i int) ([]string, []mark) {
+			return []string{errs[i].File, errs[i].Message}, nil
 		})
 }
 

@@ -64,6 +64,7 @@ const (
 	FileFindingsCSV = "findings.csv"
 	FileRootsCSV    = "private-roots.csv"
 	FileChangesCSV  = "changes.csv"
+	FileTrustCSV    = "trust-errors.csv"
 	DirPartnerPDFs  = "partners"
 	FileResultsJSON = "results.json"
 	FileRootsJSON   = "private-roots.json"
@@ -113,6 +114,13 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 			}
 			if err == nil {
 				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) })
+			}
+			if err == nil && len(res.TrustErrors) > 0 {
+				err = write(FileTrustCSV, func(w io.Writer) error { return WriteTrustErrorsCSV(w, res.TrustErrors) })
+			} else if err == nil {
+				if rerr := os.Remove(filepath.Join(dir, FileTrustCSV)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					err = fmt.Errorf("%s: %w", FileTrustCSV, rerr)
+				}
 			}
 			if err == nil && len(res.Changes) > 0 {
 				err = write(FileChangesCSV, func(w io.Writer) error { return WriteChangesCSV(w, res, opts) })

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -409,6 +410,9 @@ func (x *xl) summary() error {
 		{"Private roots expired or expiring", rootsAttention},
 		{"Inventory errors", len(v.res.InventoryErrors)},
 		{"Results schema", v.res.Schema},
+	}
+	if n := len(v.res.TrustErrors); n > 0 { // named in the PDF and trust-errors.csv
+		facts = slices.Insert(facts, len(facts)-1, [2]any{"Trust files not read", n})
 	}
 	row := 4
 	for _, fa := range facts {

@@ -18,6 +18,7 @@ import (
 	"text/template"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // FS is the embedded default wording: text/*.tmpl and text/remedies/.
@@ -89,7 +90,7 @@ func Load(dir string) (*Set, error) {
 		}
 		switch strings.ToLower(rel) {
 		case "logo.png", "logo.jpg", "logo.jpeg":
-			b, err := os.ReadFile(p)
+			b, err := regfile.Read(p, regfile.MaxLogo)
 			if err != nil {
 				return fmt.Errorf("templates: %w", err)
 			}
@@ -105,7 +106,7 @@ func Load(dir string) (*Set, error) {
 		if !slices.Contains(known, rel) && !isRemedyName(rel) {
 			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl, partner-remedies/<Verdict>.tmpl, and <Verdict>.<case>.tmpl in both for a verdict's cases: %s)", p, strings.Join(known, ", "), caseNames())
 		}
-		b, err := os.ReadFile(p)
+		b, err := regfile.Read(p, regfile.MaxTemplate)
 		if err != nil {
 			return fmt.Errorf("templates: %w", err)
 		}

@@ -5,9 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 func write(t *testing.T, dir, name, text string) {
@@ -174,6 +177,37 @@ func TestCaseRemedies(t *testing.T) {
 				if strings.Contains(got, w) {
 					t.Errorf("%q contains %q", got, w)
 				}
+			}
+		})
+	}
+}
+
+// TestLoadSpecialFiles: a FIFO or a symlink to /dev/zero in --templates is
+// refused at once, naming the file and why.
+func TestLoadSpecialFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, reason string
+		make               func(path string) error
+	}{
+		{"FIFO template", "title.tmpl", "a FIFO (named pipe), not a regular file", func(p string) error { return syscall.Mkfifo(p, 0o644) }},
+		{"template linked to /dev/zero", "footer.tmpl", "a character device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
+		{"logo linked to /dev/zero", "logo.png", "a character device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, tc.file)
+			if err := tc.make(p); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := Load(dir); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), p+": "+tc.reason) {
+					t.Errorf("Load = %v; want %q", err, tc.reason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Load blocked")
 			}
 		})
 	}

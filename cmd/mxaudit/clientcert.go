@@ -4,12 +4,12 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/internal/probe"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // clientKeyPasswordEnv is the only place besides --client-key-password-file
@@ -37,12 +37,10 @@ func loadClientCert(c *cli.Context, log *slog.Logger, now time.Time) (*tls.Certi
 	}
 	password := os.Getenv(clientKeyPasswordEnv)
 	if f := c.String("client-key-password-file"); f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		var err error
+		if password, err = regfile.ReadSecret(f); err != nil {
 			return nil, usage("--client-key-password-file: %v", err)
 		}
-		password, _, _ = strings.Cut(string(b), "\n")
-		password = strings.TrimRight(password, "\r")
 	}
 	cert, err := probe.LoadClientCert(certFile, keyFile, password)
 	if err != nil {

@@ -34,13 +34,19 @@ func historyFlags() []cli.Flag {
 func historyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "history",
-		Usage:     "list the recorded scans",
+		Usage:     "list the recorded scans, or check the database (--check)",
 		ArgsUsage: " ",
+		Description: "Reads the history database without writing to it. --check runs SQLite's\n" +
+			"integrity check (--quick: the faster quick_check) and exits with 1 when the\n" +
+			"database is damaged; move a damaged database aside (the next scan starts a new\n" +
+			"history) or scan with --no-history.",
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "only scans of the inventory `FILE`"},
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 30, Usage: "the newest `N` scans (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
+			&cli.BoolFlag{Name: "check", Usage: "check the database's integrity instead of listing the scans"},
+			&cli.BoolFlag{Name: "quick", Usage: "with --check: SQLite's quick_check instead of the full integrity_check"},
 		},
 		Action: listHistory,
 	}
@@ -67,26 +73,72 @@ func historyPath(c *cli.Context) (string, error) {
 	return history.DefaultPath()
 }
 
-// openHistoryDB opens an existing history database for reading (history,
-// diff, report --run, report --since); the caller closes it.
+// openHistoryDB opens an existing history database read-only (history,
+// diff, report --run, report --since): nothing is written, so a database on
+// a read-only medium can be read; the caller closes it.
 func openHistoryDB(c *cli.Context) (*history.DB, error) {
 	path, err := historyPath(c)
 	if err != nil {
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
-	db, err := history.Open(path, history.Options{MustExist: true})
-	if errors.Is(err, fs.ErrNotExist) {
+	db, err := history.Open(path, history.Options{ReadOnly: true})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", path), exitUsage)
-	}
-	if err != nil {
+	case errors.Is(err, history.ErrCorrupt):
+		return nil, cli.Exit(err.Error(), exitInternal)
+	case err != nil:
 		return nil, cli.Exit(err.Error(), exitUsage)
 	}
 	return db, nil
 }
 
+// checkHistory is `history --check`: SQLite's integrity check of the
+// database, exit code 1 when it is damaged.
+func checkHistory(c *cli.Context) error {
+	path, err := historyPath(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	rep, err := history.CheckFile(path, c.Bool("quick"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", path), exitUsage)
+	}
+	if c.Bool("json") {
+		if perr := printJSON(c, rep); perr != nil {
+			return perr
+		}
+	} else if err == nil {
+		what := "integrity_check"
+		if rep.Quick {
+			what = "quick_check"
+		}
+		fmt.Fprintf(c.App.Writer, "%s: ok (%s; schema %d, %d runs)\n", path, what, rep.Schema, rep.Runs)
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintln(c.App.Writer, p)
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, history.ErrCorrupt):
+		return cli.Exit(err.Error(), exitFindings)
+	case errors.Is(err, history.ErrNotHistory):
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	return cli.Exit(err.Error(), exitInternal)
+}
+
 func listHistory(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return cli.Exit("history takes no arguments", exitUsage)
+	}
+	if c.Bool("quick") && !c.Bool("check") {
+		return cli.Exit("--quick goes with --check", exitUsage)
+	}
+	if c.Bool("check") {
+		return checkHistory(c)
 	}
 	db, err := openHistoryDB(c)
 	if err != nil {

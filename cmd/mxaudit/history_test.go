@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -97,5 +98,70 @@ func TestHistoryAndDiffCommands(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &doc); code != 0 || err != nil || len(doc.Changes) != 3 {
 		t.Errorf("diff --json (exit %d, %v):\n%s", code, err, out)
+	}
+}
+
+// TestHistoryCheck runs `history --check` against a healthy, a damaged, a
+// non-SQLite and a read-only database; the listing of a read-only database
+// writes nothing.
+func TestHistoryCheck(t *testing.T) {
+	healthy := historyDB(t)
+	damaged := filepath.Join(t.TempDir(), "history.db")
+	b, err := os.ReadFile(healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 2 * 4096; i+4096 <= len(b); i += 4096 {
+		copy(b[i+8:i+200], bytes.Repeat([]byte{0xA5}, 192))
+	}
+	os.WriteFile(damaged, b, 0o644)
+	garbage := filepath.Join(t.TempDir(), "history.db")
+	os.WriteFile(garbage, bytes.Repeat([]byte("garbage "), 2000), 0o644)
+	readOnly := historyDB(t)
+	os.Chmod(readOnly, 0o444)
+	roBefore, _ := os.ReadFile(readOnly)
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"healthy", []string{"history", "--check", "--db", healthy}, 0, []string{"ok (integrity_check; schema 3, 2 runs)"}},
+		{"healthy, quick", []string{"history", "--check", "--quick", "--db", healthy}, 0, []string{"ok (quick_check"}},
+		{"damaged", []string{"history", "--check", "--db", damaged}, exitFindings, nil},
+		{"damaged, quick", []string{"history", "--check", "--quick", "--db", damaged}, exitFindings, nil},
+		{"not a database", []string{"history", "--check", "--db", garbage}, exitFindings, []string{"file is not a database"}},
+		{"missing", []string{"history", "--check", "--db", filepath.Join(t.TempDir(), "none.db")}, exitUsage, nil},
+		{"quick without check", []string{"history", "--quick", "--db", healthy}, exitUsage, nil},
+		{"listing a damaged database fails", []string{"history", "--db", garbage}, exitInternal, nil},
+		{"read-only database is listed", []string{"history", "--db", readOnly}, 0, []string{"2 2026-03-02 02:00:00", "complete"}},
+		{"read-only database is checked", []string{"history", "--check", "--db", readOnly}, 0, []string{"ok (integrity_check"}},
+		{"read-only database diffed", []string{"diff", "--db", readOnly}, 0, []string{"b verdict_worse"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := runApp(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.code, out)
+			}
+			flat := strings.Join(strings.Fields(out), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(flat, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if tt.code == exitFindings && strings.TrimSpace(out) == "" {
+				t.Error("a damaged database is reported without its problems")
+			}
+		})
+	}
+	if after, _ := os.ReadFile(readOnly); !bytes.Equal(after, roBefore) {
+		t.Error("reading the read-only database changed it")
+	}
+	out, code := runApp(t, "history", "--check", "--json", "--db", damaged)
+	var rep history.CheckReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitFindings || rep.OK() {
+		t.Errorf("--check --json of a damaged database (exit %d, %v):\n%s", code, err, out)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/mailing"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
 	"github.com/mxaudit/mxaudit/templates"
@@ -238,12 +239,10 @@ func printOutcome(w io.Writer, oc mailing.Outcome, dry bool) {
 func smtpTransport(c *cli.Context, log interface{ Warn(string, ...any) }) (*mailing.SMTP, error) {
 	var pass string
 	if p := c.String("smtp-password-file"); p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
+		var err error
+		if pass, err = regfile.ReadSecret(p); err != nil {
 			return nil, usage("--smtp-password-file: %v", err)
 		}
-		pass, _, _ = strings.Cut(string(b), "\n")
-		pass = strings.TrimRight(pass, "\r")
 		if pass == "" {
 			return nil, usage("--smtp-password-file %s: empty first line", p)
 		}

@@ -38,6 +38,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	if n := len(res.InventoryErrors); n > 0 {
 		fmt.Fprintf(w, "  inventory:  %d bad rows (see inventory_errors)\n", n)
 	}
+	if n := len(res.TrustErrors); n > 0 {
+		fmt.Fprintf(w, "  trust:      %d root files not read (see trust_errors): their partners may show PartialChain or UntrustedRoot\n", n)
+	}
 	for _, pr := range res.PrivateRoots {
 		switch pr.Status {
 		case audit.RootExpired:

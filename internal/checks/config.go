@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // Config holds per-check settings: check name, then key, then values (one
@@ -21,12 +23,16 @@ type Config map[string]map[string][]string
 //	issuers = ["CN=Example CA,O=Example", "CN=R11,O=Let's Encrypt,C=US"]
 //
 // Other top-level tables are ignored (they belong to other parts of mxaudit).
+// Only a regular file of at most regfile.MaxConfig bytes is read.
 func LoadConfig(path string) (Config, error) {
 	var doc struct {
 		Checks map[string]map[string]any `toml:"checks"`
 	}
-	_, err := toml.DecodeFile(path, &doc)
+	b, err := regfile.Read(path, regfile.MaxConfig)
 	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if _, err := toml.Decode(string(b), &doc); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg := Config{}

@@ -1,13 +1,17 @@
 package checks_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -55,5 +59,28 @@ ratio = 0.5
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadConfigSpecialFiles: a FIFO or /dev/zero given as --config is refused at once.
+func TestLoadConfigSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "config.toml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.toml")
+	os.Symlink("/dev/zero", zero)
+	for _, p := range []string{fifo, zero} {
+		done := make(chan error, 1)
+		go func() { _, err := checks.LoadConfig(p); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), p) {
+				t.Errorf("LoadConfig(%s) = %v", p, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("LoadConfig(%s) blocked", p)
+		}
 	}
 }

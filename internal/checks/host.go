@@ -56,6 +56,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBatch and MaxBatchBytes bound a batch of results by count and by encoded size.
 	MaxBatch, MaxBatchBytes int
+	// MaxMessage is the largest request sent to a plugin; MaxMessage (gRPC's default) when 0.
+	MaxMessage int
 	// Workers is how many batches are in flight per plugin; 2 when 0.
 	Workers int
 	// Logger gets plugin stderr and plugin failures; slog.Default() when nil.
@@ -86,6 +88,7 @@ type Host struct {
 	opts    Options
 	log     *slog.Logger
 	plugins []*proc
+	stats   Stats // of the last Run
 }
 
 // proc is one plugin process.
@@ -138,6 +141,9 @@ func Open(ctx context.Context, opts Options) *Host {
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.MaxMessage <= 0 {
+		opts.MaxMessage = MaxMessage
 	}
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes

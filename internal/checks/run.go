@@ -143,7 +143,15 @@ func (h *Host) Run(ctx context.Context, res *audit.Results, sel Selection, cfg C
 		}
 	}
 
-	batches := makeBatches(res, h.opts.MaxBatch, h.opts.MaxBatchBytes)
+	batches := makeBatches(res, h.opts.MaxBatch, h.opts.MaxBatchBytes, h.opts.MaxMessage)
+	for _, b := range batches {
+		if b.unsendable != "" {
+			h.log.Warn("result too large for the check plugins", "partner", res.Partners[b.start].Name, "why", b.unsendable)
+		}
+		if b.trimmed > 0 {
+			h.log.Info("results trimmed to fit the check plugins", "results", b.trimmed)
+		}
+	}
 	out := make([][]outcome, len(active)) // [plugin][batch]
 	for i, p := range active {
 		out[i] = make([]outcome, len(batches))
@@ -173,6 +181,7 @@ func (h *Host) Run(ctx context.Context, res *audit.Results, sel Selection, cfg C
 		})
 	}
 	wg.Wait()
+	h.stats = statsOf(active, batches, out)
 	h.merge(res, active, chosen, batches, out)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("checks interrupted: %w", err)
@@ -204,10 +213,58 @@ func (h *Host) configure(ctx context.Context, p *proc, names []string, cfg Confi
 	return err
 }
 
+// Stats counts what could not be checked in a Run.
+type Stats struct {
+	FailedPlugins int // plugins that failed at least one batch (or never started)
+	FailedCalls   int // batches, per plugin, that failed or were not sent
+	Unchecked     int // partners with at least one check that did not run on them
+	Unsendable    int // partners whose result is too large to send to any plugin
+	Trimmed       int // partners sent in a trimmed form (transcript shortened) to fit
+}
+
+// Stats returns the counts of the last Run; log them, since a check that
+// failed only on some partners is no plugin Failure.
+func (h *Host) Stats() Stats { return h.stats }
+
+func statsOf(active []*proc, batches []*batch, out [][]outcome) Stats {
+	var st Stats
+	unchecked := map[int]bool{}
+	for _, b := range batches {
+		st.Trimmed += b.trimmed
+		if b.unsendable != "" {
+			st.Unsendable += b.end - b.start
+		}
+	}
+	for pi := range active {
+		failed := false
+		for bi, b := range batches {
+			o := out[pi][bi]
+			if o.fail == "" && len(o.errs) == 0 {
+				continue
+			}
+			failed = true
+			if o.fail != "" {
+				st.FailedCalls++
+			}
+			for i := b.start; i < b.end; i++ {
+				unchecked[i] = true
+			}
+		}
+		if failed {
+			st.FailedPlugins++
+		}
+	}
+	st.Unchecked = len(unchecked)
+	return st
+}
+
 // call sends one batch to p and validates the answer.
 func (h *Host) call(ctx context.Context, p *proc, names []string, b *batch) outcome {
 	if why := p.deadReason(); why != "" {
 		return outcome{fail: why}
+	}
+	if b.unsendable != "" {
+		return outcome{fail: b.unsendable}
 	}
 	if ctx.Err() != nil {
 		return outcome{fail: "interrupted"}

@@ -2,6 +2,8 @@ package checks
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/mxaudit/mxaudit/audit"
@@ -62,6 +64,10 @@ type batch struct {
 	roots      bool // carries the private roots
 	nRoots     int
 	raw        rawRequest
+	// unsendable says why the batch (one result) is not sent at all: the
+	// result is larger than a plugin accepts even trimmed.
+	unsendable string
+	trimmed    int // results sent in their trimmed form
 }
 
 // Field numbers of checkspb.CheckRequest.
@@ -78,8 +84,10 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) []byte {
 }
 
 // makeBatches cuts res into batches of at most max results and maxBytes
-// bytes; the private roots travel with the first batch.
-func makeBatches(res *audit.Results, max, maxBytes int) []*batch {
+// bytes; the private roots travel with the first batch. A result larger
+// than maxMessage is trimmed (encodeForChecks) and travels alone; one that
+// does not fit even trimmed gets a batch of its own marked unsendable.
+func makeBatches(res *audit.Results, max, maxBytes, maxMessage int) []*batch {
 	var head []byte
 	if now := checkspb.Timestamp(res.Started); now != nil {
 		head = appendMessage(nil, fieldNow, now)
@@ -90,16 +98,28 @@ func makeBatches(res *audit.Results, max, maxBytes int) []*batch {
 	}
 	out := []*batch{first}
 	cur := first
+	limit := maxMessage - requestHeadroom
 	for i := range res.Partners {
-		enc, _ := proto.Marshal(checkspb.EncodeResult(&res.Partners[i]))
+		enc, trimmed, ok := encodeForChecks(&res.Partners[i], limit)
 		n := len(enc) + 2*protowire.SizeVarint(uint64(len(enc)))
-		if cur.end > cur.start && (cur.end-cur.start >= max || len(cur.raw)+n > maxBytes) {
+		if !ok {
+			out = append(out, &batch{start: i, end: i + 1, raw: append(rawRequest(nil), head...),
+				unsendable: fmt.Sprintf("not sent to the plugin: the result is %.1f MiB even trimmed, a plugin accepts at most %d MiB", float64(len(enc))/(1<<20), maxMessage>>20)})
+			cur = &batch{start: i + 1, end: i + 1, raw: append(rawRequest(nil), head...)}
+			out = append(out, cur)
+			continue
+		}
+		if cur.end > cur.start && (cur.end-cur.start >= max || len(cur.raw)+n > maxBytes) || len(cur.raw)+n > maxMessage {
 			cur = &batch{start: i, end: i, raw: append(rawRequest(nil), head...)}
 			out = append(out, cur)
+		}
+		if trimmed {
+			cur.trimmed++
 		}
 		cur.raw = protowire.AppendTag(cur.raw, fieldResults, protowire.BytesType)
 		cur.raw = protowire.AppendBytes(cur.raw, enc)
 		cur.end = i + 1
 	}
-	return out
+	// Drop the empty batches an unsendable result may leave (never the first: it carries the roots).
+	return slices.DeleteFunc(out, func(b *batch) bool { return b != first && b.end == b.start })
 }

@@ -223,3 +223,35 @@ func BenchmarkHistory(b *testing.B) {
 	}
 	reportSize(b, db)
 }
+
+// BenchmarkRecordAfterAYear is the nightly Record of 1,000 partners into a
+// database holding a year of runs: change detection looks up the last run
+// that audited each partner.
+func BenchmarkRecordAfterAYear(b *testing.B) {
+	src := benchDB(b)
+	data, err := os.ReadFile(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "history.db")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	gen := newBenchFleet()
+	day := benchRuns
+	for b.Loop() {
+		res := gen.run(day)
+		day++
+		if err := db.Record(0, res); err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Changes) == 0 {
+			b.Fatal("no changes computed")
+		}
+	}
+}

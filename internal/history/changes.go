@@ -62,14 +62,32 @@ type leafInfo struct {
 	NotAfter time.Time
 }
 
-// state is one partner's result reduced to what change detection compares.
+// state is one partner row's result reduced to what change detection
+// compares, with the run it was recorded in.
 type state struct {
 	Partner    string
+	Target     string // targetOf the row: what it audits
 	Host       string
 	Port       int
 	Verdict    audit.Verdict
 	RootSource string
 	Leaf       *leafInfo
+	RunID      int64     // the run the state comes from
+	Started    time.Time // that run's clock
+}
+
+// key identifies an inventory row across runs: the partner and what it audits.
+func (s *state) key() string { return s.Partner + "\x00" + s.Target }
+
+// targetOf says what a partner row audits: host:port, and the address
+// connected to instead of resolving the host. Migration 3 computes the same
+// string in SQL for the rows recorded before it.
+func targetOf(p audit.Partner) string {
+	t := fmt.Sprintf("%s:%d", p.Host, p.Port)
+	if p.Address != "" {
+		t += " via " + p.Address
+	}
+	return t
 }
 
 // snapshot is one run reduced to its partners' states, in inventory order.
@@ -103,85 +121,96 @@ func describeLeaf(l *leafInfo) string {
 	return fmt.Sprintf("%s (SHA-256 %s, expires %s)", l.Subject, shortSHA(l.SHA256), l.NotAfter.UTC().Format("2006-01-02"))
 }
 
-func daysWords(d int) string {
-	switch {
-	case d < 0:
-		return fmt.Sprintf("expired %d days ago", -d)
-	case d == 1:
-		return "1 day left"
-	}
-	return fmt.Sprintf("%d days left", d)
-}
-
-// diffSnapshots returns the changes from prev to cur, partner by partner in
-// cur's order (removed partners last, in prev's order), each partner's
-// changes in the order of Kinds. SinceRun is prev.RunID.
+// diffSnapshots returns the changes from run prev to run cur, both taken
+// whole (as "mxaudit diff" compares two runs): see diff.
 func diffSnapshots(prev, cur *snapshot) []audit.Change {
 	before := make(map[string]*state, len(prev.States))
 	for i := range prev.States {
-		before[prev.States[i].Partner] = &prev.States[i]
+		if k := prev.States[i].key(); before[k] == nil {
+			before[k] = &prev.States[i]
+		}
 	}
+	return diff(cur, before, prev)
+}
+
+// diff returns the changes of cur, row by row in cur's order (rows are
+// keyed by partner and target, so two MX hosts of one partner are two
+// rows), each row's changes in the order of Kinds, then the removed rows in
+// base's order. Each row is compared with before[key], the state of the
+// last run that audited it; a row before does not hold is partner_added
+// (since base); a row of base that cur does not hold is partner_removed.
+// Rows not probed (NotProbed) on either side are not compared.
+func diff(cur *snapshot, before map[string]*state, base *snapshot) []audit.Change {
 	seen := make(map[string]bool, len(cur.States))
 	var out []audit.Change
-	add := func(partner, kind, b, a string) {
-		out = append(out, audit.Change{Partner: partner, Kind: kind, Before: b, After: a, SinceRun: prev.RunID})
-	}
 	for i := range cur.States {
 		c := &cur.States[i]
-		if seen[c.Partner] {
-			continue // duplicate name: the first row stands for the partner
+		k := c.key()
+		if seen[k] {
+			continue // the inventory rejects exact duplicates; be safe
 		}
-		seen[c.Partner] = true
-		p, ok := before[c.Partner]
+		seen[k] = true
+		p, ok := before[k]
 		if !ok {
-			add(c.Partner, PartnerAdded, "", fmt.Sprintf("%s:%d", c.Host, c.Port))
+			out = append(out, audit.Change{Partner: c.Partner, Target: c.Target, Kind: PartnerAdded, After: fmt.Sprintf("%s:%d", c.Host, c.Port), SinceRun: base.RunID})
 			continue
 		}
-		if p.Verdict == audit.NotProbed || c.Verdict == audit.NotProbed {
-			continue
-		}
-		switch pr, cr := p.Verdict.Rank(), c.Verdict.Rank(); {
-		case cr < pr:
-			add(c.Partner, VerdictWorse, string(p.Verdict), string(c.Verdict))
-		case cr > pr:
-			add(c.Partner, VerdictRecovered, string(p.Verdict), string(c.Verdict))
-		}
-		if p.Leaf == nil || c.Leaf == nil {
-			continue
-		}
-		pl, cl := p.Leaf, c.Leaf
-		if pl.SHA256 != cl.SHA256 {
-			add(c.Partner, CertReplaced, describeLeaf(pl), describeLeaf(cl))
-		}
-		if pl.Issuer != cl.Issuer {
-			add(c.Partner, IssuerChanged, pl.Issuer, cl.Issuer)
-		}
-		if pl.Subject != cl.Subject {
-			add(c.Partner, SubjectChanged, pl.Subject, cl.Subject)
-		}
-		if pl.KeySHA != cl.KeySHA {
-			add(c.Partner, KeyChanged, shortSHA(pl.KeySHA), shortSHA(cl.KeySHA))
-		}
-		if p.RootSource != c.RootSource {
-			add(c.Partner, RootSourceChanged, rootSourceName(p.RootSource), rootSourceName(c.RootSource))
-		}
-		bd := audit.DaysLeft(pl.NotAfter, prev.Started)
-		cd := audit.DaysLeft(cl.NotAfter, cur.Started)
-		if t, ok := crossed(bd, cd); ok {
-			after := daysWords(cd)
-			if t > 0 {
-				after += fmt.Sprintf(" (<= %d)", t)
-			}
-			add(c.Partner, ExpiryThreshold, daysWords(bd), after)
-		}
+		out = append(out, compare(p, c)...)
 	}
-	for i := range prev.States {
-		p := &prev.States[i]
-		if seen[p.Partner] {
+	for i := range base.States {
+		p := &base.States[i]
+		k := p.key()
+		if seen[k] {
 			continue
 		}
-		seen[p.Partner] = true
-		add(p.Partner, PartnerRemoved, fmt.Sprintf("%s:%d", p.Host, p.Port), "")
+		seen[k] = true
+		out = append(out, audit.Change{Partner: p.Partner, Target: p.Target, Kind: PartnerRemoved, Before: fmt.Sprintf("%s:%d", p.Host, p.Port), SinceRun: base.RunID})
+	}
+	return out
+}
+
+// compare returns the changes of one row from state p to state c.
+func compare(p, c *state) []audit.Change {
+	var out []audit.Change
+	add := func(kind, b, a string) {
+		out = append(out, audit.Change{Partner: c.Partner, Target: c.Target, Kind: kind, Before: b, After: a, SinceRun: p.RunID})
+	}
+	if p.Verdict == audit.NotProbed || c.Verdict == audit.NotProbed {
+		return nil
+	}
+	switch pr, cr := p.Verdict.Rank(), c.Verdict.Rank(); {
+	case cr < pr:
+		add(VerdictWorse, string(p.Verdict), string(c.Verdict))
+	case cr > pr:
+		add(VerdictRecovered, string(p.Verdict), string(c.Verdict))
+	}
+	if p.Leaf == nil || c.Leaf == nil {
+		return out
+	}
+	pl, cl := p.Leaf, c.Leaf
+	if pl.SHA256 != cl.SHA256 {
+		add(CertReplaced, describeLeaf(pl), describeLeaf(cl))
+	}
+	if pl.Issuer != cl.Issuer {
+		add(IssuerChanged, pl.Issuer, cl.Issuer)
+	}
+	if pl.Subject != cl.Subject {
+		add(SubjectChanged, pl.Subject, cl.Subject)
+	}
+	if pl.KeySHA != cl.KeySHA {
+		add(KeyChanged, shortSHA(pl.KeySHA), shortSHA(cl.KeySHA))
+	}
+	if p.RootSource != c.RootSource {
+		add(RootSourceChanged, rootSourceName(p.RootSource), rootSourceName(c.RootSource))
+	}
+	bd := audit.DaysLeft(pl.NotAfter, p.Started)
+	cd := audit.DaysLeft(cl.NotAfter, c.Started)
+	if t, ok := crossed(bd, cd); ok {
+		after := audit.DaysWords(cd)
+		if t > 0 {
+			after += fmt.Sprintf(" (<= %d)", t)
+		}
+		add(ExpiryThreshold, audit.DaysWords(bd), after)
 	}
 	return out
 }

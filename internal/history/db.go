@@ -15,8 +15,10 @@ import (
 
 // DB is an open history database.
 type DB struct {
-	sql  *sql.DB
-	path string
+	sql      *sql.DB
+	path     string
+	readOnly bool
+	schema   int // the schema version of the file as opened (SchemaVersion unless read-only)
 }
 
 // Options tune Open.
@@ -24,9 +26,17 @@ type Options struct {
 	// MustExist makes Open fail with an error wrapping fs.ErrNotExist instead
 	// of creating a missing database (for the commands that only read).
 	MustExist bool
+	// ReadOnly opens the database for reading only (history, diff, report):
+	// nothing is written, migrated or switched to WAL, so a database on a
+	// read-only medium or owned by another user can still be read. A
+	// database older than schema 2 cannot be read this way. Implies MustExist.
+	ReadOnly bool
 	// BusyTimeoutMS is how long a statement waits for another writer; 0 means 10 s.
 	BusyTimeoutMS int
 }
+
+// minReadOnlySchema is the oldest schema the read-only paths can read as it is.
+const minReadOnlySchema = 2
 
 // SchemaTooNewError says the database was written by a newer mxaudit.
 type SchemaTooNewError struct {
@@ -57,8 +67,17 @@ func DefaultPath() (string, error) {
 
 // Open opens (creating if needed) the history database at path and
 // migrates it to SchemaVersion. A database with a newer schema is refused
-// with a *SchemaTooNewError and left as it is.
+// with a *SchemaTooNewError and left as it is. Other failures are an
+// *Error with Op OpOpen (wrapping ErrCorrupt for a damaged file).
 func Open(path string, o Options) (*DB, error) {
+	db, err := open(path, o)
+	return db, wrapPath(OpOpen, path, err)
+}
+
+func open(path string, o Options) (*DB, error) {
+	if o.ReadOnly {
+		o.MustExist = true
+	}
 	if strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("history database %q: the path must not contain '?' or '#'", path)
 	}
@@ -75,6 +94,9 @@ func Open(path string, o Options) (*DB, error) {
 		busy = 10000
 	}
 	dsn := fmt.Sprintf("file:%s?_txlock=immediate&_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)", path, busy)
+	if o.ReadOnly {
+		dsn = fmt.Sprintf("file:%s?mode=ro&_pragma=busy_timeout(%d)&_pragma=query_only(1)", path, busy)
+	}
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("history database %s: %w", path, err)
@@ -82,12 +104,40 @@ func Open(path string, o Options) (*DB, error) {
 	// One connection: SQLite has one writer anyway, and it keeps the
 	// pragmas and the temp store in one place.
 	sdb.SetMaxOpenConns(1)
-	db := &DB{sql: sdb, path: path}
+	db := &DB{sql: sdb, path: path, readOnly: o.ReadOnly}
+	if o.ReadOnly {
+		err := db.checkReadable(context.Background())
+		if errors.Is(classify(err), ErrReadOnly) && !exists(path+"-wal") {
+			// A WAL database in a folder we cannot write: SQLite cannot
+			// create the -shm file. With no -wal file there is no pending
+			// transaction, and no writer can be at work where we cannot
+			// create files either: read the file as immutable.
+			sdb.Close()
+			sdb, err = sql.Open("sqlite", fmt.Sprintf("file:%s?mode=ro&immutable=1&_pragma=query_only(1)", path))
+			if err != nil {
+				return nil, fmt.Errorf("history database %s: %w", path, err)
+			}
+			sdb.SetMaxOpenConns(1)
+			db.sql = sdb
+			err = db.checkReadable(context.Background())
+		}
+		if err != nil {
+			sdb.Close()
+			return nil, err
+		}
+		return db, nil
+	}
 	if err := db.migrate(context.Background()); err != nil {
 		sdb.Close()
 		return nil, err
 	}
+	db.schema = SchemaVersion
 	return db, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // Path returns the file the database lives in.
@@ -168,6 +218,28 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// checkReadable refuses, for a read-only open, a file that is not a history
+// database this binary can read without migrating it.
+func (db *DB) checkReadable(ctx context.Context) error {
+	ver, app, err := db.version(ctx, db.sql)
+	if err != nil {
+		return err
+	}
+	switch {
+	case app != applicationID:
+		return fmt.Errorf("%s: %w (application_id %#x)", db.path, ErrNotHistory, app)
+	case ver > SchemaVersion:
+		return &SchemaTooNewError{Path: db.path, Have: ver, Known: SchemaVersion}
+	case ver < minReadOnlySchema:
+		return fmt.Errorf("history database %s has schema version %d, which cannot be read without migrating it: %w (run a scan with this database once)", db.path, ver, ErrReadOnly)
+	}
+	db.schema = ver
+	return nil
+}
+
+// ReadOnly reports whether the database was opened with Options.ReadOnly.
+func (db *DB) ReadOnly() bool { return db.readOnly }
 
 // checkEmpty refuses a database that is not ours unless it is empty.
 func (db *DB) checkEmpty(ctx context.Context, q rowQuerier, ver, app int) error {

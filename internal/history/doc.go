@@ -12,16 +12,33 @@
 // beside each run for information only. Moving the inventory file starts a
 // new history.
 //
-// # Baseline
+// # Rows and baseline
 //
-// Changes of a run are computed against the latest earlier run of the same
-// inventory that was recorded completely and was not interrupted (Results.Incomplete
-// false). Partners that were not probed (verdict NotProbed) in either run are
-// skipped, so a Ctrl-C run reports no spurious changes; it is recorded but
-// never used as a baseline. Certificate comparisons need a leaf certificate
-// on both sides: a partner that was unreachable last night and is back with
-// a new certificate shows as a recovered verdict, not as a replaced
-// certificate. Partners are matched by name.
+// A partner may list several MX hosts, so results are matched across runs
+// by partner name and target (host:port, and the address connected to
+// instead of resolving the host: targetOf), never by name alone.
+//
+// The baseline of a run is the latest earlier run of the same inventory
+// that was recorded completely, was not interrupted (Results.Incomplete
+// false) and audited at least one row (a night whose every inventory row
+// was rejected audits none). Without a baseline a run reports no changes.
+// Each row is compared with the last earlier run that audited it
+// (interrupted runs included: a partner probed before the Ctrl-C was
+// audited); a row no earlier run audited is partner_added, and a row of the
+// baseline the run does not hold is partner_removed. Rows not probed
+// (verdict NotProbed) are not compared. Certificate comparisons need a leaf
+// certificate on both sides: a partner that was unreachable last night and
+// is back with a new certificate shows as a recovered verdict, not as a
+// replaced certificate.
+//
+// # Errors
+//
+// Failures are *Error values naming the operation (OpOpen, OpLock,
+// OpRecord, OpRead, OpCheck) and wrapping ErrCorrupt for a damaged file and
+// ErrReadOnly for one that cannot be written; another scan holding the lock
+// is a *LockedError, a database of a newer mxaudit a *SchemaTooNewError.
+// Check runs SQLite's integrity check. Options.ReadOnly opens a database for
+// the commands that only read, without writing anything.
 //
 // # Change kinds
 //

@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(childRecord(path))
 	}
+	if path := os.Getenv(childReadOnlyEnv); path != "" {
+		os.Exit(childReadOnly(path))
+	}
 	os.Exit(m.Run())
 }
 
@@ -138,7 +141,8 @@ func TestMigrateFromV1(t *testing.T) {
 	record(t, db, runs[0])
 	db.Close()
 	raw := rawSQL(t, path)
-	if _, err := raw.Exec(`DROP TABLE changes; PRAGMA user_version = 1`); err != nil {
+	if _, err := raw.Exec(`DROP INDEX partners_by_key; ALTER TABLE partners DROP COLUMN target; ALTER TABLE runs DROP COLUMN audited;
+		DROP TABLE changes; PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := schemaOf(t, raw), schemaOf(t, v1only); !slices.Equal(got, want) {

@@ -170,6 +170,7 @@ func TestResultsRoundTrip(t *testing.T) {
 		SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
 		UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
 	runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
+	runs[1].TrustErrors = []audit.TrustError{{File: "/srv/roots/contoso-root.cer", Message: "skipped: a FIFO (named pipe), not a regular file"}}
 	runs[1].Incomplete = true
 	record(t, db, runs[0])
 	id := record(t, db, runs[1])
@@ -212,10 +213,28 @@ func TestIncompleteRunIsNoBaseline(t *testing.T) {
 			t.Errorf("partial run reports %s %s for a partner it did not probe", c.Partner, c.Kind)
 		}
 	}
-	// The next complete run compares with run 1, not the partial run.
+	// The next complete run compares every partner with the last run that
+	// audited it: contoso with the partial run (nothing new since), the
+	// others, and the added and removed partners, with run 1.
 	record(t, db, runs[1])
-	if len(runs[1].Changes) != 13 || runs[1].Changes[0].SinceRun != 1 {
-		t.Errorf("after a partial run: %d changes since run %d", len(runs[1].Changes), runs[1].Changes[0].SinceRun)
+	want := []string{
+		"fabrikam verdict_worse",
+		"tailspin verdict_recovered",
+		"tailspin root_source_changed",
+		"adatum cert_replaced",
+		"adatum issuer_changed",
+		"adatum root_source_changed",
+		"wingtip expiry_threshold",
+		"litware partner_added",
+		"northwind partner_removed",
+	}
+	if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
+		t.Errorf("after a partial run:\n got %q\nwant %q", got, want)
+	}
+	for _, c := range runs[1].Changes {
+		if c.SinceRun != 1 {
+			t.Errorf("%s %s since run %d, want 1", c.Partner, c.Kind, c.SinceRun)
+		}
 	}
 }
 
@@ -224,8 +243,9 @@ func TestDiffSnapshots(t *testing.T) {
 		return &leafInfo{SHA256: "AA", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.Add(time.Duration(days)*24*time.Hour + time.Hour)}
 	}
 	st := func(name string, v audit.Verdict, l *leafInfo) state {
-		return state{Partner: name, Host: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l}
+		return state{Partner: name, Target: "mx:25", Host: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l, Started: now}
 	}
+	mx2 := func(s state) state { s.Host, s.Target = "mx2", "mx2:25"; return s }
 	tests := []struct {
 		name       string
 		prev, cur  []state
@@ -237,13 +257,18 @@ func TestDiffSnapshots(t *testing.T) {
 		{"jump over two thresholds reports the most severe", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(5))},
 			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)"},
 		{"expired", []state{st("a", audit.Valid, leaf(0))}, []state{st("a", audit.Valid, leaf(-1))},
-			[]string{"a expiry_threshold"}, "0 days left", "expired 1 days ago"},
+			[]string{"a expiry_threshold"}, "less than a day left", "expired 1 day ago"},
 		{"renewed is no threshold", []state{st("a", audit.Valid, leaf(8))}, []state{st("a", audit.Valid, &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)})},
 			[]string{"a cert_replaced"}, "", ""},
 		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", ""},
 		{"worse without leaf", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.DNSError, nil)},
 			[]string{"a verdict_worse"}, "Valid", "DNSError"},
-		{"duplicate names count once", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90)), st("a", audit.Expired, leaf(90))}, nil, "", ""},
+		{"two hosts of one partner are compared host by host", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, nil, "", ""},
+		{"a second host of a partner is added", []state{st("a", audit.Valid, leaf(90))},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, []string{"a partner_added"}, "", "mx2:25"},
+		{"one host of two goes away", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Valid, leaf(90)))},
+			[]state{mx2(st("a", audit.Valid, leaf(90)))}, []string{"a partner_removed"}, "mx:25", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,7 +47,8 @@ type RunFilter struct {
 }
 
 // Runs lists runs, oldest first.
-func (db *DB) Runs(f RunFilter) ([]Run, error) {
+func (db *DB) Runs(f RunFilter) (_ []Run, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	where, args := "", []any(nil)
 	if f.Inventory != "" {
 		where, args = ` WHERE r.inventory = ?`, []any{f.Inventory}
@@ -89,6 +90,7 @@ func (db *DB) runs(where string, args []any, limit int) ([]Run, error) {
 // first, for "diff" without arguments: the newest complete run and the
 // complete run of the same inventory before it.
 func (db *DB) LastRuns() (a, b int64, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
 	var inv string
 	err = db.sql.QueryRowContext(ctx, `SELECT id, inventory FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1`, StatusComplete).Scan(&b, &inv)
@@ -109,9 +111,10 @@ func (db *DB) LastRuns() (a, b int64, err error) {
 }
 
 // Latest returns the id of the newest complete run of inventory ("" for any).
-func (db *DB) Latest(inventory string) (int64, error) {
+func (db *DB) Latest(inventory string) (_ int64, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	var id int64
-	err := db.sql.QueryRowContext(context.Background(),
+	err = db.sql.QueryRowContext(context.Background(),
 		`SELECT id FROM runs WHERE status = ? AND (? = '' OR inventory = ?) ORDER BY id DESC LIMIT 1`,
 		StatusComplete, inventory, inventory).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -137,7 +140,8 @@ func (db *DB) Run(id int64) (Run, error) {
 
 // Diff returns the changes from run a to run b, computed as Record computes
 // them (SinceRun is a). The runs may belong to different inventories.
-func (db *DB) Diff(a, b int64) ([]audit.Change, error) {
+func (db *DB) Diff(a, b int64) (_ []audit.Change, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
 	prev, err := loadSnapshot(ctx, db.sql, a)
 	if err != nil {
@@ -169,8 +173,7 @@ func runStarted(ctx context.Context, q queryer, id int64) (time.Time, error) {
 
 // partnerRef is the part of a stored partner row change detection needs.
 type partnerRef struct {
-	Host string `json:"host"`
-	Port int    `json:"port"`
+	audit.Partner
 }
 
 // loadSnapshot reads run id back as change detection sees it.
@@ -200,7 +203,8 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 		if err := json.Unmarshal(pdoc, &ref); err != nil {
 			return nil, fmt.Errorf("history: run %d partner %q: %w", id, st.Partner, err)
 		}
-		st.Host, st.Port = ref.Host, ref.Port
+		st.Host, st.Port, st.Target = ref.Host, ref.Port, targetOf(ref.Partner)
+		st.RunID, st.Started = id, started
 		if sha.Valid {
 			st.Leaf = &leafInfo{SHA256: sha.String, Subject: subject.String, Issuer: issuer.String, KeySHA: key.String,
 				NotAfter: time.Unix(notAfter.Int64, 0).UTC()}
@@ -215,7 +219,8 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 
 // Results loads run id back as the audit.Results it was recorded from,
 // with the changes computed when it was recorded.
-func (db *DB) Results(id int64) (*audit.Results, error) {
+func (db *DB) Results(id int64) (_ *audit.Results, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
 	if _, err := runStarted(ctx, db.sql, id); err != nil {
 		return nil, err
@@ -319,9 +324,14 @@ func (db *DB) Results(id int64) (*audit.Results, error) {
 }
 
 // Changes returns the changes recorded with run id.
-func (db *DB) Changes(id int64) ([]audit.Change, error) {
+func (db *DB) Changes(id int64) (_ []audit.Change, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
+	target := "target"
+	if db.schema < 3 { // read-only, not migrated
+		target = "''"
+	}
 	rows, err := db.sql.QueryContext(context.Background(),
-		`SELECT partner, kind, before, after, since_run FROM changes WHERE run_id = ? ORDER BY seq`, id)
+		`SELECT partner, `+target+`, kind, before, after, since_run FROM changes WHERE run_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("history: changes of run %d: %w", id, err)
 	}
@@ -329,7 +339,7 @@ func (db *DB) Changes(id int64) ([]audit.Change, error) {
 	var out []audit.Change
 	for rows.Next() {
 		var c audit.Change
-		if err := rows.Scan(&c.Partner, &c.Kind, &c.Before, &c.After, &c.SinceRun); err != nil {
+		if err := rows.Scan(&c.Partner, &c.Target, &c.Kind, &c.Before, &c.After, &c.SinceRun); err != nil {
 			return nil, fmt.Errorf("history: changes of run %d: %w", id, err)
 		}
 		out = append(out, c)

@@ -37,7 +37,8 @@ func LockPath(dbPath string) string { return dbPath + ".lock" }
 
 // TryLock takes the lock for the database at dbPath without waiting; when
 // another process holds it, it returns a *LockedError.
-func TryLock(dbPath string) (*Lock, error) {
+func TryLock(dbPath string) (_ *Lock, err error) {
+	defer func() { err = wrapPath(OpLock, dbPath, err) }()
 	path := LockPath(dbPath)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("history lock: %w", err)

@@ -28,8 +28,9 @@ const (
 
 // Abandon marks run id interrupted unless it was recorded: for a scan
 // that stops between Begin and Record.
-func (db *DB) Abandon(id int64) error {
-	_, err := db.sql.Exec(`UPDATE runs SET status = ? WHERE id = ? AND status = ?`, StatusInterrupted, id, StatusRunning)
+func (db *DB) Abandon(id int64) (err error) {
+	defer func() { err = db.wrap(OpRecord, err) }()
+	_, err = db.sql.Exec(`UPDATE runs SET status = ? WHERE id = ? AND status = ?`, StatusInterrupted, id, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("history: abandoning run %d: %w", id, err)
 	}
@@ -43,7 +44,8 @@ var recordHook func()
 // Begin inserts a run of the inventory at inventory (an absolute path) as
 // running and returns its id. Runs still marked running are marked
 // interrupted first: the caller holds the lock, so their processes are gone.
-func (db *DB) Begin(inventory string, started time.Time) (int64, error) {
+func (db *DB) Begin(inventory string, started time.Time) (_ int64, err error) {
+	defer func() { err = db.wrap(OpRecord, err) }()
 	ctx := context.Background()
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -76,7 +78,8 @@ func beginTx(ctx context.Context, tx *sql.Tx, inventory string, started time.Tim
 // changes since the baseline run of the same inventory into res.Changes.
 // The inventory is the one given to Begin; with runID 0, Record begins a
 // run itself with res.Inventory (which should then be absolute).
-func (db *DB) Record(runID int64, res *audit.Results) error {
+func (db *DB) Record(runID int64, res *audit.Results) (err error) {
+	defer func() { err = db.wrap(OpRecord, err) }()
 	ctx := context.Background()
 	cur, err := snapshotOf(res)
 	if err != nil {
@@ -102,21 +105,16 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 		}
 	}
 	cur.RunID = runID
+	for i := range cur.States {
+		cur.States[i].RunID = runID
+	}
 
 	res.Changes = nil
-	var baseID int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND id < ? ORDER BY id DESC LIMIT 1`,
-		inventory, StatusComplete, runID).Scan(&baseID)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("history: finding the previous run: %w", err)
-	default:
-		prev, err := loadSnapshot(ctx, tx, baseID)
-		if err != nil {
+	audited := cur.audited()
+	if audited > 0 {
+		if res.Changes, err = changesOf(ctx, tx, inventory, cur); err != nil {
 			return err
 		}
-		res.Changes = diffSnapshots(prev, cur)
 	}
 
 	w := newWriter(ctx, tx)
@@ -124,7 +122,7 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 	failing := 0
 	for i := range res.Partners {
 		r := &res.Partners[i]
-		if r.Verdict.Severity(r.Enforced).Level() >= audit.Error.Level() {
+		if r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level() {
 			failing++
 		}
 		if err := w.result(runID, i, r); err != nil {
@@ -132,8 +130,8 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 		}
 	}
 	for i, c := range res.Changes {
-		if _, err := w.stmt(`INSERT INTO changes (run_id, seq, partner, kind, before, after, since_run) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			runID, i, c.Partner, c.Kind, c.Before, c.After, c.SinceRun); err != nil {
+		if _, err := w.stmt(`INSERT INTO changes (run_id, seq, partner, target, kind, before, after, since_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			runID, i, c.Partner, c.Target, c.Kind, c.Before, c.After, c.SinceRun); err != nil {
 			return fmt.Errorf("history: recording changes: %w", err)
 		}
 	}
@@ -141,9 +139,9 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 	if err != nil {
 		return fmt.Errorf("history: recording run: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET inventory = ?, inventory_hash = ?, started = ?, finished = ?, status = ?, incomplete = ?, partners = ?, failing = ?, doc = ? WHERE id = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET inventory = ?, inventory_hash = ?, started = ?, finished = ?, status = ?, incomplete = ?, partners = ?, failing = ?, audited = ?, doc = ? WHERE id = ?`,
 		inventory, inventoryHash(res), res.Started.UnixNano(), res.Finished.UnixNano(), StatusComplete,
-		res.Incomplete, len(res.Partners), failing, doc, runID); err != nil {
+		res.Incomplete, len(res.Partners), failing, audited, doc, runID); err != nil {
 		return fmt.Errorf("history: recording run: %w", err)
 	}
 	if recordHook != nil {
@@ -153,6 +151,136 @@ func (db *DB) Record(runID int64, res *audit.Results) error {
 		return fmt.Errorf("history: committing run %d: %w", runID, err)
 	}
 	return nil
+}
+
+// audited counts the rows of s that were probed.
+func (s *snapshot) audited() int {
+	n := 0
+	for i := range s.States {
+		if s.States[i].Verdict != audit.NotProbed {
+			n++
+		}
+	}
+	return n
+}
+
+// changesOf computes the changes of run cur of inventory: nothing when the
+// inventory has no baseline yet (the latest earlier complete, uninterrupted
+// run that audited at least one row: a night whose every row was rejected,
+// or that was interrupted, is never one); otherwise each row of cur against
+// the last earlier run that audited that row (interrupted runs included),
+// added rows since the baseline, and the baseline's rows cur no longer has.
+func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot) ([]audit.Change, error) {
+	var baseID int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND audited > 0 AND id < ? ORDER BY id DESC LIMIT 1`,
+		inventory, StatusComplete, cur.RunID).Scan(&baseID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: finding the previous run: %w", err)
+	}
+	base, err := loadSnapshot(ctx, tx, baseID)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(cur.States))
+	for i := range cur.States {
+		want[cur.States[i].key()] = true
+	}
+	before := make(map[string]*state, len(cur.States))
+	take := func(s *snapshot) {
+		for i := range s.States {
+			st := &s.States[i]
+			if k := st.key(); want[k] && before[k] == nil && st.Verdict != audit.NotProbed {
+				before[k] = st
+			}
+		}
+	}
+	// The runs since the baseline (interrupted or empty ones) hold the
+	// latest audits of some rows, newest first; then the baseline.
+	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
+		inventory, StatusComplete, baseID, cur.RunID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range later {
+		s, err := loadSnapshot(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		take(s)
+	}
+	take(base)
+	// Rows no run since the baseline audited (new rows, or rows rejected
+	// for a while): their last audit before it, if any. This scans the
+	// inventory's whole history, so only nights with such rows pay for it.
+	missing := 0
+	for k := range want {
+		if before[k] == nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
+			FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
+			WHERE u.inventory = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
+			GROUP BY p.name, p.target`, inventory, StatusComplete, baseID, string(audit.NotProbed))
+		if err != nil {
+			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		}
+		lastRun := map[string]int64{}
+		for rows.Next() {
+			var name, target string
+			var run int64
+			if err := rows.Scan(&name, &target, &run); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+			}
+			if k := name + "\x00" + target; want[k] && before[k] == nil {
+				lastRun[k] = run
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		}
+		snaps := map[int64]*snapshot{}
+		for k, run := range lastRun {
+			s := snaps[run]
+			if s == nil {
+				if s, err = loadSnapshot(ctx, tx, run); err != nil {
+					return nil, err
+				}
+				snaps[run] = s
+			}
+			for i := range s.States {
+				if st := &s.States[i]; st.key() == k && st.Verdict != audit.NotProbed {
+					before[k] = st
+					break
+				}
+			}
+		}
+	}
+	return diff(cur, before, base), nil
+}
+
+// runIDs returns the ids a query selects.
+func runIDs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history: listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("history: listing runs: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // inventoryHash is the SHA-256 of the sorted partner names, one per line.
@@ -171,7 +299,7 @@ func snapshotOf(res *audit.Results) (*snapshot, error) {
 	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners))}
 	for i := range res.Partners {
 		r := &res.Partners[i]
-		st := state{Partner: r.Name, Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source}
+		st := state{Partner: r.Name, Target: targetOf(r.Partner), Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source, Started: res.Started}
 		if l := r.Leaf(); l != nil {
 			info, err := leafOf(l)
 			if err != nil {
@@ -341,8 +469,8 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 		return err
 	}
 	psum := sha256.Sum256(pdoc)
-	partnerID, err := w.intern("partners", psum[:], `INSERT INTO partners (sha256, name, enforced, doc) VALUES (?, ?, ?, ?)`,
-		r.Name, r.Enforced, pdoc)
+	partnerID, err := w.intern("partners", psum[:], `INSERT INTO partners (sha256, name, enforced, doc, target) VALUES (?, ?, ?, ?, ?)`,
+		r.Name, r.Enforced, pdoc, targetOf(r.Partner))
 	if err != nil {
 		return err
 	}

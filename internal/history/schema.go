@@ -76,7 +76,22 @@ CREATE TABLE changes (
 	PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 `,
+	// v3: every result is keyed by what it audits, not by the partner name
+	// alone (a partner may list several MX hosts): partners.target, filled
+	// from the stored rows exactly as targetOf computes it; runs.audited, the
+	// results that were probed (a run with none is never a baseline); the
+	// target a change concerns.
+	`
+ALTER TABLE partners ADD COLUMN target TEXT NOT NULL DEFAULT '';
+UPDATE partners SET target =
+	coalesce(json_extract(doc, '$.host'), '') || ':' || coalesce(json_extract(doc, '$.port'), 0) ||
+	CASE WHEN coalesce(json_extract(doc, '$.address'), '') <> '' THEN ' via ' || json_extract(doc, '$.address') ELSE '' END;
+CREATE INDEX partners_by_key ON partners(name, target);
+ALTER TABLE runs ADD COLUMN audited INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET audited = (SELECT count(*) FROM results r WHERE r.run_id = runs.id AND r.verdict <> 'NotProbed');
+ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the database schema version this package writes: len(migrations).
-const SchemaVersion = 2
+const SchemaVersion = 3

@@ -38,6 +38,7 @@ type Summary struct {
 // error or critical (audit.Verdict.Severity with the partner's Enforced).
 type PartnerSummary struct {
 	Partner         string          `json:"partner"`
+	Target          string          `json:"target"` // what the row audits: a partner may list several MX hosts
 	Runs            int             `json:"runs"`
 	FailedRuns      int             `json:"failed_runs"`
 	DaysWithFailure int             `json:"days_with_failures"`
@@ -61,8 +62,10 @@ type CertChange struct {
 }
 
 // Summary summarises every complete run started in [o.Since, o.Until).
-// Partners are listed by name.
-func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
+// Each inventory row is summarised on its own (a partner may list several
+// MX hosts), listed by partner name, then target.
+func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
 	loc := o.Location
 	if loc == nil {
@@ -72,15 +75,40 @@ func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
 	if !o.Until.IsZero() {
 		until = o.Until.UnixNano()
 	}
-	q := `SELECT r.id, r.started, p.name, p.enforced, x.verdict, x.leaf_id
-		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id
-		WHERE r.status = ? AND r.started >= ? AND r.started < ?`
+	where := ` WHERE r.status = ? AND r.started >= ? AND r.started < ?`
 	args := []any{StatusComplete, o.Since.UnixNano(), until}
 	if o.Inventory != "" {
-		q += ` AND r.inventory = ?`
+		where += ` AND r.inventory = ?`
 		args = append(args, o.Inventory)
 	}
-	q += ` ORDER BY r.id, x.seq`
+	// The target of each stored partner row, from its document (schema 2
+	// databases read without migration have no target column).
+	targets := map[int64]string{}
+	trows, err := db.sql.QueryContext(ctx, `SELECT id, doc FROM partners WHERE id IN
+		(SELECT DISTINCT x.partner_id FROM runs r JOIN results x ON x.run_id = r.id`+where+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history: summary: %w", err)
+	}
+	for trows.Next() {
+		var id int64
+		var doc []byte
+		var p audit.Partner
+		if err := trows.Scan(&id, &doc); err != nil {
+			trows.Close()
+			return nil, fmt.Errorf("history: summary: %w", err)
+		}
+		if err := json.Unmarshal(doc, &p); err != nil {
+			trows.Close()
+			return nil, fmt.Errorf("history: summary: partner row %d: %w", id, err)
+		}
+		targets[id] = targetOf(p)
+	}
+	trows.Close()
+	if err := trows.Err(); err != nil {
+		return nil, fmt.Errorf("history: summary: %w", err)
+	}
+	q := `SELECT r.id, r.started, p.id, p.name, p.enforced, x.verdict, x.leaf_id
+		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id` + where + ` ORDER BY r.id, x.seq`
 	rows, err := db.sql.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
@@ -96,12 +124,12 @@ func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
 	var changes []pending
 	lastRun := int64(0)
 	for rows.Next() {
-		var run, started int64
+		var run, started, pid int64
 		var name string
 		var enforced bool
 		var verdict audit.Verdict
 		var leaf sql.NullInt64
-		if err := rows.Scan(&run, &started, &name, &enforced, &verdict, &leaf); err != nil {
+		if err := rows.Scan(&run, &started, &pid, &name, &enforced, &verdict, &leaf); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("history: summary: %w", err)
 		}
@@ -112,10 +140,11 @@ func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
 			}
 			s.LastRun, lastRun = run, run
 		}
-		p := byName[name]
+		target := targets[pid]
+		p := byName[name+"\x00"+target]
 		if p == nil {
-			p = &PartnerSummary{Partner: name, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}
-			byName[name] = p
+			p = &PartnerSummary{Partner: name, Target: target, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}
+			byName[name+"\x00"+target] = p
 		}
 		if verdict == audit.NotProbed {
 			continue
@@ -175,7 +204,13 @@ func (db *DB) Summary(o SummaryOptions) (*Summary, error) {
 		}
 		s.Partners = append(s.Partners, *p)
 	}
-	sort.Slice(s.Partners, func(i, j int) bool { return s.Partners[i].Partner < s.Partners[j].Partner })
+	sort.Slice(s.Partners, func(i, j int) bool {
+		a, b := &s.Partners[i], &s.Partners[j]
+		if a.Partner != b.Partner {
+			return a.Partner < b.Partner
+		}
+		return a.Target < b.Target
+	})
 	return s, nil
 }
 
@@ -210,10 +245,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTNER\tRUNS\tFAILED\tDAYS FAILING\tFIRST FAILURE\tLAST FAILURE\tWORST\tLAST\tCERT CHANGES")
+	fmt.Fprintln(tw, "PARTNER\tRUNS\tFAILED\tDAYS FAILING\tFIRST FAILURE\tLAST FAILURE\tWORST\tLAST\tCERT CHANGES\tTARGET")
 	for _, p := range s.Partners {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\n", p.Partner, p.Runs, p.FailedRuns, p.DaysWithFailure,
-			dateOrDash(p.FirstFailure), dateOrDash(p.LastFailure), p.Worst, p.Last, len(p.CertChanges))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", p.Partner, p.Runs, p.FailedRuns, p.DaysWithFailure,
+			dateOrDash(p.FirstFailure), dateOrDash(p.LastFailure), p.Worst, p.Last, len(p.CertChanges), p.Target)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -1,12 +1,15 @@
 // Package inventory reads the partner inventory: a CSV file, one partner
-// host per row, as Excel and other tools really write it (UTF-8 BOM, `,` or
-// `;` or tab delimiter, CRLF, quoted fields with line breaks, comment lines,
-// trailing empty columns).
+// host per row, as Excel and other tools really write it (UTF-8 with or
+// without BOM, or Windows-1252 as Excel's "CSV (comma delimited)" writes
+// it on Western European Windows; `,` or `;` or tab delimiter, CRLF, quoted
+// fields with line breaks, comment lines, trailing empty columns).
 //
 // Columns are found by header name (case-insensitive, trimmed, spaces and
 // hyphens read as underscores, any order). Rows with problems are reported
 // as audit.InventoryError values, every bad field of every row, and left
-// out; only a file that cannot be used at all makes Read fail.
+// out, except a row whose only problem is its contact: it is audited, and
+// its bad addresses are reported. Only a file that cannot be used at all
+// makes Read fail.
 package inventory
 
 import (
@@ -17,7 +20,6 @@ import (
 	"io"
 	"net/mail"
 	"net/netip"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/audit/dn"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // Column names (normalised header names) the inventory understands.
@@ -59,14 +62,40 @@ var Required = []string{ColPartner, ColHost}
 // DefaultPort is the port used when a row leaves port empty.
 const DefaultPort = 25
 
+// The encodings an inventory is read in (File.Encoding).
+const (
+	EncodingUTF8        = "UTF-8"
+	EncodingWindows1252 = "Windows-1252"
+)
+
+// File is an inventory as read.
+type File struct {
+	Partners []audit.Partner
+	Errors   []audit.InventoryError // bad rows, in file order
+	// Encoding is EncodingUTF8, or EncodingWindows1252 when the file was
+	// not valid UTF-8 and was decoded as Windows-1252: the caller says so
+	// in its log, since a file in another code page would read wrongly.
+	Encoding string
+}
+
 // ReadFile reads the inventory at path; see Read.
 func ReadFile(path string) ([]audit.Partner, []audit.InventoryError, error) {
-	f, err := os.Open(path)
+	f, err := Load(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("inventory: %w", err)
+		return nil, nil, err
 	}
-	defer f.Close()
-	return Read(f, path)
+	return f.Partners, f.Errors, nil
+}
+
+// Load reads the inventory at path, a regular file of at most
+// regfile.MaxInventory bytes (a FIFO or a symlink to /dev/zero is refused
+// with a *regfile.Error, without being read); see Decode.
+func Load(path string) (*File, error) {
+	data, err := regfile.Read(path, regfile.MaxInventory)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return Decode(data, path)
 }
 
 // Read parses an inventory; file names it in errors. The error is non-nil
@@ -74,18 +103,39 @@ func ReadFile(path string) ([]audit.Partner, []audit.InventoryError, error) {
 // header, a required or duplicate column); it is then an
 // audit.InventoryError when it concerns a place in the file. Rows with
 // problems are left out and reported in the second result, in file order.
+// At most regfile.MaxInventory bytes are read.
 func Read(r io.Reader, file string) ([]audit.Partner, []audit.InventoryError, error) {
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, regfile.MaxInventory+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("inventory %s: %w", file, err)
 	}
-	data, err = prepare(data, file)
+	if len(data) > regfile.MaxInventory {
+		return nil, nil, fmt.Errorf("inventory %s: larger than %d MiB: %w", file, regfile.MaxInventory>>20, regfile.ErrTooLarge)
+	}
+	f, err := Decode(data, file)
 	if err != nil {
 		return nil, nil, err
 	}
+	return f.Partners, f.Errors, nil
+}
+
+// Decode parses the inventory in data as Read does; a file that is not
+// valid UTF-8 is decoded as Windows-1252 (File.Encoding says which).
+func Decode(data []byte, file string) (*File, error) {
+	data, err := prepare(data, file)
+	if err != nil {
+		return nil, err
+	}
+	enc := EncodingUTF8
+	if !utf8.Valid(data) {
+		if data, err = charmap.Windows1252.NewDecoder().Bytes(data); err != nil {
+			return nil, fmt.Errorf("inventory %s: decoding Windows-1252: %w", file, err)
+		}
+		enc = EncodingWindows1252
+	}
 	delim, headerLine := detectDelimiter(data)
 	if headerLine == 0 {
-		return nil, nil, audit.InventoryError{File: file, Line: 1, Message: "empty file: no header line"}
+		return nil, audit.InventoryError{File: file, Line: 1, Message: "empty file: no header line"}
 	}
 
 	cr := csv.NewReader(bytes.NewReader(data))
@@ -97,10 +147,10 @@ func Read(r io.Reader, file string) ([]audit.Partner, []audit.InventoryError, er
 
 	rd := &reader{file: file, cr: cr}
 	if err := rd.header(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	partners, errs := rd.rows()
-	return partners, errs, nil
+	return &File{Partners: partners, Errors: errs, Encoding: enc}, nil
 }
 
 // prepare strips a UTF-8 BOM, rejects UTF-16, turns old-Mac CR line ends
@@ -213,9 +263,6 @@ func (rd *reader) header() error {
 	line, _ := rd.cr.FieldPos(0)
 	rd.col = map[string]int{}
 	for i, h := range rec {
-		if !utf8.ValidString(h) {
-			return audit.InventoryError{File: rd.file, Line: line, Message: notUTF8}
-		}
 		h = trim(h)
 		n := normHeader(h)
 		rd.headers = append(rd.headers, h)
@@ -256,8 +303,6 @@ func describeHeaders(h []string) string {
 	return strings.Join(q, ", ")
 }
 
-const notUTF8 = `not valid UTF-8 (the file looks like Windows-1252: save it from Excel as "CSV UTF-8")`
-
 type key struct {
 	name, host, address string
 	port                int
@@ -291,10 +336,7 @@ func (rd *reader) rows() ([]audit.Partner, []audit.InventoryError) {
 			continue
 		}
 		p, rowErrs, ok := rd.row(rec)
-		if len(rowErrs) > 0 {
-			errs = append(errs, rowErrs...)
-			continue
-		}
+		errs = append(errs, rowErrs...)
 		if !ok {
 			continue
 		}
@@ -374,13 +416,7 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 		return trim(rec[i]), i
 	}
 	for i, f := range rec[:rd.width] {
-		if !utf8.ValidString(f) {
-			errf(i, notUTF8)
-			// Go on validating the field as Windows-1252 would read it.
-			if d, err := charmap.Windows1252.NewDecoder().String(f); err == nil {
-				rec[i] = d
-			}
-		} else if rd.norm[i] == "" && trim(f) != "" {
+		if rd.norm[i] == "" && trim(f) != "" {
 			errf(i, "field %d %q is under a column without a header", i+1, trim(f))
 		}
 	}
@@ -449,12 +485,17 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 		}
 		p.Enforced = b
 	}
+	var contactErr *audit.InventoryError // the only problem that does not keep the row from the audit
 	if v, i := get(ColContact); v != "" {
-		if c, err := normalizeContacts(v); err != nil {
-			errf(i, "%v", err)
-		} else {
-			p.Contact = c
+		c, err := normalizeContacts(v)
+		if err != nil {
+			l, _ := rd.cr.FieldPos(i)
+			contactErr = &audit.InventoryError{File: rd.file, Line: l, Column: rd.headers[i],
+				Message: err.Error() + "; the partner is audited, no report is mailed to it"}
+			errCols = append(errCols, i)
+			errs = append(errs, *contactErr)
 		}
+		p.Contact = c // the good addresses, if any
 	}
 	pinSubject := false
 	if v, i := get(ColExpectedIssuer); v != "" {
@@ -491,6 +532,9 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 			}
 			p.Extra[rd.headers[i]] = trim(rec[i])
 		}
+	}
+	if len(errs) == 1 && contactErr != nil {
+		return p, errs, true
 	}
 	if len(errs) > 0 {
 		idx := make([]int, len(errs))
@@ -599,7 +643,8 @@ func normalizeAddress(s string) (string, int, error) {
 }
 
 // normalizeContacts validates one or more e-mail addresses separated by
-// ';' or ',' (outside quotes and angle brackets) and returns them joined by ", ".
+// ';' or ',' (outside quotes and angle brackets) and returns the valid ones
+// joined by ", ", with an error naming the others.
 func normalizeContacts(s string) (string, error) {
 	parts := audit.SplitContacts(s)
 	var out, bad []string
@@ -614,13 +659,14 @@ func normalizeContacts(s string) (string, error) {
 		}
 		out = append(out, p)
 	}
+	good := strings.Join(out, ", ")
 	switch {
 	case len(bad) == 1:
-		return "", fmt.Errorf("%s is not an e-mail address", bad[0])
+		return good, fmt.Errorf("%s is not an e-mail address", bad[0])
 	case len(bad) > 1:
-		return "", fmt.Errorf("%s are not e-mail addresses", strings.Join(bad, ", "))
+		return good, fmt.Errorf("%s are not e-mail addresses", strings.Join(bad, ", "))
 	case len(out) == 0:
 		return "", fmt.Errorf("%q holds no e-mail address", s)
 	}
-	return strings.Join(out, ", "), nil
+	return good, nil
 }

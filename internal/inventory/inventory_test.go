@@ -9,11 +9,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden.json")
@@ -216,8 +220,9 @@ func TestRowErrors(t *testing.T) {
 		{"port out of range", head + "A,,mx.a.example,,0,,,,,,,\nB,,mx.b.example,,65536,,,,,,,\n", []e{{2, "port", "not a port"}, {3, "port", "not a port"}}, 0},
 		{"tls mode", head + "A,,mx.a.example,,,ssl,,,,,,\n", []e{{2, "tls", `"ssl" is not a TLS mode`}}, 0},
 		{"enforced", head + "A,,mx.a.example,,,,maybe,,,,,\n", []e{{2, "enforced", `"maybe" is not true or false`}}, 0},
-		{"contacts", head + "A,,mx.a.example,,,,,\"x@a.example; nope; also nope\",,,,\n", []e{{2, "contact", `"nope", "also nope" are not e-mail addresses`}}, 0},
-		{"contact separators only", head + "A,,mx.a.example,,,,,\";,\",,,,\n", []e{{2, "contact", "holds no e-mail address"}}, 0},
+		{"bad contact alone: audited, reported", head + "A,,mx.a.example,,,,,\"x@a.example; nope; also nope\",,,,\n", []e{{2, "contact", `"nope", "also nope" are not e-mail addresses; the partner is audited`}}, 1},
+		{"contact separators only", head + "A,,mx.a.example,,,,,\";,\",,,,\n", []e{{2, "contact", "holds no e-mail address"}}, 1},
+		{"bad contact and a bad port: left out", head + "A,,mx.a.example,,25x,,,nope,,,,\n", []e{{2, "port", "not a port number"}, {2, "contact", "not an e-mail address"}}, 0},
 		{"issuer", head + "A,,mx.a.example,,,,,,garbage,,,\n", []e{{2, "expected_issuer", `"garbage" is not TYPE=value`}}, 0},
 		{"bad pin", head + "A,,mx.a.example,,,,,,<I>CN=x<S>junk,,,\n", []e{{2, "expected_issuer", "subject"}}, 0},
 		{"subject", head + "A,,mx.a.example,,,,,,,\"CN=x, O=Foo, Inc.\",,\n", []e{{2, "expected_subject", `"Inc." is not TYPE=value`}}, 0},
@@ -233,8 +238,8 @@ func TestRowErrors(t *testing.T) {
 		{"unterminated quote swallows the rest", head + "A,,mx.a.example,,,,,,,,,\"open\nB,,mx.b.example,,,,,,,,,\n", []e{{2, "", "extraneous or missing \""}}, 0},
 		{"repeated header", head + "A,,mx.a.example,,,,,,,,,\n" + head + "B,,mx.b.example,,,,,,,,,\n", []e{{3, "", "header row repeated"}}, 2},
 		{"duplicate row", head + "A,,mx.a.example,,,,,,,,,\na,,MX.A.EXAMPLE.,,25,,,,,,,\n", []e{{3, "", "duplicate of line 2"}}, 1},
-		{"windows-1252 byte", head + "Soci\xe9t\xe9,,mx.a.example,,,,,,,,,\nB,,mx.b.example,,,,,,,,,\n", []e{{2, "partner", "not valid UTF-8"}}, 1},
-		{"windows-1252 and another error", head + "A,,mx_\xe9.example,,,,,,,,,\n", []e{{2, "host", "not valid UTF-8"}, {2, "host", "host name"}}, 0},
+		{"windows-1252 file is decoded", head + "Soci\xe9t\xe9,,mx.a.example,,,,,,,,,\nB,,mx.b.example,,,,,,,,,\n", nil, 2},
+		{"windows-1252 file with a bad host", head + "A,,mx_\xe9.example,,,,,,,,,\n", []e{{2, "host", "host name"}}, 0},
 		{"value under unnamed column", "partner,,host\nA,x,mx.a.example\n", []e{{2, "", `"x" is under a column without a header`}}, 0},
 		{"error line inside multi-line record", head + "A,\"multi\nline\",mx.a.example,,,,,,,,,\nB,,bad host,,,,,,,,,\n", []e{{2, "domain", ""}, {4, "host", ""}}, 0},
 		{"error on a later line of a record", head + "A,,mx.a.example,,,,,,,,,\"one\ntwo\",\nB,,mx.b.example,,,,,,,,,x\n", nil, 2},
@@ -275,7 +280,7 @@ func TestFileErrors(t *testing.T) {
 		{"missing both", "# c\nname;server\n", 2, `"partner" and "host" missing`},
 		{"duplicate header", "partner,Host,notes,host\n", 1, "duplicate column header (columns 2 and 4)"},
 		{"duplicate after normalising", "partner,host,Expected Issuer,expected_issuer\n", 1, "duplicate column header"},
-		{"header not utf-8", "partner,h\xf6st\n", 1, "not valid UTF-8"},
+		{"windows-1252 header is decoded", "partner,h\xf6st\n", 1, `required column "host" missing (header has "partner", "höst")`},
 		{"header bad quote", "partner,\"host\n", 1, "header:"},
 	}
 	for _, tt := range tests {
@@ -362,6 +367,72 @@ func BenchmarkRead100k(b *testing.B) {
 		p, errs, err := Read(bytes.NewReader(data), "bench.csv")
 		if err != nil || len(errs) != 0 || len(p) != 100_000 {
 			b.Fatalf("got %d partners, %d errors (%v), err %v", len(p), len(errs), errs[:min(len(errs), 3)], err)
+		}
+	}
+}
+
+// TestLoadEncoding: a file Excel saved as "CSV (comma delimited)" on a
+// German Windows (Windows-1252, umlauts, ß, the euro sign) is read, and
+// Load says which encoding it read.
+func TestLoadEncoding(t *testing.T) {
+	utf8File := filepath.Join(t.TempDir(), "utf8.csv")
+	os.WriteFile(utf8File, []byte("\ufeffpartner;host\nMüller GmbH;mx.mueller.example\n"), 0o644)
+	tests := []struct {
+		name     string
+		path     string
+		encoding string
+		names    []string
+		notes    string
+	}{
+		{"Windows-1252", "testdata/excel-1252.csv", EncodingWindows1252, []string{"Müller GmbH", "Bäckerei Süß", "Größe AG"}, "Preis 5 €"},
+		{"UTF-8 with BOM", utf8File, EncodingUTF8, []string{"Müller GmbH"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Load(tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Encoding != tt.encoding || len(f.Errors) != 0 {
+				t.Errorf("encoding %q, errors %v; want %q and none", f.Encoding, f.Errors, tt.encoding)
+			}
+			var names []string
+			for _, p := range f.Partners {
+				names = append(names, p.Name)
+			}
+			if !slices.Equal(names, tt.names) {
+				t.Errorf("partners %q, want %q", names, tt.names)
+			}
+			if tt.notes != "" && f.Partners[1].Notes != tt.notes {
+				t.Errorf("notes %q, want %q", f.Partners[1].Notes, tt.notes)
+			}
+		})
+	}
+}
+
+// TestLoadSpecialFiles: a FIFO or a symlink to /dev/zero given as the
+// inventory is refused at once, naming the file and why.
+func TestLoadSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "partners.csv")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.csv")
+	os.Symlink("/dev/zero", zero)
+	for _, tc := range []struct{ path, reason string }{
+		{fifo, "a FIFO (named pipe), not a regular file"},
+		{zero, "a character device, not a regular file"},
+	} {
+		done := make(chan error, 1)
+		go func() { _, err := Load(tc.path); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), tc.path+": "+tc.reason) {
+				t.Errorf("Load(%s) = %v; want %q", tc.path, err, tc.reason)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) blocked", tc.path)
 		}
 	}
 }

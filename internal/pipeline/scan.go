@@ -76,7 +76,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := loadTrust(cfg.Trust, log)
+	tr, err := cfg.loadTrust(log)
 	if err != nil {
 		return nil, err
 	}
@@ -91,6 +91,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 
 	res := probeStage(ctx, cfg, partners, tr, log)
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
+	res.TrustErrors = tr.TrustErrors()
 	if !cfg.Checks.Disabled {
 		if err := checkStage(ctx, cfg.Checks, res, log); err != nil {
 			return res, err
@@ -121,9 +122,13 @@ func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.Inventory
 	if cfg.Partners != nil {
 		return cfg.Partners, nil, nil
 	}
-	partners, invErrs, err := inventory.ReadFile(cfg.Inventory)
+	f, err := inventory.Load(cfg.Inventory)
 	if err != nil {
 		return nil, nil, &UsageError{Err: err}
+	}
+	partners, invErrs := f.Partners, f.Errors
+	if f.Encoding != inventory.EncodingUTF8 {
+		log.Warn("inventory is not UTF-8: read as "+f.Encoding+" (as Excel saves CSV); save it as CSV UTF-8 to be sure", "file", cfg.Inventory)
 	}
 	for _, e := range invErrs {
 		cfg.problem(e.Error())
@@ -142,11 +147,15 @@ func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.Inventory
 	return partners, invErrs, nil
 }
 
-// loadTrust builds the trust store and logs every file it had to skip.
-func loadTrust(o trust.Options, log *slog.Logger) (*trust.Store, error) {
-	st, err := trust.New(o)
+// loadTrust builds the trust store; every file it had to skip is said to
+// the person (even under --quiet) and kept for results.json.
+func (cfg Config) loadTrust(log *slog.Logger) (*trust.Store, error) {
+	st, err := trust.New(cfg.Trust)
 	if err != nil {
 		return nil, &UsageError{Err: err}
+	}
+	for _, e := range st.TrustErrors() {
+		cfg.problem(fmt.Sprintf("%s: skipped: %s", e.File, e.Message))
 	}
 	for _, w := range st.Warnings {
 		log.Warn(w.Error())
@@ -211,7 +220,9 @@ func checkStage(ctx context.Context, c Checks, res *audit.Results, log *slog.Log
 		log.Warn("checks interrupted; results are incomplete", "error", err)
 		return nil
 	}
-	log.Info("checks done", "checks", len(h.Checks()), "failed_plugins", len(h.Failures()), "elapsed", time.Since(start).Round(time.Millisecond))
+	st := h.Stats()
+	log.Info("checks done", "checks", len(h.Checks()), "failed_plugins", st.FailedPlugins, "failed_calls", st.FailedCalls,
+		"unchecked_partners", st.Unchecked, "unsendable_partners", st.Unsendable, "trimmed_partners", st.Trimmed, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -17,11 +17,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/smallstep/pkcs7"
+
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // Extensions lists the file extensions LoadDir reads (compared case-insensitively).
@@ -41,7 +42,20 @@ type FileError struct {
 	Err  error  // the reason; a *CertError (or several, joined) for single certificates
 }
 
-func (e *FileError) Error() string { return fmt.Sprintf("roots file %s: %v", e.File, e.Err) }
+func (e *FileError) Error() string {
+	if re, ok := e.Err.(*regfile.Error); ok {
+		return fmt.Sprintf("roots file %s skipped: %s", e.File, re.Reason)
+	}
+	return fmt.Sprintf("roots file %s: %v", e.File, e.Err)
+}
+
+// Message is the reason alone, without the file name.
+func (e *FileError) Message() string {
+	if re, ok := e.Err.(*regfile.Error); ok {
+		return "skipped: " + re.Reason
+	}
+	return e.Err.Error()
+}
 
 // Unwrap returns the reason.
 func (e *FileError) Unwrap() error { return e.Err }
@@ -71,6 +85,9 @@ var ErrUnknownFormat = errors.New("not a certificate file (expected PEM, DER, PK
 var ErrNoCertificates = errors.New("no certificates in file")
 
 // ReadFile reads every certificate in the file at path, whatever its format.
+// Only a regular file of at most regfile.MaxRoots bytes is read: a FIFO, a
+// device (a symlink to /dev/zero) or a larger file is refused with a
+// *regfile.Error inside the *FileError.
 // When some certificates cannot be parsed it returns the others together with
 // an error naming each failed one by index (*CertError, joined); the error is
 // wrapped in a *FileError naming path.
@@ -97,7 +114,7 @@ func certsOf(in []indexed) []*x509.Certificate {
 }
 
 func readFile(path string) ([]indexed, error) {
-	data, err := os.ReadFile(path)
+	data, err := regfile.Read(path, regfile.MaxRoots)
 	if err != nil {
 		return nil, &FileError{File: path, Err: err}
 	}

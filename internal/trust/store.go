@@ -3,6 +3,7 @@ package trust
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,6 +74,19 @@ type Store struct {
 	rootsFile string
 	byRaw     map[string]int // Raw -> index in Private
 	byKey     map[string]int // RawSubject + RawSubjectPublicKeyInfo -> index in Private
+}
+
+// TrustErrors lists, for results.json and the reports, every file that
+// was skipped or only partly read (the *FileError warnings), in load order.
+func (s *Store) TrustErrors() []audit.TrustError {
+	var out []audit.TrustError
+	for _, w := range s.Warnings {
+		var fe *FileError
+		if errors.As(w, &fe) {
+			out = append(out, audit.TrustError{File: fe.File, Message: fe.Message()})
+		}
+	}
+	return out
 }
 
 // RootWarning reports a private root Go will trust as an anchor although

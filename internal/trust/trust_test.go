@@ -20,12 +20,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/smallstep/pkcs7"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -642,4 +644,80 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("no certificates and no error")
 		}
 	})
+}
+
+// TestStoreSkipsSpecialFiles: a FIFO or a symlink to /dev/zero among the
+// private roots is skipped at once with its reason, and listed in
+// TrustErrors with the files that could not be read; the other roots load.
+func TestStoreSkipsSpecialFiles(t *testing.T) {
+	p := newPKI(t, "Contoso")
+	dir := t.TempDir()
+	rootsFile := write(t, dir, "roots.pem", pemOf(p.root))
+	priv := filepath.Join(dir, "private")
+	os.Mkdir(priv, 0o755)
+	write(t, priv, "good.pem", pemOf(p.root))
+	if err := syscall.Mkfifo(filepath.Join(priv, "contoso-root.cer"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(priv, "zero.cer")); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, regfile.MaxRoots+1)
+	copy(big, pemOf(p.root))
+	write(t, priv, "huge.pem", big)
+	write(t, priv, "garbage.crt", []byte("not a certificate"))
+
+	type result struct {
+		s   *Store
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := New(Options{PrivateDir: priv, RootsFile: rootsFile})
+		done <- result{s, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("trust.New blocked on a special file for 10 s")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	got := map[string]string{}
+	for _, e := range r.s.TrustErrors() {
+		got[filepath.Base(e.File)] = e.Message
+	}
+	want := map[string]string{
+		"contoso-root.cer": "skipped: a FIFO (named pipe), not a regular file",
+		"zero.cer":         "skipped: a character device, not a regular file",
+		"huge.pem":         "skipped: 16.0 MiB, over the 16.0 MiB limit",
+		"garbage.crt":      ErrUnknownFormat.Error(),
+	}
+	for f, msg := range want {
+		if got[f] != msg {
+			t.Errorf("trust error of %s = %q, want %q", f, got[f], msg)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("trust errors %v, want exactly %v", got, want)
+	}
+	if len(r.s.Private) != 1 || r.s.Private[0].File != "good.pem" {
+		t.Errorf("private roots %+v, want good.pem alone", r.s.Private)
+	}
+	for _, w := range r.s.Warnings {
+		if strings.Contains(w.Error(), "contoso-root.cer") && !strings.Contains(w.Error(), "roots file "+filepath.Join(priv, "contoso-root.cer")+" skipped: a FIFO") {
+			t.Errorf("warning %q does not say the FIFO was skipped", w)
+		}
+	}
+
+	// --roots pointing at /dev/zero fails at once, naming the file.
+	zero := filepath.Join(dir, "roots-zero.pem")
+	os.Symlink("/dev/zero", zero)
+	s, err := New(Options{RootsFile: zero})
+	var re *regfile.Error
+	if s != nil || !errors.As(err, &re) || !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), zero) {
+		t.Errorf("New(--roots /dev/zero) = %v, %v; want a regfile error naming %s", s, err, zero)
+	}
 }

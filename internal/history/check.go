@@ -1,0 +1,97 @@
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// maxCheckProblems bounds the problems Check collects (SQLite's own default for integrity_check).
+const maxCheckProblems = 100
+
+// CheckReport is what Check found.
+type CheckReport struct {
+	Path     string   `json:"path"`
+	Quick    bool     `json:"quick"`    // quick_check instead of integrity_check
+	Schema   int      `json:"schema"`   // the database's schema version
+	Runs     int      `json:"runs"`     // runs recorded, when they could be counted
+	Problems []string `json:"problems"` // SQLite's messages; empty when the database is healthy
+}
+
+// OK reports whether the check found nothing wrong.
+func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
+
+// Check runs SQLite's integrity_check (quick_check when quick: O(N)
+// instead of O(N log N), without the index cross-checks) and its foreign
+// key check over db, and counts the runs. Nothing is written. When the
+// check finds damage the report lists it and the error is an *Error
+// wrapping ErrCorrupt; a check that cannot even run returns the same.
+func (db *DB) Check(quick bool) (*CheckReport, error) {
+	ctx := context.Background()
+	rep := &CheckReport{Path: db.path, Quick: quick, Problems: []string{}}
+	pragma := fmt.Sprintf("PRAGMA integrity_check(%d)", maxCheckProblems)
+	if quick {
+		pragma = fmt.Sprintf("PRAGMA quick_check(%d)", maxCheckProblems)
+	}
+	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&rep.Schema); err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	rows, err := db.sql.QueryContext(ctx, pragma)
+	if err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	for rows.Next() {
+		var msg string
+		if err := rows.Scan(&msg); err != nil {
+			rows.Close()
+			return rep, db.wrap(OpCheck, err)
+		}
+		if msg != "ok" {
+			rep.Problems = append(rep.Problems, msg)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	fk, err := db.sql.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	for fk.Next() && len(rep.Problems) < maxCheckProblems {
+		var table, parent string
+		var rowid, fkid any
+		if err := fk.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			fk.Close()
+			return rep, db.wrap(OpCheck, err)
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("table %s row %v refers to a missing row of %s", table, rowid, parent))
+	}
+	fk.Close()
+	if err := fk.Err(); err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&rep.Runs); err != nil && len(rep.Problems) == 0 {
+		return rep, db.wrap(OpCheck, err)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, &Error{Op: OpCheck, Path: db.path, Err: fmt.Errorf("%w: %d problem(s) found, the first: %s", ErrCorrupt, len(rep.Problems), rep.Problems[0])}
+	}
+	return rep, nil
+}
+
+// CheckFile opens the database at path read-only and checks it (see
+// Check). A file too damaged to open gives an *Error wrapping ErrCorrupt
+// and a report with that one problem.
+func CheckFile(path string, quick bool) (*CheckReport, error) {
+	db, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		rep := &CheckReport{Path: path, Quick: quick, Problems: []string{}}
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotHistory) {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
+		return rep, err
+	}
+	defer db.Close()
+	return db.Check(quick)
+}
