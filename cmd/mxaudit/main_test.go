@@ -189,34 +189,45 @@ func cmdChanges(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// signals SIG@AFTER[,SIG@AFTER...] PROGRAM ARGS... starts a program, sends
-// it each signal AFTER the one before (or the start), waits for it, and leaves its output in signals.stdout
+// signals SIG@WHEN[,SIG@WHEN...] PROGRAM ARGS... starts a program, sends it
+// each signal in turn, waits for it, and leaves its output in signals.stdout
 // and signals.stderr and its exit code in signals.exit (testscript's own
-// kill knows only INT and KILL).
+// kill knows only INT and KILL). WHEN is a duration after the step before
+// (INT@50ms), or /REGEXP/ with an optional +DURATION: once the program's
+// stderr matches (INT@/scan started/+1s), so a slow start under -race or a
+// loaded machine cannot make the signal come too early.
 func cmdSignals(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: signals SIG@AFTER[,SIG@AFTER...] program args...")
+		ts.Fatalf("usage: signals SIG@WHEN[,SIG@WHEN...] program args...")
 	}
 	cmd := exec.Command(args[1], args[2:]...)
 	cmd.Dir = ts.MkAbs(".")
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_STATE_HOME", "XDG_CONFIG_HOME"} {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stdout strings.Builder
+	stderr := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	if err := cmd.Start(); err != nil {
 		ts.Fatalf("signals: %v", err)
 	}
 	for _, step := range strings.Split(args[0], ",") {
-		name, d, _ := strings.Cut(step, "@")
-		after, err := time.ParseDuration(d)
-		if err != nil {
-			ts.Fatalf("signals %s: %v", step, err)
-		}
-		time.Sleep(after)
+		name, when, _ := strings.Cut(step, "@")
 		sig := map[string]syscall.Signal{"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "TERM": syscall.SIGTERM}[name]
 		if sig == 0 {
 			ts.Fatalf("signals: unknown signal %q", name)
+		}
+		if strings.HasPrefix(when, "/") {
+			re, rest, _ := strings.Cut(when[1:], "/")
+			waitFor(ts, stderr, regexp.MustCompile(re))
+			when = strings.TrimPrefix(rest, "+")
+		}
+		if when != "" {
+			after, err := time.ParseDuration(when)
+			if err != nil {
+				ts.Fatalf("signals %s: %v", step, err)
+			}
+			time.Sleep(after)
 		}
 		cmd.Process.Signal(sig)
 	}
@@ -231,6 +242,33 @@ func cmdSignals(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%v", err)
 		}
 	}
+}
+
+// waitFor waits up to a minute for the program's stderr to match re.
+func waitFor(ts *testscript.TestScript, b *lockedBuffer, re *regexp.Regexp) {
+	for deadline := time.Now().Add(time.Minute); !re.MatchString(b.String()); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("signals: stderr never matched %s:\n%s", re, b.String())
+		}
+	}
+}
+
+// lockedBuffer is a strings.Builder safe for a writer and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // probeagree RESULTS ARGS... runs `mxaudit probe --json ARGS...` for every
