@@ -35,6 +35,13 @@ type Results struct {
 	// skipped or only partly read, and why.
 	TrustErrors []TrustError `json:"trust_errors,omitempty"`
 	Changes     []Change     `json:"changes,omitempty"`
+
+	// Vantage names where the probes left from (--vantage), RunLabel ties
+	// the shards of one audit together (--run-label), and Shard is the
+	// slice of the inventory audited, "K/N" (--shard); all empty by default.
+	Vantage  string `json:"vantage,omitempty"`
+	RunLabel string `json:"run_label,omitempty"`
+	Shard    string `json:"shard,omitempty"`
 }
 
 // Result is what the audit found for one partner.

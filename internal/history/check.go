@@ -26,9 +26,16 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 // key check over db, and counts the runs. Nothing is written. When the
 // check finds damage the report lists it and the error is an *Error
 // wrapping ErrCorrupt; a check that cannot even run returns the same.
+//
+// On PostgreSQL, whose server checks its own pages, Check reads the schema
+// version and checks that every complete run holds the results it
+// recorded.
 func (db *DB) Check(quick bool) (*CheckReport, error) {
 	ctx := context.Background()
 	rep := &CheckReport{Path: db.path, Quick: quick, Problems: []string{}}
+	if db.pg {
+		return db.checkPG(ctx, rep)
+	}
 	pragma := fmt.Sprintf("PRAGMA integrity_check(%d)", maxCheckProblems)
 	if quick {
 		pragma = fmt.Sprintf("PRAGMA quick_check(%d)", maxCheckProblems)
@@ -86,7 +93,7 @@ func (db *DB) Check(quick bool) (*CheckReport, error) {
 func CheckFile(path string, quick bool) (*CheckReport, error) {
 	db, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
-		rep := &CheckReport{Path: path, Quick: quick, Problems: []string{}}
+		rep := &CheckReport{Path: Redact(path), Quick: quick, Problems: []string{}}
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotHistory) {
 			rep.Problems = append(rep.Problems, err.Error())
 		}
@@ -94,4 +101,34 @@ func CheckFile(path string, quick bool) (*CheckReport, error) {
 	}
 	defer db.Close()
 	return db.Check(quick)
+}
+
+// checkPG is Check on PostgreSQL.
+func (db *DB) checkPG(ctx context.Context, rep *CheckReport) (*CheckReport, error) {
+	rep.Schema = db.schema
+	rows, err := db.c().QueryContext(ctx, `SELECT r.id, r.partners, count(x.seq) FROM runs r LEFT JOIN results x ON x.run_id = r.id
+		WHERE r.status = ? GROUP BY r.id, r.partners HAVING count(x.seq) <> r.partners ORDER BY r.id LIMIT ?`, StatusComplete, maxCheckProblems)
+	if err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	for rows.Next() {
+		var id int64
+		var want, have int
+		if err := rows.Scan(&id, &want, &have); err != nil {
+			rows.Close()
+			return rep, db.wrap(OpCheck, err)
+		}
+		rep.Problems = append(rep.Problems, fmt.Sprintf("run %d recorded %d partners but holds %d results", id, want, have))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	if err := db.c().QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&rep.Runs); err != nil {
+		return rep, db.wrap(OpCheck, err)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, &Error{Op: OpCheck, Path: db.path, Err: fmt.Errorf("%w: %d problem(s) found, the first: %s", ErrCorrupt, len(rep.Problems), rep.Problems[0])}
+	}
+	return rep, nil
 }

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"testing"
@@ -39,27 +40,28 @@ func TestTimingsEncoding(t *testing.T) {
 // database small: chain certificates are stored once (not in the result
 // bodies), and a partner whose result did not change shares its body.
 func TestBodiesAreCompactAndShared(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	record(t, db, runs[1])
-	record(t, db, runs[2]) // the same results one night later
-	var bodies, results, certs int
-	db.sql.QueryRow(`SELECT count(*) FROM bodies`).Scan(&bodies)
-	db.sql.QueryRow(`SELECT count(*) FROM results`).Scan(&results)
-	db.sql.QueryRow(`SELECT count(*) FROM certs`).Scan(&certs)
-	if bodies != len(runs[1].Partners) || results != 2*len(runs[1].Partners) {
-		t.Errorf("%d bodies for %d results of two identical runs", bodies, results)
-	}
-	if certs != 8 { // 5 leaves and 3 CAs in run 2
-		t.Errorf("%d certificates stored", certs)
-	}
-	var doc []byte
-	db.sql.QueryRow(`SELECT doc FROM bodies LIMIT 1`).Scan(&doc)
-	j, err := inflate(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(j), `"sha1":"",`) || !strings.Contains(string(j), `"x_compact_chain":[0,1]`) {
-		t.Errorf("body holds chain details:\n%s", j)
-	}
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		record(t, db, runs[1])
+		record(t, db, runs[2]) // the same results one night later
+		var bodies, results, certs int
+		db.c().QueryRowContext(context.Background(), `SELECT count(*) FROM bodies`).Scan(&bodies)
+		db.c().QueryRowContext(context.Background(), `SELECT count(*) FROM results`).Scan(&results)
+		db.c().QueryRowContext(context.Background(), `SELECT count(*) FROM certs`).Scan(&certs)
+		if bodies != len(runs[1].Partners) || results != 2*len(runs[1].Partners) {
+			t.Errorf("%d bodies for %d results of two identical runs", bodies, results)
+		}
+		if certs != 8 { // 5 leaves and 3 CAs in run 2
+			t.Errorf("%d certificates stored", certs)
+		}
+		var doc []byte
+		db.c().QueryRowContext(context.Background(), `SELECT doc FROM bodies LIMIT 1`).Scan(&doc)
+		j, err := inflate(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(j), `"sha1":"",`) || !strings.Contains(string(j), `"x_compact_chain":[0,1]`) {
+			t.Errorf("body holds chain details:\n%s", j)
+		}
+	})
 }

@@ -16,9 +16,10 @@ import (
 // DB is an open history database.
 type DB struct {
 	sql      *sql.DB
-	path     string
+	path     string // the file, or the PostgreSQL URL without its password
+	pg       bool   // PostgreSQL, not SQLite
 	readOnly bool
-	schema   int // the schema version of the file as opened (SchemaVersion unless read-only)
+	schema   int // the schema version of the database as opened (SchemaVersion unless read-only)
 }
 
 // Options tune Open.
@@ -31,7 +32,8 @@ type Options struct {
 	// read-only medium or owned by another user can still be read. A
 	// database older than schema 2 cannot be read this way. Implies MustExist.
 	ReadOnly bool
-	// BusyTimeoutMS is how long a statement waits for another writer; 0 means 10 s.
+	// BusyTimeoutMS is how long a statement waits for another writer; 0
+	// means 10 s (SQLite only: PostgreSQL writers wait for each other).
 	BusyTimeoutMS int
 }
 
@@ -66,10 +68,16 @@ func DefaultPath() (string, error) {
 }
 
 // Open opens (creating if needed) the history database at path and
-// migrates it to SchemaVersion. A database with a newer schema is refused
-// with a *SchemaTooNewError and left as it is. Other failures are an
-// *Error with Op OpOpen (wrapping ErrCorrupt for a damaged file).
+// migrates it to SchemaVersion: an SQLite file, or a PostgreSQL database
+// when path is a postgres:// or postgresql:// URL (see IsURL). A database
+// with a newer schema is refused with a *SchemaTooNewError and left as it
+// is. Other failures are an *Error with Op OpOpen (wrapping ErrCorrupt for a
+// damaged file).
 func Open(path string, o Options) (*DB, error) {
+	if IsURL(path) {
+		db, err := openPostgres(path, o)
+		return db, wrapPath(OpOpen, Redact(path), err)
+	}
 	db, err := open(path, o)
 	return db, wrapPath(OpOpen, path, err)
 }
@@ -140,8 +148,12 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// Path returns the file the database lives in.
+// Path returns the file the database lives in, or its PostgreSQL URL
+// without the password.
 func (db *DB) Path() string { return db.path }
+
+// Postgres reports whether the database is a PostgreSQL one.
+func (db *DB) Postgres() bool { return db.pg }
 
 // Close closes the database.
 func (db *DB) Close() error { return db.sql.Close() }

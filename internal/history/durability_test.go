@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/mxaudit/mxaudit/internal/pgtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childReadOnlyEnv); path != "" {
 		os.Exit(childReadOnly(path))
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // childRecord is the subprocess of TestKillMidRecord: it takes the lock,
@@ -141,7 +142,9 @@ func TestMigrateFromV1(t *testing.T) {
 	record(t, db, runs[0])
 	db.Close()
 	raw := rawSQL(t, path)
-	if _, err := raw.Exec(`DROP INDEX partners_by_key; ALTER TABLE partners DROP COLUMN target; ALTER TABLE runs DROP COLUMN audited;
+	if _, err := raw.Exec(`DROP INDEX runs_by_scope; DROP INDEX runs_by_label; ALTER TABLE runs DROP COLUMN vantage;
+		ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN shard; ALTER TABLE runs DROP COLUMN shards;
+		DROP INDEX partners_by_key; ALTER TABLE partners DROP COLUMN target; ALTER TABLE runs DROP COLUMN audited;
 		DROP TABLE changes; PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}

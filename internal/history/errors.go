@@ -56,11 +56,14 @@ const (
 	sqliteNotADB   = 26
 )
 
-// classify adds ErrCorrupt or ErrReadOnly to an SQLite error that means it.
+// classify adds ErrCorrupt or ErrReadOnly to an SQLite or PostgreSQL error that means it.
 func classify(err error) error {
 	var coded interface{ Code() int }
-	if err == nil || !errors.As(err, &coded) {
-		return err
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &coded) {
+		return classifyPG(err)
 	}
 	switch coded.Code() & 0xff {
 	case sqliteCorrupt, sqliteNotADB:

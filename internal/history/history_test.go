@@ -95,147 +95,150 @@ func kinds(cs []audit.Change) []string {
 }
 
 func TestChangesAcrossRuns(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	id1 := record(t, db, runs[0])
-	if len(runs[0].Changes) != 0 {
-		t.Fatalf("first run has changes: %v", kinds(runs[0].Changes))
-	}
-	id2 := record(t, db, runs[1])
-	want := []string{
-		"contoso verdict_worse",
-		"contoso cert_replaced",
-		"contoso issuer_changed",
-		"contoso key_changed",
-		"fabrikam verdict_worse",
-		"tailspin verdict_recovered",
-		"tailspin root_source_changed",
-		"adatum cert_replaced",
-		"adatum issuer_changed",
-		"adatum root_source_changed",
-		"wingtip expiry_threshold",
-		"litware partner_added",
-		"northwind partner_removed",
-	}
-	if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
-		t.Errorf("changes of run 2:\n got %q\nwant %q", got, want)
-	}
-	for _, c := range runs[1].Changes {
-		if c.SinceRun != id1 {
-			t.Errorf("%s %s: since_run %d, want %d", c.Partner, c.Kind, c.SinceRun, id1)
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		id1 := record(t, db, runs[0])
+		if len(runs[0].Changes) != 0 {
+			t.Fatalf("first run has changes: %v", kinds(runs[0].Changes))
 		}
-		if c.Partner == "contoso" && c.Kind == IssuerChanged {
-			if c.Before != "CN=Contoso Issuing CA 01,O=Contoso Ltd" || c.After != "CN=Contoso Issuing CA 01,O=Contoso Ltd." {
-				t.Errorf("contoso issuer change: %q -> %q", c.Before, c.After)
+		id2 := record(t, db, runs[1])
+		want := []string{
+			"contoso verdict_worse",
+			"contoso cert_replaced",
+			"contoso issuer_changed",
+			"contoso key_changed",
+			"fabrikam verdict_worse",
+			"tailspin verdict_recovered",
+			"tailspin root_source_changed",
+			"adatum cert_replaced",
+			"adatum issuer_changed",
+			"adatum root_source_changed",
+			"wingtip expiry_threshold",
+			"litware partner_added",
+			"northwind partner_removed",
+		}
+		if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
+			t.Errorf("changes of run 2:\n got %q\nwant %q", got, want)
+		}
+		for _, c := range runs[1].Changes {
+			if c.SinceRun != id1 {
+				t.Errorf("%s %s: since_run %d, want %d", c.Partner, c.Kind, c.SinceRun, id1)
+			}
+			if c.Partner == "contoso" && c.Kind == IssuerChanged {
+				if c.Before != "CN=Contoso Issuing CA 01,O=Contoso Ltd" || c.After != "CN=Contoso Issuing CA 01,O=Contoso Ltd." {
+					t.Errorf("contoso issuer change: %q -> %q", c.Before, c.After)
+				}
+			}
+			if c.Partner == "wingtip" && (c.Before != "31 days left" || c.After != "30 days left (<= 30)") {
+				t.Errorf("wingtip expiry: %q -> %q", c.Before, c.After)
+			}
+			if c.Partner == "adatum" && c.Kind == RootSourceChanged && (c.Before != "private CA" || c.After != "public CA") {
+				t.Errorf("adatum root: %q -> %q", c.Before, c.After)
 			}
 		}
-		if c.Partner == "wingtip" && (c.Before != "31 days left" || c.After != "30 days left (<= 30)") {
-			t.Errorf("wingtip expiry: %q -> %q", c.Before, c.After)
+		id3 := record(t, db, runs[2])
+		if len(runs[2].Changes) != 0 {
+			t.Errorf("run 3 repeats changes: %q", kinds(runs[2].Changes))
 		}
-		if c.Partner == "adatum" && c.Kind == RootSourceChanged && (c.Before != "private CA" || c.After != "public CA") {
-			t.Errorf("adatum root: %q -> %q", c.Before, c.After)
-		}
-	}
-	id3 := record(t, db, runs[2])
-	if len(runs[2].Changes) != 0 {
-		t.Errorf("run 3 repeats changes: %q", kinds(runs[2].Changes))
-	}
 
-	// Stored changes and Diff agree with what Record computed.
-	stored, err := db.Changes(id2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(kinds(stored), want) {
-		t.Errorf("stored changes: %q", kinds(stored))
-	}
-	diff, err := db.Diff(id1, id3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(diff) != len(want) {
-		t.Errorf("diff 1..3: %q", kinds(diff))
-	}
-	a, b, err := db.LastRuns()
-	if err != nil || a != id2 || b != id3 {
-		t.Errorf("LastRuns = %d, %d, %v; want %d, %d", a, b, err, id2, id3)
-	}
+		// Stored changes and Diff agree with what Record computed.
+		stored, err := db.Changes(id2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(kinds(stored), want) {
+			t.Errorf("stored changes: %q", kinds(stored))
+		}
+		diff, err := db.Diff(id1, id3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(diff) != len(want) {
+			t.Errorf("diff 1..3: %q", kinds(diff))
+		}
+		a, b, err := db.LastRuns()
+		if err != nil || a != id2 || b != id3 {
+			t.Errorf("LastRuns = %d, %d, %v; want %d, %d", a, b, err, id2, id3)
+		}
+	})
 }
 
 func TestResultsRoundTrip(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	root := newCA("Adatum", "Adatum Root 2")
-	runs[1].PrivateRoots = []audit.PrivateRoot{{File: "adatum.pem", Subject: "CN=Adatum Root 2,O=Adatum",
-		SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
-		UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
-	runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
-	runs[1].TrustErrors = []audit.TrustError{{File: "/srv/roots/contoso-root.cer", Message: "skipped: a FIFO (named pipe), not a regular file"}}
-	runs[1].Incomplete = true
-	record(t, db, runs[0])
-	id := record(t, db, runs[1])
-	got, err := db.Results(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := json.MarshalIndent(got, "", " ")
-	w, _ := json.MarshalIndent(runs[1], "", " ")
-	if !bytes.Equal(g, w) {
-		os.WriteFile(filepath.Join(t.TempDir(), "got.json"), g, 0o644)
-		gl, wl := strings.Split(string(g), "\n"), strings.Split(string(w), "\n")
-		for i := range min(len(gl), len(wl)) {
-			if gl[i] != wl[i] {
-				t.Fatalf("Results(%d) differs from what was recorded at line %d:\n got %s\nwant %s", id, i+1, gl[i], wl[i])
-			}
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		root := newCA("Adatum", "Adatum Root 2")
+		runs[1].PrivateRoots = []audit.PrivateRoot{{File: "adatum.pem", Subject: "CN=Adatum Root 2,O=Adatum",
+			SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
+			UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
+		runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
+		runs[1].TrustErrors = []audit.TrustError{{File: "/srv/roots/contoso-root.cer", Message: "skipped: a FIFO (named pipe), not a regular file"}}
+		runs[1].Incomplete = true
+		record(t, db, runs[0])
+		id := record(t, db, runs[1])
+		got, err := db.Results(id)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatalf("Results(%d) differs in length: %d lines, want %d", id, len(gl), len(wl))
-	}
-	if _, err := db.Results(99); !errors.Is(err, ErrNoRun) {
-		t.Errorf("Results(99) = %v, want ErrNoRun", err)
-	}
+		g, _ := json.MarshalIndent(got, "", " ")
+		w, _ := json.MarshalIndent(runs[1], "", " ")
+		if !bytes.Equal(g, w) {
+			os.WriteFile(filepath.Join(t.TempDir(), "got.json"), g, 0o644)
+			gl, wl := strings.Split(string(g), "\n"), strings.Split(string(w), "\n")
+			for i := range min(len(gl), len(wl)) {
+				if gl[i] != wl[i] {
+					t.Fatalf("Results(%d) differs from what was recorded at line %d:\n got %s\nwant %s", id, i+1, gl[i], wl[i])
+				}
+			}
+			t.Fatalf("Results(%d) differs in length: %d lines, want %d", id, len(gl), len(wl))
+		}
+		if _, err := db.Results(99); !errors.Is(err, ErrNoRun) {
+			t.Errorf("Results(99) = %v, want ErrNoRun", err)
+		}
+	})
 }
 
 func TestIncompleteRunIsNoBaseline(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	record(t, db, runs[0])
-	// An interrupted (Ctrl-C) second run: contoso probed, the rest not.
-	partial := *runs[1]
-	partial.Incomplete = true
-	partial.Partners = slices.Clone(runs[1].Partners)
-	for i := range partial.Partners[1:] {
-		p := &partial.Partners[i+1]
-		p.Verdict, p.Verdicts, p.Chain = audit.NotProbed, []audit.Verdict{audit.NotProbed}, nil
-	}
-	record(t, db, &partial)
-	for _, c := range partial.Changes {
-		if c.Partner != "contoso" && c.Kind != PartnerAdded && c.Kind != PartnerRemoved {
-			t.Errorf("partial run reports %s %s for a partner it did not probe", c.Partner, c.Kind)
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		record(t, db, runs[0])
+		// An interrupted (Ctrl-C) second run: contoso probed, the rest not.
+		partial := *runs[1]
+		partial.Incomplete = true
+		partial.Partners = slices.Clone(runs[1].Partners)
+		for i := range partial.Partners[1:] {
+			p := &partial.Partners[i+1]
+			p.Verdict, p.Verdicts, p.Chain = audit.NotProbed, []audit.Verdict{audit.NotProbed}, nil
 		}
-	}
-	// The next complete run compares every partner with the last run that
-	// audited it: contoso with the partial run (nothing new since), the
-	// others, and the added and removed partners, with run 1.
-	record(t, db, runs[1])
-	want := []string{
-		"fabrikam verdict_worse",
-		"tailspin verdict_recovered",
-		"tailspin root_source_changed",
-		"adatum cert_replaced",
-		"adatum issuer_changed",
-		"adatum root_source_changed",
-		"wingtip expiry_threshold",
-		"litware partner_added",
-		"northwind partner_removed",
-	}
-	if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
-		t.Errorf("after a partial run:\n got %q\nwant %q", got, want)
-	}
-	for _, c := range runs[1].Changes {
-		if c.SinceRun != 1 {
-			t.Errorf("%s %s since run %d, want 1", c.Partner, c.Kind, c.SinceRun)
+		record(t, db, &partial)
+		for _, c := range partial.Changes {
+			if c.Partner != "contoso" && c.Kind != PartnerAdded && c.Kind != PartnerRemoved {
+				t.Errorf("partial run reports %s %s for a partner it did not probe", c.Partner, c.Kind)
+			}
 		}
-	}
+		// The next complete run compares every partner with the last run that
+		// audited it: contoso with the partial run (nothing new since), the
+		// others, and the added and removed partners, with run 1.
+		record(t, db, runs[1])
+		want := []string{
+			"fabrikam verdict_worse",
+			"tailspin verdict_recovered",
+			"tailspin root_source_changed",
+			"adatum cert_replaced",
+			"adatum issuer_changed",
+			"adatum root_source_changed",
+			"wingtip expiry_threshold",
+			"litware partner_added",
+			"northwind partner_removed",
+		}
+		if got := kinds(runs[1].Changes); !slices.Equal(got, want) {
+			t.Errorf("after a partial run:\n got %q\nwant %q", got, want)
+		}
+		for _, c := range runs[1].Changes {
+			if c.SinceRun != 1 {
+				t.Errorf("%s %s since run %d, want 1", c.Partner, c.Kind, c.SinceRun)
+			}
+		}
+	})
 }
 
 func TestDiffSnapshots(t *testing.T) {
@@ -284,49 +287,50 @@ func TestDiffSnapshots(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	for _, r := range runs {
-		record(t, db, r)
-	}
-	s, err := db.Summary(SummaryOptions{Since: now.Add(time.Hour), Until: now.AddDate(0, 3, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Runs != 2 || s.FirstRun != 2 || s.LastRun != 3 {
-		t.Errorf("summary covers %d runs (%d to %d), want 2 (2 to 3)", s.Runs, s.FirstRun, s.LastRun)
-	}
-	s, err = db.Summary(SummaryOptions{Since: now, Inventory: inv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	by := map[string]PartnerSummary{}
-	for _, p := range s.Partners {
-		by[p.Partner] = p
-	}
-	fab := by["fabrikam"]
-	if fab.Runs != 3 || fab.FailedRuns != 2 || fab.DaysWithFailure != 2 || !fab.FirstFailure.Equal(now.Add(24*time.Hour)) ||
-		!fab.LastFailure.Equal(now.Add(48*time.Hour)) || fab.Worst != audit.Timeout || fab.Last != audit.Timeout {
-		t.Errorf("fabrikam: %+v", fab)
-	}
-	if c := by["contoso"].CertChanges; len(c) != 1 || c[0].Run != 2 || !c[0].Issuer {
-		t.Errorf("contoso certificate changes: %+v", c)
-	}
-	if tail := by["tailspin"]; tail.DaysWithFailure != 1 || tail.Last != audit.Valid {
-		t.Errorf("tailspin: %+v", tail)
-	}
-	var text, js bytes.Buffer
-	if err := s.WriteText(&text); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(text.String(), "fabrikam   3     2       2") || !strings.Contains(text.String(), "contoso [new issuer]") {
-		t.Errorf("text summary:\n%s", text.String())
-	}
-	if err := s.WriteJSON(&js); err != nil {
-		t.Fatal(err)
-	}
-	var back Summary
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Partners) != 7 {
-		t.Errorf("JSON summary does not read back (%v):\n%s", err, js.String())
-	}
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		for _, r := range runs {
+			record(t, db, r)
+		}
+		s, err := db.Summary(SummaryOptions{Since: now.Add(time.Hour), Until: now.AddDate(0, 3, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Runs != 2 || s.FirstRun != 2 || s.LastRun != 3 {
+			t.Errorf("summary covers %d runs (%d to %d), want 2 (2 to 3)", s.Runs, s.FirstRun, s.LastRun)
+		}
+		s, err = db.Summary(SummaryOptions{Since: now, Inventory: inv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		by := map[string]PartnerSummary{}
+		for _, p := range s.Partners {
+			by[p.Partner] = p
+		}
+		fab := by["fabrikam"]
+		if fab.Runs != 3 || fab.FailedRuns != 2 || fab.DaysWithFailure != 2 || !fab.FirstFailure.Equal(now.Add(24*time.Hour)) ||
+			!fab.LastFailure.Equal(now.Add(48*time.Hour)) || fab.Worst != audit.Timeout || fab.Last != audit.Timeout {
+			t.Errorf("fabrikam: %+v", fab)
+		}
+		if c := by["contoso"].CertChanges; len(c) != 1 || c[0].Run != 2 || !c[0].Issuer {
+			t.Errorf("contoso certificate changes: %+v", c)
+		}
+		if tail := by["tailspin"]; tail.DaysWithFailure != 1 || tail.Last != audit.Valid {
+			t.Errorf("tailspin: %+v", tail)
+		}
+		var text, js bytes.Buffer
+		if err := s.WriteText(&text); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text.String(), "fabrikam   3     2       2") || !strings.Contains(text.String(), "contoso [new issuer]") {
+			t.Errorf("text summary:\n%s", text.String())
+		}
+		if err := s.WriteJSON(&js); err != nil {
+			t.Fatal(err)
+		}
+		var back Summary
+		if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Partners) != 7 {
+			t.Errorf("JSON summary does not read back (%v):\n%s", err, js.String())
+		}
+	})
 }

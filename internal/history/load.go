@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/shard"
 )
 
 // ErrNoRun says a run id does not exist or has no recorded results.
@@ -18,6 +19,9 @@ var ErrNoRun = errors.New("no such recorded run")
 type Run struct {
 	ID         int64     `json:"id"`
 	Inventory  string    `json:"inventory"`
+	Vantage    string    `json:"vantage,omitempty"`   // the vantage point the probes left from
+	Label      string    `json:"run_label,omitempty"` // the run label tying shards together
+	Shard      string    `json:"shard,omitempty"`     // the slice of the inventory, "K/N"
 	Started    time.Time `json:"started"`
 	Finished   time.Time `json:"finished,omitzero"`
 	Status     string    `json:"status"`     // StatusRunning, StatusComplete or StatusInterrupted
@@ -27,7 +31,13 @@ type Run struct {
 	Changes    int       `json:"changes"`
 }
 
-// queryer is a *sql.DB or *sql.Tx.
+// Scope returns the scope the run belongs to.
+func (r Run) Scope() Scope {
+	sp, _ := shard.Parse(r.Shard) // written by this package from a valid Spec
+	return Scope{Inventory: r.Inventory, Vantage: r.Vantage, Shard: sp}
+}
+
+// queryer is a conn (any backend), *sql.DB or *sql.Tx.
 type queryer interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	QueryRowContext(context.Context, string, ...any) *sql.Row
@@ -56,13 +66,22 @@ func (db *DB) Runs(f RunFilter) (_ []Run, err error) {
 	return db.runs(where, args, f.Limit)
 }
 
+// scopeCols are the scope columns of runs r, as constants on a database
+// older than schema 4 read without migrating it.
+func (db *DB) scopeCols() string {
+	if db.schema > 0 && db.schema < 4 {
+		return `'', '', 0, 0`
+	}
+	return `r.vantage, r.label, r.shard, r.shards`
+}
+
 func (db *DB) runs(where string, args []any, limit int) ([]Run, error) {
-	q := `SELECT r.id, r.inventory, r.started, r.finished, r.status, r.incomplete, r.partners, r.failing,
+	q := `SELECT r.id, r.inventory, ` + db.scopeCols() + `, r.started, r.finished, r.status, r.incomplete, r.partners, r.failing,
 		(SELECT count(*) FROM changes c WHERE c.run_id = r.id) FROM runs r` + where + ` ORDER BY r.id DESC`
 	if limit > 0 {
 		q += fmt.Sprintf(` LIMIT %d`, limit)
 	}
-	rows, err := db.sql.QueryContext(context.Background(), q, args...)
+	rows, err := db.c().QueryContext(context.Background(), q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: listing runs: %w", err)
 	}
@@ -71,10 +90,11 @@ func (db *DB) runs(where string, args []any, limit int) ([]Run, error) {
 	for rows.Next() {
 		var r Run
 		var started, finished int64
-		if err := rows.Scan(&r.ID, &r.Inventory, &started, &finished, &r.Status, &r.Incomplete, &r.Partners, &r.Failing, &r.Changes); err != nil {
+		var sp shard.Spec
+		if err := rows.Scan(&r.ID, &r.Inventory, &r.Vantage, &r.Label, &sp.K, &sp.N, &started, &finished, &r.Status, &r.Incomplete, &r.Partners, &r.Failing, &r.Changes); err != nil {
 			return nil, fmt.Errorf("history: listing runs: %w", err)
 		}
-		r.Started, r.Finished = fromNanos(started), fromNanos(finished)
+		r.Started, r.Finished, r.Shard = fromNanos(started), fromNanos(finished), sp.String()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -88,37 +108,60 @@ func (db *DB) runs(where string, args []any, limit int) ([]Run, error) {
 
 // LastRuns returns the ids of the two newest complete runs, the older
 // first, for "diff" without arguments: the newest complete run and the
-// complete run of the same inventory before it.
+// complete run of the same scope (inventory, vantage point, shard) before it.
 func (db *DB) LastRuns() (a, b int64, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
-	ctx := context.Background()
-	var inv string
-	err = db.sql.QueryRowContext(ctx, `SELECT id, inventory FROM runs WHERE status = ? ORDER BY id DESC LIMIT 1`, StatusComplete).Scan(&b, &inv)
-	if errors.Is(err, sql.ErrNoRows) {
+	latest, err := db.runs(` WHERE r.status = ?`, []any{StatusComplete}, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(latest) == 0 {
 		return 0, 0, fmt.Errorf("history: %w: the database has no complete run", ErrNoRun)
 	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("history: %w", err)
-	}
-	err = db.sql.QueryRowContext(ctx, `SELECT id FROM runs WHERE status = ? AND inventory = ? AND id < ? ORDER BY id DESC LIMIT 1`, StatusComplete, inv, b).Scan(&a)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, fmt.Errorf("history: %w: run %d is the only complete run of %s", ErrNoRun, b, inv)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("history: %w", err)
+	s := latest[0].Scope()
+	b = latest[0].ID
+	if a, err = db.latestOf(s, b); err != nil {
+		return 0, 0, fmt.Errorf("history: %w: run %d is the only complete run of %s", ErrNoRun, b, s)
 	}
 	return a, b, nil
 }
 
-// Latest returns the id of the newest complete run of inventory ("" for any).
+// Latest returns the id of the newest complete run of inventory ("" for any),
+// from any vantage point and shard.
 func (db *DB) Latest(inventory string) (_ int64, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	var id int64
-	err = db.sql.QueryRowContext(context.Background(),
+	err = db.c().QueryRowContext(context.Background(),
 		`SELECT id FROM runs WHERE status = ? AND (? = '' OR inventory = ?) ORDER BY id DESC LIMIT 1`,
 		StatusComplete, inventory, inventory).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("history: %w of %q", ErrNoRun, inventory)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("history: %w", err)
+	}
+	return id, nil
+}
+
+// LatestOf returns the id of the newest complete run of scope s.
+func (db *DB) LatestOf(s Scope) (_ int64, err error) {
+	defer func() { err = db.wrap(OpRead, err) }()
+	return db.latestOf(s, 1<<62)
+}
+
+// latestOf returns the newest complete run of s before run id before.
+func (db *DB) latestOf(s Scope, before int64) (int64, error) {
+	var id int64
+	cols := `inventory = ? AND vantage = ? AND shards = ? AND shard = ?`
+	args := []any{s.Inventory, s.Vantage, s.Shard.N, s.Shard.K}
+	if db.schema > 0 && db.schema < 4 {
+		cols, args = `inventory = ?`, []any{s.Inventory}
+	}
+	err := db.c().QueryRowContext(context.Background(),
+		`SELECT id FROM runs WHERE status = ? AND `+cols+` AND id < ? ORDER BY id DESC LIMIT 1`,
+		append(append([]any{StatusComplete}, args...), before)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("history: %w of %s", ErrNoRun, s)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("history: %w", err)
@@ -143,11 +186,11 @@ func (db *DB) Run(id int64) (Run, error) {
 func (db *DB) Diff(a, b int64) (_ []audit.Change, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
-	prev, err := loadSnapshot(ctx, db.sql, a)
+	prev, err := loadSnapshot(ctx, db.c(), a)
 	if err != nil {
 		return nil, err
 	}
-	cur, err := loadSnapshot(ctx, db.sql, b)
+	cur, err := loadSnapshot(ctx, db.c(), b)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +265,11 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 func (db *DB) Results(id int64) (_ *audit.Results, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
-	if _, err := runStarted(ctx, db.sql, id); err != nil {
+	if _, err := runStarted(ctx, db.c(), id); err != nil {
 		return nil, err
 	}
 	var doc []byte
-	if err := db.sql.QueryRowContext(ctx, `SELECT doc FROM runs WHERE id = ?`, id).Scan(&doc); err != nil {
+	if err := db.c().QueryRowContext(ctx, `SELECT doc FROM runs WHERE id = ?`, id).Scan(&doc); err != nil {
 		return nil, fmt.Errorf("history: run %d: %w", id, err)
 	}
 	var res audit.Results
@@ -239,7 +282,7 @@ func (db *DB) Results(id int64) (_ *audit.Results, err error) {
 			return b, nil
 		}
 		var b []byte
-		err := db.sql.QueryRowContext(ctx, `SELECT der FROM certs WHERE sha256 = ?`, sha).Scan(&b)
+		err := db.c().QueryRowContext(ctx, `SELECT der FROM certs WHERE sha256 = ?`, sha).Scan(&b)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("certificate %s: %w", sha, err)
 		}
@@ -252,7 +295,7 @@ func (db *DB) Results(id int64) (_ *audit.Results, err error) {
 		duration   int64
 		timings    string
 	}
-	rows, err := db.sql.QueryContext(ctx, `SELECT p.doc, b.doc, r.duration_ms, r.timings
+	rows, err := db.c().QueryContext(ctx, `SELECT p.doc, b.doc, r.duration_ms, r.timings
 		FROM results r JOIN partners p ON p.id = r.partner_id JOIN bodies b ON b.id = r.body_id
 		WHERE r.run_id = ? ORDER BY r.seq`, id)
 	if err != nil {
@@ -330,7 +373,7 @@ func (db *DB) Changes(id int64) (_ []audit.Change, err error) {
 	if db.schema < 3 { // read-only, not migrated
 		target = "''"
 	}
-	rows, err := db.sql.QueryContext(context.Background(),
+	rows, err := db.c().QueryContext(context.Background(),
 		`SELECT partner, `+target+`, kind, before, after, since_run FROM changes WHERE run_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("history: changes of run %d: %w", id, err)

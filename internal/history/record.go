@@ -30,7 +30,7 @@ const (
 // that stops between Begin and Record.
 func (db *DB) Abandon(id int64) (err error) {
 	defer func() { err = db.wrap(OpRecord, err) }()
-	_, err = db.sql.Exec(`UPDATE runs SET status = ? WHERE id = ? AND status = ?`, StatusInterrupted, id, StatusRunning)
+	_, err = db.c().ExecContext(context.Background(), `UPDATE runs SET status = ? WHERE id = ? AND status = ?`, StatusInterrupted, id, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("history: abandoning run %d: %w", id, err)
 	}
@@ -41,18 +41,29 @@ func (db *DB) Abandon(id int64) (err error) {
 // after every result is written and before the commit.
 var recordHook func()
 
-// Begin inserts a run of the inventory at inventory (an absolute path) as
-// running and returns its id. Runs still marked running are marked
-// interrupted first: the caller holds the lock, so their processes are gone.
-func (db *DB) Begin(inventory string, started time.Time) (_ int64, err error) {
+// Begin inserts a run of the inventory at inventory (an absolute path),
+// from the default vantage point, of the whole inventory and without a
+// label, as running and returns its id: BeginRun with only these.
+func (db *DB) Begin(inventory string, started time.Time) (int64, error) {
+	return db.BeginRun(RunMeta{Scope: Scope{Inventory: inventory}, Started: started})
+}
+
+// BeginRun inserts run m as running and returns its id. Runs still marked
+// running are marked interrupted first, as the caller holds the lock and
+// their processes are gone: on SQLite every such run (the lock is the
+// file's), on PostgreSQL those of m's scope (the lock is the scope's).
+func (db *DB) BeginRun(m RunMeta) (_ int64, err error) {
 	defer func() { err = db.wrap(OpRecord, err) }()
+	if err := m.check(); err != nil {
+		return 0, err
+	}
 	ctx := context.Background()
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("history: beginning run: %w", err)
 	}
 	defer tx.Rollback()
-	id, err := beginTx(ctx, tx, inventory, started)
+	id, err := db.beginTx(ctx, db.tx(tx), m)
 	if err != nil {
 		return 0, err
 	}
@@ -62,48 +73,87 @@ func (db *DB) Begin(inventory string, started time.Time) (_ int64, err error) {
 	return id, nil
 }
 
-func beginTx(ctx context.Context, tx *sql.Tx, inventory string, started time.Time) (int64, error) {
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ? WHERE status = ?`, StatusInterrupted, StatusRunning); err != nil {
+// check refuses a vantage point or label CheckName refuses.
+func (m RunMeta) check() error {
+	if err := CheckName("vantage point", m.Vantage); err != nil {
+		return err
+	}
+	return CheckName("run label", m.Label)
+}
+
+func (db *DB) beginTx(ctx context.Context, c conn, m RunMeta) (int64, error) {
+	stale, args := `UPDATE runs SET status = ? WHERE status = ?`, []any{StatusInterrupted, StatusRunning}
+	if db.pg {
+		stale += ` AND inventory = ? AND vantage = ? AND shard = ? AND shards = ?`
+		args = append(args, m.Inventory, m.Vantage, m.Shard.K, m.Shard.N)
+	}
+	if _, err := c.ExecContext(ctx, stale, args...); err != nil {
 		return 0, fmt.Errorf("history: marking interrupted runs: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO runs (inventory, started, status) VALUES (?, ?, ?)`,
-		inventory, started.UnixNano(), StatusRunning)
+	id, err := insertID(ctx, c, `INSERT INTO runs (inventory, vantage, label, shard, shards, started, status) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.Inventory, m.Vantage, m.Label, m.Shard.K, m.Shard.N, m.Started.UnixNano(), StatusRunning)
 	if err != nil {
 		return 0, fmt.Errorf("history: beginning run: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
+// recordAttempts bounds how often Record runs its transaction again after a
+// PostgreSQL deadlock or serialization failure (scanners writing the same
+// certificates at once).
+const recordAttempts = 5
+
 // Record stores res as run runID in one transaction, after computing the
-// changes since the baseline run of the same inventory into res.Changes.
-// The inventory is the one given to Begin; with runID 0, Record begins a
-// run itself with res.Inventory (which should then be absolute).
+// changes since the baseline run of the same scope into res.Changes. The
+// scope is the one given to Begin; with runID 0, Record begins a run itself
+// with res.Inventory (which should then be absolute), res.Vantage,
+// res.Shard and res.RunLabel.
 func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 	defer func() { err = db.wrap(OpRecord, err) }()
-	ctx := context.Background()
 	cur, err := snapshotOf(res)
 	if err != nil {
 		return err
 	}
-	tx, err := db.sql.BeginTx(ctx, nil)
+	for attempt := 1; ; attempt++ {
+		err = db.record(runID, res, cur)
+		if !db.pg || !retryable(err) || attempt == recordAttempts {
+			return err
+		}
+	}
+}
+
+func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
+	ctx := context.Background()
+	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("history: recording run: %w", err)
 	}
-	defer tx.Rollback()
-	inventory := res.Inventory
+	defer sqlTx.Rollback()
+	tx := db.tx(sqlTx)
+	var scope Scope
 	if runID == 0 {
-		if runID, err = beginTx(ctx, tx, inventory, res.Started); err != nil {
+		m, err := metaOf(res)
+		if err != nil {
+			return fmt.Errorf("history: recording run: %w", err)
+		}
+		if err := m.check(); err != nil {
 			return err
 		}
+		if runID, err = db.beginTx(ctx, tx, m); err != nil {
+			return err
+		}
+		scope = m.Scope
 	} else {
 		var status string
-		if err := tx.QueryRowContext(ctx, `SELECT status, inventory FROM runs WHERE id = ?`, runID).Scan(&status, &inventory); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT status, inventory, vantage, shard, shards FROM runs WHERE id = ?`, runID).
+			Scan(&status, &scope.Inventory, &scope.Vantage, &scope.Shard.K, &scope.Shard.N); err != nil {
 			return fmt.Errorf("history: run %d: %w", runID, err)
 		}
 		if status == StatusComplete {
 			return fmt.Errorf("history: run %d is already recorded", runID)
 		}
 	}
+	inventory := scope.Inventory
 	cur.RunID = runID
 	for i := range cur.States {
 		cur.States[i].RunID = runID
@@ -112,7 +162,7 @@ func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 	res.Changes = nil
 	audited := cur.audited()
 	if audited > 0 {
-		if res.Changes, err = changesOf(ctx, tx, inventory, cur); err != nil {
+		if res.Changes, err = changesOf(ctx, tx, scope, cur); err != nil {
 			return err
 		}
 	}
@@ -147,7 +197,7 @@ func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 	if recordHook != nil {
 		recordHook()
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("history: committing run %d: %w", runID, err)
 	}
 	return nil
@@ -164,16 +214,19 @@ func (s *snapshot) audited() int {
 	return n
 }
 
-// changesOf computes the changes of run cur of inventory: nothing when the
-// inventory has no baseline yet (the latest earlier complete, uninterrupted
-// run that audited at least one row: a night whose every row was rejected,
-// or that was interrupted, is never one); otherwise each row of cur against
-// the last earlier run that audited that row (interrupted runs included),
-// added rows since the baseline, and the baseline's rows cur no longer has.
-func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot) ([]audit.Change, error) {
+// changesOf computes the changes of run cur of scope s: nothing when the
+// scope has no baseline yet (the latest earlier complete, uninterrupted
+// run of the same inventory, vantage point and shard that audited at least
+// one row: a night whose every row was rejected, or that was interrupted,
+// is never one); otherwise each row of cur against the last earlier run
+// from the same vantage point that audited that row (interrupted runs and
+// other shards included), added rows since the baseline, and the
+// baseline's rows cur no longer has.
+func changesOf(ctx context.Context, tx conn, s Scope, cur *snapshot) ([]audit.Change, error) {
 	var baseID int64
-	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND audited > 0 AND id < ? ORDER BY id DESC LIMIT 1`,
-		inventory, StatusComplete, cur.RunID).Scan(&baseID)
+	inventory, vantage := s.Inventory, s.Vantage
+	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND shards = ? AND shard = ? AND status = ? AND NOT incomplete AND audited > 0 AND id < ? ORDER BY id DESC LIMIT 1`,
+		inventory, vantage, s.Shard.N, s.Shard.K, StatusComplete, cur.RunID).Scan(&baseID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -199,8 +252,8 @@ func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot)
 	}
 	// The runs since the baseline (interrupted or empty ones) hold the
 	// latest audits of some rows, newest first; then the baseline.
-	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
-		inventory, StatusComplete, baseID, cur.RunID)
+	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND shards = ? AND shard = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
+		inventory, vantage, s.Shard.N, s.Shard.K, StatusComplete, baseID, cur.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -224,8 +277,8 @@ func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot)
 	if missing > 0 {
 		rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
 			FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
-			WHERE u.inventory = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
-			GROUP BY p.name, p.target`, inventory, StatusComplete, baseID, string(audit.NotProbed))
+			WHERE u.inventory = ? AND u.vantage = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
+			GROUP BY p.name, p.target`, inventory, vantage, StatusComplete, baseID, string(audit.NotProbed))
 		if err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
@@ -266,7 +319,7 @@ func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot)
 }
 
 // runIDs returns the ids a query selects.
-func runIDs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]int64, error) {
+func runIDs(ctx context.Context, tx conn, q string, args ...any) ([]int64, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: listing runs: %w", err)
@@ -338,7 +391,7 @@ func leafOf(c *audit.Cert) (*leafInfo, error) {
 // rows and result bodies.
 type writer struct {
 	ctx   context.Context
-	tx    *sql.Tx
+	tx    conn
 	stmts map[string]*sql.Stmt
 	certs map[string]int64 // by SHA-256
 	exact map[string]bool  // compactable, by SHA-256
@@ -346,7 +399,7 @@ type writer struct {
 	fw    *flate.Writer
 }
 
-func newWriter(ctx context.Context, tx *sql.Tx) *writer {
+func newWriter(ctx context.Context, tx conn) *writer {
 	fw, _ := flate.NewWriterDict(io.Discard, flate.BestCompression, dictDeflate1) // error only for a bad level
 	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, exact: map[string]bool{}, fw: fw}
 }
@@ -397,25 +450,31 @@ func inflate(b []byte) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
-// intern returns the id of the row of table with the given sha256, inserting it when missing.
-func (w *writer) intern(table string, sum []byte, insert string, args ...any) (int64, error) {
-	s, err := w.prepare(`SELECT id FROM ` + table + ` WHERE sha256 = ?`)
+// intern returns the id of the row of table with the given sha256,
+// inserting it when missing. The insert does nothing when another scanner
+// inserted the row meanwhile (PostgreSQL), and the row is read again.
+func (w *writer) intern(table string, sum any, insert string, args ...any) (int64, error) {
+	sel, err := w.prepare(`SELECT id FROM ` + table + ` WHERE sha256 = ?`)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
-	err = s.QueryRowContext(w.ctx, sum).Scan(&id)
+	err = sel.QueryRowContext(w.ctx, sum).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
-	res, err := w.stmt(insert, append([]any{sum}, args...)...)
+	ins, err := w.prepare(insert + ` ON CONFLICT (sha256) DO NOTHING RETURNING id`)
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	err = ins.QueryRowContext(w.ctx, append([]any{sum}, args...)...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = sel.QueryRowContext(w.ctx, sum).Scan(&id)
+	}
+	return id, err
 }
 
 // cert stores c once and returns its id, or 0 when c has neither DER nor hash.
@@ -427,24 +486,27 @@ func (w *writer) cert(c *audit.Cert) (int64, error) {
 	if id, ok := w.certs[sum]; ok {
 		return id, nil
 	}
-	s, err := w.prepare(`SELECT id FROM certs WHERE sha256 = ?`)
+	sel, err := w.prepare(`SELECT id FROM certs WHERE sha256 = ?`)
 	if err != nil {
 		return 0, err
 	}
 	var id int64
-	err = s.QueryRowContext(w.ctx, sum).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		info, perr := leafOf(c)
-		if perr != nil {
-			return 0, perr
-		}
-		var res sql.Result
-		res, err = w.stmt(`INSERT INTO certs (sha256, subject, issuer, not_after, key_sha256, der) VALUES (?, ?, ?, ?, ?, ?)`,
-			sum, c.Subject, c.Issuer, c.NotAfter.Unix(), info.KeySHA, c.DER)
-		if err == nil {
-			id, err = res.LastInsertId()
-		}
+	if err := sel.QueryRowContext(w.ctx, sum).Scan(&id); err == nil {
+		w.certs[sum] = id
+		return id, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("certificate %s: %w", sum, err)
 	}
+	info, err := leafOf(c)
+	if err != nil {
+		return 0, fmt.Errorf("certificate %s: %w", sum, err)
+	}
+	der := c.DER
+	if der == nil {
+		der = []byte{}
+	}
+	id, err = w.intern("certs", sum, `INSERT INTO certs (sha256, subject, issuer, not_after, key_sha256, der) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.Subject, c.Issuer, c.NotAfter.Unix(), info.KeySHA, der)
 	if err != nil {
 		return 0, fmt.Errorf("certificate %s: %w", sum, err)
 	}

@@ -135,88 +135,90 @@ func twoHosts(started time.Time, mx2Leaf audit.Cert, ca *testCA, rest ...audit.R
 }
 
 func TestDuplicatePartnerNames(t *testing.T) {
-	db := openTest(t)
-	ca := newCA("Contoso", "Contoso CA")
-	pub := newCA("Public", "Public CA")
-	leaf1 := ca.leaf("mx1.contoso.example", now.AddDate(1, 0, 0), nil)
-	leaf2 := ca.leaf("mx2.contoso.example", now.AddDate(1, 0, 0), nil)
-	fab := result("fabrikam", audit.Valid, audit.RootSystem, pub.chain(pub.leaf("mx.fabrikam.example", now.AddDate(1, 0, 0), nil)))
-	night := func(d int, mx2 audit.Cert) *audit.Results {
-		r := twoHosts(now.AddDate(0, 0, d), mx2, ca, fab)
-		r.Partners[0].Chain = ca.chain(leaf1)
-		return r
-	}
-	r1, r2 := night(0, leaf2), night(1, leaf2)
-	record(t, db, r1)
-	record(t, db, r2)
-	if len(r2.Changes) != 0 {
-		t.Errorf("two MX rows of one partner give false changes: %q", kinds(r2.Changes))
-	}
-	// The second host gets a new certificate: one change, for that host.
-	newLeaf := ca.leaf("mx2.contoso.example", now.AddDate(2, 0, 0), nil)
-	r3 := night(2, newLeaf)
-	record(t, db, r3)
-	if got := kinds(r3.Changes); !slices.Equal(got, []string{"contoso cert_replaced", "contoso key_changed"}) {
-		t.Fatalf("changes: %q", got)
-	}
-	for _, c := range r3.Changes {
-		if c.Target != "mx2.contoso.example:25" || c.SinceRun != 2 {
-			t.Errorf("%s %s: target %q since %d, want mx2.contoso.example:25 since 2", c.Partner, c.Kind, c.Target, c.SinceRun)
+	eachBackend(t, func(t *testing.T, db *DB) {
+		ca := newCA("Contoso", "Contoso CA")
+		pub := newCA("Public", "Public CA")
+		leaf1 := ca.leaf("mx1.contoso.example", now.AddDate(1, 0, 0), nil)
+		leaf2 := ca.leaf("mx2.contoso.example", now.AddDate(1, 0, 0), nil)
+		fab := result("fabrikam", audit.Valid, audit.RootSystem, pub.chain(pub.leaf("mx.fabrikam.example", now.AddDate(1, 0, 0), nil)))
+		night := func(d int, mx2 audit.Cert) *audit.Results {
+			r := twoHosts(now.AddDate(0, 0, d), mx2, ca, fab)
+			r.Partners[0].Chain = ca.chain(leaf1)
+			return r
 		}
-	}
-	stored, err := db.Changes(3)
-	if err != nil || len(stored) != 2 || stored[0].Target != "mx2.contoso.example:25" {
-		t.Errorf("stored changes %+v, %v", stored, err)
-	}
-	// The period summary keeps the two hosts apart: three runs each.
-	sum, err := db.Summary(SummaryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rows []string
-	for _, p := range sum.Partners {
-		rows = append(rows, fmt.Sprintf("%s %s runs=%d failed=%d certs=%d", p.Partner, p.Target, p.Runs, p.FailedRuns, len(p.CertChanges)))
-	}
-	want := []string{
-		"contoso mx.contoso.example:25 runs=3 failed=0 certs=0",
-		"contoso mx2.contoso.example:25 runs=3 failed=3 certs=1",
-		"fabrikam mx.fabrikam.example:25 runs=3 failed=0 certs=0",
-	}
-	if !slices.Equal(rows, want) {
-		t.Errorf("summary rows:\n got %q\nwant %q", rows, want)
-	}
+		r1, r2 := night(0, leaf2), night(1, leaf2)
+		record(t, db, r1)
+		record(t, db, r2)
+		if len(r2.Changes) != 0 {
+			t.Errorf("two MX rows of one partner give false changes: %q", kinds(r2.Changes))
+		}
+		// The second host gets a new certificate: one change, for that host.
+		newLeaf := ca.leaf("mx2.contoso.example", now.AddDate(2, 0, 0), nil)
+		r3 := night(2, newLeaf)
+		record(t, db, r3)
+		if got := kinds(r3.Changes); !slices.Equal(got, []string{"contoso cert_replaced", "contoso key_changed"}) {
+			t.Fatalf("changes: %q", got)
+		}
+		for _, c := range r3.Changes {
+			if c.Target != "mx2.contoso.example:25" || c.SinceRun != 2 {
+				t.Errorf("%s %s: target %q since %d, want mx2.contoso.example:25 since 2", c.Partner, c.Kind, c.Target, c.SinceRun)
+			}
+		}
+		stored, err := db.Changes(3)
+		if err != nil || len(stored) != 2 || stored[0].Target != "mx2.contoso.example:25" {
+			t.Errorf("stored changes %+v, %v", stored, err)
+		}
+		// The period summary keeps the two hosts apart: three runs each.
+		sum, err := db.Summary(SummaryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []string
+		for _, p := range sum.Partners {
+			rows = append(rows, fmt.Sprintf("%s %s runs=%d failed=%d certs=%d", p.Partner, p.Target, p.Runs, p.FailedRuns, len(p.CertChanges)))
+		}
+		want := []string{
+			"contoso mx.contoso.example:25 runs=3 failed=0 certs=0",
+			"contoso mx2.contoso.example:25 runs=3 failed=3 certs=1",
+			"fabrikam mx.fabrikam.example:25 runs=3 failed=0 certs=0",
+		}
+		if !slices.Equal(rows, want) {
+			t.Errorf("summary rows:\n got %q\nwant %q", rows, want)
+		}
+	})
 }
 
 // TestEmptyRunIsNoBaseline: a night where every inventory row was rejected
 // records a run with no partner and no changes; the next night compares
 // with the last run that audited each partner, not with the empty one.
 func TestEmptyRunIsNoBaseline(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	id1 := record(t, db, runs[0])
-	empty := results(inv, now.Add(12*time.Hour))
-	empty.InventoryErrors = []audit.InventoryError{{File: inv, Line: 2, Column: "partner", Message: "not valid UTF-8"}}
-	idEmpty := record(t, db, empty)
-	if len(empty.Changes) != 0 {
-		t.Errorf("empty run reports %q", kinds(empty.Changes))
-	}
-	record(t, db, runs[1])
-	if len(runs[1].Changes) != 13 {
-		t.Errorf("after an empty run: %d changes %q, want the 13 since run 1", len(runs[1].Changes), kinds(runs[1].Changes))
-	}
-	for _, c := range runs[1].Changes {
-		if c.SinceRun != id1 {
-			t.Errorf("%s %s since run %d, want %d (not the empty run %d)", c.Partner, c.Kind, c.SinceRun, id1, idEmpty)
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		id1 := record(t, db, runs[0])
+		empty := results(inv, now.Add(12*time.Hour))
+		empty.InventoryErrors = []audit.InventoryError{{File: inv, Line: 2, Column: "partner", Message: "not valid UTF-8"}}
+		idEmpty := record(t, db, empty)
+		if len(empty.Changes) != 0 {
+			t.Errorf("empty run reports %q", kinds(empty.Changes))
 		}
-	}
-	// An empty run is not "the previous run" of the first scan either.
-	db2 := openTest(t)
-	record(t, db2, results(inv, now))
-	first := fleetRuns()[0]
-	record(t, db2, first)
-	if len(first.Changes) != 0 {
-		t.Errorf("first real run after an empty one reports %q", kinds(first.Changes))
-	}
+		record(t, db, runs[1])
+		if len(runs[1].Changes) != 13 {
+			t.Errorf("after an empty run: %d changes %q, want the 13 since run 1", len(runs[1].Changes), kinds(runs[1].Changes))
+		}
+		for _, c := range runs[1].Changes {
+			if c.SinceRun != id1 {
+				t.Errorf("%s %s since run %d, want %d (not the empty run %d)", c.Partner, c.Kind, c.SinceRun, id1, idEmpty)
+			}
+		}
+		// An empty run is not "the previous run" of the first scan either.
+		db2 := openLike(t, db)
+		record(t, db2, results(inv, now))
+		first := fleetRuns()[0]
+		record(t, db2, first)
+		if len(first.Changes) != 0 {
+			t.Errorf("first real run after an empty one reports %q", kinds(first.Changes))
+		}
+	})
 }
 
 // historyWithRuns writes a database holding the fleet runs and returns its path.
@@ -482,28 +484,29 @@ func pragmaString(t *testing.T, path, name string) string {
 // inventory) is compared, once back, with the last run that audited it, and
 // not reported as a new partner.
 func TestRowBackAfterARejectedNight(t *testing.T) {
-	db := openTest(t)
-	runs := fleetRuns()
-	id1 := record(t, db, runs[0])
-	// Night 2: the same partners, contoso's row rejected.
-	night2 := results(inv, now.Add(24*time.Hour), runs[0].Partners[1:]...)
-	night2.InventoryErrors = []audit.InventoryError{{File: inv, Line: 2, Column: "port", Message: `"25x" is not a port number`}}
-	record(t, db, night2)
-	if got := kinds(night2.Changes); !slices.Equal(got, []string{"wingtip expiry_threshold", "contoso partner_removed"}) {
-		t.Errorf("night 2: %q", got)
-	}
-	// Night 3: contoso is back with its rotated certificate.
-	night3 := results(inv, now.Add(48*time.Hour), runs[0].Partners...)
-	night3.Partners = slices.Clone(night3.Partners)
-	night3.Partners[0] = runs[1].Partners[0]
-	record(t, db, night3)
-	want := []string{"contoso verdict_worse", "contoso cert_replaced", "contoso issuer_changed", "contoso key_changed"}
-	if got := kinds(night3.Changes); !slices.Equal(got, want) {
-		t.Fatalf("night 3:\n got %q\nwant %q", got, want)
-	}
-	for _, c := range night3.Changes {
-		if c.SinceRun != id1 {
-			t.Errorf("%s since run %d, want %d (the last run that audited contoso)", c.Kind, c.SinceRun, id1)
+	eachBackend(t, func(t *testing.T, db *DB) {
+		runs := fleetRuns()
+		id1 := record(t, db, runs[0])
+		// Night 2: the same partners, contoso's row rejected.
+		night2 := results(inv, now.Add(24*time.Hour), runs[0].Partners[1:]...)
+		night2.InventoryErrors = []audit.InventoryError{{File: inv, Line: 2, Column: "port", Message: `"25x" is not a port number`}}
+		record(t, db, night2)
+		if got := kinds(night2.Changes); !slices.Equal(got, []string{"wingtip expiry_threshold", "contoso partner_removed"}) {
+			t.Errorf("night 2: %q", got)
 		}
-	}
+		// Night 3: contoso is back with its rotated certificate.
+		night3 := results(inv, now.Add(48*time.Hour), runs[0].Partners...)
+		night3.Partners = slices.Clone(night3.Partners)
+		night3.Partners[0] = runs[1].Partners[0]
+		record(t, db, night3)
+		want := []string{"contoso verdict_worse", "contoso cert_replaced", "contoso issuer_changed", "contoso key_changed"}
+		if got := kinds(night3.Changes); !slices.Equal(got, want) {
+			t.Fatalf("night 3:\n got %q\nwant %q", got, want)
+		}
+		for _, c := range night3.Changes {
+			if c.SinceRun != id1 {
+				t.Errorf("%s since run %d, want %d (the last run that audited contoso)", c.Kind, c.SinceRun, id1)
+			}
+		}
+	})
 }

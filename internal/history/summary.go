@@ -84,7 +84,7 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	// The target of each stored partner row, from its document (schema 2
 	// databases read without migration have no target column).
 	targets := map[int64]string{}
-	trows, err := db.sql.QueryContext(ctx, `SELECT id, doc FROM partners WHERE id IN
+	trows, err := db.c().QueryContext(ctx, `SELECT id, doc FROM partners WHERE id IN
 		(SELECT DISTINCT x.partner_id FROM runs r JOIN results x ON x.run_id = r.id`+where+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
@@ -109,7 +109,7 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	}
 	q := `SELECT r.id, r.started, p.id, p.name, p.enforced, x.verdict, x.leaf_id
 		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id` + where + ` ORDER BY r.id, x.seq`
-	rows, err := db.sql.QueryContext(ctx, q, args...)
+	rows, err := db.c().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
 	}
@@ -184,7 +184,7 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			}
 			var l leafInfo
 			var notAfter int64
-			if err := db.sql.QueryRowContext(ctx, `SELECT sha256, subject, issuer, not_after FROM certs WHERE id = ?`, id).
+			if err := db.c().QueryRowContext(ctx, `SELECT sha256, subject, issuer, not_after FROM certs WHERE id = ?`, id).
 				Scan(&l.SHA256, &l.Subject, &l.Issuer, &notAfter); err != nil {
 				return nil, fmt.Errorf("history: summary: certificate %d: %w", id, err)
 			}
