@@ -18,7 +18,7 @@ import (
 // dbFlag is --db, shared by scan, history, diff and report.
 func dbFlag() cli.Flag {
 	return &cli.StringFlag{Name: "db", EnvVars: []string{"MXAUDIT_DB"},
-		Usage: "history database `FILE` (default: $XDG_STATE_HOME/mxaudit/history.db)"}
+		Usage: "history database: an SQLite `FILE` (default: $XDG_STATE_HOME/mxaudit/history.db) or a postgres://user@host/db URL (password from PGPASSWORD or ~/.pgpass)"}
 }
 
 // historyFlags are the scan's history and cron flags.
@@ -26,6 +26,9 @@ func historyFlags() []cli.Flag {
 	return []cli.Flag{
 		dbFlag(),
 		&cli.BoolFlag{Name: "no-history", Usage: "do not record this scan in the history database (no lock, no changes)"},
+		&cli.StringFlag{Name: "vantage", Usage: "`NAME` of the place the probes leave from (eu-1, onprem): changes are computed per vantage point"},
+		&cli.StringFlag{Name: "run-label", Usage: "`LABEL` tying the shards of one audit together (e.g. 2026-11-27); see report --run-label"},
+		&cli.StringFlag{Name: "shard", Usage: "audit slice `K/N` of the inventory (K from 0 to N-1, e.g. a Kubernetes completion index), by domain"},
 		&cli.StringFlag{Name: "metrics-file", EnvVars: []string{"MXAUDIT_METRICS_FILE"},
 			Usage: "write a Prometheus node_exporter textfile to `FILE` (e.g. /var/lib/node_exporter/textfile/mxaudit.prom)"},
 	}

@@ -68,13 +68,16 @@ func reportCommand() *cli.Command {
 		Usage: "re-render the reports of a past run, or summarise a period, without touching the network",
 		UsageText: "mxaudit report --from results.json --out DIR [--format xlsx,pdf,json,csv] [--per-partner]\n" +
 			"mxaudit report --run ID --out DIR      (a run from the history database)\n" +
-			"mxaudit report --since DATE [--until DATE] [--json] [--out DIR]   (quarterly view of every run)",
+			"mxaudit report --since DATE [--until DATE] [--json] [--out DIR]   (quarterly view of every run)\n" +
+			"mxaudit report --run-label LABEL [--vantage NAME] --out DIR   (the shards and vantage points of one audit)",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "results.json `FILE` of a past run"},
 			&cli.Int64Flag{Name: "run", Usage: "re-render run `ID` of the history database (see mxaudit history)"},
 			&cli.StringFlag{Name: "since", Usage: "summarise every run from `DATE` (2006-01-02 or RFC 3339)"},
 			&cli.StringFlag{Name: "until", Usage: "end of the --since period, exclusive (`DATE`)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the --since summary as JSON"},
+			&cli.StringFlag{Name: "run-label", Usage: "put the shards of run `LABEL` together from the history database (once every shard has finished)"},
+			&cli.StringFlag{Name: "vantage", Usage: "with --run-label: only the runs from vantage point `NAME`"},
 			dbFlag(),
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "mxaudit-report", Usage: "write the reports into `DIR`"},
 		}, reportFlags()...),
@@ -84,16 +87,19 @@ func reportCommand() *cli.Command {
 
 func reportAction(c *cli.Context) error {
 	n := 0
-	for _, f := range []string{"from", "run", "since"} {
+	for _, f := range []string{"from", "run", "since", "run-label"} {
 		if c.IsSet(f) {
 			n++
 		}
 	}
 	if n != 1 {
-		return cli.Exit("report: give exactly one of --from FILE, --run ID or --since DATE", exitUsage)
+		return cli.Exit("report: give exactly one of --from FILE, --run ID, --since DATE or --run-label LABEL", exitUsage)
 	}
-	if c.IsSet("since") {
+	switch {
+	case c.IsSet("since"):
 		return periodSummary(c)
+	case c.IsSet("run-label"):
+		return labelReport(c)
 	}
 	var res *audit.Results
 	var err error
@@ -109,11 +115,15 @@ func reportAction(c *cli.Context) error {
 	} else if res, err = audit.ReadResults(c.String("from")); err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
+	return render(c, c.String("out"), res)
+}
+
+// render writes the reports of res into out and prints the files written.
+func render(c *cli.Context, out string, res *audit.Results) error {
 	opts, formats, err := reportOptions(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	out := c.String("out")
 	files, err := reports.WriteAll(c.Context, out, res, formats, c.Bool("per-partner"), opts)
 	if err != nil {
 		return cli.Exit("reports: "+err.Error(), exitInternal)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/mxaudit/mxaudit/internal/revocation"
+	"github.com/mxaudit/mxaudit/internal/shard"
 	"github.com/mxaudit/mxaudit/internal/trust"
 )
 
@@ -131,6 +133,10 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 	if err != nil {
 		return pipeline.Config{}, err
 	}
+	sh, err := shard.Parse(c.String("shard"))
+	if err != nil {
+		return pipeline.Config{}, fmt.Errorf("--shard: %w", err)
+	}
 	return pipeline.Config{
 		Inventory:  c.String("inventory"),
 		Strict:     c.Bool("strict"),
@@ -145,6 +151,9 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 		Logger:     logger(c),
 		Problems:   c.App.ErrWriter,
 		Progress:   progressWriter(c),
+		Vantage:    c.String("vantage"),
+		RunLabel:   c.String("run-label"),
+		Shard:      sh,
 	}, nil
 }
 

@@ -9,10 +9,19 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 )
 
-// WriteRuns writes runs as a plain-text table for "mxaudit history".
+// WriteRuns writes runs as a plain-text table for "mxaudit history"; the
+// vantage point, run label and shard columns only when a run has one.
 func WriteRuns(w io.Writer, runs []Run) error {
+	scoped := false
+	for _, r := range runs {
+		scoped = scoped || r.Vantage != "" || r.Label != "" || r.Shard != ""
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTARTED (UTC)\tDURATION\tSTATUS\tPARTNERS\tFAILING\tCHANGES\tINVENTORY")
+	fmt.Fprint(tw, "RUN\tSTARTED (UTC)\tDURATION\tSTATUS\tPARTNERS\tFAILING\tCHANGES\t")
+	if scoped {
+		fmt.Fprint(tw, "VANTAGE\tLABEL\tSHARD\t")
+	}
+	fmt.Fprintln(tw, "INVENTORY")
 	for _, r := range runs {
 		dur := "-"
 		if !r.Finished.IsZero() {
@@ -22,8 +31,12 @@ func WriteRuns(w io.Writer, runs []Run) error {
 		if r.Incomplete {
 			status += " (partial)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Started.UTC().Format("2006-01-02 15:04:05"),
-			dur, status, r.Partners, r.Failing, r.Changes, r.Inventory)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t", r.ID, r.Started.UTC().Format("2006-01-02 15:04:05"),
+			dur, status, r.Partners, r.Failing, r.Changes)
+		if scoped {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t", orDash(r.Vantage), orDash(r.Label), orDash(r.Shard))
+		}
+		fmt.Fprintln(tw, r.Inventory)
 	}
 	return tw.Flush()
 }

@@ -37,31 +37,30 @@ func openHistory(cfg Config, log *slog.Logger) (*runHistory, error) {
 			return h.fail(path, err), nil
 		}
 	}
-	if h.lock, err = history.TryLock(path); err != nil {
+	shown := history.Redact(path)
+	inv := cfg.Inventory
+	if inv != "" {
+		if inv, err = filepath.Abs(inv); err != nil {
+			return h.fail(shown, err), nil
+		}
+	}
+	scope := history.Scope{Inventory: inv, Vantage: cfg.Vantage, Shard: cfg.Shard}
+	if h.db, h.lock, err = history.Acquire(path, scope, history.Options{}); err != nil {
 		var le *history.LockedError
 		if errors.As(err, &le) {
 			return nil, err
 		}
-		return h.fail(path, err), nil
+		return h.fail(shown, err), nil
 	}
-	if h.db, err = history.Open(path, history.Options{}); err != nil {
-		return h.fail(path, err), nil
+	if h.runID, err = h.db.BeginRun(history.RunMeta{Scope: scope, Label: cfg.RunLabel, Started: time.Now()}); err != nil {
+		return h.fail(shown, err), nil
 	}
-	inv := cfg.Inventory
-	if inv != "" {
-		if inv, err = filepath.Abs(inv); err != nil {
-			return h.fail(path, err), nil
-		}
-	}
-	if h.runID, err = h.db.Begin(inv, time.Now()); err != nil {
-		return h.fail(path, err), nil
-	}
-	log.Debug("history run begun", "db", path, "run", h.runID)
+	log.Debug("history run begun", "db", shown, "run", h.runID)
 	return h, nil
 }
 
-// fail records why the history at path cannot be used, says so now, and
-// leaves h without a database.
+// fail records why the history at path (without password) cannot be used,
+// says so now, and leaves h without a database.
 func (h *runHistory) fail(path string, err error) *runHistory {
 	h.err = &HistoryError{Path: path, Err: err}
 	h.log.Error("history unusable; the scan goes on and writes its results, but is not recorded", "error", h.err)

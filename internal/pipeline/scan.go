@@ -13,8 +13,10 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/inventory"
 	"github.com/mxaudit/mxaudit/internal/revocation"
+	"github.com/mxaudit/mxaudit/internal/shard"
 	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
 )
@@ -38,6 +40,10 @@ type Config struct {
 	Logger   *slog.Logger // slog.Default() when nil
 	Problems io.Writer    // bad inventory rows and unreadable trust files, a line each, for a person (stderr); nil for none
 	Progress io.Writer    // a progress bar for the probes, or nil
+
+	Vantage  string     // where the probes leave from (--vantage); changes are computed per vantage point
+	RunLabel string     // ties the shards of one audit together (--run-label)
+	Shard    shard.Spec // the slice of the inventory to audit (--shard K/N); the zero Spec for all of it
 }
 
 // Checks selects and configures the check stage.
@@ -54,7 +60,7 @@ type Checks struct {
 // History says where the run is recorded.
 type History struct {
 	Disabled bool
-	Path     string // "" means history.DefaultPath()
+	Path     string // an SQLite file or a postgres:// URL; "" means history.DefaultPath()
 }
 
 // Reports says which reports the write stage renders.
@@ -72,6 +78,9 @@ type Reports struct {
 // written whatever happens to the history; ExitCode maps the error.
 func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	log := cfg.logger()
+	if err := cfg.checkNames(); err != nil {
+		return nil, err
+	}
 	partners, invErrs, err := cfg.partners(log)
 	if err != nil {
 		return nil, err
@@ -90,6 +99,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	defer hist.close()
 
 	res := probeStage(ctx, cfg, partners, tr, log)
+	res.Vantage, res.RunLabel, res.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
 	res.TrustErrors = tr.TrustErrors()
 	if !cfg.Checks.Disabled {
@@ -144,7 +154,34 @@ func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.Inventory
 	case len(partners) == 0:
 		return nil, nil, &UsageError{Err: fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)}
 	}
-	return partners, invErrs, nil
+	return cfg.slice(partners, invErrs, log)
+}
+
+// slice keeps the rows of cfg.Shard. Shard 0 alone keeps the inventory's
+// bad rows, so that the shards of a run label, put together, list each
+// once. A shard holding no row is still a run (empty), so that the run
+// label shows it finished.
+func (cfg Config) slice(partners []audit.Partner, invErrs []audit.InventoryError, log *slog.Logger) ([]audit.Partner, []audit.InventoryError, error) {
+	if cfg.Shard.Whole() {
+		return partners, invErrs, nil
+	}
+	mine := cfg.Shard.Select(partners)
+	log.Info("shard of the inventory", "shard", cfg.Shard.String(), "rows", len(mine), "of", len(partners))
+	if cfg.Shard.K != 0 {
+		invErrs = nil
+	}
+	return mine, invErrs, nil
+}
+
+// checkNames refuses a vantage point or run label that cannot be recorded.
+func (cfg Config) checkNames() error {
+	if err := history.CheckName("--vantage", cfg.Vantage); err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := history.CheckName("--run-label", cfg.RunLabel); err != nil {
+		return &UsageError{Err: err}
+	}
+	return nil
 }
 
 // loadTrust builds the trust store; every file it had to skip is said to

@@ -1,0 +1,138 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// FileVantagesCSV is the side-by-side view of one audit from several vantage points.
+const FileVantagesCSV = "vantages.csv"
+
+// DefaultVantage is how the vantage point of runs without --vantage is named.
+const DefaultVantage = "default"
+
+// VantageRow is one inventory row as each vantage point saw it.
+type VantageRow struct {
+	Partner string
+	Domain  string
+	Host    string
+	Port    int
+	Address string
+	// Verdicts holds the primary verdict from each vantage point, in the
+	// order of the names given to CompareVantages; "" where that vantage
+	// point did not audit the row.
+	Verdicts []audit.Verdict
+	// Note says what differs: "fails from us-east only" when the row fails
+	// (severity error or critical) from some vantage points and not from
+	// the others, "verdicts differ" when the verdicts differ otherwise,
+	// "" when every vantage point saw the same.
+	Note string
+}
+
+// CompareVantages puts the results of one audit from several vantage
+// points side by side, one row per inventory row (partner and target), in
+// the first run's order, then rows only later runs hold. names[i] names
+// runs[i]; "" is DefaultVantage.
+func CompareVantages(names []string, runs []*audit.Results) []VantageRow {
+	index := map[string]int{}
+	var rows []VantageRow
+	failing := map[[2]int]bool{}
+	for v, res := range runs {
+		for i := range res.Partners {
+			r := &res.Partners[i]
+			key := fmt.Sprintf("%s\x00%s\x00%d\x00%s", r.Name, r.Host, r.Port, r.Address)
+			j, ok := index[key]
+			if !ok {
+				j = len(rows)
+				index[key] = j
+				rows = append(rows, VantageRow{Partner: r.Name, Domain: r.Domain, Host: r.Host, Port: r.Port, Address: r.Address,
+					Verdicts: make([]audit.Verdict, len(runs))})
+			}
+			rows[j].Verdicts[v] = r.Verdict
+			failing[[2]int{j, v}] = r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level()
+		}
+	}
+	for j := range rows {
+		rows[j].Note = vantageNote(names, rows[j].Verdicts, func(v int) bool { return failing[[2]int{j, v}] })
+	}
+	return rows
+}
+
+// vantageNote is VantageRow.Note for one row.
+func vantageNote(names []string, verdicts []audit.Verdict, failing func(int) bool) string {
+	var audited, fails []int
+	for v, vd := range verdicts {
+		if vd == "" || vd == audit.NotProbed {
+			continue
+		}
+		audited = append(audited, v)
+		if failing(v) {
+			fails = append(fails, v)
+		}
+	}
+	if len(fails) > 0 && len(fails) < len(audited) {
+		var ns []string
+		for _, v := range fails {
+			ns = append(ns, vantageName(names[v]))
+		}
+		return "fails from " + joinAnd(ns) + " only"
+	}
+	for _, v := range audited {
+		if verdicts[v] != verdicts[audited[0]] {
+			return "verdicts differ"
+		}
+	}
+	return ""
+}
+
+func vantageName(n string) string {
+	if n == "" {
+		return DefaultVantage
+	}
+	return n
+}
+
+// joinAnd joins "a", "a and b", "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// VantagesCSVHeader returns the header of vantages.csv for the vantage points names.
+func VantagesCSVHeader(names []string) []string {
+	h := []string{"partner", "domain", "host", "port", "address"}
+	for _, n := range names {
+		h = append(h, "verdict_"+vantageName(n))
+	}
+	return append(h, "note")
+}
+
+// WriteVantagesCSV writes vantages.csv: one row per inventory row, the
+// verdict from each vantage point in a column, and the note.
+func WriteVantagesCSV(w io.Writer, names []string, rows []VantageRow) error {
+	cw := newCSV(w, 3)
+	cw.Write(VantagesCSVHeader(names))
+	for _, r := range rows {
+		rec := []string{r.Partner, r.Domain, r.Host, fmt.Sprint(r.Port), r.Address}
+		for _, v := range r.Verdicts {
+			rec = append(rec, string(v))
+		}
+		cw.Write(append(rec, r.Note))
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("vantages csv: %w", err)
+	}
+	return nil
+}
+
+// Differing returns the rows with a note, in order.
+func Differing(rows []VantageRow) []VantageRow {
+	return slices.DeleteFunc(slices.Clone(rows), func(r VantageRow) bool { return r.Note == "" })
+}
