@@ -87,7 +87,7 @@ func openHistoryDB(c *cli.Context) (*history.DB, error) {
 	db, err := history.Open(path, history.Options{ReadOnly: true})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", path), exitUsage)
+		return nil, cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", history.Redact(path)), exitUsage)
 	case errors.Is(err, history.ErrCorrupt):
 		return nil, cli.Exit(err.Error(), exitInternal)
 	case err != nil:
@@ -105,7 +105,7 @@ func checkHistory(c *cli.Context) error {
 	}
 	rep, err := history.CheckFile(path, c.Bool("quick"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", path), exitUsage)
+		return cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", history.Redact(path)), exitUsage)
 	}
 	if c.Bool("json") {
 		if perr := printJSON(c, rep); perr != nil {
@@ -113,10 +113,13 @@ func checkHistory(c *cli.Context) error {
 		}
 	} else if err == nil {
 		what := "integrity_check"
-		if rep.Quick {
+		switch {
+		case history.IsURL(path):
+			what = "every complete run holds its results"
+		case rep.Quick:
 			what = "quick_check"
 		}
-		fmt.Fprintf(c.App.Writer, "%s: ok (%s; schema %d, %d runs)\n", path, what, rep.Schema, rep.Runs)
+		fmt.Fprintf(c.App.Writer, "%s: ok (%s; schema %d, %d runs)\n", rep.Path, what, rep.Schema, rep.Runs)
 	} else {
 		for _, p := range rep.Problems {
 			fmt.Fprintln(c.App.Writer, p)

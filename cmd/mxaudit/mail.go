@@ -103,6 +103,9 @@ func mailAction(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(err.Error(), exitUsage)
 		}
+		if db.Postgres() && c.String("send-log") == "" {
+			return usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
+		}
 		logPath = filepath.Join(filepath.Dir(db.Path()), mailing.LogFile)
 	} else {
 		var err error

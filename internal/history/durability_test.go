@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childReadOnlyEnv); path != "" {
 		os.Exit(childReadOnly(path))
 	}
+	if url := os.Getenv(childPGEnv); url != "" {
+		os.Exit(childPGRecord(url))
+	}
 	os.Exit(pgtest.Main(m))
 }
 

@@ -1,19 +1,16 @@
 package history
 
 import (
-	"bytes"
-	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -119,8 +116,13 @@ func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 		if !db.pg || !retryable(err) || attempt == recordAttempts {
 			return err
 		}
+		recordRetries.Add(1)
 	}
 }
+
+// recordRetries counts Record's transactions run again (a test checks that
+// concurrent scanners do not deadlock).
+var recordRetries atomic.Int64
 
 func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
 	ctx := context.Background()
@@ -167,7 +169,7 @@ func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
 		}
 	}
 
-	w := newWriter(ctx, tx)
+	w := db.newWriter(ctx, tx)
 	defer w.close()
 	failing := 0
 	for i := range res.Partners {
@@ -175,9 +177,9 @@ func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
 		if r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level() {
 			failing++
 		}
-		if err := w.result(runID, i, r); err != nil {
-			return fmt.Errorf("history: recording partner %q: %w", r.Name, err)
-		}
+	}
+	if err := w.results(runID, res.Partners); err != nil {
+		return err
 	}
 	for i, c := range res.Changes {
 		if _, err := w.stmt(`INSERT INTO changes (run_id, seq, partner, target, kind, before, after, since_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -385,226 +387,4 @@ func leafOf(c *audit.Cert) (*leafInfo, error) {
 		info.KeySHA = hex.EncodeToString(h[:])
 	}
 	return info, nil
-}
-
-// writer inserts the rows of one run, deduplicating certificates, partner
-// rows and result bodies.
-type writer struct {
-	ctx   context.Context
-	tx    conn
-	stmts map[string]*sql.Stmt
-	certs map[string]int64 // by SHA-256
-	exact map[string]bool  // compactable, by SHA-256
-	buf   bytes.Buffer
-	fw    *flate.Writer
-}
-
-func newWriter(ctx context.Context, tx conn) *writer {
-	fw, _ := flate.NewWriterDict(io.Discard, flate.BestCompression, dictDeflate1) // error only for a bad level
-	return &writer{ctx: ctx, tx: tx, stmts: map[string]*sql.Stmt{}, certs: map[string]int64{}, exact: map[string]bool{}, fw: fw}
-}
-
-func (w *writer) close() {
-	for _, s := range w.stmts {
-		s.Close()
-	}
-}
-
-func (w *writer) prepare(q string) (*sql.Stmt, error) {
-	if s, ok := w.stmts[q]; ok {
-		return s, nil
-	}
-	s, err := w.tx.PrepareContext(w.ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	w.stmts[q] = s
-	return s, nil
-}
-
-func (w *writer) stmt(q string, args ...any) (sql.Result, error) {
-	s, err := w.prepare(q)
-	if err != nil {
-		return nil, err
-	}
-	return s.ExecContext(w.ctx, args...)
-}
-
-// deflate compresses b into a new slice, prefixed by its codec.
-func (w *writer) deflate(b []byte) []byte {
-	w.buf.Reset()
-	w.buf.WriteByte(codecDeflateDict1)
-	w.fw.Reset(&w.buf)
-	w.fw.Write(b) // writes to a bytes.Buffer do not fail
-	w.fw.Close()
-	return bytes.Clone(w.buf.Bytes())
-}
-
-// inflate reverses deflate.
-func inflate(b []byte) ([]byte, error) {
-	if len(b) == 0 || b[0] != codecDeflateDict1 {
-		return nil, fmt.Errorf("stored document: unknown codec")
-	}
-	r := flate.NewReaderDict(bytes.NewReader(b[1:]), dictDeflate1)
-	defer r.Close()
-	return io.ReadAll(r)
-}
-
-// intern returns the id of the row of table with the given sha256,
-// inserting it when missing. The insert does nothing when another scanner
-// inserted the row meanwhile (PostgreSQL), and the row is read again.
-func (w *writer) intern(table string, sum any, insert string, args ...any) (int64, error) {
-	sel, err := w.prepare(`SELECT id FROM ` + table + ` WHERE sha256 = ?`)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = sel.QueryRowContext(w.ctx, sum).Scan(&id)
-	if err == nil {
-		return id, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, err
-	}
-	ins, err := w.prepare(insert + ` ON CONFLICT (sha256) DO NOTHING RETURNING id`)
-	if err != nil {
-		return 0, err
-	}
-	err = ins.QueryRowContext(w.ctx, append([]any{sum}, args...)...).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = sel.QueryRowContext(w.ctx, sum).Scan(&id)
-	}
-	return id, err
-}
-
-// cert stores c once and returns its id, or 0 when c has neither DER nor hash.
-func (w *writer) cert(c *audit.Cert) (int64, error) {
-	sum := certSHA(c)
-	if sum == "" {
-		return 0, nil
-	}
-	if id, ok := w.certs[sum]; ok {
-		return id, nil
-	}
-	sel, err := w.prepare(`SELECT id FROM certs WHERE sha256 = ?`)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	if err := sel.QueryRowContext(w.ctx, sum).Scan(&id); err == nil {
-		w.certs[sum] = id
-		return id, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("certificate %s: %w", sum, err)
-	}
-	info, err := leafOf(c)
-	if err != nil {
-		return 0, fmt.Errorf("certificate %s: %w", sum, err)
-	}
-	der := c.DER
-	if der == nil {
-		der = []byte{}
-	}
-	id, err = w.intern("certs", sum, `INSERT INTO certs (sha256, subject, issuer, not_after, key_sha256, der) VALUES (?, ?, ?, ?, ?, ?)`,
-		c.Subject, c.Issuer, c.NotAfter.Unix(), info.KeySHA, der)
-	if err != nil {
-		return 0, fmt.Errorf("certificate %s: %w", sum, err)
-	}
-	w.certs[sum] = id
-	return id, nil
-}
-
-// compactable caches compactable by SHA-256; a certificate with DER has one description.
-func (w *writer) compactable(sum string, c *audit.Cert) bool {
-	ok, seen := w.exact[sum]
-	if !seen {
-		ok = compactable(c)
-		w.exact[sum] = ok
-	}
-	return ok
-}
-
-// result writes one partner result.
-func (w *writer) result(runID int64, seq int, r *audit.Result) error {
-	pdoc, err := json.Marshal(r.Partner)
-	if err != nil {
-		return err
-	}
-	psum := sha256.Sum256(pdoc)
-	partnerID, err := w.intern("partners", psum[:], `INSERT INTO partners (sha256, name, enforced, doc, target) VALUES (?, ?, ?, ?, ?)`,
-		r.Name, r.Enforced, pdoc, targetOf(r.Partner))
-	if err != nil {
-		return err
-	}
-
-	body := storedBody{Result: *r}
-	body.Partner = audit.Partner{}
-	body.DurationMS = 0
-	body.SMTP.TimingsMS = nil
-	if r.Chain != nil {
-		body.Chain = make([]audit.Cert, len(r.Chain))
-	}
-	var leafID sql.NullInt64
-	for i := range r.Chain {
-		c := &r.Chain[i]
-		id, err := w.cert(c)
-		if err != nil {
-			return err
-		}
-		if i == 0 && id != 0 {
-			leafID = sql.NullInt64{Int64: id, Valid: true}
-		}
-		sum := certSHA(c)
-		if w.compactable(sum, c) {
-			body.Chain[i] = audit.Cert{SHA256: sum}
-			body.CompactChain = append(body.CompactChain, i)
-			continue
-		}
-		body.Chain[i] = *c
-		body.Chain[i].DER = nil
-		body.Chain[i].SHA256 = sum
-	}
-	bdoc, err := json.Marshal(&body)
-	if err != nil {
-		return err
-	}
-	bsum := sha256.Sum256(bdoc)
-	bodyID, err := w.intern("bodies", bsum[:], `INSERT INTO bodies (sha256, doc) VALUES (?, ?)`, w.deflate(bdoc))
-	if err != nil {
-		return err
-	}
-	timings, err := encodeTimings(r.SMTP.TimingsMS)
-	if err != nil {
-		return err
-	}
-	_, err = w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		runID, seq, partnerID, string(r.Verdict), r.Root.Source, leafID, bodyID, r.DurationMS, timings)
-	return err
-}
-
-// runDoc returns the deflated JSON of res without partners and changes,
-// private roots' DER stored as certificates.
-func (w *writer) runDoc(res *audit.Results) ([]byte, error) {
-	doc := *res
-	doc.Partners = nil
-	doc.Changes = nil
-	if res.PrivateRoots != nil {
-		doc.PrivateRoots = make([]audit.PrivateRoot, len(res.PrivateRoots))
-	}
-	for i, pr := range res.PrivateRoots {
-		if len(pr.DER) > 0 {
-			c := audit.Cert{Subject: pr.Subject, Issuer: pr.Subject, NotAfter: pr.NotAfter, DER: pr.DER}
-			if _, err := w.cert(&c); err != nil {
-				return nil, fmt.Errorf("private root %s: %w", pr.File, err)
-			}
-			pr.SHA256 = certSHA(&c)
-			pr.DER = nil
-		}
-		doc.PrivateRoots[i] = pr
-	}
-	b, err := json.Marshal(&doc)
-	if err != nil {
-		return nil, err
-	}
-	return w.deflate(b), nil
 }

@@ -278,19 +278,33 @@ func (s *Server) Password() string { return s.password }
 // CreateDB creates a new empty database and returns its URL.
 func (s *Server) CreateDB(t testing.TB) string {
 	t.Helper()
+	u, err := s.NewDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// NewDatabase creates a new empty database and returns its URL (CreateDB
+// for callers without a testing.TB, such as testscript commands).
+func (s *Server) NewDatabase() (string, error) {
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), s.dbs.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, s.URL("postgres"))
 	if err != nil {
-		t.Fatalf("pgtest: %v", err)
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: creating database %s: %v", name, err)
+		return "", fmt.Errorf("pgtest: creating database %s: %w", name, err)
 	}
-	return s.URL(name)
+	return s.URL(name), nil
 }
+
+// StartServer starts a server the caller stops (Start for callers without
+// a testing.TB); it fails when PostgreSQL is not installed (see BinDir).
+func StartServer() (*Server, error) { return start() }
 
 // Log returns what the server printed.
 func (s *Server) Log() string { return s.log.String() }
