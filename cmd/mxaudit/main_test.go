@@ -19,6 +19,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/fleet"
+	"github.com/mxaudit/mxaudit/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -52,7 +53,10 @@ func TestScripts(t *testing.T) {
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/config")
 			return nil
 		},
+		Condition: condition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"pg":         cmdPG,
+			"npartners":  cmdNPartners,
 			"verdicts":   cmdVerdicts,
 			"exitcode":   cmdExitCode,
 			"expand":     cmdExpand,
@@ -65,6 +69,47 @@ func TestScripts(t *testing.T) {
 			"emltext":    cmdEMLText,
 		},
 	})
+}
+
+// condition answers [postgres]: PostgreSQL is installed. Under CI=true a
+// missing PostgreSQL is an error, not a skip.
+func condition(cond string) (bool, error) {
+	if cond != "postgres" {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	_, err := pgtest.BinDir()
+	if err != nil && os.Getenv("CI") == "true" {
+		return false, err
+	}
+	return err == nil, nil
+}
+
+// pg starts a PostgreSQL server for the script (stopped at its end),
+// creates a database, and sets MXAUDIT_DB to its URL and PGPW to the
+// password the URL carries (scripts check it is never printed).
+func cmdPG(ts *testscript.TestScript, neg bool, args []string) {
+	s, err := pgtest.StartServer()
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Defer(s.Stop)
+	u, err := s.NewDatabase()
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Setenv("MXAUDIT_DB", u)
+	ts.Setenv("PGPW", s.Password())
+}
+
+// npartners FILE N asserts that a results.json holds N partner rows.
+func cmdNPartners(ts *testscript.TestScript, neg bool, args []string) {
+	res, err := audit.ReadResults(ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if n, err := strconv.Atoi(args[1]); err != nil || (n == len(res.Partners)) == neg {
+		ts.Fatalf("%s holds %d partners, want %s", args[0], len(res.Partners), args[1])
+	}
 }
 
 // verdicts FILE PARTNER VERDICT... asserts the partner's verdicts in a results.json.
