@@ -89,6 +89,19 @@ func TestChangesPerVantage(t *testing.T) {
 		if err != nil || a != 2 || b != 4 {
 			t.Errorf("LastRuns = %d, %d, %v; want 2, 4", a, b, err)
 		}
+		sum, err := db.Summary(SummaryOptions{Since: now.Add(-time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fab []string
+		for _, p := range sum.Partners {
+			if p.Partner == "fabrikam" {
+				fab = append(fab, fmt.Sprintf("%s %d/%d", p.Vantage, p.FailedRuns, p.Runs))
+			}
+		}
+		if want := []string{"eu-1 0/2", "us-east 1/2"}; !slices.Equal(fab, want) {
+			t.Errorf("summary of fabrikam per vantage point: %q, want %q", fab, want)
+		}
 		var sb strings.Builder
 		if err := WriteRuns(&sb, runs); err != nil || !strings.Contains(sb.String(), "VANTAGE") || !strings.Contains(sb.String(), "us-east") {
 			t.Errorf("WriteRuns without the vantage column:\n%s", sb.String())

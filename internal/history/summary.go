@@ -38,7 +38,8 @@ type Summary struct {
 // error or critical (audit.Verdict.Severity with the partner's Enforced).
 type PartnerSummary struct {
 	Partner         string          `json:"partner"`
-	Target          string          `json:"target"` // what the row audits: a partner may list several MX hosts
+	Target          string          `json:"target"`            // what the row audits: a partner may list several MX hosts
+	Vantage         string          `json:"vantage,omitempty"` // the vantage point: each is summarised on its own
 	Runs            int             `json:"runs"`
 	FailedRuns      int             `json:"failed_runs"`
 	DaysWithFailure int             `json:"days_with_failures"`
@@ -63,7 +64,7 @@ type CertChange struct {
 
 // Summary summarises every complete run started in [o.Since, o.Until).
 // Each inventory row is summarised on its own (a partner may list several
-// MX hosts), listed by partner name, then target.
+// MX hosts) per vantage point, listed by partner name, target, vantage point.
 func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
@@ -107,7 +108,11 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	if err := trows.Err(); err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
 	}
-	q := `SELECT r.id, r.started, p.id, p.name, p.enforced, x.verdict, x.leaf_id
+	vantage := "r.vantage"
+	if db.schema > 0 && db.schema < 4 { // read without migrating: no vantage points yet
+		vantage = "''"
+	}
+	q := `SELECT r.id, r.started, ` + vantage + `, p.id, p.name, p.enforced, x.verdict, x.leaf_id
 		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id` + where + ` ORDER BY r.id, x.seq`
 	rows, err := db.c().QueryContext(ctx, q, args...)
 	if err != nil {
@@ -129,7 +134,8 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 		var enforced bool
 		var verdict audit.Verdict
 		var leaf sql.NullInt64
-		if err := rows.Scan(&run, &started, &pid, &name, &enforced, &verdict, &leaf); err != nil {
+		var vp string
+		if err := rows.Scan(&run, &started, &vp, &pid, &name, &enforced, &verdict, &leaf); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("history: summary: %w", err)
 		}
@@ -141,10 +147,10 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			s.LastRun, lastRun = run, run
 		}
 		target := targets[pid]
-		p := byName[name+"\x00"+target]
+		p := byName[vp+"\x00"+name+"\x00"+target]
 		if p == nil {
-			p = &PartnerSummary{Partner: name, Target: target, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}
-			byName[name+"\x00"+target] = p
+			p = &PartnerSummary{Partner: name, Target: target, Vantage: vp, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}
+			byName[vp+"\x00"+name+"\x00"+target] = p
 		}
 		if verdict == audit.NotProbed {
 			continue
@@ -209,7 +215,10 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 		if a.Partner != b.Partner {
 			return a.Partner < b.Partner
 		}
-		return a.Target < b.Target
+		if a.Target != b.Target {
+			return a.Target < b.Target
+		}
+		return a.Vantage < b.Vantage
 	})
 	return s, nil
 }
