@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/pgtest"
 )
 
 const (
@@ -244,6 +245,34 @@ func BenchmarkRecordAfterAYear(b *testing.B) {
 	defer db.Close()
 	gen := newBenchFleet()
 	day := benchRuns
+	for b.Loop() {
+		res := gen.run(day)
+		day++
+		if err := db.Record(0, res); err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Changes) == 0 {
+			b.Fatal("no changes computed")
+		}
+	}
+}
+
+// BenchmarkRecordPostgres is the nightly Record of 1,000 partners into a
+// PostgreSQL database (a server of the test's own on loopback) holding a
+// week of runs.
+func BenchmarkRecordPostgres(b *testing.B) {
+	db, err := Open(pgtest.Start(b).CreateDB(b), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	gen := newBenchFleet()
+	day := 0
+	for ; day < 7; day++ {
+		if err := db.Record(0, gen.run(day)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for b.Loop() {
 		res := gen.run(day)
 		day++
