@@ -61,8 +61,8 @@ func diffCommand() *cli.Command {
 		Usage:     "show what changed between two recorded scans",
 		ArgsUsage: "[RUN_A [RUN_B]]",
 		Description: "Without arguments, compares the newest complete scan with the scan of the same\n" +
-			"inventory before it; with RUN_A alone, RUN_A with the newest scan of its inventory.\n" +
-			"Run ids are those of 'mxaudit history'.",
+			"inventory (vantage point and shard) before it; with RUN_A alone, RUN_A with the newest\n" +
+			"scan of its inventory, vantage point and shard. Run ids are those of 'mxaudit history'.",
 		Flags:  []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: diffRuns,
 	}
@@ -197,7 +197,7 @@ func diffRuns(c *cli.Context) error {
 		}
 		var run history.Run
 		if run, err = db.Run(a); err == nil {
-			b, err = db.Latest(run.Inventory)
+			b, err = db.LatestOf(run.Scope())
 		}
 	case 2:
 		if a, err = parseRunID(c.Args().Get(0)); err != nil {
