@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -113,7 +114,7 @@ func (is *Issued) AsCA() *CA { return &CA{Cert: is.Cert, Key: is.Key} }
 // signer, or self-signed when parent is nil.
 func create(spec CertSpec, parent *x509.Certificate, signer crypto.Signer) (*Issued, error) {
 	fail := func(err error) (*Issued, error) {
-		return nil, fmt.Errorf("fleet: certificate %q: %w", spec.CommonName, err)
+		return nil, fmt.Errorf("fleet: certificate %q: %w", cmp.Or(spec.CommonName, spec.Subject.CommonName), err)
 	}
 	if spec.NotBefore.IsZero() || spec.NotAfter.IsZero() {
 		return fail(errors.New("NotBefore and NotAfter are required"))
@@ -129,15 +130,15 @@ func create(spec CertSpec, parent *x509.Certificate, signer crypto.Signer) (*Iss
 	if parent == nil {
 		parent, signer = tmpl, key
 	}
-	selfSign := weakAlgs[spec.SigAlg]
-	if selfSign.hash != 0 {
-		tmpl.SignatureAlgorithm = 0 // signed again below, by resign
+	_, weak := weakAlgs[spec.SigAlg]
+	if weak {
+		tmpl.SignatureAlgorithm = 0 // Go's choice for the key, then signed again by resign
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
 		return fail(err)
 	}
-	if selfSign.hash != 0 {
+	if weak {
 		if der, err = resign(der, spec.SigAlg, signer); err != nil {
 			return fail(err)
 		}
