@@ -281,3 +281,27 @@ func hasExtension(c *x509.Certificate, oid ...int) bool {
 	}
 	return false
 }
+
+// BenchmarkIssue measures one certificate from the factory: what every test's PKI costs.
+func BenchmarkIssue(b *testing.B) {
+	ca, err := NewRoot(validity(CertSpec{CommonName: "Bench Root", RSABits: 2048}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		spec CertSpec
+	}{
+		{"ecdsa-p256", CertSpec{CommonName: "mx.bench.example"}},
+		{"rsa-2048", CertSpec{CommonName: "mx.bench.example", RSABits: 2048}},
+		{"sha1-rsa-resigned", CertSpec{CommonName: "mx.bench.example", SigAlg: x509.SHA1WithRSA}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ca.Issue(validity(bc.spec)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
