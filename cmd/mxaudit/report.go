@@ -83,31 +83,15 @@ func reportCommand() *cli.Command {
 }
 
 func reportAction(c *cli.Context) error {
-	n := 0
-	for _, f := range []string{"from", "run", "since"} {
-		if c.IsSet(f) {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := countSet(c, "from", "run", "since"); n != 1 {
 		return cli.Exit("report: give exactly one of --from FILE, --run ID or --since DATE", exitUsage)
 	}
 	if c.IsSet("since") {
 		return periodSummary(c)
 	}
-	var res *audit.Results
-	var err error
-	if c.IsSet("run") {
-		db, err := openHistoryDB(c)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		if res, err = db.Results(c.Int64("run")); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-	} else if res, err = audit.ReadResults(c.String("from")); err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+	res, _, err := pastRun(c)
+	if err != nil {
+		return err
 	}
 	opts, formats, err := reportOptions(c)
 	if err != nil {
@@ -131,6 +115,39 @@ func reportAction(c *cli.Context) error {
 		fmt.Fprintln(c.App.Writer, f)
 	}
 	return nil
+}
+
+// countSet returns how many of the flags names are set.
+func countSet(c *cli.Context, names ...string) int {
+	n := 0
+	for _, f := range names {
+		if c.IsSet(f) {
+			n++
+		}
+	}
+	return n
+}
+
+// pastRun reads the results of the run --run names in the history database,
+// or the results.json --from names, and returns the file it came from.
+func pastRun(c *cli.Context) (*audit.Results, string, error) {
+	if !c.IsSet("run") {
+		res, err := audit.ReadResults(c.String("from"))
+		if err != nil {
+			return nil, "", cli.Exit(err.Error(), exitUsage)
+		}
+		return res, c.String("from"), nil
+	}
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return nil, "", err
+	}
+	defer db.Close()
+	res, err := db.Results(c.Int64("run"))
+	if err != nil {
+		return nil, "", cli.Exit(err.Error(), exitUsage)
+	}
+	return res, db.Path(), nil
 }
 
 // periodSummary prints the quarterly view of every run between --since and --until.
