@@ -1,20 +1,16 @@
 package reports
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"flag"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 var (
@@ -37,48 +33,25 @@ func loadFixture(t testing.TB) *audit.Results {
 	return res
 }
 
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+// ca is a generated certificate with its key.
+type ca = fleet.CA
 
-var serial int64 = 1000
-
+// mkcert generates a certificate of cn in org (country DE) for dns, a CA when
+// isCA, signed by parent or self-signed when parent is nil.
 func mkcert(t testing.TB, cn, org string, parent *ca, isCA bool, nb, na time.Time, dns ...string) *ca {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial++
-	tpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{org}, Country: []string{"DE"}},
-		NotBefore:             nb,
-		NotAfter:              na,
-		BasicConstraintsValid: true,
-		IsCA:                  isCA,
-		DNSNames:              dns,
-	}
-	if isCA {
-		tpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
-		tpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	pc, pk := tpl, key
+	spec := fleet.CertSpec{CommonName: cn, Org: org, Subject: pkix.Name{Country: []string{"DE"}}, IsCA: isCA, NotBefore: nb, NotAfter: na, DNSNames: dns}
+	var is *fleet.Issued
+	var err error
 	if parent != nil {
-		pc, pk = parent.cert, parent.key
+		is, err = parent.Issue(spec)
+	} else {
+		is, err = fleet.SelfSigned(spec)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, pc, &key.PublicKey, pk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ca{c, key}
+	return is.AsCA()
 }
 
 // buildFixture makes a run with one partner per verdict, Unicode names,
@@ -100,13 +73,13 @@ func buildFixture(t testing.TB) *audit.Results {
 	}
 	normal := func(host string) []audit.Cert {
 		l := leaf(host, pubInt, now.Add(-60*day), now.Add(120*day))
-		return []audit.Cert{audit.NewCert(l.cert), audit.NewCert(pubInt.cert)}
+		return []audit.Cert{audit.NewCert(l.Cert), audit.NewCert(pubInt.Cert)}
 	}
 	res := &audit.Results{
 		Schema: audit.SchemaVersion, Started: now, Finished: now.Add(93 * time.Second),
 		Inventory: "partners.csv",
 	}
-	sysRoot := audit.Root{Source: audit.RootSystem, Subject: pub.cert.Subject.String(), NotAfter: pub.cert.NotAfter}
+	sysRoot := audit.Root{Source: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
 	add := func(name, domain string, enforced bool, vs []audit.Verdict, chain []audit.Cert, root audit.Root, details map[audit.Verdict]string, errText string) *audit.Result {
 		host := "mx1." + domain
 		r := audit.Result{
@@ -135,21 +108,21 @@ func buildFixture(t testing.TB) *audit.Results {
 
 	// The Unicode names first.
 	mu := leaf("mx1.mueller.example", privOK, now.Add(-30*day), now.Add(300*day))
-	add("Müller GmbH", "mueller.example", true, v(audit.Valid), []audit.Cert{audit.NewCert(mu.cert)},
-		audit.Root{Source: audit.RootPrivate, File: "mueller-root.cer", Subject: privOK.cert.Subject.String(), NotAfter: privOK.cert.NotAfter}, nil, "")
+	add("Müller GmbH", "mueller.example", true, v(audit.Valid), []audit.Cert{audit.NewCert(mu.Cert)},
+		audit.Root{Source: audit.RootPrivate, File: "mueller-root.cer", Subject: privOK.Cert.Subject.String(), NotAfter: privOK.Cert.NotAfter}, nil, "")
 	sg := leaf("mx1.societe-generale.example", privExpiring, now.Add(-400*day), now.Add(-3*day))
-	add("Société Générale", "societe-generale.example", true, v(audit.Expired), []audit.Cert{audit.NewCert(sg.cert)},
-		audit.Root{Source: audit.RootPrivate, File: "sg-partners.p7b", Subject: privExpiring.cert.Subject.String(), NotAfter: privExpiring.cert.NotAfter},
+	add("Société Générale", "societe-generale.example", true, v(audit.Expired), []audit.Cert{audit.NewCert(sg.Cert)},
+		audit.Root{Source: audit.RootPrivate, File: "sg-partners.p7b", Subject: privExpiring.Cert.Subject.String(), NotAfter: privExpiring.Cert.NotAfter},
 		map[audit.Verdict]string{audit.Expired: "leaf CN=mx1.societe-generale.example expired on 2026-06-28"}, "")
 	gr := leaf("mx1.trapeza.example", selfCA, now.Add(-30*day), now.Add(200*day))
-	add("Ελληνική Τράπεζα", "trapeza.example", false, v(audit.UntrustedRoot), []audit.Cert{audit.NewCert(gr.cert), audit.NewCert(selfCA.cert)},
+	add("Ελληνική Τράπεζα", "trapeza.example", false, v(audit.UntrustedRoot), []audit.Cert{audit.NewCert(gr.Cert), audit.NewCert(selfCA.Cert)},
 		audit.Root{Source: audit.RootNone}, map[audit.Verdict]string{audit.UntrustedRoot: "chain ends in CN=Untrusted Corp Root, which is not in the system store or --private-roots"}, "")
 	sb := leaf("mail.sberbank.example", privExpired, now.Add(-200*day), now.Add(100*day))
-	add("Сбербанк", "sberbank.example", true, v(audit.Expired, audit.NameMismatch, audit.WeakKey), []audit.Cert{audit.NewCert(sb.cert), audit.NewCert(privExpired.cert)},
-		audit.Root{Source: audit.RootPrivate, File: "sber-legacy.sst", Subject: privExpired.cert.Subject.String(), NotAfter: privExpired.cert.NotAfter},
+	add("Сбербанк", "sberbank.example", true, v(audit.Expired, audit.NameMismatch, audit.WeakKey), []audit.Cert{audit.NewCert(sb.Cert), audit.NewCert(privExpired.Cert)},
+		audit.Root{Source: audit.RootPrivate, File: "sber-legacy.sst", Subject: privExpired.Cert.Subject.String(), NotAfter: privExpired.Cert.NotAfter},
 		map[audit.Verdict]string{audit.Expired: "root CN=Сбербанк Legacy Root expired on 2026-06-21", audit.NameMismatch: "certificate names mail.sberbank.example, not mx1.sberbank.example"}, "")
 	jp := leaf("mx1.kabushiki.example", pubInt, now.Add(-10*day), now.Add(80*day))
-	add("株式会社テスト", "kabushiki.example", false, v(audit.PartialChain), []audit.Cert{audit.NewCert(jp.cert)}, audit.Root{Source: audit.RootNone},
+	add("株式会社テスト", "kabushiki.example", false, v(audit.PartialChain), []audit.Cert{audit.NewCert(jp.Cert)}, audit.Root{Source: audit.RootNone},
 		map[audit.Verdict]string{audit.PartialChain: "the server did not send CN=Example Public TLS CA 2026"}, "")
 
 	// One partner for every verdict.
@@ -182,8 +155,8 @@ func buildFixture(t testing.TB) *audit.Results {
 	res.Partners = append(res.Partners, shared)
 
 	pr := func(file string, c *ca, usedBy, declaredBy []string) audit.PrivateRoot {
-		nc := audit.NewCert(c.cert)
-		d := audit.DaysLeft(c.cert.NotAfter, now)
+		nc := audit.NewCert(c.Cert)
+		d := audit.DaysLeft(c.Cert.NotAfter, now)
 		return audit.PrivateRoot{File: file, Subject: nc.Subject, SHA1: nc.SHA1, SHA256: nc.SHA256, NotBefore: nc.NotBefore, NotAfter: nc.NotAfter,
 			DaysLeft: d, UsedBy: usedBy, DeclaredBy: declaredBy, Status: audit.RootStatus(d, usedBy), DER: nc.DER}
 	}
@@ -198,9 +171,9 @@ func buildFixture(t testing.TB) *audit.Results {
 		return fmt.Sprintf("%s (SHA-256 %s, expires %s)", c.Subject, c.SHA256[:16], c.NotAfter.Format("2006-01-02"))
 	}
 	oldGr := mkcert(t, "mx1.trapeza.example", "Partner", pubInt, false, now.Add(-300*day), now.Add(60*day), "mx1.trapeza.example")
-	grOld, grNew := audit.NewCert(oldGr.cert), res.Partners[2].Chain[0]
+	grOld, grNew := audit.NewCert(oldGr.Cert), res.Partners[2].Chain[0]
 	oldMu := mkcert(t, "mx1.mueller.example", "Partner", privOK, false, now.Add(-400*day), now.Add(-35*day), "mx1.mueller.example")
-	muOld, muNew := audit.NewCert(oldMu.cert), res.Partners[0].Chain[0]
+	muOld, muNew := audit.NewCert(oldMu.Cert), res.Partners[0].Chain[0]
 	const since = 41
 	res.Changes = []audit.Change{
 		{Partner: "Müller GmbH", Kind: "verdict_recovered", Before: string(audit.Expired), After: string(audit.Valid), SinceRun: since},

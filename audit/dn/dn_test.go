@@ -1,16 +1,12 @@
 package dn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 var contoso = Name{{"CN", "mail.contoso.com"}, {"OU", "IT"}, {"O", "Contoso"}, {"L", "Redmond"}, {"ST", "WA"}, {"C", "US"}}
@@ -159,29 +157,16 @@ var (
 	oidDC    = asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}
 )
 
-// testCert issues a self-signed certificate with the given subject and issuer
-// names and returns the parsed certificate.
+// testCert issues a self-signed certificate with the given subject (its issuer
+// too) and returns the parsed certificate.
 func testCert(t *testing.T, subject pkix.Name) *x509.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	is, err := fleet.SelfSigned(fleet.CertSpec{Subject: subject,
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      subject,
-		NotBefore:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		NotAfter:     time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return is.Cert
 }
 
 var richSubject = pkix.Name{

@@ -19,38 +19,42 @@ func demoCommand() *cli.Command {
 			"--out/fleet, and runs `scan` on them. Nothing leaves this machine.",
 		Flags:  withEnv(demoFlags()),
 		Before: applyConfigFile,
-		Action: func(c *cli.Context) error {
-			f, err := fleet.Start(fleet.Options{Hostile: true})
-			if err != nil {
-				return cli.Exit(err.Error(), exitInternal)
-			}
-			defer f.Close()
-			dir := filepath.Join(c.String("out"), "fleet")
-			if err := mkdir(dir); err != nil {
-				return cli.Exit(err.Error(), exitInternal)
-			}
-			inv, roots, priv, err := f.WriteFiles(dir)
-			if err != nil {
-				return cli.Exit(err.Error(), exitInternal)
-			}
-			// The demo keeps its history beside its reports, not in the user's database.
-			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
-				if !c.IsSet(name) {
-					if err := c.Set(name, val); err != nil {
-						return err
-					}
-				}
-			}
-			logger(c).Info("demo fleet started on 127.0.0.0/8", "partners", len(f.Scenarios), "inventory", inv)
-			// The fleet is broken on purpose: findings are the demo's point, not a failure.
-			err = scan(c, f.Resolver)
-			var ec cli.ExitCoder
-			if errors.As(err, &ec) && ec.ExitCode() == exitFindings {
-				return nil
-			}
-			return err
-		},
+		Action: demoAction,
 	}
+}
+
+// demoAction starts the fleet, points the scan flags the user did not set at
+// its inventory, roots and a history database of its own, and scans it.
+func demoAction(c *cli.Context) error {
+	f, err := fleet.Start(fleet.Options{Hostile: true})
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	defer f.Close()
+	dir := filepath.Join(c.String("out"), "fleet")
+	if err := mkdir(dir); err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	inv, roots, priv, err := f.WriteFiles(dir)
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	// The demo keeps its history beside its reports, not in the user's database.
+	for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
+		if !c.IsSet(name) {
+			if err := c.Set(name, val); err != nil {
+				return err
+			}
+		}
+	}
+	logger(c).Info("demo fleet started on 127.0.0.0/8", "partners", len(f.Scenarios), "inventory", inv)
+	// The fleet is broken on purpose: findings are the demo's point, not a failure.
+	err = scan(c, f.Resolver)
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() == exitFindings {
+		return nil
+	}
+	return err
 }
 
 func demoFlags() []cli.Flag {

@@ -187,28 +187,9 @@ func diffRuns(c *cli.Context) error {
 		return err
 	}
 	defer db.Close()
-	var a, b int64
-	switch c.NArg() {
-	case 0:
-		a, b, err = db.LastRuns()
-	case 1:
-		if a, err = parseRunID(c.Args().First()); err != nil {
-			return err
-		}
-		var run history.Run
-		if run, err = db.Run(a); err == nil {
-			b, err = db.LatestOf(run.Scope())
-		}
-	case 2:
-		if a, err = parseRunID(c.Args().Get(0)); err != nil {
-			return err
-		}
-		if b, err = parseRunID(c.Args().Get(1)); err != nil {
-			return err
-		}
-	}
+	a, b, err := runsToDiff(c, db)
 	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+		return err
 	}
 	changes, err := db.Diff(a, b)
 	if errors.Is(err, history.ErrNoRun) {
@@ -224,6 +205,34 @@ func diffRuns(c *cli.Context) error {
 		return printJSON(c, map[string]any{"from_run": a, "to_run": b, "changes": changes})
 	}
 	return history.WriteChanges(c.App.Writer, a, b, changes)
+}
+
+// runsToDiff reads the two runs diff compares: the last two, the one given
+// and the latest of its inventory, or the two given.
+func runsToDiff(c *cli.Context, db *history.DB) (a, b int64, err error) {
+	switch c.NArg() {
+	case 0:
+		a, b, err = db.LastRuns()
+	case 1:
+		if a, err = parseRunID(c.Args().First()); err != nil {
+			return 0, 0, err
+		}
+		var run history.Run
+		if run, err = db.Run(a); err == nil {
+			b, err = db.LatestOf(run.Scope())
+		}
+	default:
+		if a, err = parseRunID(c.Args().Get(0)); err != nil {
+			return 0, 0, err
+		}
+		if b, err = parseRunID(c.Args().Get(1)); err != nil {
+			return 0, 0, err
+		}
+	}
+	if err != nil {
+		return 0, 0, cli.Exit(err.Error(), exitUsage)
+	}
+	return a, b, nil
 }
 
 func printJSON(c *cli.Context, v any) error {

@@ -3,16 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/mailing"
 	"github.com/mxaudit/mxaudit/internal/regfile"
 	"github.com/mxaudit/mxaudit/internal/trust"
@@ -75,70 +74,92 @@ func usage(format string, args ...any) error {
 }
 
 func mailAction(c *cli.Context) error {
-	log := logger(c)
-	if c.IsSet("from") == c.IsSet("run") {
-		return usage("mail: give exactly one of --from FILE or --run ID")
+	if err := checkMailFlags(c); err != nil {
+		return err
 	}
-	if c.String("sender") == "" {
-		return usage("mail: --sender ADDR is required (the From address)")
+	res, logPath, err := mailSource(c)
+	if err != nil {
+		return err
 	}
-	dry := c.Bool("dry-run")
-	if dry && c.String("out") == "" {
-		return usage("mail: --dry-run needs --out DIR for the .eml files")
-	}
-	if !dry && c.String("smtp") == "" {
-		return usage("mail: --smtp HOST:PORT is required (or --dry-run --out DIR)")
-	}
-
-	// The run and where its send log lives.
-	var res *audit.Results
-	var logPath string
-	if c.IsSet("run") {
-		db, err := openHistoryDB(c)
-		if err != nil {
-			return err
-		}
-		res, err = db.Results(c.Int64("run"))
-		db.Close()
-		if err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-		if db.Postgres() && c.String("send-log") == "" {
-			return usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
-		}
-		logPath = filepath.Join(filepath.Dir(db.Path()), mailing.LogFile)
-	} else {
-		var err error
-		if res, err = audit.ReadResults(c.String("from")); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-		logPath = filepath.Join(filepath.Dir(c.String("from")), mailing.LogFile)
-	}
-	if p := c.String("send-log"); p != "" {
-		logPath = p
-	}
-
-	// The transport, checked before the (slower) rendering of the PDFs.
-	var tr mailing.Transport
-	if dry {
-		tr = &mailing.Dir{Path: c.String("out")}
-	} else {
-		smtp, err := smtpTransport(c, log)
-		if err != nil {
-			return err
-		}
-		tr = smtp
+	tr, err := mailTransport(c)
+	if err != nil {
+		return err
 	}
 	defer tr.Close()
+	compose, err := mailComposeOptions(c)
+	if err != nil {
+		return err
+	}
+	sendLog, err := mailing.OpenLog(logPath)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	dry := c.Bool("dry-run")
+	n, err := mailing.Mail(ctx, res, tr, mailing.Job{Compose: compose, DryRun: dry, Out: c.App.Writer, Deliver: mailing.DeliverOptions{
+		RunID: c.Int64("run"), Log: sendLog, Resend: c.Bool("resend"),
+		Retries: c.Int("retries"), Backoff: c.Duration("retry-wait"), Rate: c.Float64("rate"),
+	}})
+	if err != nil {
+		return composeExit(err)
+	}
+	verb := map[bool]string{false: "sent", true: "written"}[dry]
+	logger(c).Info("mail done", verb, n.Sent, "already_sent", n.AlreadySent, "failed", n.Failed, "skipped", n.Skipped, "send_log", sendLog.Path())
+	if n.Failed > 0 {
+		return cli.Exit(fmt.Sprintf("mail: %d message(s) could not be delivered", n.Failed), exitFindings)
+	}
+	return nil
+}
 
+// checkMailFlags refuses the combinations of flags mail cannot run with.
+func checkMailFlags(c *cli.Context) error {
+	switch dry := c.Bool("dry-run"); {
+	case c.IsSet("from") == c.IsSet("run"):
+		return usage("mail: give exactly one of --from FILE or --run ID")
+	case c.String("sender") == "":
+		return usage("mail: --sender ADDR is required (the From address)")
+	case dry && c.String("out") == "":
+		return usage("mail: --dry-run needs --out DIR for the .eml files")
+	case !dry && c.String("smtp") == "":
+		return usage("mail: --smtp HOST:PORT is required (or --dry-run --out DIR)")
+	}
+	return nil
+}
+
+// mailSource reads the run to mail (--from or --run) and says where its send log is.
+func mailSource(c *cli.Context) (*audit.Results, string, error) {
+	res, from, err := pastRun(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if p := c.String("send-log"); p != "" {
+		return res, p, nil
+	}
+	if history.IsURL(from) {
+		return nil, "", usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
+	}
+	return res, mailing.LogBeside(from), nil
+}
+
+// mailTransport is the dry run's folder or the SMTP server, checked before the (slower) rendering of the PDFs.
+func mailTransport(c *cli.Context) (mailing.Transport, error) {
+	if c.Bool("dry-run") {
+		return &mailing.Dir{Path: c.String("out")}, nil
+	}
+	return smtpTransport(c, logger(c))
+}
+
+// mailComposeOptions reads what to compose from the flags.
+func mailComposeOptions(c *cli.Context) (mailing.Options, error) {
 	tpl, err := templates.Load(c.String("templates"))
 	if err != nil {
-		return usage("--templates: %v", err)
+		return mailing.Options{}, usage("--templates: %v", err)
 	}
-	ropts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { log.Warn(s) }}
+	ropts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { logger(c).Warn(s) }}
 	if p := c.String("font"); p != "" {
 		if ropts.CJKFont, err = reports.LoadFont(p); err != nil {
-			return usage("--font: %v", err)
+			return mailing.Options{}, usage("--font: %v", err)
 		}
 	}
 	var partners []string
@@ -147,10 +168,14 @@ func mailAction(c *cli.Context) error {
 			partners = append(partners, p)
 		}
 	}
-	plan, err := mailing.Compose(res, mailing.Options{
+	return mailing.Options{
 		Sender: c.String("sender"), Owner: c.String("to-owner"), Partners: partners, OnlyFailing: c.Bool("only-failing"),
 		XLSX: c.Bool("attach-xlsx"), ExpiringDays: c.Int("expiring-days"), Reports: ropts,
-	})
+	}, nil
+}
+
+// composeExit maps Compose's errors to exit codes: a bad --partners or address is a usage error.
+func composeExit(err error) error {
 	var upe *mailing.UnknownPartnerError
 	var ae *mailing.AddressError
 	switch {
@@ -158,84 +183,8 @@ func mailAction(c *cli.Context) error {
 		return usage("--partners: %v", err)
 	case errors.As(err, &ae):
 		return usage("mail: --%s: %v", map[string]string{"sender": "sender", "owner": "to-owner"}[ae.Option], err)
-	case err != nil:
-		return cli.Exit("mail: "+err.Error(), exitInternal)
 	}
-
-	sendLog, err := mailing.OpenLog(logPath)
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
-	out := c.App.Writer
-	failed := 0
-	for _, s := range plan.Skipped {
-		if s.Failed {
-			failed++
-			fmt.Fprintf(out, "FAILED        %s: %s\n", s.Partner, s.Reason)
-		} else {
-			fmt.Fprintf(out, "skipped       %s: %s\n", s.Partner, s.Reason)
-		}
-	}
-	opts := mailing.DeliverOptions{
-		RunID: c.Int64("run"), Log: sendLog, Resend: c.Bool("resend"), NoRecord: dry,
-		Retries: c.Int("retries"), Backoff: c.Duration("retry-wait"), Rate: c.Float64("rate"),
-		Progress: func(oc mailing.Outcome) { printOutcome(out, oc, dry) },
-	}
-	if dry {
-		opts.Rate = 0
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
-	outs := mailing.Deliver(ctx, tr, plan, opts)
-	n := map[mailing.Status]int{}
-	for _, oc := range outs {
-		n[oc.Status]++
-	}
-	failed += n[mailing.Failed]
-	verb := "sent"
-	if dry {
-		verb = "written"
-	}
-	log.Info("mail done", verb, n[mailing.Sent], "already_sent", n[mailing.AlreadySent], "failed", failed,
-		"skipped", len(plan.Skipped)-countFailedSkips(plan.Skipped), "send_log", sendLog.Path())
-	if failed > 0 {
-		return cli.Exit(fmt.Sprintf("mail: %d message(s) could not be delivered", failed), exitFindings)
-	}
-	return nil
-}
-
-func countFailedSkips(ss []mailing.Skip) int {
-	n := 0
-	for _, s := range ss {
-		if s.Failed {
-			n++
-		}
-	}
-	return n
-}
-
-func printOutcome(w io.Writer, oc mailing.Outcome, dry bool) {
-	m := oc.Message
-	what := string(m.Situation)
-	if m.Owner {
-		what = "full report"
-	}
-	switch oc.Status {
-	case mailing.Sent:
-		verb := "sent"
-		if dry {
-			verb = "written"
-		}
-		fmt.Fprintf(w, "%-13s %s (%s) <%s>\n", verb, m.Who(), what, m.ID)
-	case mailing.AlreadySent:
-		fmt.Fprintf(w, "%-13s %s on %s <%s> (--resend to send again)\n", "already sent", m.Who(), oc.Previous.Sent.Format("2006-01-02 15:04"), oc.Previous.MessageID)
-	default:
-		tries := ""
-		if oc.Attempts > 1 {
-			tries = fmt.Sprintf(" (after %d attempts)", oc.Attempts)
-		}
-		fmt.Fprintf(w, "%-13s %s (%s): %v%s\n", "FAILED", m.Who(), what, oc.Err, tries)
-	}
+	return cli.Exit("mail: "+err.Error(), exitInternal)
 }
 
 // smtpTransport builds the SMTP transport from the flags; the password comes from the environment or a file only.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/mxaudit/mxaudit/internal/cliargs"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
 )
 
@@ -64,7 +65,7 @@ func newApp() *cli.App {
 // realMain executes the CLI and returns the process exit code.
 func realMain(args []string) int {
 	app := newApp()
-	err := app.Run(flagsFirst(app, args))
+	err := app.Run(cliargs.FlagsFirst(app, args))
 	if err == nil {
 		return exitOK
 	}

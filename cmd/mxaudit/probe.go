@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
+	"github.com/mxaudit/mxaudit/reports"
 )
 
 func probeCommand() *cli.Command {
@@ -76,7 +76,9 @@ func probeAction(c *cli.Context) error {
 			return cli.Exit(err.Error(), exitInternal)
 		}
 	case res != nil && len(res.Partners) == 1:
-		explain(c.App.Writer, &res.Partners[0], c.Bool("transcript"), res.Started)
+		if err := reports.WriteExplanation(c.App.Writer, &res.Partners[0], res.Started, c.Bool("transcript")); err != nil {
+			return cli.Exit(err.Error(), exitInternal)
+		}
 	}
 	return exitWith(res, err, failOn)
 }
@@ -109,79 +111,4 @@ func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
 		Address: c.String("address"), Domain: c.String("domain"), Enforced: c.Bool("enforced"),
 		ExpectedIssuer: c.String("expected-issuer"), ExpectedSubject: c.String("expected-subject"),
 	}, nil
-}
-
-// explain prints one partner's result for a person.
-func explain(w io.Writer, r *audit.Result, transcript bool, now time.Time) {
-	fmt.Fprintf(w, "%s (%s)", r.Partner.Target(), r.TLS)
-	if r.SMTP.RemoteAddr != "" && r.SMTP.RemoteAddr != r.Partner.Target().DialAddress() {
-		fmt.Fprintf(w, " at %s", r.SMTP.RemoteAddr)
-	}
-	fmt.Fprintf(w, ", %d ms\n", r.DurationMS)
-	if len(r.SMTP.Greeting) > 0 {
-		fmt.Fprintf(w, "  greeting:  %s\n", strings.Join(r.SMTP.Greeting, " / "))
-	}
-	if r.TLS == audit.StartTLS && len(r.SMTP.EHLO) > 0 {
-		fmt.Fprintf(w, "  STARTTLS:  offered %v\n", r.SMTP.StartTLS)
-	}
-	if r.TLSVersion != "" {
-		fmt.Fprintf(w, "  TLS:       %s, %s\n", r.TLSVersion, r.Cipher)
-	}
-	for i, ct := range r.Chain {
-		fmt.Fprintf(w, "  cert %d:    %s\n", i, ct.Subject)
-		fmt.Fprintf(w, "             issuer %s\n", ct.Issuer)
-		fmt.Fprintf(w, "             valid %s to %s (%s), %s %d bits, %s\n",
-			ct.NotBefore.Format(time.DateOnly), ct.NotAfter.Format(time.DateOnly), audit.DaysText(ct.NotAfter, now), ct.KeyType, ct.KeyBits, ct.SigAlg)
-		if len(ct.DNSNames) > 0 {
-			fmt.Fprintf(w, "             names %s\n", strings.Join(ct.DNSNames, ", "))
-		}
-		fmt.Fprintf(w, "             SHA-1 %s\n", ct.SHA1)
-	}
-	for _, ca := range r.Certificates { // one line per key type when the server holds several
-		fmt.Fprintf(w, "  %-10s %s, %s: %v\n", ca.KeyType+":", ca.Chain[0].Subject, ca.TLSVersion, ca.Verdicts)
-	}
-	switch r.Root.Source {
-	case audit.RootPrivate:
-		fmt.Fprintf(w, "  root:      %s (imported private root, %s)\n", r.Root.Subject, r.Root.File)
-	case audit.RootSystem:
-		fmt.Fprintf(w, "  root:      %s (system roots)\n", r.Root.Subject)
-	default:
-		if r.Root.Subject != "" {
-			fmt.Fprintf(w, "  root:      none trusted (chain points at %s)\n", r.Root.Subject)
-		}
-	}
-	if rv := r.Revocation; rv != nil {
-		line := rv.Method + ": " + rv.Status
-		if rv.Status == "not checked" {
-			line, rv.Detail = rv.Detail, ""
-			if line == "" {
-				line = "not checked"
-			}
-		}
-		if !rv.NextUpdate.IsZero() {
-			line += ", answer valid until " + rv.NextUpdate.Format(time.RFC3339)
-		}
-		if rv.Detail != "" {
-			line += " (" + rv.Detail + ")"
-		}
-		fmt.Fprintf(w, "  revocation: %s\n", line)
-	}
-	fmt.Fprintf(w, "  verdict:   %s (%s)\n", r.Verdict, r.WorstSeverity())
-	for _, v := range r.Verdicts {
-		if d := r.Details[v]; d != "" {
-			fmt.Fprintf(w, "    %-17s %s\n", v, d)
-		}
-	}
-	for _, f := range r.Findings {
-		fmt.Fprintf(w, "  finding:   [%s] %s: %s\n", f.Severity, f.Check, f.Message)
-	}
-	if r.Remedy != "" {
-		fmt.Fprintf(w, "  remedy:    %s\n", r.Remedy)
-	}
-	if transcript {
-		fmt.Fprintln(w, "  transcript:")
-		for _, l := range r.SMTP.Transcript {
-			fmt.Fprintf(w, "    %s\n", l)
-		}
-	}
 }

@@ -86,13 +86,7 @@ func reportCommand() *cli.Command {
 }
 
 func reportAction(c *cli.Context) error {
-	n := 0
-	for _, f := range []string{"from", "run", "since", "run-label"} {
-		if c.IsSet(f) {
-			n++
-		}
-	}
-	if n != 1 {
+	if n := countSet(c, "from", "run", "since", "run-label"); n != 1 {
 		return cli.Exit("report: give exactly one of --from FILE, --run ID, --since DATE or --run-label LABEL", exitUsage)
 	}
 	switch {
@@ -101,19 +95,9 @@ func reportAction(c *cli.Context) error {
 	case c.IsSet("run-label"):
 		return labelReport(c)
 	}
-	var res *audit.Results
-	var err error
-	if c.IsSet("run") {
-		db, err := openHistoryDB(c)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		if res, err = db.Results(c.Int64("run")); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-	} else if res, err = audit.ReadResults(c.String("from")); err != nil {
-		return cli.Exit(err.Error(), exitUsage)
+	res, _, err := pastRun(c)
+	if err != nil {
+		return err
 	}
 	return render(c, c.String("out"), res)
 }
@@ -141,6 +125,39 @@ func render(c *cli.Context, out string, res *audit.Results) error {
 		fmt.Fprintln(c.App.Writer, f)
 	}
 	return nil
+}
+
+// countSet returns how many of the flags names are set.
+func countSet(c *cli.Context, names ...string) int {
+	n := 0
+	for _, f := range names {
+		if c.IsSet(f) {
+			n++
+		}
+	}
+	return n
+}
+
+// pastRun reads the results of the run --run names in the history database,
+// or the results.json --from names, and returns the file it came from.
+func pastRun(c *cli.Context) (*audit.Results, string, error) {
+	if !c.IsSet("run") {
+		res, err := audit.ReadResults(c.String("from"))
+		if err != nil {
+			return nil, "", cli.Exit(err.Error(), exitUsage)
+		}
+		return res, c.String("from"), nil
+	}
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return nil, "", err
+	}
+	defer db.Close()
+	res, err := db.Results(c.Int64("run"))
+	if err != nil {
+		return nil, "", cli.Exit(err.Error(), exitUsage)
+	}
+	return res, db.Path(), nil
 }
 
 // periodSummary prints the quarterly view of every run between --since and --until.

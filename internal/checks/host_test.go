@@ -2,14 +2,8 @@ package checks_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,52 +17,30 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // now is the fixed clock of every test run.
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+type ca struct{ *fleet.CA }
 
 func newCA(t testing.TB, cn string) ca {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := fleet.NewRoot(fleet.CertSpec{CommonName: cn, Org: "Example", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"Example"}},
-		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return ca{c, key}
+	return ca{c}
 }
 
 func (c ca) leaf(t testing.TB, host string) audit.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	is, err := c.Issue(fleet.CertSpec{CommonName: host, DNSNames: []string{host}, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 6, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host},
-		NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 6, 0), DNSNames: []string{host},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &key.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(der)
-	return audit.NewCert(x)
+	return audit.NewCert(is.Cert)
 }
 
 // fixture is three partners: one with a certificate from "Allowed CA", one

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/trust"
 )
 
 // Scenario is one simulated partner: its inventory row, its server and the verdicts it must get.
@@ -384,12 +383,12 @@ func (f *Fleet) add(sc scenario, opts Options) error {
 			spec := sc.spec
 			if sc.ca == f.PublicInter && f.pki != nil {
 				// Like a public CA's: a CRL distribution point, served by the fleet.
-				spec.CRLURL = f.pki.CRLURL()
+				spec.CRLURLs = []string{f.pki.CRLURL()}
 				switch sc.revocation {
 				case crlOffline:
-					spec.CRLURL = closedURL("/issuing-ca-1.crl")
+					spec.CRLURLs = []string{closedURL("/issuing-ca-1.crl")}
 				case aiaIssuer:
-					spec.IssuerURL = f.pki.IssuerURL()
+					spec.IssuerURLs = []string{f.pki.IssuerURL()}
 				}
 			}
 			is, err := sc.ca.Issue(spec)
@@ -450,14 +449,4 @@ func (f *Fleet) Rotate(name string) error {
 	}
 	sc.Server.Update(func(b *Behavior) { b.Cert = is.TLSCert(f.rotated.Cert) })
 	return nil
-}
-
-// Trust writes the fleet's roots into dir and loads them the way a scan
-// does: roots.pem as the only public roots, private-roots/ as the imported ones.
-func (f *Fleet) Trust(dir string) (*trust.Store, error) {
-	_, roots, private, err := f.WriteFiles(dir)
-	if err != nil {
-		return nil, err
-	}
-	return trust.New(trust.Options{RootsFile: roots, PrivateDir: private})
 }

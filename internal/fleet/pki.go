@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,8 +11,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -28,30 +31,50 @@ type Issued struct {
 	Key  crypto.Signer
 }
 
-// CertSpec describes a certificate to issue.
+// CertSpec describes a certificate to generate: the project's one certificate
+// factory (NewRoot, CA.SubCA, CA.Issue, SelfSigned) reads it. Only NotBefore and
+// NotAfter are required; every other field has the default a real PKI would use.
 type CertSpec struct {
-	CommonName string
+	CommonName string    // the subject's CN (and the shorthand most callers need)
+	Org        string    // the subject's O
+	Subject    pkix.Name // the whole subject; CommonName and Org, when set, replace its CN and O
 	DNSNames   []string
-	Org        string
+	IPs        []net.IP
 	NotBefore  time.Time
 	NotAfter   time.Time
-	IsCA       bool
-	RSABits    int                     // RSA key of this size instead of ECDSA P-256
-	SigAlg     x509.SignatureAlgorithm // e.g. x509.SHA1WithRSA; default chosen by Go
-	ExtKeyUse  []x509.ExtKeyUsage      // default serverAuth (none for CAs)
-	CRLURL     string
-	OCSPURL    string
-	IssuerURL  string
+	Serial     *big.Int // default: a serial no other certificate of this process has
+
+	// The subject key: Key when set (a renewal, a re-issued root), else a new
+	// RSA key of RSABits bits, else a new ECDSA key on Curve (default P-256).
+	Key     crypto.Signer
+	RSABits int
+	Curve   elliptic.Curve
+
+	// SigAlg is the issuer's signature algorithm (default: Go's choice for the
+	// issuer's key). SHA-1 and MD5 algorithms are signed by the factory itself,
+	// since crypto/x509 refuses (MD5) or may refuse (SHA-1) to sign with them.
+	SigAlg x509.SignatureAlgorithm
+
+	IsCA               bool
+	NoBasicConstraints bool // omit basicConstraints altogether (a leaf then carries no CA:FALSE)
+	MaxPathLen         int  // a CA's pathLenConstraint; 0 means none unless MaxPathLenZero
+	MaxPathLenZero     bool // a CA with pathLenConstraint 0: it may sign only leaves
+	// KeyUsage defaults to certSign|crlSign for a CA, else digitalSignature
+	// (and keyEncipherment for an RSA key).
+	KeyUsage x509.KeyUsage
+	// ExtKeyUse defaults to serverAuth for a leaf and to none for a CA; a
+	// non-nil empty slice gives a leaf no extendedKeyUsage extension.
+	ExtKeyUse []x509.ExtKeyUsage
+
+	PermittedDNSDomains []string // name constraints (critical), for a CA
+	ExcludedDNSDomains  []string
+
+	CRLURLs    []string // CRL distribution points
+	OCSPURLs   []string // AIA OCSP responders
+	IssuerURLs []string // AIA caIssuers: where the issuer's certificate is published
 }
 
 var serial atomic.Int64
-
-func newKey(rsaBits int) (crypto.Signer, error) {
-	if rsaBits > 0 {
-		return rsa.GenerateKey(rand.Reader, rsaBits)
-	}
-	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-}
 
 // NewRoot generates a self-signed root CA.
 func NewRoot(spec CertSpec) (*CA, error) {
@@ -65,15 +88,7 @@ func NewRoot(spec CertSpec) (*CA, error) {
 
 // Issue signs a new certificate for spec with ca.
 func (ca *CA) Issue(spec CertSpec) (*Issued, error) {
-	key, err := newKey(spec.RSABits)
-	if err != nil {
-		return nil, err
-	}
-	c, err := create(spec, key, ca.Cert, ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	return &Issued{Cert: c, Key: key}, nil
+	return create(spec, ca.Cert, ca.Key)
 }
 
 // SubCA signs a new intermediate CA with ca.
@@ -88,60 +103,110 @@ func (ca *CA) SubCA(spec CertSpec) (*CA, error) {
 
 // SelfSigned generates a self-signed certificate (an end-entity one unless spec.IsCA).
 func SelfSigned(spec CertSpec) (*Issued, error) {
-	key, err := newKey(spec.RSABits)
-	if err != nil {
-		return nil, err
+	return create(spec, nil, nil)
+}
+
+// AsCA returns the issued certificate as a CA that signs with its key, for
+// chains in which a certificate that is not a CA signs another.
+func (is *Issued) AsCA() *CA { return &CA{Cert: is.Cert, Key: is.Key} }
+
+// create generates the certificate spec describes, signed by parent's
+// signer, or self-signed when parent is nil.
+func create(spec CertSpec, parent *x509.Certificate, signer crypto.Signer) (*Issued, error) {
+	fail := func(err error) (*Issued, error) {
+		return nil, fmt.Errorf("fleet: certificate %q: %w", cmp.Or(spec.CommonName, spec.Subject.CommonName), err)
 	}
-	c, err := create(spec, key, nil, key)
+	if spec.NotBefore.IsZero() || spec.NotAfter.IsZero() {
+		return fail(errors.New("NotBefore and NotAfter are required"))
+	}
+	key := spec.Key
+	if key == nil {
+		var err error
+		if key, err = newKey(spec); err != nil {
+			return fail(err)
+		}
+	}
+	tmpl := template(spec, key)
+	if parent == nil {
+		parent, signer = tmpl, key
+	}
+	_, weak := weakAlgs[spec.SigAlg]
+	if weak {
+		tmpl.SignatureAlgorithm = 0 // Go's choice for the key, then signed again by resign
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
 	if err != nil {
-		return nil, err
+		return fail(err)
+	}
+	if weak {
+		if der, err = resign(der, spec.SigAlg, signer); err != nil {
+			return fail(err)
+		}
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return fail(err)
 	}
 	return &Issued{Cert: c, Key: key}, nil
 }
 
-func create(spec CertSpec, key crypto.Signer, parent *x509.Certificate, signer crypto.Signer) (*x509.Certificate, error) {
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1000 + serial.Add(1)),
-		Subject:               pkix.Name{CommonName: spec.CommonName},
-		DNSNames:              spec.DNSNames,
-		NotBefore:             spec.NotBefore,
-		NotAfter:              spec.NotAfter,
-		BasicConstraintsValid: true,
-		IsCA:                  spec.IsCA,
-		SignatureAlgorithm:    spec.SigAlg,
+func newKey(spec CertSpec) (crypto.Signer, error) {
+	if spec.RSABits > 0 {
+		return rsa.GenerateKey(rand.Reader, spec.RSABits)
+	}
+	curve := spec.Curve
+	if curve == nil {
+		curve = elliptic.P256()
+	}
+	return ecdsa.GenerateKey(curve, rand.Reader)
+}
+
+// template turns spec into the x509 template, with the defaults CertSpec documents.
+func template(spec CertSpec, key crypto.Signer) *x509.Certificate {
+	sn := spec.Serial
+	if sn == nil {
+		sn = big.NewInt(1000 + serial.Add(1))
+	}
+	subject := spec.Subject
+	if spec.CommonName != "" {
+		subject.CommonName = spec.CommonName
 	}
 	if spec.Org != "" {
-		tmpl.Subject.Organization = []string{spec.Org}
+		subject.Organization = []string{spec.Org}
 	}
-	if spec.IsCA {
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
-	} else {
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               subject,
+		DNSNames:              spec.DNSNames,
+		IPAddresses:           spec.IPs,
+		NotBefore:             spec.NotBefore,
+		NotAfter:              spec.NotAfter,
+		BasicConstraintsValid: !spec.NoBasicConstraints,
+		IsCA:                  spec.IsCA,
+		MaxPathLen:            spec.MaxPathLen,
+		MaxPathLenZero:        spec.MaxPathLenZero,
+		SignatureAlgorithm:    spec.SigAlg,
+		KeyUsage:              spec.KeyUsage,
+		ExtKeyUsage:           spec.ExtKeyUse,
+		PermittedDNSDomains:   spec.PermittedDNSDomains,
+		ExcludedDNSDomains:    spec.ExcludedDNSDomains,
+		CRLDistributionPoints: spec.CRLURLs,
+		OCSPServer:            spec.OCSPURLs,
+		IssuingCertificateURL: spec.IssuerURLs,
+	}
+	tmpl.PermittedDNSDomainsCritical = len(spec.PermittedDNSDomains)+len(spec.ExcludedDNSDomains) > 0
+	if tmpl.KeyUsage == 0 {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		if _, ok := key.(*rsa.PrivateKey); ok {
+		if spec.IsCA {
+			tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+		} else if _, ok := key.(*rsa.PrivateKey); ok {
 			tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 		}
-		tmpl.ExtKeyUsage = spec.ExtKeyUse
-		if tmpl.ExtKeyUsage == nil {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		}
 	}
-	if spec.CRLURL != "" {
-		tmpl.CRLDistributionPoints = []string{spec.CRLURL}
+	if tmpl.ExtKeyUsage == nil && !spec.IsCA {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	if spec.OCSPURL != "" {
-		tmpl.OCSPServer = []string{spec.OCSPURL}
-	}
-	if spec.IssuerURL != "" {
-		tmpl.IssuingCertificateURL = []string{spec.IssuerURL}
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		return nil, fmt.Errorf("fleet: issue %q: %w", spec.CommonName, err)
-	}
-	return x509.ParseCertificate(der)
+	return tmpl
 }
 
 // TLSCert returns the tls.Certificate a server presents: is and then chain (intermediates, maybe a root).

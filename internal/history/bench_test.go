@@ -90,7 +90,7 @@ func newBenchFleet() *benchFleet {
 	for i, n := range []string{"Public Trust RSA CA", "Public Trust ECC CA", "Contoso Issuing CA 01", "Fabrikam Root"} {
 		ca := newCA(fmt.Sprintf("Bench %d", i), n)
 		f.cas = append(f.cas, ca)
-		f.inter = append(f.inter, audit.NewCert(ca.cert))
+		f.inter = append(f.inter, audit.NewCert(ca.Cert))
 	}
 	for p := range benchPartners {
 		f.offset = append(f.offset, p%90)

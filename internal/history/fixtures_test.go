@@ -4,22 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // testCA is a certificate authority generated for the tests.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	der  []byte
-}
-
-var serial int64
+type testCA struct{ *fleet.CA }
 
 func must[T any](v T, err error) T {
 	if err != nil {
@@ -34,42 +26,22 @@ func newKey() *ecdsa.PrivateKey {
 
 // newCA returns a self-signed CA named by subject (an organisation and common name).
 func newCA(org, cn string) *testCA {
-	key := newKey()
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{Organization: []string{org}, CommonName: cn},
-		NotBefore:             time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-		NotAfter:              time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key))
-	return &testCA{cert: must(x509.ParseCertificate(der)), key: key, der: der}
+	return &testCA{must(fleet.NewRoot(fleet.CertSpec{CommonName: cn, Org: org,
+		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC)}))}
 }
 
 // leaf issues a server certificate for host expiring at notAfter; key nil means a new key.
 func (ca *testCA) leaf(host string, notAfter time.Time, key *ecdsa.PrivateKey) audit.Cert {
-	if key == nil {
-		key = newKey()
+	spec := fleet.CertSpec{CommonName: host, DNSNames: []string{host}, NotBefore: notAfter.AddDate(0, -3, 0), NotAfter: notAfter}
+	if key != nil {
+		spec.Key = key
 	}
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: host},
-		DNSNames:     []string{host},
-		NotBefore:    notAfter.AddDate(0, -3, 0),
-		NotAfter:     notAfter,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der := must(x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key))
-	return audit.NewCert(must(x509.ParseCertificate(der)))
+	return audit.NewCert(must(ca.Issue(spec)).Cert)
 }
 
 // chain returns leaf followed by the CA's certificate.
 func (ca *testCA) chain(leaf audit.Cert) []audit.Cert {
-	return []audit.Cert{leaf, audit.NewCert(ca.cert)}
+	return []audit.Cert{leaf, audit.NewCert(ca.Cert)}
 }
 
 // result builds a partner result the way the scan would.

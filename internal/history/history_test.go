@@ -168,8 +168,8 @@ func TestResultsRoundTrip(t *testing.T) {
 		runs := fleetRuns()
 		root := newCA("Adatum", "Adatum Root 2")
 		runs[1].PrivateRoots = []audit.PrivateRoot{{File: "adatum.pem", Subject: "CN=Adatum Root 2,O=Adatum",
-			SHA256: audit.NewCert(root.cert).SHA256, NotAfter: root.cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
-			UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.der}}
+			SHA256: audit.NewCert(root.Cert).SHA256, NotAfter: root.Cert.NotAfter, DaysLeft: 4000, Status: audit.RootOK,
+			UsedBy: []string{"tailspin"}, DeclaredBy: []string{}, DER: root.Cert.Raw}}
 		runs[1].InventoryErrors = []audit.InventoryError{{File: inv, Line: 9, Column: "port", Message: "bad"}}
 		runs[1].TrustErrors = []audit.TrustError{{File: "/srv/roots/contoso-root.cer", Message: "skipped: a FIFO (named pipe), not a regular file"}}
 		runs[1].Incomplete = true

@@ -2,12 +2,9 @@ package mtapolicy_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,13 +57,8 @@ func must[T any](v T, err error) T {
 
 // reissue makes a new certificate for the same key (a renewal without key rotation).
 func reissue(ca *fleet.CA, old *fleet.Issued) *fleet.Issued {
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: old.Cert.Subject.CommonName},
-		DNSNames: old.Cert.DNSNames, NotBefore: now.Add(-day(1)), NotAfter: now.Add(day(365)),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der := must(x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, old.Key.Public(), ca.Key))
-	return &fleet.Issued{Cert: must(x509.ParseCertificate(der)), Key: old.Key}
+	return must(ca.Issue(fleet.CertSpec{CommonName: old.Cert.Subject.CommonName, DNSNames: old.Cert.DNSNames, Key: old.Key,
+		NotBefore: now.Add(-day(1)), NotAfter: now.Add(day(365))}))
 }
 
 func setup(t *testing.T) *world {

@@ -23,10 +23,7 @@ func TestRealScans(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr, err := f.Trust(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := fleetTrust(t, f)
 	scan := func(now time.Time) *audit.Results {
 		res := ProbeAll(context.Background(), f.Partners(), Options{
 			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},

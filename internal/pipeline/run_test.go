@@ -15,7 +15,23 @@ import (
 	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/revocation"
+	"github.com/mxaudit/mxaudit/internal/trust"
 )
+
+// fleetTrust writes f's roots into a temporary folder and loads them as a
+// scan does: roots.pem as the only public roots, private-roots/ as the imported ones.
+func fleetTrust(t *testing.T, f *fleet.Fleet) *trust.Store {
+	t.Helper()
+	_, roots, private, err := f.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := trust.New(trust.Options{RootsFile: roots, PrivateDir: private})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
 
 func TestRunFleet(t *testing.T) {
 	f, err := fleet.Start(fleet.Options{Hostile: true})
@@ -23,10 +39,7 @@ func TestRunFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	tr, err := f.Trust(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := fleetTrust(t, f)
 	pool := tr.Pool
 	const deadline = 2 * time.Second
 	rev := revocation.NewFetcher(revocation.Options{Timeout: time.Second})

@@ -5,14 +5,16 @@ import (
 	"crypto/x509"
 	"testing"
 	"time"
+
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // benchCRL serves a CRL of n revoked serials from a test hierarchy and returns a leaf chain under it.
 func benchCRL(b *testing.B, n int) (*server, []*x509.Certificate) {
 	s := newServer(b)
-	root := issue(b, nil, certSpec{cn: "Bench Root", isCA: true})
-	inter := issue(b, root, certSpec{cn: "Bench Int", isCA: true})
-	leaf := issue(b, inter, certSpec{cn: "mx.bench.test", crl: []string{s.url("/crl")}})
+	root := issue(b, nil, fleet.CertSpec{CommonName: "Bench Root", IsCA: true})
+	inter := issue(b, root, fleet.CertSpec{CommonName: "Bench Int", IsCA: true})
+	leaf := issue(b, inter, fleet.CertSpec{CommonName: "mx.bench.test", CRLURLs: []string{s.url("/crl")}})
 	entries := make([]x509.RevocationListEntry, n)
 	for i := range entries {
 		entries[i] = x509.RevocationListEntry{SerialNumber: bigInt(int64(1_000_000 + i)), RevocationTime: now.Add(-time.Hour), ReasonCode: 1}
@@ -20,7 +22,7 @@ func benchCRL(b *testing.B, n int) (*server, []*x509.Certificate) {
 	crl := makeCRL(b, inter, crlSpec{revoked: entries})
 	b.Logf("CRL of %d entries: %d bytes", n, len(crl))
 	s.bytes("/crl", crl)
-	return s, []*x509.Certificate{leaf.cert, inter.cert}
+	return s, []*x509.Certificate{leaf.Cert, inter.Cert}
 }
 
 // BenchmarkCheckFirstCRL is the first partner under a 100,000-entry CRL: fetch, verify, index.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // hier is a root and an intermediate whose revocation the root publishes as a CRL at /crl/root.
@@ -25,8 +27,8 @@ type hier struct {
 // newHier generates root and intermediate; the root's CRL revokes the
 // intermediate when revokeInter is set.
 func newHier(t *testing.T, s *server, revokeInter bool) hier {
-	root := issue(t, nil, certSpec{cn: "Test Root", isCA: true})
-	inter := issue(t, root, certSpec{cn: "Test Intermediate", isCA: true, crl: []string{s.url("/crl/root")}})
+	root := issue(t, nil, fleet.CertSpec{CommonName: "Test Root", IsCA: true})
+	inter := issue(t, root, fleet.CertSpec{CommonName: "Test Intermediate", IsCA: true, CRLURLs: []string{s.url("/crl/root")}})
 	var revoked []x509.RevocationListEntry
 	if revokeInter {
 		revoked = append(revoked, revokedEntry(inter, 2))
@@ -36,15 +38,15 @@ func newHier(t *testing.T, s *server, revokeInter bool) hier {
 }
 
 // leaf issues a leaf certificate from h's intermediate.
-func (h hier) leaf(t *testing.T, s certSpec) *ca {
-	if s.cn == "" {
-		s.cn = "mx.partner.test"
+func (h hier) leaf(t *testing.T, s fleet.CertSpec) *ca {
+	if s.CommonName == "" {
+		s.CommonName = "mx.partner.test"
 	}
 	return issue(t, h.inter, s)
 }
 
 func (h hier) chain(leaf *ca) []*x509.Certificate {
-	return []*x509.Certificate{leaf.cert, h.inter.cert, h.root.cert}
+	return []*x509.Certificate{leaf.Cert, h.inter.Cert, h.root.Cert}
 }
 
 func TestCheck(t *testing.T) {
@@ -68,7 +70,7 @@ func TestCheck(t *testing.T) {
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
 				u := s.responder("/ocsp/", h.inter, h.inter, nil)
-				leaf := h.leaf(t, certSpec{ocsp: []string{u}, crl: []string{s.url("/crl/never")}})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{u}, CRLURLs: []string{s.url("/crl/never")}})
 				return h.chain(leaf), nil
 			},
 			status: StatusGood, method: MethodOCSP, verdict: audit.Valid,
@@ -80,7 +82,7 @@ func TestCheck(t *testing.T) {
 			name: "good by CRL",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{next: now.Add(48 * time.Hour)}))
 				return h.chain(leaf), nil
 			},
@@ -92,7 +94,7 @@ func TestCheck(t *testing.T) {
 			name: "CRL served as PEM",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter.pem")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter.pem")}})
 				s.bytes("/crl/inter.pem", []byte("-----BEGIN X509 CRL-----\n"+b64lines(makeCRL(t, h.inter, crlSpec{}))+"-----END X509 CRL-----\n"))
 				return h.chain(leaf), nil
 			},
@@ -102,8 +104,8 @@ func TestCheck(t *testing.T) {
 			name: "revoked leaf by CRL",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
-				other := h.leaf(t, certSpec{cn: "other.test"})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
+				other := h.leaf(t, fleet.CertSpec{CommonName: "other.test"})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(other, 4), revokedEntry(leaf, 1)}}))
 				return h.chain(leaf), nil
 			},
@@ -115,7 +117,7 @@ func TestCheck(t *testing.T) {
 			name: "revoked leaf by OCSP",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{serial: 77, ocsp: []string{s.url("/ocsp/")}})
+				leaf := h.leaf(t, fleet.CertSpec{Serial: big.NewInt(77), OCSPURLs: []string{s.url("/ocsp/")}})
 				s.responder("/ocsp/", h.inter, h.inter, map[int64]ocspAnswer{77: {status: ocsp.Revoked, reason: ocsp.Superseded}})
 				return h.chain(leaf), nil
 			},
@@ -126,7 +128,7 @@ func TestCheck(t *testing.T) {
 			name: "revoked intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, true)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))
 				return h.chain(leaf), nil
 			},
@@ -138,8 +140,8 @@ func TestCheck(t *testing.T) {
 			name: "stapled good, responder not asked",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{ocsp: []string{s.url("/ocsp/never/")}})
-				return h.chain(leaf), makeOCSP(t, h.inter, h.inter, leaf.cert, ocspAnswer{status: ocsp.Good, next: now.Add(time.Hour)})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{s.url("/ocsp/never/")}})
+				return h.chain(leaf), makeOCSP(t, h.inter, h.inter, leaf.Cert, ocspAnswer{status: ocsp.Good, next: now.Add(time.Hour)})
 			},
 			status: StatusGood, method: MethodStaple, verdict: audit.Valid, nextUpdate: now.Add(time.Hour),
 			certs: []string{StatusGood, StatusGood, StatusNotChecked}, noFetch: "/ocsp/never/",
@@ -148,8 +150,8 @@ func TestCheck(t *testing.T) {
 			name: "stapled revoked",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{ocsp: []string{s.url("/ocsp/never/")}})
-				return h.chain(leaf), makeOCSP(t, h.inter, h.inter, leaf.cert, ocspAnswer{status: ocsp.Revoked, reason: ocsp.KeyCompromise})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{s.url("/ocsp/never/")}})
+				return h.chain(leaf), makeOCSP(t, h.inter, h.inter, leaf.Cert, ocspAnswer{status: ocsp.Revoked, reason: ocsp.KeyCompromise})
 			},
 			status: StatusRevoked, method: MethodStaple, verdict: audit.Revoked, reason: "keyCompromise", revokedAt: true,
 			noFetch: "/ocsp/never/",
@@ -158,10 +160,10 @@ func TestCheck(t *testing.T) {
 			name: "stapled response by a foreign key is ignored, OCSP asked",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{ocsp: []string{s.url("/ocsp/")}})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{s.url("/ocsp/")}})
 				s.responder("/ocsp/", h.inter, h.inter, nil)
-				evil := issue(t, nil, certSpec{cn: "Test Intermediate", isCA: true})
-				return h.chain(leaf), makeOCSP(t, evil, evil, leaf.cert, ocspAnswer{status: ocsp.Revoked})
+				evil := issue(t, nil, fleet.CertSpec{CommonName: "Test Intermediate", IsCA: true})
+				return h.chain(leaf), makeOCSP(t, evil, evil, leaf.Cert, ocspAnswer{status: ocsp.Revoked})
 			},
 			status: StatusGood, method: MethodOCSP, verdict: audit.Valid,
 		},
@@ -169,8 +171,8 @@ func TestCheck(t *testing.T) {
 			name: "delegated OCSP responder",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				resp := issue(t, h.inter, certSpec{cn: "Test OCSP Responder", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
-				leaf := h.leaf(t, certSpec{serial: 78, ocsp: []string{s.url("/ocsp/")}})
+				resp := issue(t, h.inter, fleet.CertSpec{CommonName: "Test OCSP Responder", ExtKeyUse: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}})
+				leaf := h.leaf(t, fleet.CertSpec{Serial: big.NewInt(78), OCSPURLs: []string{s.url("/ocsp/")}})
 				s.responder("/ocsp/", h.inter, resp, map[int64]ocspAnswer{78: {status: ocsp.Revoked, reason: ocsp.CessationOfOperation}})
 				return h.chain(leaf), nil
 			},
@@ -180,8 +182,8 @@ func TestCheck(t *testing.T) {
 			name: "delegated responder without OCSP signing usage is not trusted, CRL used",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				resp := issue(t, h.inter, certSpec{cn: "Not A Responder", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
-				leaf := h.leaf(t, certSpec{ocsp: []string{s.url("/ocsp/")}, crl: []string{s.url("/crl/inter")}})
+				resp := issue(t, h.inter, fleet.CertSpec{CommonName: "Not A Responder", ExtKeyUse: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{s.url("/ocsp/")}, CRLURLs: []string{s.url("/crl/inter")}})
 				s.responder("/ocsp/", h.inter, resp, nil)
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(leaf, 1)}}))
 				return h.chain(leaf), nil
@@ -192,7 +194,7 @@ func TestCheck(t *testing.T) {
 			name: "OCSP unknown falls back to CRL",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{serial: 79, ocsp: []string{s.url("/ocsp/")}, crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{Serial: big.NewInt(79), OCSPURLs: []string{s.url("/ocsp/")}, CRLURLs: []string{s.url("/crl/inter")}})
 				s.responder("/ocsp/", h.inter, h.inter, map[int64]ocspAnswer{79: {status: ocsp.Unknown}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))
 				return h.chain(leaf), nil
@@ -203,8 +205,8 @@ func TestCheck(t *testing.T) {
 			name: "CRL signed by the wrong key is not trusted",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
-				evil := issue(t, nil, certSpec{cn: "Test Intermediate", isCA: true}) // same name, other key
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
+				evil := issue(t, nil, fleet.CertSpec{CommonName: "Test Intermediate", IsCA: true}) // same name, other key
 				s.bytes("/crl/inter", makeCRL(t, evil, crlSpec{}))
 				return h.chain(leaf), nil
 			},
@@ -216,7 +218,7 @@ func TestCheck(t *testing.T) {
 			name: "CRL of another issuer is not trusted",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.root, crlSpec{}))
 				return h.chain(leaf), nil
 			},
@@ -227,7 +229,7 @@ func TestCheck(t *testing.T) {
 			name: "expired CRL is not trusted",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{this: now.Add(-48 * time.Hour), next: now.Add(-24 * time.Hour)}))
 				return h.chain(leaf), nil
 			},
@@ -238,7 +240,7 @@ func TestCheck(t *testing.T) {
 			name: "expired OCSP response is not trusted",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{serial: 80, ocsp: []string{s.url("/ocsp/")}})
+				leaf := h.leaf(t, fleet.CertSpec{Serial: big.NewInt(80), OCSPURLs: []string{s.url("/ocsp/")}})
 				s.responder("/ocsp/", h.inter, h.inter, map[int64]ocspAnswer{80: {status: ocsp.Good, this: now.Add(-48 * time.Hour), next: now.Add(-time.Hour)}})
 				return h.chain(leaf), nil
 			},
@@ -249,7 +251,7 @@ func TestCheck(t *testing.T) {
 			name: "responders down",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{ocsp: []string{deadURL(t, "/ocsp")}, crl: []string{deadURL(t, "/crl")}})
+				leaf := h.leaf(t, fleet.CertSpec{OCSPURLs: []string{deadURL(t, "/ocsp")}, CRLURLs: []string{deadURL(t, "/crl")}})
 				return h.chain(leaf), nil
 			},
 			status: StatusOffline, method: MethodCRL, verdict: audit.RevocationOffline,
@@ -260,7 +262,7 @@ func TestCheck(t *testing.T) {
 			name: "CRL answers 404",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/missing")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/missing")}})
 				return h.chain(leaf), nil
 			},
 			status: StatusOffline, method: MethodCRL, verdict: audit.RevocationOffline,
@@ -271,7 +273,7 @@ func TestCheck(t *testing.T) {
 			opts: Options{MaxCRLBytes: 4096},
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/huge")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/huge")}})
 				var many []x509.RevocationListEntry
 				for i := range 300 {
 					many = append(many, x509.RevocationListEntry{SerialNumber: bigInt(int64(5000 + i)), RevocationTime: now.Add(-time.Hour)})
@@ -286,7 +288,7 @@ func TestCheck(t *testing.T) {
 			name: "LDAP distribution point is reported, not fetched",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{"ldap:///CN=Test%20Intermediate,CN=CDP?certificateRevocationList?base"}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{"ldap:///CN=Test%20Intermediate,CN=CDP?certificateRevocationList?base"}})
 				return h.chain(leaf), nil
 			},
 			status: StatusNotChecked, method: MethodNotChecked, verdict: audit.Valid,
@@ -297,7 +299,7 @@ func TestCheck(t *testing.T) {
 			name: "LDAP first, HTTP second",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				leaf := h.leaf(t, certSpec{crl: []string{"ldap:///CN=x", s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{"ldap:///CN=x", s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))
 				return h.chain(leaf), nil
 			},
@@ -307,7 +309,7 @@ func TestCheck(t *testing.T) {
 			name: "no revocation URL at all",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				return h.chain(h.leaf(t, certSpec{})), nil
+				return h.chain(h.leaf(t, fleet.CertSpec{})), nil
 			},
 			status: StatusNotChecked, method: MethodNotChecked, verdict: audit.Valid, // nothing to ask is not "offline"
 			detail: []string{"names no OCSP responder or CRL distribution point"},
@@ -317,7 +319,7 @@ func TestCheck(t *testing.T) {
 			opts: Options{Offline: true},
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				return h.chain(h.leaf(t, certSpec{crl: []string{s.url("/crl/never")}})), nil
+				return h.chain(h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/never")}})), nil
 			},
 			status: StatusNotChecked, method: MethodNotChecked, verdict: audit.Valid,
 			detail: []string{"--offline"}, noFetch: "/crl/never",
@@ -327,7 +329,7 @@ func TestCheck(t *testing.T) {
 			opts: Options{NoRevocation: true},
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, []byte) {
 				h := newHier(t, s, false)
-				return h.chain(h.leaf(t, certSpec{crl: []string{s.url("/crl/never")}})), nil
+				return h.chain(h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/never")}})), nil
 			},
 			status: StatusNotChecked, method: MethodNotChecked, verdict: audit.Valid,
 			detail: []string{"--no-revocation"}, noFetch: "/crl/never",
@@ -398,7 +400,7 @@ func TestCheckHangingResponder(t *testing.T) {
 		}
 	}
 	h := newHier(t, s, false)
-	leaf := h.leaf(t, certSpec{crl: []string{s.handle("/crl/hang", hang)}})
+	leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.handle("/crl/hang", hang)}})
 	const timeout = 300 * time.Millisecond
 	f := NewFetcher(Options{Timeout: timeout})
 	start := time.Now()
@@ -434,7 +436,7 @@ func TestCheckSharedCRL(t *testing.T) {
 	leaves := make([]*ca, partners)
 	var revoked []x509.RevocationListEntry
 	for i := range leaves {
-		leaves[i] = h.leaf(t, certSpec{cn: fmt.Sprintf("mx%d.partner.test", i), crl: []string{crlURL}})
+		leaves[i] = h.leaf(t, fleet.CertSpec{CommonName: fmt.Sprintf("mx%d.partner.test", i), CRLURLs: []string{crlURL}})
 		if i%10 == 0 {
 			revoked = append(revoked, revokedEntry(leaves[i], 1))
 		}

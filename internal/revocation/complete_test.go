@@ -12,6 +12,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 func pemCert(c *x509.Certificate) []byte {
@@ -36,22 +37,22 @@ func TestComplete(t *testing.T) {
 	type setup func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool)
 	// twoLevels is root -> int1 -> int2 -> leaf, with int2 and int1 at AIA URLs served by serve.
 	twoLevels := func(t *testing.T, s *server, serve func(int1, int2 *ca)) ([]*x509.Certificate, *x509.CertPool) {
-		root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
-		int1 := issue(t, root, certSpec{cn: "AIA Int 1", isCA: true, aia: []string{s.url("/aia/root.crt")}})
-		int2 := issue(t, int1, certSpec{cn: "AIA Int 2", isCA: true, aia: []string{s.url("/aia/int1")}})
-		leaf := issue(t, int2, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/int2")}})
+		root := issue(t, nil, fleet.CertSpec{CommonName: "AIA Root", IsCA: true})
+		int1 := issue(t, root, fleet.CertSpec{CommonName: "AIA Int 1", IsCA: true, IssuerURLs: []string{s.url("/aia/root.crt")}})
+		int2 := issue(t, int1, fleet.CertSpec{CommonName: "AIA Int 2", IsCA: true, IssuerURLs: []string{s.url("/aia/int1")}})
+		leaf := issue(t, int2, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: []string{s.url("/aia/int2")}})
 		serve(int1, int2)
-		return []*x509.Certificate{leaf.cert}, pool(root)
+		return []*x509.Certificate{leaf.Cert}, pool(root)
 	}
 	// oneLevel is root -> int -> leaf; the leaf's AIA URLs are aia, int is served as body(int).
 	oneLevel := func(t *testing.T, s *server, aia []string, body func(root, int *ca) []byte) ([]*x509.Certificate, *x509.CertPool) {
-		root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
-		in := issue(t, root, certSpec{cn: "AIA Int", isCA: true})
-		leaf := issue(t, in, certSpec{cn: "mx.partner.test", aia: aia})
+		root := issue(t, nil, fleet.CertSpec{CommonName: "AIA Root", IsCA: true})
+		in := issue(t, root, fleet.CertSpec{CommonName: "AIA Int", IsCA: true})
+		leaf := issue(t, in, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: aia})
 		if body != nil {
 			s.bytes("/aia/int", body(root, in))
 		}
-		return []*x509.Certificate{leaf.cert}, pool(root)
+		return []*x509.Certificate{leaf.Cert}, pool(root)
 	}
 	tests := []struct {
 		name     string
@@ -72,10 +73,10 @@ func TestComplete(t *testing.T) {
 			// intermediate, never the root; the missing certificate is the root.
 			name: "private CA's root not imported",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				root := issue(t, nil, certSpec{cn: "Contoso Root CA", isCA: true})
-				in := issue(t, root, certSpec{cn: "Contoso Issuing CA", isCA: true})
-				leaf := issue(t, in, certSpec{cn: "mx.partner.test"})
-				return []*x509.Certificate{leaf.cert, in.cert}, pool(issue(t, nil, certSpec{cn: "Some Public Root", isCA: true}))
+				root := issue(t, nil, fleet.CertSpec{CommonName: "Contoso Root CA", IsCA: true})
+				in := issue(t, root, fleet.CertSpec{CommonName: "Contoso Issuing CA", IsCA: true})
+				leaf := issue(t, in, fleet.CertSpec{CommonName: "mx.partner.test"})
+				return []*x509.Certificate{leaf.Cert, in.Cert}, pool(issue(t, nil, fleet.CertSpec{CommonName: "Some Public Root", IsCA: true}))
 			},
 			err: ErrNoAIA, severity: audit.Error,
 			message: []string{"most likely the partner's root CA", "CN=Contoso Root CA", "CN=Contoso Issuing CA"},
@@ -85,7 +86,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "DER intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
 			built: true, fetched: []string{"AIA Int"}, fetches: 1,
 			message: []string{"Windows still builds the chain", "CN=AIA Int", "/aia/int"}, severity: audit.Warning,
@@ -93,21 +94,21 @@ func TestComplete(t *testing.T) {
 		{
 			name: "PEM intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return pemCert(in.cert) })
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return pemCert(in.Cert) })
 			},
 			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
 		},
 		{
 			name: "PKCS#7 intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return p7(t, in.cert) })
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return p7(t, in.Cert) })
 			},
 			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
 		},
 		{
 			name: "second URL after a dead first",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{"ldap:///CN=AIA", deadURL(t, "/int"), s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+				return oneLevel(t, s, []string{"ldap:///CN=AIA", deadURL(t, "/int"), s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
 			built: true, fetched: []string{"AIA Int"}, fetches: 2, severity: audit.Warning,
 		},
@@ -115,8 +116,8 @@ func TestComplete(t *testing.T) {
 			name: "two levels, one fetch each",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return twoLevels(t, s, func(int1, int2 *ca) {
-					s.bytes("/aia/int2", int2.cert.Raw)
-					s.bytes("/aia/int1", int1.cert.Raw)
+					s.bytes("/aia/int2", int2.Cert.Raw)
+					s.bytes("/aia/int1", int1.Cert.Raw)
 				})
 			},
 			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 2, severity: audit.Warning,
@@ -125,16 +126,16 @@ func TestComplete(t *testing.T) {
 		{
 			name: "PKCS#7 bundle holding both levels",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return twoLevels(t, s, func(int1, int2 *ca) { s.bytes("/aia/int2", p7(t, int1.cert, int2.cert)) })
+				return twoLevels(t, s, func(int1, int2 *ca) { s.bytes("/aia/int2", p7(t, int1.Cert, int2.Cert)) })
 			},
 			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 1, severity: audit.Warning,
 		},
 		{
 			name: "chain already complete",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				root := issue(t, nil, certSpec{cn: "AIA Root", isCA: true})
-				leaf := issue(t, root, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/never")}})
-				return []*x509.Certificate{leaf.cert}, pool(root)
+				root := issue(t, nil, fleet.CertSpec{CommonName: "AIA Root", IsCA: true})
+				leaf := issue(t, root, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: []string{s.url("/aia/never")}})
+				return []*x509.Certificate{leaf.Cert}, pool(root)
 			},
 			built: true, fetches: 0, severity: audit.Info,
 		},
@@ -149,7 +150,7 @@ func TestComplete(t *testing.T) {
 		{
 			name: "AIA serves another certificate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte { return root.cert.Raw })
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte { return root.Cert.Raw })
 			},
 			fetches: 1, errText: "no certificate there issued CN=mx.partner.test", severity: audit.Error,
 		},
@@ -157,7 +158,7 @@ func TestComplete(t *testing.T) {
 			name: "AIA serves an impostor with the right name",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte {
-					return issue(t, root, certSpec{cn: "AIA Int", isCA: true}).cert.Raw // same name, other key
+					return issue(t, root, fleet.CertSpec{CommonName: "AIA Int", IsCA: true}).Cert.Raw // same name, other key
 				})
 			},
 			fetches: 1, errText: "no certificate there issued", severity: audit.Error,
@@ -186,10 +187,10 @@ func TestComplete(t *testing.T) {
 		{
 			name: "untrusted root at the end",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				root := issue(t, nil, certSpec{cn: "Private Root", isCA: true})
-				leaf := issue(t, root, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/never")}})
-				other := issue(t, nil, certSpec{cn: "Other Root", isCA: true})
-				return []*x509.Certificate{leaf.cert, root.cert}, pool(other)
+				root := issue(t, nil, fleet.CertSpec{CommonName: "Private Root", IsCA: true})
+				leaf := issue(t, root, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: []string{s.url("/aia/never")}})
+				other := issue(t, nil, fleet.CertSpec{CommonName: "Other Root", IsCA: true})
+				return []*x509.Certificate{leaf.Cert, root.Cert}, pool(other)
 			},
 			err: ErrSelfSignedEnd, severity: audit.Error,
 		},
@@ -197,24 +198,24 @@ func TestComplete(t *testing.T) {
 			name: "offline fetches nothing",
 			opts: Options{Offline: true},
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.cert.Raw })
+				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
 			err: ErrOffline, severity: audit.Warning, message: []string{"--offline", "unknown whether Windows would build"},
 		},
 		{
 			name: "endless chain stops at the depth limit",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
-				root := issue(t, nil, certSpec{cn: "Deep Root", isCA: true})
+				root := issue(t, nil, fleet.CertSpec{CommonName: "Deep Root", IsCA: true})
 				prev := root
 				var path string
 				for i := range MaxAIADepth + 2 {
 					path = "/aia/deep" + string(rune('a'+i))
-					s.bytes(path, prev.cert.Raw)
-					prev = issue(t, prev, certSpec{cn: "Deep " + path, isCA: true, aia: []string{s.url(path)}})
+					s.bytes(path, prev.Cert.Raw)
+					prev = issue(t, prev, fleet.CertSpec{CommonName: "Deep " + path, IsCA: true, IssuerURLs: []string{s.url(path)}})
 				}
-				leaf := issue(t, prev, certSpec{cn: "mx.partner.test", aia: []string{s.url("/aia/leafissuer")}})
-				s.bytes("/aia/leafissuer", prev.cert.Raw)
-				return []*x509.Certificate{leaf.cert}, pool(root)
+				leaf := issue(t, prev, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: []string{s.url("/aia/leafissuer")}})
+				s.bytes("/aia/leafissuer", prev.Cert.Raw)
+				return []*x509.Certificate{leaf.Cert}, pool(root)
 			},
 			fetched: []string{"Deep /aia/deepf", "Deep /aia/deepe", "Deep /aia/deepd", "Deep /aia/deepc"},
 			fetches: MaxAIADepth, errText: "no trusted root reached after 4 AIA fetches", severity: audit.Error,
@@ -284,7 +285,7 @@ func TestComplete(t *testing.T) {
 func pool(cs ...*ca) *x509.CertPool {
 	p := x509.NewCertPool()
 	for _, c := range cs {
-		p.AddCert(c.cert)
+		p.AddCert(c.Cert)
 	}
 	return p
 }
@@ -294,10 +295,10 @@ func pool(cs ...*ca) *x509.CertPool {
 func TestCompleteThenCheck(t *testing.T) {
 	s := newServer(t)
 	h := newHier(t, s, true) // the intermediate is revoked
-	leaf := h.leaf(t, certSpec{aia: []string{s.bytes("/aia/int", h.inter.cert.Raw)}, crl: []string{s.url("/crl/inter")}})
+	leaf := h.leaf(t, fleet.CertSpec{IssuerURLs: []string{s.bytes("/aia/int", h.inter.Cert.Raw)}, CRLURLs: []string{s.url("/crl/inter")}})
 	s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))
 	f := NewFetcher(Options{Timeout: 5 * time.Second})
-	c := f.Complete(context.Background(), []*x509.Certificate{leaf.cert}, pool(h.root))
+	c := f.Complete(context.Background(), []*x509.Certificate{leaf.Cert}, pool(h.root))
 	if !c.Built {
 		t.Fatalf("not built: %v", c.Err)
 	}
@@ -305,7 +306,7 @@ func TestCompleteThenCheck(t *testing.T) {
 	for _, k := range c.Chain[1:] {
 		inter.AddCert(k)
 	}
-	chains, err := leaf.cert.Verify(x509.VerifyOptions{Roots: pool(h.root), Intermediates: inter, CurrentTime: now})
+	chains, err := leaf.Cert.Verify(x509.VerifyOptions{Roots: pool(h.root), Intermediates: inter, CurrentTime: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/verify"
 )
 
@@ -28,26 +29,26 @@ func TestInspector(t *testing.T) {
 		{
 			name: "full chain, good",
 			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
-				leaf := h.leaf(t, certSpec{crl: []string{s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))}})
-				return []*x509.Certificate{leaf.cert, h.inter.cert}
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{}))}})
+				return []*x509.Certificate{leaf.Cert, h.inter.Cert}
 			},
 			absent: []audit.Verdict{audit.Revoked, audit.RevocationOffline, audit.PartialChain}, status: StatusGood,
 		},
 		{
 			name: "full chain, revoked leaf",
 			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(leaf, 1)}}))
-				return []*x509.Certificate{leaf.cert, h.inter.cert}
+				return []*x509.Certificate{leaf.Cert, h.inter.Cert}
 			},
 			verdicts: []audit.Verdict{audit.Revoked}, status: StatusRevoked,
 		},
 		{
 			name: "partial chain completed from AIA, then revoked",
 			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/inter")}, aia: []string{s.bytes("/aia/int", h.inter.cert.Raw)}})
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/inter")}, IssuerURLs: []string{s.bytes("/aia/int", h.inter.Cert.Raw)}})
 				s.bytes("/crl/inter", makeCRL(t, h.inter, crlSpec{revoked: []x509.RevocationListEntry{revokedEntry(leaf, 1)}}))
-				return []*x509.Certificate{leaf.cert}
+				return []*x509.Certificate{leaf.Cert}
 			},
 			verdicts: []audit.Verdict{audit.PartialChain, audit.Revoked}, status: StatusRevoked,
 			finding: audit.Warning, partial: "Windows builds the chain from AIA",
@@ -55,8 +56,8 @@ func TestInspector(t *testing.T) {
 		{
 			name: "partial chain, AIA down",
 			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
-				leaf := h.leaf(t, certSpec{aia: []string{deadURL(t, "/int.crt")}})
-				return []*x509.Certificate{leaf.cert}
+				leaf := h.leaf(t, fleet.CertSpec{IssuerURLs: []string{deadURL(t, "/int.crt")}})
+				return []*x509.Certificate{leaf.Cert}
 			},
 			verdicts: []audit.Verdict{audit.PartialChain}, absent: []audit.Verdict{audit.RevocationOffline},
 			status: StatusNotChecked, finding: audit.Error, partial: "Windows cannot build it from AIA either: http://",
@@ -64,8 +65,8 @@ func TestInspector(t *testing.T) {
 		{
 			name: "untrusted root is not checked",
 			setup: func(t *testing.T, s *server, h hier) []*x509.Certificate {
-				leaf := h.leaf(t, certSpec{crl: []string{s.url("/crl/never")}})
-				return []*x509.Certificate{leaf.cert, h.inter.cert, h.root.cert}
+				leaf := h.leaf(t, fleet.CertSpec{CRLURLs: []string{s.url("/crl/never")}})
+				return []*x509.Certificate{leaf.Cert, h.inter.Cert, h.root.Cert}
 			},
 			roots:    func(h hier) *x509.CertPool { return x509.NewCertPool() },
 			verdicts: []audit.Verdict{audit.UntrustedRoot}, status: StatusNotChecked,

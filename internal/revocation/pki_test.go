@@ -1,11 +1,8 @@
 package revocation
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"math/big"
 	"net"
@@ -14,89 +11,47 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // now is the fixed clock of every test.
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// ca is a generated certificate with its key.
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+// ca is a generated certificate with its key (a CA, a responder or a leaf).
+type ca = fleet.CA
 
-// certSpec describes a certificate to generate.
-type certSpec struct {
-	cn       string
-	isCA     bool
-	serial   int64
-	ocsp     []string
-	crl      []string
-	aia      []string
-	eku      []x509.ExtKeyUsage
-	key      *ecdsa.PrivateKey // nil: a new key
-	notAfter time.Time         // zero: now + 1 year
-}
-
-var serials atomic.Int64
-
-// issue generates a certificate signed by parent, or self-signed when parent is nil.
-func issue(t testing.TB, parent *ca, s certSpec) *ca {
+// issue generates a certificate signed by parent, or self-signed when parent
+// is nil, with this package's defaults: organisation "mxaudit test", valid
+// from a month before now for a year, a leaf named by its CN, and a CA key
+// that also signs OCSP answers.
+func issue(t testing.TB, parent *ca, s fleet.CertSpec) *ca {
 	t.Helper()
-	key := s.key
-	if key == nil {
-		var err error
-		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
-			t.Fatal(err)
-		}
+	s.Org = "mxaudit test"
+	s.NotBefore = now.AddDate(0, -1, 0)
+	if s.NotAfter.IsZero() {
+		s.NotAfter = now.AddDate(1, 0, 0)
 	}
-	serial := s.serial
-	if serial == 0 {
-		serial = 1000 + serials.Add(1)
-	}
-	na := s.notAfter
-	if na.IsZero() {
-		na = now.AddDate(1, 0, 0)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial),
-		Subject:               pkix.Name{CommonName: s.cn, Organization: []string{"mxaudit test"}},
-		NotBefore:             now.AddDate(0, -1, 0),
-		NotAfter:              na,
-		OCSPServer:            s.ocsp,
-		CRLDistributionPoints: s.crl,
-		IssuingCertificateURL: s.aia,
-		ExtKeyUsage:           s.eku,
-		BasicConstraintsValid: true,
-	}
-	if s.isCA {
-		tmpl.IsCA = true
-		tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
+	if s.IsCA {
+		s.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.DNSNames = []string{s.cn}
-		if tmpl.ExtKeyUsage == nil {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		}
+		s.DNSNames = []string{s.CommonName}
 	}
-	pcert, pkey := tmpl, key
+	var is *fleet.Issued
+	var err error
 	if parent != nil {
-		pcert, pkey = parent.cert, parent.key
+		is, err = parent.Issue(s)
+	} else {
+		is, err = fleet.SelfSigned(s)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, pcert, &key.PublicKey, pkey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &ca{cert: c, key: key}
+	return is.AsCA()
 }
 
 // crlSpec describes a CRL to generate.
@@ -119,7 +74,7 @@ func makeCRL(t testing.TB, issuer *ca, s crlSpec) []byte {
 		ThisUpdate:                s.this,
 		NextUpdate:                s.next,
 		RevokedCertificateEntries: s.revoked,
-	}, issuer.cert, issuer.key)
+	}, issuer.Cert, issuer.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +83,7 @@ func makeCRL(t testing.TB, issuer *ca, s crlSpec) []byte {
 
 // revokedEntry lists c as revoked a week before now for reason.
 func revokedEntry(c *ca, reason int) x509.RevocationListEntry {
-	return x509.RevocationListEntry{SerialNumber: c.cert.SerialNumber, RevocationTime: now.Add(-7 * 24 * time.Hour), ReasonCode: reason}
+	return x509.RevocationListEntry{SerialNumber: c.Cert.SerialNumber, RevocationTime: now.Add(-7 * 24 * time.Hour), ReasonCode: reason}
 }
 
 // ocspAnswer is what a test OCSP responder says about one serial.
@@ -155,13 +110,13 @@ func makeOCSP(t testing.TB, issuer, signer *ca, c *x509.Certificate, a ocspAnswe
 		NextUpdate:   a.next,
 	}
 	if signer != issuer {
-		tmpl.Certificate = signer.cert // a delegated responder sends its certificate
+		tmpl.Certificate = signer.Cert // a delegated responder sends its certificate
 	}
 	if a.status == ocsp.Revoked {
 		tmpl.RevokedAt = now.Add(-7 * 24 * time.Hour)
 		tmpl.RevocationReason = a.reason
 	}
-	der, err := ocsp.CreateResponse(issuer.cert, signer.cert, tmpl, signer.key)
+	der, err := ocsp.CreateResponse(issuer.Cert, signer.Cert, tmpl, signer.Key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,19 +3,14 @@ package trust
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +22,7 @@ import (
 	"github.com/smallstep/pkcs7"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
@@ -39,65 +35,37 @@ type pki struct {
 	rootKey                     crypto.Signer
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+// caSpec is a CA of the tests' organisation, valid from a year before now for five years.
+func caSpec(cn string) fleet.CertSpec {
+	return fleet.CertSpec{CommonName: cn, Org: "mxaudit test", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0)}
 }
 
-var serial int64 = 100
-
-func issue(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) *x509.Certificate {
+func newRoot(t testing.TB, s fleet.CertSpec) *fleet.CA {
 	t.Helper()
-	serial++
-	tmpl.SerialNumber = big.NewInt(serial)
-	if tmpl.NotBefore.IsZero() {
-		tmpl.NotBefore = now.AddDate(-1, 0, 0)
-		tmpl.NotAfter = now.AddDate(5, 0, 0)
-	}
-	if parent == nil {
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
+	ca, err := fleet.NewRoot(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func caTemplate(cn string) *x509.Certificate {
-	return &x509.Certificate{
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"mxaudit test"}},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
+	return ca
 }
 
 func newPKI(t testing.TB, name string) *pki {
 	t.Helper()
-	rk, ik, lk, sk := newKey(t), newKey(t), newKey(t), newKey(t)
-	p := &pki{rootKey: rk}
-	p.root = issue(t, caTemplate(name+" Root"), nil, &rk.PublicKey, rk)
-	p.inter = issue(t, caTemplate(name+" Issuing CA"), p.root, &ik.PublicKey, rk)
-	p.leaf = issue(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "mx." + strings.ToLower(name) + ".example"},
-		DNSNames:    []string{"mx." + strings.ToLower(name) + ".example"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, p.inter, &lk.PublicKey, ik)
-	p.selfLeaf = issue(t, &x509.Certificate{
-		Subject:               pkix.Name{CommonName: "self." + strings.ToLower(name) + ".example"},
-		BasicConstraintsValid: true,
-		IsCA:                  false,
-	}, nil, &sk.PublicKey, sk)
-	return p
+	root := newRoot(t, caSpec(name+" Root"))
+	inter, err := root.SubCA(caSpec(name + " Issuing CA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "mx." + strings.ToLower(name) + ".example"
+	leaf, err := inter.Issue(fleet.CertSpec{CommonName: host, DNSNames: []string{host}, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0), NoBasicConstraints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := fleet.SelfSigned(fleet.CertSpec{CommonName: "self." + strings.ToLower(name) + ".example", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0), ExtKeyUse: []x509.ExtKeyUsage{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pki{root: root.Cert, inter: inter.Cert, leaf: leaf.Cert, selfLeaf: self.Cert, rootKey: root.Key}
 }
 
 func pemOf(certs ...*x509.Certificate) []byte {
@@ -227,7 +195,7 @@ func TestReadFormats(t *testing.T) {
 func TestReadErrors(t *testing.T) {
 	p := newPKI(t, "Fabrikam")
 	dir := t.TempDir()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(newKey(t))
+	keyDER, err := x509.MarshalPKCS8PrivateKey(p.rootKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,9 +420,9 @@ func TestStoreHermetic(t *testing.T) {
 
 // reissue returns a new certificate for p's root: same subject and key, new serial and validity.
 func reissue(t *testing.T, p *pki) *x509.Certificate {
-	tmpl := caTemplate(p.root.Subject.CommonName)
-	tmpl.NotBefore, tmpl.NotAfter = now.AddDate(0, -1, 0), now.AddDate(10, 0, 0)
-	c := issue(t, tmpl, nil, p.root.PublicKey, p.rootKey)
+	s := caSpec(p.root.Subject.CommonName)
+	s.NotBefore, s.NotAfter, s.Key = now.AddDate(0, -1, 0), now.AddDate(10, 0, 0), p.rootKey
+	c := newRoot(t, s).Cert
 	if bytes.Equal(c.Raw, p.root.Raw) || !bytes.Equal(c.RawSubject, p.root.RawSubject) {
 		t.Fatal("reissue did not make a distinct certificate with the same subject")
 	}
@@ -462,8 +430,7 @@ func reissue(t *testing.T, p *pki) *x509.Certificate {
 }
 
 func sameSubjectOtherKey(t *testing.T, root *x509.Certificate) *x509.Certificate {
-	k := newKey(t)
-	return issue(t, caTemplate(root.Subject.CommonName), nil, &k.PublicKey, k)
+	return newRoot(t, caSpec(root.Subject.CommonName)).Cert
 }
 
 // TestStoreWarnings checks the private roots that Go trusts differently from OpenSSL and Windows.
@@ -569,10 +536,9 @@ func TestPrivateRoots(t *testing.T) {
 	priv := filepath.Join(dir, "private")
 	os.Mkdir(priv, 0o755)
 	mk := func(cn string, notAfter time.Time) *x509.Certificate {
-		k := newKey(t)
-		tmpl := caTemplate(cn)
-		tmpl.NotBefore, tmpl.NotAfter = now.AddDate(-2, 0, 0), notAfter
-		return issue(t, tmpl, nil, &k.PublicKey, k)
+		s := caSpec(cn)
+		s.NotBefore, s.NotAfter = now.AddDate(-2, 0, 0), notAfter
+		return newRoot(t, s).Cert
 	}
 	late := mk("Late", now.AddDate(3, 0, 0))
 	early := mk("Early", now.Add(-36*time.Hour)) // expired a day and a half ago

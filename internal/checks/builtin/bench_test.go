@@ -2,39 +2,33 @@ package builtin_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/internal/checks/builtin"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/plugins/checkspb"
 	"github.com/mxaudit/mxaudit/plugins/sdk"
-	"google.golang.org/protobuf/proto"
 )
 
 // benchResults builds n realistic results: an RSA-2048 leaf and
 // intermediate (DER), EHLO lines and an SMTP transcript, ~2.7 KB each on the wire.
 func benchResults(b *testing.B, n int) *audit.Results {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	ca, err := fleet.NewRoot(fleet.CertSpec{CommonName: "Bench Issuing CA", Org: "Example", RSABits: 2048, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(4, 0, 0)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	caT := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Bench Issuing CA", Organization: []string{"Example"}},
-		NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(4, 0, 0), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caT, caT, &key.PublicKey, key)
-	ca, _ := x509.ParseCertificate(caDER)
-	leafT := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mx.bench.test", Organization: []string{"Partner"}},
-		NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 0, 20), DNSNames: []string{"mx.bench.test", "mail.bench.test"}}
-	leafDER, _ := x509.CreateCertificate(rand.Reader, leafT, ca, &key.PublicKey, key)
-	leaf, _ := x509.ParseCertificate(leafDER)
-	chain := []audit.Cert{audit.NewCert(leaf), audit.NewCert(ca)}
+	leaf, err := ca.Issue(fleet.CertSpec{CommonName: "mx.bench.test", Org: "Partner", DNSNames: []string{"mx.bench.test", "mail.bench.test"},
+		Key: ca.Key, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(0, 0, 20)}) // one RSA key for both, as before
+	if err != nil {
+		b.Fatal(err)
+	}
+	chain := []audit.Cert{audit.NewCert(leaf.Cert), audit.NewCert(ca.Cert)}
 	res := &audit.Results{Schema: audit.SchemaVersion, Started: now,
 		PrivateRoots: []audit.PrivateRoot{{Subject: "CN=Bench Root", NotAfter: now.AddDate(0, 0, 30)}}}
 	verdicts := []audit.Verdict{audit.Valid, audit.UntrustedRoot, audit.NameMismatch, audit.IssuerChanged}

@@ -2,13 +2,8 @@ package builtin_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"log/slog"
-	"math/big"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,6 +13,7 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/internal/checks/builtin"
+	"github.com/mxaudit/mxaudit/internal/fleet"
 )
 
 // Every test runs the checks over the real plugin path: the test binary,
@@ -277,25 +273,15 @@ func TestEnforced(t *testing.T) {
 // realLeaf returns a leaf issued by a CA named issuer, with DER.
 func realLeaf(t *testing.T, issuer pkix.Name, host string) audit.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := fleet.NewRoot(fleet.CertSpec{Subject: issuer, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: issuer, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(5, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &key.PublicKey, key)
+	leaf, err := ca.Issue(fleet.CertSpec{CommonName: host, Org: "Partner", DNSNames: []string{host}, NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(1, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host, Organization: []string{"Partner"}},
-		NotBefore: now.AddDate(0, -1, 0), NotAfter: now.AddDate(1, 0, 0), DNSNames: []string{host}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, _ := x509.ParseCertificate(der)
-	return audit.NewCert(x)
+	return audit.NewCert(leaf.Cert)
 }
 
 func TestPin(t *testing.T) {

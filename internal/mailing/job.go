@@ -1,0 +1,96 @@
+package mailing
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// LogBeside returns the default send log of the run read from file (a
+// results.json or the history database): LogFile in the same folder.
+func LogBeside(file string) string { return filepath.Join(filepath.Dir(file), LogFile) }
+
+// Job is one mailing of an audit run: what to compose, how to deliver it,
+// and where to say what happened.
+type Job struct {
+	Compose Options
+	// Deliver says how to deliver; Mail sets its Progress, and for a dry run
+	// its NoRecord and Rate.
+	Deliver DeliverOptions
+	DryRun  bool      // the transport writes files: nothing is recorded in the send log, no rate limit
+	Out     io.Writer // one line per message and per partner left out
+}
+
+// Totals count what Mail did.
+type Totals struct {
+	Sent        int // delivered (written, in a dry run)
+	AlreadySent int // left out: the send log lists them
+	Failed      int // not delivered, and partners whose contact is not an address
+	Skipped     int // partners without a contact or not probed
+}
+
+// Mail composes res's messages as j says, prints the partners left out,
+// delivers the messages through t printing one line for each, and counts
+// them. The error is Compose's: nothing was sent.
+func Mail(ctx context.Context, res *audit.Results, t Transport, j Job) (Totals, error) {
+	var n Totals
+	plan, err := Compose(res, j.Compose)
+	if err != nil {
+		return n, err
+	}
+	for _, s := range plan.Skipped {
+		word := "skipped"
+		if s.Failed {
+			word = "FAILED"
+			n.Failed++
+		} else {
+			n.Skipped++
+		}
+		fmt.Fprintf(j.Out, "%-13s %s: %s\n", word, s.Partner, s.Reason)
+	}
+	opts := j.Deliver
+	opts.Progress = func(oc Outcome) { printOutcome(j.Out, oc, j.DryRun) }
+	if j.DryRun {
+		opts.NoRecord, opts.Rate = true, 0
+	}
+	for _, oc := range Deliver(ctx, t, plan, opts) {
+		switch oc.Status {
+		case Sent:
+			n.Sent++
+		case AlreadySent:
+			n.AlreadySent++
+		default:
+			n.Failed++
+		}
+	}
+	return n, nil
+}
+
+// printOutcome writes the line of one message: sent (written, in a dry
+// run), already sent, or FAILED with the reason.
+func printOutcome(w io.Writer, oc Outcome, dry bool) {
+	m := oc.Message
+	what := string(m.Situation)
+	if m.Owner {
+		what = "full report"
+	}
+	switch oc.Status {
+	case Sent:
+		verb := "sent"
+		if dry {
+			verb = "written"
+		}
+		fmt.Fprintf(w, "%-13s %s (%s) <%s>\n", verb, m.Who(), what, m.ID)
+	case AlreadySent:
+		fmt.Fprintf(w, "%-13s %s on %s <%s> (--resend to send again)\n", "already sent", m.Who(), oc.Previous.Sent.Format("2006-01-02 15:04"), oc.Previous.MessageID)
+	default:
+		tries := ""
+		if oc.Attempts > 1 {
+			tries = fmt.Sprintf(" (after %d attempts)", oc.Attempts)
+		}
+		fmt.Fprintf(w, "%-13s %s (%s): %v%s\n", "FAILED", m.Who(), what, oc.Err, tries)
+	}
+}
