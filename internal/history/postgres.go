@@ -126,12 +126,18 @@ func openPG(dsn string, o Options) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("history database %s: %w", shown, err)
 	}
-	if o.ReadOnly || o.MustExist {
+	switch {
+	case o.ReadOnly:
 		err = db.checkReadablePG(ctx)
-		if err == nil && !o.ReadOnly {
+	case o.MustExist:
+		var found bool
+		if _, _, found, err = db.pgVersion(ctx, db.sql); err == nil && !found {
+			err = fmt.Errorf("history database %s holds no mxaudit history: %w", shown, fs.ErrNotExist)
+		}
+		if err == nil {
 			err = db.migratePG(context.Background())
 		}
-	} else {
+	default:
 		err = db.migratePG(context.Background())
 	}
 	if err != nil {

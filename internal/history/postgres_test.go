@@ -137,8 +137,15 @@ func TestPostgresMigrations(t *testing.T) {
 		t.Errorf("a newer schema: %v", err)
 	}
 	raw.ExecContext(ctx, `UPDATE mxaudit_schema SET version = $1`, SchemaVersion)
-	if _, err := Open(srv.CreateDB(t), Options{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
+	empty := srv.CreateDB(t)
+	if _, err := Open(empty, Options{ReadOnly: true}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("reading an empty database: %v", err)
+	}
+	if _, err := Open(empty, Options{MustExist: true}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("MustExist on an empty database: %v", err)
+	}
+	if got := pgTables(t, rawPG(t, empty)); len(got) != 0 {
+		t.Errorf("opening an empty database to read created %q", got)
 	}
 }
 
