@@ -23,6 +23,14 @@ const (
 	pgPoolSize       = 4                // connections per process: the run's lock holds one
 )
 
+// pgSessionDefaults bound every statement, and a transaction left idle by
+// a scanner that vanished (its host gone rather than its process): the
+// server ends such a session, freeing its locks. A URL may set others.
+var pgSessionDefaults = map[string]string{
+	"statement_timeout":                   "10min",
+	"idle_in_transaction_session_timeout": "10min",
+}
+
 // pgMigrateLock is the advisory lock key that serialises migrations of one
 // PostgreSQL database (several scanners may start at once).
 const pgMigrateLock = int64(applicationID)<<32 | 1
@@ -112,6 +120,11 @@ func openPG(dsn string, o Options) (*DB, error) {
 	}
 	if _, set := cfg.RuntimeParams["application_name"]; !set {
 		cfg.RuntimeParams["application_name"] = ApplicationName()
+	}
+	for k, v := range pgSessionDefaults {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	if o.ReadOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"

@@ -185,6 +185,11 @@ func TestPostgresReadOnlyAndSecrets(t *testing.T) {
 	if !strings.Contains(ro.Path(), "postgres://mxaudit@127.0.0.1:") {
 		t.Errorf("path %q", ro.Path())
 	}
+	var timeout, app string
+	ro.c().QueryRowContext(context.Background(), `SELECT current_setting('statement_timeout'), current_setting('application_name')`).Scan(&timeout, &app)
+	if timeout != "10min" || app != ApplicationName() {
+		t.Errorf("session: statement_timeout %q, application_name %q", timeout, app)
+	}
 }
 
 // bigRun is a night of n partners sharing four CAs and, by pairs, leaf
