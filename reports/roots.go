@@ -10,12 +10,14 @@ import (
 )
 
 // RootsLifecycle is the content of `mxaudit roots`: the imported private
-// roots graded against Now, and every file that could not be read.
+// roots graded against Now under Thresholds (audit.Lifecycle), and every
+// file that could not be read.
 type RootsLifecycle struct {
-	Now    time.Time           `json:"generated"`
-	Dir    string              `json:"dir"`
-	Roots  []audit.PrivateRoot `json:"private_roots"`
-	Errors []LoadError         `json:"errors"`
+	Now        time.Time           `json:"generated"`
+	Dir        string              `json:"dir"`
+	Thresholds audit.Thresholds    `json:"thresholds"`
+	Roots      []audit.PrivateRoot `json:"private_roots"`
+	Errors     []LoadError         `json:"errors"`
 }
 
 // LoadError names a file of the private roots folder that could not be read, and why.
@@ -31,7 +33,7 @@ func WriteRootsJSON(w io.Writer, rl RootsLifecycle) error {
 	out.Roots = sortedRoots(rl.Roots)
 	for i := range out.Roots {
 		out.Roots[i].DER = nil
-		out.Roots[i].Status = rootStatus(out.Roots[i])
+		out.Roots[i].Status = audit.RootStatusOf(out.Roots[i], rl.Thresholds)
 	}
 	if out.Roots == nil {
 		out.Roots = []audit.PrivateRoot{}
@@ -49,7 +51,8 @@ func WriteRootsJSON(w io.Writer, rl RootsLifecycle) error {
 
 // WriteRootsPDF writes the private roots lifecycle table and the unreadable files as a PDF.
 func WriteRootsPDF(w io.Writer, rl RootsLifecycle, opts Options) error {
-	res := &audit.Results{Started: rl.Now, Finished: rl.Now, PrivateRoots: rl.Roots}
+	th := rl.Thresholds
+	res := &audit.Results{Started: rl.Now, Finished: rl.Now, PrivateRoots: rl.Roots, Thresholds: &th}
 	v, err := newView(res, opts)
 	if err != nil {
 		return err

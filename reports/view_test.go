@@ -7,29 +7,43 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 )
 
-// TestVerdictCheckNotDoubled: the built-in verdict check restates the
-// verdicts; a report lists each verdict once, other checks' findings as they are.
-func TestVerdictCheckNotDoubled(t *testing.T) {
-	res := &audit.Results{Schema: audit.SchemaVersion, Partners: []audit.Result{{
-		Partner:  audit.Partner{Name: "P", Host: "mx.p.example", Enforced: true},
-		Verdict:  audit.UntrustedRoot,
-		Verdicts: []audit.Verdict{audit.UntrustedRoot},
-		Findings: []audit.Finding{
-			{Check: checkVerdict, Severity: audit.Critical, Message: "UntrustedRoot: ..."},
-			{Check: "enforced", Severity: audit.Critical, Message: "TLS is enforced for this partner but its TLS is UntrustedRoot"},
-			{Check: "expiry", Severity: audit.Warning, Message: "expires in 20 days"},
-		},
-	}}}
-	v, err := newView(res, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range v.findings {
-		got = append(got, f.Source+":"+f.Issue)
-	}
-	if len(got) != 2 || got[0] != SourceVerdict+":UntrustedRoot" || got[1] != "expiry:expiry" {
-		t.Errorf("findings %q, want the verdict once and the expiry finding", got)
+// TestRetiredChecksNotDoubled: the retired built-in checks restated the
+// verdicts; a report of a results.json written before thresholds were
+// recorded lists each verdict once and other checks' findings as they are.
+// In a run that records its thresholds the names are a third party's.
+func TestRetiredChecksNotDoubled(t *testing.T) {
+	th := audit.DefaultThresholds()
+	for _, tt := range []struct {
+		name       string
+		thresholds *audit.Thresholds
+		want       string
+	}{
+		{"written before thresholds", nil, SourceVerdict + ":UntrustedRoot expiry:expiry"},
+		{"written with thresholds", &th, SourceVerdict + ":UntrustedRoot verdict:verdict enforced:enforced expiry:expiry"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := &audit.Results{Schema: audit.SchemaVersion, Thresholds: tt.thresholds, Partners: []audit.Result{{
+				Partner:  audit.Partner{Name: "P", Host: "mx.p.example", Enforced: true},
+				Verdict:  audit.UntrustedRoot,
+				Verdicts: []audit.Verdict{audit.UntrustedRoot},
+				Findings: []audit.Finding{
+					{Check: "verdict", Severity: audit.Critical, Message: "UntrustedRoot: ..."},
+					{Check: "enforced", Severity: audit.Critical, Message: "TLS is enforced for this partner but its TLS is UntrustedRoot"},
+					{Check: "expiry", Severity: audit.Warning, Message: "expires in 20 days"},
+				},
+			}}}
+			v, err := newView(res, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range v.findings {
+				got = append(got, f.Source+":"+f.Issue)
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("findings %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
