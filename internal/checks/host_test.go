@@ -407,8 +407,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown check", checks.Selection{Only: []string{"expiry", "nope"}}, nil, `unknown check "nope"`},
 		{"unknown skip", checks.Selection{Skip: []string{"nope"}}, nil, `unknown check "nope"`},
-		{"unknown setting", checks.Selection{}, checks.Config{"tls-version": {"min_versoin": {"1.2"}}}, `check tls-version has no setting "min_versoin" (it takes: min_version)`},
-		{"a threshold is no check setting", checks.Selection{}, checks.Config{"expiry": {"warning_days": {"30"}}}, `check expiry has no setting "warning_days"`},
+		{"unknown setting", checks.Selection{}, checks.Config{"tls-version": {"min_versoin": {"1.2"}}}, `check tls-version has no setting "min_versoin" (it takes: min_version; thresholds go in [thresholds])`},
+		{"a threshold is no check setting", checks.Selection{}, checks.Config{"expiry": {"warning_days": {"30"}}}, `check expiry has no setting "warning_days" (it takes none; thresholds go in [thresholds])`},
 		{"bad value", checks.Selection{}, checks.Config{"tls-version": {"min_version": {"soon"}}}, `min_version: unknown TLS version "soon"`},
 	}
 	for _, tt := range tests {

@@ -91,11 +91,15 @@ func (h *Host) validateConfig(cfg Config) error {
 		}
 		for _, key := range sortedKeys(cfg[name]) {
 			if !slices.ContainsFunc(c.Config, func(k sdk.ConfigKey) bool { return k.Name == key }) {
-				var keys []string
-				for _, k := range c.Config {
-					keys = append(keys, k.Name)
+				takes := "it takes none"
+				if len(c.Config) > 0 {
+					var keys []string
+					for _, k := range c.Config {
+						keys = append(keys, k.Name)
+					}
+					takes = "it takes: " + strings.Join(keys, ", ")
 				}
-				return &UsageError{Msg: fmt.Sprintf("config: check %s has no setting %q (it takes: %s)", name, key, strings.Join(keys, ", "))}
+				return &UsageError{Msg: fmt.Sprintf("config: check %s has no setting %q (%s; thresholds go in [thresholds])", name, key, takes)}
 			}
 		}
 	}
