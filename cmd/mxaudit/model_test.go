@@ -366,7 +366,7 @@ func cmdAgree(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	flat := strings.Join(strings.Fields(string(pdf)), " ")
-	if want := fmt.Sprintf("RSA keys of at least %d bits and EC keys of at least %d bits", th.MinRSABits, th.MinECBits); !strings.Contains(flat, want) {
+	if want := fmt.Sprintf("Thresholds: RSA keys of at least %d bits and EC keys of at least %d bits", th.MinRSABits, th.MinECBits); !strings.Contains(flat, want) {
 		ts.Fatalf("the PDF's summary does not say %q", want)
 	}
 }
