@@ -87,8 +87,10 @@ func (v Verdict) Severity(enforced bool) Severity { return v.SeverityUnder(enfor
 // (RootSystem, RootPrivate, RootNone, or "" when unknown).
 //
 // For an enforced partner every failing verdict is critical, because mail
-// to it stops; otherwise mail still flows in clear text or unverified TLS
-// and the verdict is an error or a warning. WeakSignature fails under a
+// to it stops (RevocationOffline too: Domain Security needs the CRLs), and
+// WeakKey, WeakSignature and IssuerChanged, which do not stop it, are
+// errors; otherwise mail still flows in clear text or unverified TLS and
+// the verdict is an error or a warning. WeakSignature fails under a
 // public root (Windows refuses SHA-1 in server chains that end in a root
 // of the Microsoft Trusted Root Program, and so does Go) but is a warning
 // under an imported private root, which Windows exempts.
@@ -107,7 +109,14 @@ func (v Verdict) SeverityUnder(enforced bool, rootSource string) Severity {
 		return Info
 	case NotProbed:
 		return Warning
-	case WeakKey, WeakSignature, IssuerChanged, RevocationOffline:
+	case RevocationOffline:
+		// Exchange Domain Security needs the partner's CRLs: an enforced
+		// partner's mail is queued while no responder answers.
+		if enforced {
+			return Critical
+		}
+		return Warning
+	case WeakKey, WeakSignature, IssuerChanged:
 		if enforced {
 			return Error
 		}
