@@ -168,7 +168,7 @@ func problems(r *audit.Result, tpl *templates.Set) ([]Problem, error) {
 		if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
 			msg = r.Error
 		}
-		out = append(out, Problem{Host: r.Host, Issue: string(vd), Severity: vd.Severity(r.Enforced), Message: msg, Remedy: rem})
+		out = append(out, Problem{Host: r.Host, Issue: string(vd), Severity: r.VerdictSeverity(vd), Message: msg, Remedy: rem})
 	}
 	for _, f := range r.Findings {
 		if f.Severity.Level() < audit.Warning.Level() || f.Check == checkExpiry {
