@@ -20,8 +20,9 @@ import (
 	"github.com/mxaudit/mxaudit/plugins/sdk"
 )
 
-// Version is the version of the built-in checks.
-const Version = "1.0.0"
+// Version is the version of the built-in checks: 2 states only what the
+// verdicts do not (see the package comment) and grades by the run's thresholds.
+const Version = "2.0.0"
 
 // source is the Source of every built-in check.
 const source = "mxaudit"
