@@ -221,13 +221,9 @@ func rootsCommand() *cli.Command {
 }
 
 func roots(c *cli.Context) error {
-	now := time.Now().UTC()
-	if s := c.String("now"); s != "" {
-		t, err := time.Parse("2006-01-02", s)
-		if err != nil {
-			return cli.Exit("--now: want YYYY-MM-DD: "+err.Error(), exitUsage)
-		}
-		now = t
+	now, err := rootsNow(c)
+	if err != nil {
+		return err
 	}
 	cfg, err := configFile(c)
 	if err != nil {
@@ -280,6 +276,18 @@ func rootsInventory(c *cli.Context) ([]audit.Result, audit.RootUse, error) {
 		rows[i].Partner = p
 	}
 	return rows, audit.UsedByDeclaration, nil
+}
+
+// rootsNow is --now, or the current time.
+func rootsNow(c *cli.Context) (time.Time, error) {
+	if s := c.String("now"); s != "" {
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return t, cli.Exit("--now: want YYYY-MM-DD: "+err.Error(), exitUsage)
+		}
+		return t, nil
+	}
+	return time.Now().UTC(), nil
 }
 
 // rootWarnings sorts the trust store's warnings: unreadable files are
