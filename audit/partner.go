@@ -1,11 +1,14 @@
 package audit
 
 import (
+	"fmt"
 	"net"
 	"strconv"
+	"strings"
 )
 
-// TLSMode says how a partner's server starts TLS.
+// TLSMode says how an SMTP server starts TLS: a partner's MX host, or the
+// submission server mxaudit mails its reports through.
 type TLSMode string
 
 // The two TLS modes: STARTTLS after EHLO (port 25/587) or TLS from the first byte (465).
@@ -13,6 +16,30 @@ const (
 	StartTLS TLSMode = "starttls"
 	Implicit TLSMode = "implicit"
 )
+
+// ImplicitTLSPort is the port that speaks TLS from the first byte (RFC 8314 submissions).
+const ImplicitTLSPort = 465
+
+// DefaultTLSMode returns the TLS mode of a port when none is given:
+// implicit on 465, STARTTLS on every other port.
+func DefaultTLSMode(port int) TLSMode {
+	if port == ImplicitTLSPort {
+		return Implicit
+	}
+	return StartTLS
+}
+
+// ParseTLSMode reads "starttls" or "implicit" (any case); "" gives the
+// default mode of port.
+func ParseTLSMode(s string, port int) (TLSMode, error) {
+	switch m := TLSMode(strings.ToLower(strings.TrimSpace(s))); m {
+	case "":
+		return DefaultTLSMode(port), nil
+	case StartTLS, Implicit:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q is not a TLS mode (starttls or implicit)", s)
+}
 
 // Partner is one row of the partner inventory.
 type Partner struct {

@@ -314,7 +314,8 @@ func TestRootStatusRealRoots(t *testing.T) {
 		{"ECDSA root far from expiry", r4, auditNow, used, RootOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := RootStatus(DaysLeft(tc.root.NotAfter, tc.now), tc.usedBy); got != tc.want {
+			th := DefaultThresholds()
+			if got := th.RootStatus(DaysLeft(tc.root.NotAfter, tc.now), len(tc.usedBy) > 0); got != tc.want {
 				t.Errorf("RootStatus(%d days left, used by %v) = %q, want %q", DaysLeft(tc.root.NotAfter, tc.now), tc.usedBy, got, tc.want)
 			}
 		})

@@ -35,6 +35,9 @@ type Results struct {
 	// skipped or only partly read, and why.
 	TrustErrors []TrustError `json:"trust_errors,omitempty"`
 	Changes     []Change     `json:"changes,omitempty"`
+	// Thresholds the run was graded by; absent in files written before
+	// they were recorded (RunThresholds then gives the defaults).
+	Thresholds *Thresholds `json:"thresholds,omitempty"`
 
 	// Vantage names where the probes left from (--vantage), RunLabel ties
 	// the shards of one audit together (--run-label), and Shard is the
@@ -63,6 +66,7 @@ type Result struct {
 	SMTP       SMTP        `json:"smtp"`
 	OCSPStaple []byte      `json:"ocsp_staple,omitempty"` // DER of the stapled OCSP response
 	Revocation *Revocation `json:"revocation,omitempty"`
+	Completion *Completion `json:"completion,omitempty"` // how Windows would complete a PartialChain from AIA
 	// Certificates is the audit of each key type's certificate when the
 	// server holds more than one (RSA and ECDSA): the first is the one of
 	// Chain, the others were seen in extra handshakes; Verdicts hold the
@@ -190,7 +194,7 @@ type PrivateRoot struct {
 	DaysLeft   int       `json:"days_left"`
 	UsedBy     []string  `json:"used_by"`
 	DeclaredBy []string  `json:"declared_by"`
-	Status     string    `json:"status"` // "ok", "expiring", "expired" or "unused"; see RootStatus
+	Status     string    `json:"status"` // "ok", "expiring", "expired" or "unused"; see Thresholds.RootStatus
 	Findings   []Finding `json:"findings,omitempty"`
 	DER        []byte    `json:"der,omitempty"`
 }
@@ -202,23 +206,6 @@ const (
 	RootExpired  = "expired"
 	RootUnused   = "unused"
 )
-
-// RootExpiringDays is how close to its NotAfter a private root counts as expiring.
-const RootExpiringDays = 90
-
-// RootStatus grades a private root: expired or expiring (within RootExpiringDays)
-// before unused, unused before ok.
-func RootStatus(daysLeft int, usedBy []string) string {
-	switch {
-	case daysLeft < 0:
-		return RootExpired
-	case daysLeft <= RootExpiringDays:
-		return RootExpiring
-	case len(usedBy) == 0:
-		return RootUnused
-	}
-	return RootOK
-}
 
 // InventoryError is one bad inventory row.
 type InventoryError struct {

@@ -28,7 +28,7 @@ const (
 	DomainMismatch    Verdict = "DomainMismatch"    // an enforced partner's leaf names neither its domain nor a name under it
 	IssuerChanged     Verdict = "IssuerChanged"     // issuer or subject differs from the inventory's pin
 	WeakSignature     Verdict = "WeakSignature"     // a certificate is signed with SHA-1 or MD5
-	WeakKey           Verdict = "WeakKey"           // RSA < 2048 bits or EC < 256 bits
+	WeakKey           Verdict = "WeakKey"           // a key shorter than Thresholds allow (RSA 2048, EC 256 bits by default)
 	RevocationOffline Verdict = "RevocationOffline" // no revocation responder answered
 	NotProbed         Verdict = "NotProbed"         // the run was interrupted before this partner was probed
 	Valid             Verdict = "Valid"             // nothing wrong
@@ -87,8 +87,10 @@ func (v Verdict) Severity(enforced bool) Severity { return v.SeverityUnder(enfor
 // (RootSystem, RootPrivate, RootNone, or "" when unknown).
 //
 // For an enforced partner every failing verdict is critical, because mail
-// to it stops; otherwise mail still flows in clear text or unverified TLS
-// and the verdict is an error or a warning. WeakSignature fails under a
+// to it stops (RevocationOffline too: Domain Security needs the CRLs), and
+// WeakKey, WeakSignature and IssuerChanged, which do not stop it, are
+// errors; otherwise mail still flows in clear text or unverified TLS and
+// the verdict is an error or a warning. WeakSignature fails under a
 // public root (Windows refuses SHA-1 in server chains that end in a root
 // of the Microsoft Trusted Root Program, and so does Go) but is a warning
 // under an imported private root, which Windows exempts.
@@ -107,7 +109,14 @@ func (v Verdict) SeverityUnder(enforced bool, rootSource string) Severity {
 		return Info
 	case NotProbed:
 		return Warning
-	case WeakKey, WeakSignature, IssuerChanged, RevocationOffline:
+	case RevocationOffline:
+		// Exchange Domain Security needs the partner's CRLs: an enforced
+		// partner's mail is queued while no responder answers.
+		if enforced {
+			return Critical
+		}
+		return Warning
+	case WeakKey, WeakSignature, IssuerChanged:
 		if enforced {
 			return Error
 		}
@@ -142,7 +151,7 @@ var remedies = map[Verdict]string{
 	DomainMismatch:    "Ask the partner for a certificate that names its domain (Exchange Domain Security needs the domain in the certificate); remove the domain from the enforced-TLS list only as a temporary workaround.",
 	IssuerChanged:     "Confirm the change with the partner by a channel other than mail, then update the pin (expected_issuer, expected_subject) in the inventory. What Exchange itself pins of a partner is a domain, not an issuer: a send connector with TlsAuthLevel DomainValidation, or an Exchange Online outbound connector with TlsSettings DomainValidation, checks that the certificate names its TlsDomain; make sure the new certificate still does. (A connector's TlsCertificateName names your own certificate, not the partner's: leave it alone.)",
 	WeakSignature:     "Ask the partner for a certificate (and intermediate) signed with SHA-256 or better; under a public root Windows and Go already refuse the chain, under your imported private root Windows still accepts it but Go- and OpenSSL 3-based senders do not.",
-	WeakKey:           "Ask the partner for a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	WeakKey:           "Ask the partner for a certificate with a longer key, of at least the minimum the detail names (the [thresholds] min_rsa_bits for RSA, min_ec_bits for EC).",
 	RevocationOffline: "Check that your servers reach the CRL and OCSP URLs of the partner's CA (proxy, firewall); ask the partner whether its CA publishes them.",
 	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
 	Valid:             "",
@@ -179,7 +188,7 @@ var partnerRemedies = map[Verdict]string{
 	DomainMismatch:    "Please use a certificate that names your mail domain too: we verify the domain, not only the host name.",
 	IssuerChanged:     "Your certificate now comes from a different CA than the one we expected; please confirm the change to us so that we can update our configuration.",
 	WeakSignature:     "Please use a certificate signed with SHA-256 or better.",
-	WeakKey:           "Please use a certificate with an RSA key of at least 2048 bits or an EC key of at least 256 bits.",
+	WeakKey:           "Please use a certificate with a longer key: the key named above is shorter than we accept.",
 	RevocationOffline: "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
 
 	ClientCertificateRequired: "Your mail server requires a client certificate from us (mutual TLS); please tell us which certification authorities it accepts, or import the root CA of the certificate we send.",

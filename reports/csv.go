@@ -150,19 +150,20 @@ func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
 	return nil
 }
 
-// WriteRootsCSV writes private-roots.csv with the recommended action of each root.
-func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, opts Options) error {
+// WriteRootsCSV writes private-roots.csv with the recommended action of
+// each root, graded under th (the run's thresholds) where a root carries no status.
+func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, th audit.Thresholds, opts Options) error {
 	tpl := opts.Templates
 	cw := newCSV(w, 6)
 	cw.Write(RootsCSVHeader)
 	for _, r := range sortedRoots(roots) {
-		act, err := RootAction(tpl, r)
+		act, err := RootAction(tpl, r, th)
 		if err != nil {
 			return err
 		}
 		cw.Write([]string{
 			r.File, r.Subject, r.SHA1, r.SHA256, Day(r.NotBefore), Day(r.NotAfter), fmt.Sprint(r.DaysLeft),
-			rootStatus(r), strings.Join(r.DeclaredBy, "; "), strings.Join(r.UsedBy, "; "), act,
+			audit.RootStatusOf(r, th), strings.Join(r.DeclaredBy, "; "), strings.Join(r.UsedBy, "; "), act,
 		})
 	}
 	cw.Flush()

@@ -7,12 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/history"
 )
 
 // golden compares got with testdata/golden/name, rewriting it under -update.
@@ -48,7 +46,7 @@ func TestGoldenOutputs(t *testing.T) {
 		{"partners.csv", PartnersCSVHeader, len(res.Partners), func(w io.Writer) error { return WritePartnersCSV(w, res, opts) }},
 		{"findings.csv", FindingsCSVHeader, 33, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) }},
 		{"changes.csv", ChangesCSVHeader, len(res.Changes), func(w io.Writer) error { return WriteChangesCSV(w, res, opts) }},
-		{"private-roots.csv", RootsCSVHeader, len(res.PrivateRoots), func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) }},
+		{"private-roots.csv", RootsCSVHeader, len(res.PrivateRoots), func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, res.RunThresholds(), opts) }},
 		{"private-roots.json", nil, 0, func(w io.Writer) error {
 			return WriteRootsJSON(w, RootsLifecycle{Now: res.Started, Dir: "roots", Roots: res.PrivateRoots,
 				Errors: []LoadError{{File: "broken.p7b", Message: "pkcs7: truncated"}}})
@@ -121,17 +119,16 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	}
 }
 
-// TestChangeKindsMatchHistory keeps the reports' kinds, their order and their wording in step with audit/history.
-func TestChangeKindsMatchHistory(t *testing.T) {
-	if !slices.Equal(ChangeKinds, history.Kinds) {
-		t.Errorf("ChangeKinds %v, want history.Kinds %v", ChangeKinds, history.Kinds)
-	}
+// TestChangeKindsWorded: every kind of audit.ChangeKinds (the one list
+// history detects and the reports group by) has its wording; the expiry
+// one names the run's thresholds.
+func TestChangeKindsWorded(t *testing.T) {
 	v, err := newView(&audit.Results{}, Options{NoFontSearch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]string{}
-	for _, k := range history.Kinds {
+	for _, k := range audit.ChangeKinds {
 		if !v.tpl.Has("change-" + k + ".tmpl") {
 			t.Errorf("kind %s has no change-%s.tmpl", k, k)
 		}
@@ -140,6 +137,12 @@ func TestChangeKindsMatchHistory(t *testing.T) {
 			t.Errorf("kind %s: label %q, %v (want words of its own)", k, label, err)
 		}
 		seen[label] = k
+	}
+	th := audit.Thresholds{MinRSABits: 2048, MinECBits: 256, ExpiryWarningDays: 45, ExpiryErrorDays: 10, RootExpiringDays: 90}
+	v.th = th
+	v.res.Changes = []audit.Change{{Partner: "x", Kind: audit.ChangeExpiryThreshold}}
+	if groups, err := v.changeGroups(); err != nil || len(groups) != 1 || !strings.Contains(groups[0].meaning, "within 45 or 10 days") {
+		t.Errorf("expiry_threshold under 45/10 days: %+v, %v", groups, err)
 	}
 	// A kind from a newer mxaudit keeps its raw name and a generic sentence, never an error.
 	v.res.Changes = []audit.Change{{Partner: "x", Kind: "dane_changed"}}

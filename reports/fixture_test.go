@@ -158,7 +158,7 @@ func buildFixture(t testing.TB) *audit.Results {
 		nc := audit.NewCert(c.Cert)
 		d := audit.DaysLeft(c.Cert.NotAfter, now)
 		return audit.PrivateRoot{File: file, Subject: nc.Subject, SHA1: nc.SHA1, SHA256: nc.SHA256, NotBefore: nc.NotBefore, NotAfter: nc.NotAfter,
-			DaysLeft: d, UsedBy: usedBy, DeclaredBy: declaredBy, Status: audit.RootStatus(d, usedBy), DER: nc.DER}
+			DaysLeft: d, UsedBy: usedBy, DeclaredBy: declaredBy, Status: audit.DefaultThresholds().RootStatus(d, len(usedBy) > 0), DER: nc.DER}
 	}
 	res.PrivateRoots = []audit.PrivateRoot{
 		pr("mueller-root.cer", privOK, []string{"Müller GmbH", "Müller Logistik"}, []string{"Müller GmbH"}),

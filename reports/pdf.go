@@ -336,25 +336,23 @@ func (d *doc) summary() error {
 	d.heading("Executive summary", 16)
 	fs := v.findingsBySeverity()
 	bySev := map[audit.Severity]int{}
-	failingN := 0
+	failingN, validWithFindings := 0, 0
 	for i := range v.res.Partners {
 		r := &v.res.Partners[i]
 		bySev[r.WorstSeverity()]++
 		if failing(r) {
 			failingN++
 		}
-	}
-	attention := 0
-	for _, r := range v.res.PrivateRoots {
-		if st := rootStatus(r); st == audit.RootExpired || st == audit.RootExpiring {
-			attention++
+		if r.Standing() == audit.ValidWithFindings {
+			validWithFindings++
 		}
 	}
+	attention := v.rootsToActOn()
 	text, err := v.tpl.Text("summary.tmpl", map[string]any{
 		"Partners": len(v.res.Partners), "Failing": failingN, "Critical": bySev[audit.Critical],
 		"Errors": bySev[audit.Error], "Warnings": bySev[audit.Warning], "Findings": len(v.findings),
-		"RootsAttention": attention, "ExpiringDays": audit.RootExpiringDays, "InventoryErrors": len(v.res.InventoryErrors),
-		"PrivateRoots": len(v.res.PrivateRoots),
+		"RootsAttention": attention, "ExpiringDays": v.th.RootExpiringDays, "InventoryErrors": len(v.res.InventoryErrors),
+		"PrivateRoots": len(v.res.PrivateRoots), "ValidWithFindings": validWithFindings, "Thresholds": v.th,
 	})
 	if err != nil {
 		return err
@@ -589,7 +587,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 		d.addPage()
 	}
 	d.heading("Private roots lifecycle", 16)
-	intro, err := v.tpl.Text("roots-intro.tmpl", map[string]any{"ExpiringDays": audit.RootExpiringDays})
+	intro, err := v.tpl.Text("roots-intro.tmpl", map[string]any{"ExpiringDays": v.th.RootExpiringDays})
 	if err != nil {
 		return err
 	}
@@ -611,7 +609,7 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 			{"Status", 16, "C", false}, {"Used by", 27, "L", true}, {"Action", 46, "L", true},
 		}, len(sorted), func(i int) ([]string, []mark) {
 			r := sorted[i]
-			st := rootStatus(r)
+			st := v.rootStatus(r)
 			used := joinCapped(r.UsedBy, 400)
 			if used == "" {
 				used = "–"

@@ -31,6 +31,14 @@ const SourceVerdict = "verdict"
 // Finding is one row of the Findings sheet and CSV: a verdict of a partner
 // (Source "verdict", Issue the verdict's name) or a finding of a check
 // (Source and Issue the check's name).
+//
+// Each problem is stated once: the verdicts name what is wrong with a
+// partner's TLS, each with its severity and remedy, and the reports group
+// by them; a check's finding says only what no verdict says (a
+// certificate expiring soon, the TLS version or cipher, an imported root,
+// how Windows completes a PartialChain). Findings of the checks that
+// restated verdicts in older results.json files are left out
+// (audit.Results.Restates).
 type Finding struct {
 	Partner  int // index into Results.Partners
 	Severity audit.Severity
@@ -44,6 +52,7 @@ type Finding struct {
 type view struct {
 	res      *audit.Results
 	now      time.Time
+	th       audit.Thresholds // the run's, from the results
 	tpl      *templates.Set
 	org      string
 	title    string
@@ -60,7 +69,7 @@ func newView(res *audit.Results, opts Options) (*view, error) {
 }
 
 func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error) {
-	v := &view{res: res, now: res.Started.UTC(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner}
+	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner}
 	if v.tpl == nil {
 		v.tpl = templates.Default()
 	}
@@ -96,15 +105,6 @@ func Masthead(tpl *templates.Set, org string, now time.Time) (organisation, titl
 	return org, title, period, err
 }
 
-// checkVerdict is the built-in check that restates each verdict as a finding.
-const checkVerdict = "verdict"
-
-// restatesVerdicts reports whether a check's findings only repeat the
-// partner's verdicts: "verdict" restates each one, "enforced" restates the
-// primary one as critical, which the verdict rows already are for an
-// enforced partner. Reports list the verdicts once.
-func restatesVerdicts(check string) bool { return check == checkVerdict || check == "enforced" }
-
 func (v *view) collectFindings() ([]Finding, error) {
 	var out []Finding
 	for i := range v.res.Partners {
@@ -128,7 +128,7 @@ func (v *view) collectFindings() ([]Finding, error) {
 			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
-			if restatesVerdicts(f.Check) && len(vs) > 0 {
+			if v.res.Restates(f) {
 				continue // the same facts as the verdict rows above, which carry the templated remedy and severity
 			}
 			if v.forPartner {
@@ -164,36 +164,35 @@ func PartnerRemedy(tpl *templates.Set, r *audit.Result, vd audit.Verdict) (strin
 
 // Audiences of check findings in partnerWording.
 const (
-	audienceOurs     = "ours"     // about our own side: never told to the partner
-	audienceRestates = "restates" // a verdict says the same, with the partner remedy
+	audienceOurs = "ours" // about our own side: never told to the partner
 )
 
 // partnerWording says, for each check mxaudit knows, who its findings are
-// for: our side only, restated by a verdict, or the partner, with the
-// remedy in the partner's own words.
+// for: our side only, or the partner, with the remedy in the partner's own
+// words. (The verdicts reach the partner with their partner remedies; the
+// checks that restated them are retired: audit.RetiredChecks.)
 var partnerWording = map[string]string{
-	checkVerdict:     audienceRestates, // every verdict, with our admin's remedy
-	"enforced":       audienceRestates, // the primary verdict, as critical
-	"aia":            audienceRestates, // PartialChain, with our admin's stopgap (import the intermediate)
-	"weak-key":       audienceRestates, // WeakKey
-	"weak-signature": audienceRestates, // WeakSignature
-	"pin":            audienceOurs,     // IssuerChanged in connector terms, or our inventory's pin cannot be read
-	"private-root":   audienceOurs,     // the root we imported from the partner: the mail asks for its successor instead
-	"CheckFailed":    audienceOurs,     // our plugins failed
-	"expiry":         "Please renew this certificate before it expires and install the new one on your mail server.",
-	"tls-version":    "Please enable TLS 1.2 and 1.3 on your mail server and disable older protocol versions.",
-	"weak-cipher":    "Please prefer ECDHE cipher suites with AES-GCM or ChaCha20-Poly1305 and disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites.",
+	"aia":          audienceOurs, // how Windows (our Exchange) completes the chain; PartialChain tells the partner
+	"private-root": audienceOurs, // the root we imported from the partner: the mail asks for its successor instead
+	"CheckFailed":  audienceOurs, // our plugins failed
+	"expiry":       "Please renew this certificate before it expires and install the new one on your mail server.",
+	"tls-version":  "Please enable TLS 1.2 and 1.3 on your mail server and disable older protocol versions.",
+	"weak-cipher":  "Please prefer ECDHE cipher suites with AES-GCM or ChaCha20-Poly1305 and disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites.",
 }
 
 // PartnerFinding returns check finding f as it may be told to the partner
 // it is about, or false when it must not reach the partner: it is about our
-// own side, or a verdict of the partner says the same in the partner's
-// words. A known check's remedy is replaced by the partner's wording; a
-// check mxaudit does not know keeps its message and loses its remedy, which
-// speaks to our admins. This is the one rule for per-partner PDFs and mails.
+// own side, or it is a retired check's restatement of a verdict, which
+// reaches the partner in the partner's words. A known check's remedy is
+// replaced by the partner's wording; a check mxaudit does not know keeps
+// its message and loses its remedy, which speaks to our admins. This is the
+// one rule for per-partner PDFs and mails.
 func PartnerFinding(f audit.Finding) (audit.Finding, bool) {
+	if _, retired := audit.RetiredChecks[f.Check]; retired {
+		return audit.Finding{}, false
+	}
 	switch w, known := partnerWording[f.Check]; {
-	case w == audienceOurs || w == audienceRestates:
+	case w == audienceOurs:
 		return audit.Finding{}, false
 	case known:
 		f.Remedy = w
@@ -231,26 +230,34 @@ type count struct {
 	Sev   audit.Severity // colour of the bar
 }
 
-// byVerdict counts partners by primary verdict, in audit.Order, leaving out verdicts no partner has.
+// byVerdict counts partners by standing (audit.Result.Standing): by primary
+// verdict in audit.Order, with the Valid partners that carry a finding at
+// warning or above counted apart as audit.ValidWithFindings, right after
+// Valid, so that "Valid" here is the Valid tile (partners at info). Standings
+// no partner has are left out.
 func (v *view) byVerdict() []count {
-	n := map[audit.Verdict]int{}
+	n := map[string]int{}
 	for i := range v.res.Partners {
-		n[v.res.Partners[i].Verdict]++
+		n[v.res.Partners[i].Standing()]++
 	}
 	var out []count
 	for _, vd := range audit.Order {
-		if n[vd] > 0 {
-			out = append(out, count{string(vd), n[vd], vd.Severity(false)})
-			delete(n, vd)
+		if n[string(vd)] > 0 {
+			out = append(out, count{string(vd), n[string(vd)], vd.Severity(false)})
+			delete(n, string(vd))
+		}
+		if vd == audit.Valid && n[audit.ValidWithFindings] > 0 {
+			out = append(out, count{audit.ValidWithFindings, n[audit.ValidWithFindings], audit.Warning})
+			delete(n, audit.ValidWithFindings)
 		}
 	}
 	var rest []string
 	for vd := range n {
-		rest = append(rest, string(vd))
+		rest = append(rest, vd)
 	}
 	slices.Sort(rest)
 	for _, s := range rest { // verdicts this mxaudit does not know, from a newer results.json
-		out = append(out, count{s, n[audit.Verdict(s)], audit.Warning})
+		out = append(out, count{s, n[s], audit.Warning})
 	}
 	return out
 }
@@ -320,20 +327,28 @@ func sortedRoots(roots []audit.PrivateRoot) []audit.PrivateRoot {
 	return out
 }
 
-// rootStatus returns r.Status, or grades r with audit.RootStatus when the status is missing.
-func rootStatus(r audit.PrivateRoot) string {
-	if r.Status != "" {
-		return r.Status
+// rootStatus returns r's status under the run's thresholds (audit.RootStatusOf).
+func (v *view) rootStatus(r audit.PrivateRoot) string { return audit.RootStatusOf(r, v.th) }
+
+// rootsToActOn counts the private roots that are expired or expiring.
+func (v *view) rootsToActOn() int {
+	n := 0
+	for _, r := range v.res.PrivateRoots {
+		if audit.Attention(v.rootStatus(r)) {
+			n++
+		}
 	}
-	return audit.RootStatus(r.DaysLeft, r.UsedBy)
+	return n
 }
 
-// RootAction returns the recommended action for a private root from the action-<status>.tmpl templates.
-func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
+// RootAction returns the recommended action for a private root from the
+// action-<status>.tmpl templates, its status graded under th (the run's
+// thresholds) when it carries none.
+func RootAction(tpl *templates.Set, r audit.PrivateRoot, th audit.Thresholds) (string, error) {
 	if tpl == nil {
 		tpl = templates.Default()
 	}
-	st := rootStatus(r)
+	st := audit.RootStatusOf(r, th)
 	name := "action-" + st + ".tmpl"
 	if !tpl.Has(name) {
 		return "", fmt.Errorf("private root %s: status %q has no %s", r.File, st, name)
@@ -341,26 +356,27 @@ func RootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
 	return tpl.Text(name, map[string]any{
 		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft,
 		"DeclaredBy": strings.Join(r.DeclaredBy, ", "), "UsedBy": strings.Join(r.UsedBy, ", "),
-		"ReviewBy": Day(r.NotAfter.AddDate(0, 0, -audit.RootExpiringDays)),
+		"ReviewBy": Day(th.ReviewBy(r.NotAfter)), "ExpiringDays": th.RootExpiringDays,
 	})
 }
 
 // rootAction is the action for private root r: our admin's, or the partner's in its own report.
 func (v *view) rootAction(r audit.PrivateRoot) (string, error) {
 	if v.forPartner {
-		return PartnerRootAction(v.tpl, r)
+		return PartnerRootAction(v.tpl, r, v.th)
 	}
-	return RootAction(v.tpl, r)
+	return RootAction(v.tpl, r, v.th)
 }
 
 // PartnerRootAction returns what the partner is asked to do about a private
-// root we imported from it, from partner-root-action.tmpl (per-partner reports).
-func PartnerRootAction(tpl *templates.Set, r audit.PrivateRoot) (string, error) {
+// root we imported from it, from partner-root-action.tmpl (per-partner
+// reports), its status graded under th when it carries none.
+func PartnerRootAction(tpl *templates.Set, r audit.PrivateRoot, th audit.Thresholds) (string, error) {
 	if tpl == nil {
 		tpl = templates.Default()
 	}
 	return tpl.Text("partner-root-action.tmpl", map[string]any{
-		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft, "Status": rootStatus(r),
+		"File": r.File, "Subject": r.Subject, "NotAfter": Day(r.NotAfter), "DaysLeft": r.DaysLeft, "Status": audit.RootStatusOf(r, th),
 	})
 }
 
@@ -406,13 +422,6 @@ func (v *view) leafFacts(r *audit.Result) (subject, issuer string, notAfter time
 	return l.Subject, l.Issuer, l.NotAfter.UTC(), &d
 }
 
-// ChangeKinds lists the change kinds of audit.Change.Kind in the order the
-// reports group them (the order of audit/history.Kinds, which documents each).
-var ChangeKinds = []string{
-	"partner_added", "partner_removed", "verdict_worse", "verdict_recovered", "cert_replaced",
-	"issuer_changed", "subject_changed", "key_changed", "root_source_changed", "expiry_threshold",
-}
-
 // changeGroup is the changes of one kind with its wording from the templates.
 type changeGroup struct {
 	kind    string
@@ -426,7 +435,7 @@ func (v *view) changeLabel(kind string) (string, error) {
 	return v.tpl.Text("change-label.tmpl", map[string]any{"Kind": kind})
 }
 
-// changeGroups groups the run's changes by kind, in ChangeKinds order and then
+// changeGroups groups the run's changes by kind, in audit.ChangeKinds order and then
 // unknown kinds by name, each group's changes in results order.
 func (v *view) changeGroups() ([]changeGroup, error) {
 	idx := map[string]int{}
@@ -441,10 +450,10 @@ func (v *view) changeGroups() ([]changeGroup, error) {
 		out[i].items = append(out[i].items, c)
 	}
 	rank := func(kind string) int {
-		if i := slices.Index(ChangeKinds, kind); i >= 0 {
+		if i := slices.Index(audit.ChangeKinds, kind); i >= 0 {
 			return i
 		}
-		return len(ChangeKinds)
+		return len(audit.ChangeKinds)
 	}
 	slices.SortStableFunc(out, func(a, b changeGroup) int {
 		return cmp.Or(rank(a.kind)-rank(b.kind), strings.Compare(a.kind, b.kind))
@@ -456,10 +465,11 @@ func (v *view) changeGroups() ([]changeGroup, error) {
 			return nil, err
 		}
 		name := "change-" + g.kind + ".tmpl"
-		if !slices.Contains(ChangeKinds, g.kind) || !v.tpl.Has(name) {
+		if !slices.Contains(audit.ChangeKinds, g.kind) || !v.tpl.Has(name) {
 			name = "change-other.tmpl"
 		}
-		data := map[string]any{"Kind": g.kind, "Label": g.label, "Count": len(g.items)}
+		data := map[string]any{"Kind": g.kind, "Label": g.label, "Count": len(g.items),
+			"WarningDays": v.th.ExpiryWarningDays, "ErrorDays": v.th.ExpiryErrorDays}
 		if g.meaning, err = v.tpl.Text(name, data); err != nil {
 			return nil, err
 		}

@@ -113,7 +113,7 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) })
 			}
 			if err == nil {
-				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, opts) })
+				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, res.RunThresholds(), opts) })
 			}
 			if err == nil && len(res.TrustErrors) > 0 {
 				err = write(FileTrustCSV, func(w io.Writer) error { return WriteTrustErrorsCSV(w, res.TrustErrors) })

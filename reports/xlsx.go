@@ -354,12 +354,14 @@ func (x *xl) severityCFRange(sheet, rangeRef string) error {
 	return x.f.SetConditionalFormat(sheet, rangeRef, opts)
 }
 
-// daysCF colours a days-left column: red when passed, amber within RootExpiringDays, green beyond.
-func (x *xl) daysCF(sheet, col string, last int) error {
+// daysCF colours a days-left column: red when passed, amber within window
+// days (the run's expiry_warning_days for certificates, root_expiring_days
+// for private roots), green beyond.
+func (x *xl) daysCF(sheet, col string, last, window int) error {
 	return x.f.SetConditionalFormat(sheet, fmt.Sprintf("%s2:%s%d", col, col, last), []excelize.ConditionalFormatOptions{
 		{Type: "cell", Criteria: "<", Value: "0", Format: ptr(x.daysRed), StopIfTrue: true},
-		{Type: "cell", Criteria: "<=", Value: fmt.Sprint(audit.RootExpiringDays), Format: ptr(x.daysAmber), StopIfTrue: true},
-		{Type: "cell", Criteria: ">", Value: fmt.Sprint(audit.RootExpiringDays), Format: ptr(x.daysOK)},
+		{Type: "cell", Criteria: "<=", Value: fmt.Sprint(window), Format: ptr(x.daysAmber), StopIfTrue: true},
+		{Type: "cell", Criteria: ">", Value: fmt.Sprint(window), Format: ptr(x.daysOK)},
 	})
 }
 
@@ -389,12 +391,7 @@ func (x *xl) summary() error {
 			failingN++
 		}
 	}
-	rootsAttention := 0
-	for _, r := range v.res.PrivateRoots {
-		if st := rootStatus(r); st == audit.RootExpired || st == audit.RootExpiring {
-			rootsAttention++
-		}
-	}
+	rootsAttention := v.rootsToActOn()
 	facts := [][2]any{
 		{"Organisation", v.org},
 		{"Report period", v.period},
@@ -413,6 +410,10 @@ func (x *xl) summary() error {
 	}
 	if n := len(v.res.TrustErrors); n > 0 { // named in the PDF and trust-errors.csv
 		facts = slices.Insert(facts, len(facts)-1, [2]any{"Trust files not read", n})
+	}
+	for _, k := range audit.ThresholdKeys { // what the run was graded by
+		n, _ := v.th.Get(k)
+		facts = slices.Insert(facts, len(facts)-1, [2]any{"Threshold " + k, n})
 	}
 	row := 4
 	for _, fa := range facts {
@@ -573,7 +574,7 @@ func (x *xl) partners() error {
 		if err := x.severityCF(SheetPartners, "I", last); err != nil {
 			return err
 		}
-		return x.daysCF(SheetPartners, "M", last)
+		return x.daysCF(SheetPartners, "M", last, x.v.th.ExpiryWarningDays)
 	})
 }
 
@@ -646,7 +647,7 @@ func (x *xl) certificates() error {
 			}
 		}
 		return nil
-	}, func(last int) error { return x.daysCF(SheetCertificates, "H", last) })
+	}, func(last int) error { return x.daysCF(SheetCertificates, "H", last, x.v.th.ExpiryWarningDays) })
 }
 
 func (x *xl) privateRoots(roots []audit.PrivateRoot) error {
@@ -666,7 +667,7 @@ func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
 				return err
 			}
 			if err := row([]any{
-				r.File, r.Subject, r.SHA1, r.SHA256, r.NotBefore, r.NotAfter, r.DaysLeft, rootStatus(r),
+				r.File, r.Subject, r.SHA1, r.SHA256, r.NotBefore, r.NotAfter, r.DaysLeft, x.v.rootStatus(r),
 				joinCapped(r.DeclaredBy, maxCellText), joinCapped(r.UsedBy, maxCellText), act,
 			}); err != nil {
 				return err
@@ -674,7 +675,7 @@ func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
 		}
 		return nil
 	}, func(last int) error {
-		if err := x.daysCF(SheetPrivateRoots, "G", last); err != nil {
+		if err := x.daysCF(SheetPrivateRoots, "G", last, x.v.th.RootExpiringDays); err != nil {
 			return err
 		}
 		var opts []excelize.ConditionalFormatOptions

@@ -130,11 +130,26 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 		SheetChanges:      {"A2:F13"},
 		SheetCertificates: {"H2:H24"},
 		SheetPrivateRoots: {"G2:G5", "H2:H5"},
-		SheetSummary:      {"A48:A51"},
+		SheetSummary:      {"A54:A57"},
 	} {
 		if got := d.WS[sheet].CF; !reflect.DeepEqual(got, cf) {
 			t.Errorf("%s: conditional formats on %v, want %v", sheet, got, cf)
 		}
+	}
+	// The thresholds the run was graded by are on the Summary sheet.
+	facts := map[any]any{}
+	for _, r := range d.WS[SheetSummary].Rows {
+		if len(r) > 1 {
+			facts[r[0][0]] = r[1][0]
+		}
+	}
+	for k, want := range map[string]float64{"Threshold min_rsa_bits": 2048, "Threshold expiry_warning_days": 30, "Threshold root_expiring_days": 90} {
+		if facts[k] != want {
+			t.Errorf("Summary: %s = %v, want %v", k, facts[k], want)
+		}
+	}
+	if facts[audit.ValidWithFindings] != 1.0 {
+		t.Errorf("Summary: %q = %v, want 1 (the Valid partner with a TLS-version warning)", audit.ValidWithFindings, facts[audit.ValidWithFindings])
 	}
 	if d.WS[SheetSummary].Charts != 2 {
 		t.Errorf("Summary has %d charts, want 2", d.WS[SheetSummary].Charts)

@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -18,7 +19,6 @@ import (
 	"text/template"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 // FS is the embedded default wording: text/*.tmpl and text/remedies/.
@@ -90,7 +90,7 @@ func Load(dir string) (*Set, error) {
 		}
 		switch strings.ToLower(rel) {
 		case "logo.png", "logo.jpg", "logo.jpeg":
-			b, err := regfile.Read(p, regfile.MaxLogo)
+			b, err := readOverride(p, MaxLogoBytes)
 			if err != nil {
 				return fmt.Errorf("templates: %w", err)
 			}
@@ -106,7 +106,7 @@ func Load(dir string) (*Set, error) {
 		if !slices.Contains(known, rel) && !isRemedyName(rel) {
 			return fmt.Errorf("templates: %s: unknown template (known: %s, remedies/<Verdict>.tmpl, partner-remedies/<Verdict>.tmpl, and <Verdict>.<case>.tmpl in both for a verdict's cases: %s)", p, strings.Join(known, ", "), caseNames())
 		}
-		b, err := regfile.Read(p, regfile.MaxTemplate)
+		b, err := readOverride(p, MaxTemplateBytes)
 		if err != nil {
 			return fmt.Errorf("templates: %w", err)
 		}
@@ -230,3 +230,47 @@ func caseNames() string {
 
 // Logo returns the organisation's logo and its image type ("png" or "jpg"), or nil when there is none.
 func (s *Set) Logo() ([]byte, string) { return s.logo, s.logoExt }
+
+// Size caps of the override files Load reads.
+const (
+	MaxTemplateBytes = 1 << 20 // one wording template
+	MaxLogoBytes     = 8 << 20 // the report logo
+)
+
+// readOverride reads the override file at path when it is a regular file
+// (symlinks followed) of at most max bytes: a FIFO is refused before it is
+// opened, so it cannot block Load, and a link to a device is refused too.
+func readOverride(path string, max int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %s, not a regular file", path, fileKind(st.Mode()))
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s: %d bytes, over the %d-byte limit", path, st.Size(), max)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = fmt.Errorf("%s: grew past the %d-byte limit while being read", path, max)
+	}
+	return b, err
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}

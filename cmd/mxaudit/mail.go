@@ -44,7 +44,7 @@ func mailCommand() *cli.Command {
 			&cli.BoolFlag{Name: "only-failing", Usage: "mail only partners with a TLS problem (not those expiring soon, asked for a root successor, or all good)"},
 			&cli.StringSliceFlag{Name: "partners", Usage: "mail only these partners, by `NAME` (comma-separated or repeated)"},
 			&cli.BoolFlag{Name: "attach-xlsx", Usage: "attach each partner's own rows as a workbook too"},
-			&cli.IntFlag{Name: "expiring-days", Value: mailing.DefaultExpiringDays, Usage: "a certificate of the chain, or the imported root it ends in, expiring within `N` days makes a partner \"expiring soon\" (also in the owner's count)"},
+			&cli.IntFlag{Name: "expiring-days", Usage: "a certificate of the chain, or the imported root it ends in, expiring within `N` days makes a partner \"expiring soon\" (also in the owner's count); default: the run's [thresholds] expiry_warning_days (30)"},
 			&cli.StringFlag{Name: "smtp", Usage: "submission server `HOST:PORT` (587 STARTTLS, 465 implicit TLS)", EnvVars: []string{"MXAUDIT_SMTP"}},
 			&cli.StringFlag{Name: "smtp-tls", Usage: "`MODE` starttls or implicit (default: implicit on port 465, else starttls)"},
 			&cli.StringFlag{Name: "smtp-user", Usage: "authenticate as `USER` (password from $" + passwordEnv + " or --smtp-password-file)", EnvVars: []string{"MXAUDIT_SMTP_USER"}},
@@ -213,8 +213,8 @@ func smtpTransport(c *cli.Context, log interface{ Warn(string, ...any) }) (*mail
 	if err != nil {
 		return nil, usage("mail: %v", err)
 	}
-	mode := mailing.TLSMode(c.String("smtp-tls"))
-	if mode != "" && mode != mailing.StartTLS && mode != mailing.Implicit {
+	mode := audit.TLSMode(c.String("smtp-tls"))
+	if mode != "" && mode != audit.StartTLS && mode != audit.Implicit {
 		return nil, usage("--smtp-tls %q: want starttls or implicit", mode)
 	}
 	tr, err := mailing.NewSMTP(mailing.SMTPConfig{

@@ -54,7 +54,7 @@ func probeAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("probe: "+err.Error(), exitUsage)
 	}
-	chk, err := checksConfig(c)
+	chk, th, err := checksConfig(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
@@ -64,7 +64,7 @@ func probeAction(c *cli.Context) error {
 	}
 	cfg := pipeline.Config{
 		Partners: []audit.Partner{p}, Trust: trustOptions(c), Revocation: revocationOptions(c),
-		Probe: popts, Checks: chk, History: pipeline.History{Disabled: true},
+		Probe: popts, Thresholds: th, Checks: chk, History: pipeline.History{Disabled: true},
 		Logger: loggerAt(c, slog.LevelWarn), Problems: c.App.ErrWriter,
 	}
 	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
@@ -93,18 +93,9 @@ func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
 		}
 		host, port = h, n
 	}
-	mode := audit.StartTLS
-	if port == 465 {
-		mode = audit.Implicit
-	}
-	switch strings.ToLower(c.String("tls")) {
-	case "":
-	case "starttls":
-		mode = audit.StartTLS
-	case "implicit":
-		mode = audit.Implicit
-	default:
-		return audit.Partner{}, fmt.Errorf("--tls %q: want starttls or implicit", c.String("tls"))
+	mode, err := audit.ParseTLSMode(c.String("tls"), port)
+	if err != nil {
+		return audit.Partner{}, fmt.Errorf("--tls: %w", err)
 	}
 	return audit.Partner{
 		Name: host, Host: strings.ToLower(strings.TrimSuffix(host, ".")), Port: port, TLS: mode,

@@ -213,12 +213,14 @@ func rootsCommand() *cli.Command {
 			"Reads every .cer/.crt/.pem/.der/.p7b/.p7c/.sst file in DIR, prints each root with its expiry,\n" +
 			"days left, status and recommended action, and names every file it could not read.\n" +
 			"With --inventory, a root no partner declares (private_root column) is \"unused\".\n" +
+			"A root is \"expiring\" within root_expiring_days (90) of its end: [thresholds] of --config.\n" +
 			"With --out, writes private-roots.{xlsx,pdf,json,csv}. Exit code 1 when a file could not be read.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "private-roots", Required: true, Usage: "`DIR` of private root CA files"},
 			&cli.StringFlag{Name: "inventory", Usage: "partner inventory `FILE`: fills \"declared by\" from its private_root column"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "also write the lifecycle report files into `DIR`"},
 			&cli.StringFlag{Name: "now", Usage: "grade against this `DATE` (YYYY-MM-DD) instead of today"},
+			configFlag(),
 			&cli.StringFlag{Name: "format", Value: "all", Usage: "files to write with --out: xlsx, pdf, json, csv, or all"},
 			&cli.StringFlag{Name: "templates", Usage: "override the report wording with the *.tmpl files in `DIR`"},
 			&cli.StringFlag{Name: "font", Usage: "TrueType `FILE` for CJK text in the PDF"},
@@ -229,68 +231,29 @@ func rootsCommand() *cli.Command {
 }
 
 func roots(c *cli.Context) error {
-	now := time.Now().UTC()
-	if s := c.String("now"); s != "" {
-		t, err := time.Parse("2006-01-02", s)
-		if err != nil {
-			return cli.Exit("--now: want YYYY-MM-DD: "+err.Error(), exitUsage)
-		}
-		now = t
+	now, err := rootsNow(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := configFile(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	dir := c.String("private-roots")
 	st, err := trust.New(trust.Options{PrivateDir: dir})
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	rl := reports.RootsLifecycle{Now: now, Dir: dir, Roots: st.PrivateRoots(now)}
-	declared := map[string][]string{}
-	haveInventory := c.String("inventory") != ""
-	if haveInventory {
-		partners, invErrs, err := inventory.ReadFile(c.String("inventory"))
-		if err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
-		for _, e := range invErrs {
-			fmt.Fprintln(c.App.ErrWriter, e.Error())
-		}
-		for _, p := range partners {
-			if p.PrivateRoot != "" {
-				f := filepath.Base(p.PrivateRoot)
-				declared[f] = append(declared[f], p.Name)
-			}
-		}
+	rows, use, err := rootsInventory(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
 	}
+	rl := reports.RootsLifecycle{Now: now, Dir: dir, Thresholds: cfg.Thresholds,
+		Roots: audit.Lifecycle(st.PrivateRoots(now), rows, use, now, cfg.Thresholds)}
 	for i := range rl.Roots {
-		r := &rl.Roots[i]
-		r.DER = nil
-		r.DeclaredBy = declared[r.File]
-		if r.DeclaredBy == nil {
-			r.DeclaredBy = []string{}
-		}
-		r.UsedBy = []string{}
-		if haveInventory {
-			r.Status = audit.RootStatus(r.DaysLeft, r.DeclaredBy)
-		} else { // no partners known: grade by date only
-			r.Status = audit.RootStatus(r.DaysLeft, []string{""})
-		}
+		rl.Roots[i].DER = nil
 	}
-	for _, w := range st.Warnings {
-		var fe *trust.FileError
-		var rw *trust.RootWarning
-		switch {
-		case errors.As(w, &fe):
-			rl.Errors = append(rl.Errors, reports.LoadError{File: fe.File, Message: fe.Err.Error()})
-		case errors.As(w, &rw):
-			for i := range rl.Roots {
-				if r := &rl.Roots[i]; r.File == rw.File && r.Subject == rw.Subject {
-					r.Findings = append(r.Findings, audit.Finding{Check: "private-root", Severity: audit.Warning, Message: rw.Reason})
-				}
-			}
-			fmt.Fprintln(c.App.ErrWriter, "warning:", w)
-		default:
-			rl.Errors = append(rl.Errors, reports.LoadError{File: dir, Message: w.Error()})
-		}
-	}
+	rl.Errors = rootWarnings(c, dir, st.Warnings, rl.Roots)
 	if err := printRoots(c, rl); err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
@@ -305,6 +268,62 @@ func roots(c *cli.Context) error {
 	return nil
 }
 
+// rootsInventory reads --inventory for the roots' "declared by": its rows,
+// and how a root counts as used without a probe (audit.RootUse).
+func rootsInventory(c *cli.Context) ([]audit.Result, audit.RootUse, error) {
+	if c.String("inventory") == "" {
+		return nil, audit.UseUnknown, nil // no partners known: graded by date only
+	}
+	partners, invErrs, err := inventory.ReadFile(c.String("inventory"))
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, e := range invErrs {
+		fmt.Fprintln(c.App.ErrWriter, e.Error())
+	}
+	rows := make([]audit.Result, len(partners))
+	for i, p := range partners {
+		rows[i].Partner = p
+	}
+	return rows, audit.UsedByDeclaration, nil
+}
+
+// rootsNow is --now, or the current time.
+func rootsNow(c *cli.Context) (time.Time, error) {
+	if s := c.String("now"); s != "" {
+		t, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			return t, cli.Exit("--now: want YYYY-MM-DD: "+err.Error(), exitUsage)
+		}
+		return t, nil
+	}
+	return time.Now().UTC(), nil
+}
+
+// rootWarnings sorts the trust store's warnings: unreadable files are
+// returned, a doubtful root becomes a finding of that root (and a line on stderr).
+func rootWarnings(c *cli.Context, dir string, warnings []error, roots []audit.PrivateRoot) []reports.LoadError {
+	var errs []reports.LoadError
+	for _, w := range warnings {
+		var fe *trust.FileError
+		var rw *trust.RootWarning
+		switch {
+		case errors.As(w, &fe):
+			errs = append(errs, reports.LoadError{File: fe.File, Message: fe.Err.Error()})
+		case errors.As(w, &rw):
+			for i := range roots {
+				if r := &roots[i]; r.File == rw.File && r.Subject == rw.Subject {
+					r.Findings = append(r.Findings, audit.Finding{Check: "private-root", Severity: audit.Warning, Message: rw.Reason})
+				}
+			}
+			fmt.Fprintln(c.App.ErrWriter, "warning:", w)
+		default:
+			errs = append(errs, reports.LoadError{File: dir, Message: w.Error()})
+		}
+	}
+	return errs
+}
+
 func printRoots(c *cli.Context, rl reports.RootsLifecycle) error {
 	tpl, err := templates.Load(c.String("templates"))
 	if err != nil {
@@ -313,7 +332,7 @@ func printRoots(c *cli.Context, rl reports.RootsLifecycle) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATUS\tNOT AFTER\tDAYS\tFILE\tSUBJECT\tSHA-1\tACTION")
 	for _, r := range rl.Roots {
-		act, err := reports.RootAction(tpl, r)
+		act, err := reports.RootAction(tpl, r, rl.Thresholds)
 		if err != nil {
 			return err
 		}
@@ -350,7 +369,7 @@ func writeRootsFiles(c *cli.Context, out string, rl reports.RootsLifecycle) erro
 		case reports.JSON:
 			name, err = reports.FileRootsJSON, reports.WriteRootsJSON(&b, rl)
 		case reports.CSV:
-			name, err = reports.FileRootsCSV, reports.WriteRootsCSV(&b, rl.Roots, opts)
+			name, err = reports.FileRootsCSV, reports.WriteRootsCSV(&b, rl.Roots, rl.Thresholds, opts)
 		}
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), exitInternal)

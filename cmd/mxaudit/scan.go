@@ -125,7 +125,7 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 	if err != nil {
 		return pipeline.Config{}, err
 	}
-	chk, err := checksConfig(c)
+	chk, th, err := checksConfig(c)
 	if err != nil {
 		return pipeline.Config{}, err
 	}
@@ -143,6 +143,7 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 		Trust:      trustOptions(c),
 		Revocation: revocationOptions(c),
 		Probe:      popts,
+		Thresholds: th,
 		Checks:     chk,
 		History:    pipeline.History{Disabled: c.Bool("no-history"), Path: c.String("db")},
 		Out:        c.String("out"),

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -15,11 +16,11 @@ const maxSummaryPartners = 50
 // summarize prints the short human summary of a run; quiet leaves out the
 // list of partners needing action (cron).
 func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) {
-	counts := map[audit.Verdict]int{}
+	counts := map[string]int{} // by standing: "Valid" agrees with "info"
 	sev := map[audit.Severity]int{}
 	for i := range res.Partners {
 		r := &res.Partners[i]
-		counts[r.Verdict]++
+		counts[r.Standing()]++
 		sev[r.WorstSeverity()]++
 	}
 	state := ""
@@ -28,8 +29,8 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	}
 	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", len(res.Partners), res.Finished.Sub(res.Started).Round(1e7), state)
 	var parts []string
-	for _, v := range audit.Order {
-		if n := counts[v]; n > 0 {
+	for _, v := range append(slices.Clone(audit.Order), audit.ValidWithFindings) {
+		if n := counts[string(v)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", v, n))
 		}
 	}

@@ -229,9 +229,9 @@ func TestBrokenPluginsDoNotStopTheRun(t *testing.T) {
 	if got := findings(&res.Partners[0], "allowed-ca"); len(got) != 0 {
 		t.Errorf("alpha has allowed-ca findings %+v, want none", got)
 	}
-	// Built-in checks ran too.
-	if got := findings(&res.Partners[2], "enforced"); len(got) != 1 || got[0].Severity != audit.Critical {
-		t.Errorf("charlie enforced findings = %+v, want one critical", got)
+	// Built-in checks ran too: the root bravo's chain ends in expires in 20 days.
+	if got := findings(&res.Partners[1], "private-root"); len(got) != 1 || got[0].Severity != audit.Warning || !strings.Contains(got[0].Message, "20 days left") {
+		t.Errorf("bravo private-root findings = %+v, want one warning", got)
 	}
 
 	// Each broken plugin yields CheckFailed with a reason on every partner.
@@ -287,7 +287,9 @@ func TestBatchesAndConfig(t *testing.T) {
 	h := checks.Open(context.Background(), checks.Options{Plugins: paths, MaxBatch: 3, Logger: slog.New(&logSink{})})
 	defer h.Close()
 
-	res := &audit.Results{Started: now}
+	th := audit.DefaultThresholds()
+	th.MinRSABits = 3072
+	res := &audit.Results{Started: now, Thresholds: &th} // the thresholds travel in every batch
 	for i := range 10 {
 		res.Partners = append(res.Partners, audit.Result{Partner: audit.Partner{Name: "p" + strconv.Itoa(i)}})
 	}
@@ -305,7 +307,7 @@ func TestBatchesAndConfig(t *testing.T) {
 		if i == 9 {
 			size = "1"
 		}
-		want := "saw " + r.Name + " batch=" + size + " now=2026-03-01 tag=x1 list=a|b"
+		want := "saw " + r.Name + " batch=" + size + " now=2026-03-01 rsa=3072 tag=x1 list=a|b"
 		if got[0].Message != want {
 			t.Errorf("%s: %q, want %q", r.Name, got[0].Message, want)
 		}
@@ -377,9 +379,9 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown check", checks.Selection{Only: []string{"expiry", "nope"}}, nil, `unknown check "nope"`},
 		{"unknown skip", checks.Selection{Skip: []string{"nope"}}, nil, `unknown check "nope"`},
-		{"unknown setting", checks.Selection{}, checks.Config{"expiry": {"warn_days": {"3"}}}, `check expiry has no setting "warn_days" (it takes: warning_days, error_days)`},
-		{"bad value", checks.Selection{}, checks.Config{"expiry": {"warning_days": {"soon"}}}, `"soon" is not a whole number`},
-		{"inconsistent", checks.Selection{}, checks.Config{"expiry": {"warning_days": {"3"}, "error_days": {"9"}}}, `error_days (9) <= warning_days (3)`},
+		{"unknown setting", checks.Selection{}, checks.Config{"tls-version": {"min_versoin": {"1.2"}}}, `check tls-version has no setting "min_versoin" (it takes: min_version; thresholds go in [thresholds])`},
+		{"a threshold is no check setting", checks.Selection{}, checks.Config{"expiry": {"warning_days": {"30"}}}, `check expiry has no setting "warning_days" (it takes none; thresholds go in [thresholds])`},
+		{"bad value", checks.Selection{}, checks.Config{"tls-version": {"min_version": {"soon"}}}, `min_version: unknown TLS version "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,6 +397,27 @@ func TestUsageErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRetiredCheckNames: a cron job still naming a retired check in
+// --checks or --skip-checks runs, with a warning saying what states its
+// facts now.
+func TestRetiredCheckNames(t *testing.T) {
+	sink := &logSink{}
+	h := checks.Open(context.Background(), checks.Options{Builtin: builtinCmd, Logger: slog.New(sink)})
+	defer h.Close()
+	res := fixture(t)
+	if err := h.Run(context.Background(), res, checks.Selection{Skip: []string{"pin", "weak-key"}}, nil); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := findings(&res.Partners[1], "private-root"); len(got) != 1 {
+		t.Errorf("the other checks did not run: bravo private-root findings %+v", got)
+	}
+	for _, want := range []string{"check pin was retired: its facts are the IssuerChanged verdict", "check weak-key was retired: its facts are the WeakKey verdict"} {
+		if !strings.Contains(sink.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, sink.String())
+		}
 	}
 }
 

@@ -61,8 +61,8 @@ func (c *echoCheck) Configure(cfg sdk.Config) error { c.cfg = cfg; return nil }
 
 func (c *echoCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 	for i, r := range b.Results {
-		out.Partner(i, audit.Info, fmt.Sprintf("saw %s batch=%d now=%s tag=%s list=%s",
-			r.Name, len(b.Results), b.Now.Format("2006-01-02"), c.cfg.String("tag", "-"), strings.Join(c.cfg.Strings("list"), "|")), "")
+		out.Partner(i, audit.Info, fmt.Sprintf("saw %s batch=%d now=%s rsa=%d tag=%s list=%s",
+			r.Name, len(b.Results), b.Now.Format("2006-01-02"), b.Thresholds.MinRSABits, c.cfg.String("tag", "-"), strings.Join(c.cfg.Strings("list"), "|")), "")
 	}
 	for i, p := range b.PrivateRoots {
 		out.PrivateRoot(i, audit.Warning, "saw root "+p.Subject, "")

@@ -43,6 +43,10 @@ func (h *Host) selected(sel Selection) (map[*proc][]string, error) {
 		}
 	}
 	for _, n := range append(slices.Clone(sel.Only), sel.Skip...) {
+		if now, retired := audit.RetiredChecks[n]; retired && !known[n] {
+			h.log.Warn("check "+n+" was retired: its facts are "+now+"; the name is ignored", "check", n)
+			continue
+		}
 		if !known[n] {
 			return nil, &UsageError{Msg: fmt.Sprintf("unknown check %q (see mxaudit plugins list)", n)}
 		}
@@ -87,11 +91,15 @@ func (h *Host) validateConfig(cfg Config) error {
 		}
 		for _, key := range sortedKeys(cfg[name]) {
 			if !slices.ContainsFunc(c.Config, func(k sdk.ConfigKey) bool { return k.Name == key }) {
-				var keys []string
-				for _, k := range c.Config {
-					keys = append(keys, k.Name)
+				takes := "it takes none"
+				if len(c.Config) > 0 {
+					var keys []string
+					for _, k := range c.Config {
+						keys = append(keys, k.Name)
+					}
+					takes = "it takes: " + strings.Join(keys, ", ")
 				}
-				return &UsageError{Msg: fmt.Sprintf("config: check %s has no setting %q (it takes: %s)", name, key, strings.Join(keys, ", "))}
+				return &UsageError{Msg: fmt.Sprintf("config: check %s has no setting %q (%s; thresholds go in [thresholds])", name, key, takes)}
 			}
 		}
 	}
@@ -362,12 +370,16 @@ func (h *Host) merge(res *audit.Results, active []*proc, chosen map[*proc][]stri
 				case *checkspb.Finding_PrivateRoot:
 					root := &res.PrivateRoots[t.PrivateRoot]
 					root.Findings = append(root.Findings, f)
-					if f.Severity.Level() < audit.Warning.Level() {
+					if f.Severity.Level() < audit.Warning.Level() || root.Status == audit.RootExpired {
+						// An expired root is the Expired verdict of every
+						// partner whose chain ends in it: said once, there.
 						continue
 					}
 					// The partners trusting this root hear about it too.
 					pf := f
-					pf.Message = fmt.Sprintf("private root %s: %s", root.Subject, f.Message)
+					if !strings.HasPrefix(f.Message, "private root ") {
+						pf.Message = fmt.Sprintf("private root %s: %s", root.Subject, f.Message)
+					}
 					done := map[int]bool{}
 					for _, n := range append(slices.Clone(root.UsedBy), root.DeclaredBy...) {
 						for _, i := range byName[n] {

@@ -75,6 +75,7 @@ const (
 	fieldNow          = 1
 	fieldResults      = 2
 	fieldPrivateRoots = 3
+	fieldThresholds   = 4
 )
 
 func appendMessage(b []byte, field protowire.Number, m proto.Message) []byte {
@@ -84,7 +85,8 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) []byte {
 }
 
 // makeBatches cuts res into batches of at most max results and maxBytes
-// bytes; the private roots travel with the first batch. A result larger
+// bytes; the clock and the thresholds travel in every batch, the private
+// roots with the first. A result larger
 // than maxMessage is trimmed (encodeForChecks) and travels alone; one that
 // does not fit even trimmed gets a batch of its own marked unsendable.
 func makeBatches(res *audit.Results, max, maxBytes, maxMessage int) []*batch {
@@ -92,6 +94,7 @@ func makeBatches(res *audit.Results, max, maxBytes, maxMessage int) []*batch {
 	if now := checkspb.Timestamp(res.Started); now != nil {
 		head = appendMessage(nil, fieldNow, now)
 	}
+	head = appendMessage(head, fieldThresholds, checkspb.EncodeThresholds(res.RunThresholds()))
 	first := &batch{roots: true, nRoots: len(res.PrivateRoots), raw: append(rawRequest(nil), head...)}
 	for i := range res.PrivateRoots {
 		first.raw = appendMessage(first.raw, fieldPrivateRoots, checkspb.EncodePrivateRoot(&res.PrivateRoots[i]))

@@ -345,7 +345,7 @@ func (f *Fleet) add(sc scenario, opts Options) error {
 	}
 	port := 25
 	if mode == audit.Implicit {
-		port = 465
+		port = audit.ImplicitTLSPort
 	}
 	p := audit.Partner{Name: sc.name, Domain: sc.domain, Host: sc.host, Port: port, TLS: mode, Enforced: sc.enforced,
 		Contact: sc.contact, ExpectedIssuer: sc.issuer, ExpectedSubject: sc.subject, PrivateRoot: sc.privateRoot}

@@ -7,35 +7,25 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 )
 
-// Change kinds, the values of audit.Change.Kind; the package documentation describes each.
+// Change kinds, the values of audit.Change.Kind (audit.ChangeKinds is their
+// one list; the package documentation describes each).
 const (
-	PartnerAdded      = "partner_added"
-	PartnerRemoved    = "partner_removed"
-	CertReplaced      = "cert_replaced"
-	IssuerChanged     = "issuer_changed"
-	SubjectChanged    = "subject_changed"
-	KeyChanged        = "key_changed"
-	RootSourceChanged = "root_source_changed"
-	VerdictWorse      = "verdict_worse"
-	VerdictRecovered  = "verdict_recovered"
-	ExpiryThreshold   = "expiry_threshold"
+	PartnerAdded      = audit.ChangePartnerAdded
+	PartnerRemoved    = audit.ChangePartnerRemoved
+	CertReplaced      = audit.ChangeCertReplaced
+	IssuerChanged     = audit.ChangeIssuerChanged
+	SubjectChanged    = audit.ChangeSubjectChanged
+	KeyChanged        = audit.ChangeKeyChanged
+	RootSourceChanged = audit.ChangeRootSourceChanged
+	VerdictWorse      = audit.ChangeVerdictWorse
+	VerdictRecovered  = audit.ChangeVerdictRecovered
+	ExpiryThreshold   = audit.ChangeExpiryThreshold
 )
 
-// Kinds lists every change kind in the order changes of one partner are reported.
-var Kinds = []string{
-	PartnerAdded, PartnerRemoved, VerdictWorse, VerdictRecovered, CertReplaced,
-	IssuerChanged, SubjectChanged, KeyChanged, RootSourceChanged, ExpiryThreshold,
-}
-
-// ExpiryThresholds are the days-left marks whose crossing is a change,
-// widest first: at most 30 days left, at most 7, and 0 standing for expired
-// (below 0 days left).
-var ExpiryThresholds = []int{30, 7, 0}
-
-// expiryLevel returns how many of ExpiryThresholds days has reached.
-func expiryLevel(days int) int {
+// expiryLevel returns how many of marks (audit.Thresholds.ExpiryMarks) days has reached.
+func expiryLevel(marks []int, days int) int {
 	n := 0
-	for _, t := range ExpiryThresholds {
+	for _, t := range marks {
 		if days <= t && (t > 0 || days < 0) {
 			n++
 		}
@@ -43,14 +33,14 @@ func expiryLevel(days int) int {
 	return n
 }
 
-// crossed returns the most severe threshold that days reached while before
+// crossed returns the most severe of marks that days reached while before
 // had not, and whether there is one.
-func crossed(before, days int) (int, bool) {
-	lb, la := expiryLevel(before), expiryLevel(days)
+func crossed(marks []int, before, days int) (int, bool) {
+	lb, la := expiryLevel(marks, before), expiryLevel(marks, days)
 	if la <= lb {
 		return 0, false
 	}
-	return ExpiryThresholds[la-1], true
+	return marks[la-1], true
 }
 
 // leafInfo is what change detection needs of a leaf certificate.
@@ -95,6 +85,7 @@ type snapshot struct {
 	RunID   int64
 	Started time.Time
 	States  []state
+	Marks   []int // the run's expiry marks (audit.Thresholds.ExpiryMarks); nil means the defaults
 }
 
 // rootSourceName says what a Root.Source means to an admin.
@@ -142,6 +133,10 @@ func diffSnapshots(prev, cur *snapshot) []audit.Change {
 // Rows not probed (NotProbed) on either side are not compared.
 func diff(cur *snapshot, before map[string]*state, base *snapshot) []audit.Change {
 	seen := make(map[string]bool, len(cur.States))
+	marks := cur.Marks
+	if marks == nil {
+		marks = audit.DefaultThresholds().ExpiryMarks()
+	}
 	var out []audit.Change
 	for i := range cur.States {
 		c := &cur.States[i]
@@ -155,7 +150,7 @@ func diff(cur *snapshot, before map[string]*state, base *snapshot) []audit.Chang
 			out = append(out, audit.Change{Partner: c.Partner, Target: c.Target, Kind: PartnerAdded, After: fmt.Sprintf("%s:%d", c.Host, c.Port), SinceRun: base.RunID})
 			continue
 		}
-		out = append(out, compare(p, c)...)
+		out = append(out, compare(p, c, marks)...)
 	}
 	for i := range base.States {
 		p := &base.States[i]
@@ -169,8 +164,9 @@ func diff(cur *snapshot, before map[string]*state, base *snapshot) []audit.Chang
 	return out
 }
 
-// compare returns the changes of one row from state p to state c.
-func compare(p, c *state) []audit.Change {
+// compare returns the changes of one row from state p to state c; marks
+// are the expiry marks of c's run.
+func compare(p, c *state, marks []int) []audit.Change {
 	var out []audit.Change
 	add := func(kind, b, a string) {
 		out = append(out, audit.Change{Partner: c.Partner, Target: c.Target, Kind: kind, Before: b, After: a, SinceRun: p.RunID})
@@ -205,7 +201,7 @@ func compare(p, c *state) []audit.Change {
 	}
 	bd := audit.DaysLeft(pl.NotAfter, p.Started)
 	cd := audit.DaysLeft(cl.NotAfter, c.Started)
-	if t, ok := crossed(bd, cd); ok {
+	if t, ok := crossed(marks, bd, cd); ok {
 		after := audit.DaysWords(cd)
 		if t > 0 {
 			after += fmt.Sprintf(" (<= %d)", t)

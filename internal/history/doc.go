@@ -58,9 +58,11 @@
 //     a private CA (imported roots) and no trusted root.
 //   - verdict_worse: the primary verdict ranks more severe by audit.Verdict.Rank.
 //   - verdict_recovered: the primary verdict ranks less severe.
-//   - expiry_threshold: the leaf's days left crossed 30, 7 or 0 (expired), each
-//     run measured by its own clock (Results.Started); only the most severe
-//     threshold crossed is reported.
+//   - expiry_threshold: the leaf's days left crossed a mark of the later run's
+//     thresholds (expiry_warning_days, expiry_error_days, or 0: expired; 30, 7
+//     and 0 by default: audit.Thresholds.ExpiryMarks), each run measured by
+//     its own clock (Results.Started); only the most severe mark crossed is
+//     reported.
 //
 // # Durability
 //

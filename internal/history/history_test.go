@@ -255,27 +255,34 @@ func TestDiffSnapshots(t *testing.T) {
 		want       []string
 		wantBefore string
 		wantAfter  string
+		marks      []int // of the later run; nil: the default thresholds'
 	}{
-		{"nothing", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90))}, nil, "", ""},
+		{"nothing", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90))}, nil, "", "", nil},
 		{"jump over two thresholds reports the most severe", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(5))},
-			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)"},
+			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)", nil},
 		{"expired", []state{st("a", audit.Valid, leaf(0))}, []state{st("a", audit.Valid, leaf(-1))},
-			[]string{"a expiry_threshold"}, "less than a day left", "expired 1 day ago"},
+			[]string{"a expiry_threshold"}, "less than a day left", "expired 1 day ago", nil},
 		{"renewed is no threshold", []state{st("a", audit.Valid, leaf(8))}, []state{st("a", audit.Valid, &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)})},
-			[]string{"a cert_replaced"}, "", ""},
-		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", ""},
+			[]string{"a cert_replaced"}, "", "", nil},
+		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", "", nil},
 		{"worse without leaf", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.DNSError, nil)},
-			[]string{"a verdict_worse"}, "Valid", "DNSError"},
+			[]string{"a verdict_worse"}, "Valid", "DNSError", nil},
 		{"two hosts of one partner are compared host by host", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))},
-			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, nil, "", ""},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, nil, "", "", nil},
 		{"a second host of a partner is added", []state{st("a", audit.Valid, leaf(90))},
-			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, []string{"a partner_added"}, "", "mx2:25"},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, []string{"a partner_added"}, "", "mx2:25", nil},
 		{"one host of two goes away", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Valid, leaf(90)))},
-			[]state{mx2(st("a", audit.Valid, leaf(90)))}, []string{"a partner_removed"}, "mx:25", ""},
+			[]state{mx2(st("a", audit.Valid, leaf(90)))}, []string{"a partner_removed"}, "mx:25", "", nil},
+		{"thresholds of 45 and 10 days: 50 to 40 crosses the warning mark", []state{st("a", audit.Valid, leaf(50))}, []state{st("a", audit.Valid, leaf(40))},
+			[]string{"a expiry_threshold"}, "50 days left", "40 days left (<= 45)", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
+		{"thresholds of 45 and 10 days: 40 to 8 crosses the error mark", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(8))},
+			[]string{"a expiry_threshold"}, "40 days left", "8 days left (<= 10)", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
+		{"thresholds of 45 and 10 days: 9 to 8 crosses nothing", []state{st("a", audit.Valid, leaf(9))}, []state{st("a", audit.Valid, leaf(8))},
+			nil, "", "", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := diffSnapshots(&snapshot{RunID: 1, Started: now, States: tt.prev}, &snapshot{RunID: 2, Started: now, States: tt.cur})
+			got := diffSnapshots(&snapshot{RunID: 1, Started: now, States: tt.prev}, &snapshot{RunID: 2, Started: now, States: tt.cur, Marks: tt.marks})
 			if !slices.Equal(kinds(got), tt.want) {
 				t.Fatalf("got %q, want %q", kinds(got), tt.want)
 			}
@@ -333,4 +340,39 @@ func TestSummary(t *testing.T) {
 			t.Errorf("JSON summary does not read back (%v):\n%s", err, js.String())
 		}
 	})
+}
+
+// TestExpiryMarksOfTheRun: a run graded with expiry thresholds of 45 and 10
+// days records the crossing of 45 (which the defaults, 30 and 7, would not
+// see), and `mxaudit diff` of the stored runs reads the same thresholds back.
+func TestExpiryMarksOfTheRun(t *testing.T) {
+	db := openTest(t)
+	ca := newCA("Wingtip", "Wingtip CA")
+	key := newKey()
+	leaf := ca.leaf("mx.wingtip.example", now.AddDate(0, 0, 50), key)
+	th := audit.Thresholds{MinRSABits: 2048, MinECBits: 256, ExpiryWarningDays: 45, ExpiryErrorDays: 10, RootExpiringDays: 90}
+	first := results(inv, now, result("wingtip", audit.Valid, audit.RootSystem, ca.chain(leaf)))
+	first.Thresholds = &th
+	a := record(t, db, first)
+	second := results(inv, now.AddDate(0, 0, 10), result("wingtip", audit.Valid, audit.RootSystem, ca.chain(leaf)))
+	second.Thresholds = &th
+	b := record(t, db, second)
+	if got := kinds(second.Changes); !slices.Equal(got, []string{"wingtip expiry_threshold"}) || second.Changes[0].After != "40 days left (<= 45)" {
+		t.Fatalf("recorded changes %+v, want wingtip crossing 45 days", second.Changes)
+	}
+	diff, err := db.Diff(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(diff); !slices.Equal(got, []string{"wingtip expiry_threshold"}) {
+		t.Errorf("diff of the stored runs: %q, want the crossing of 45 days", got)
+	}
+	// The same runs graded by the defaults cross nothing.
+	db2 := openTest(t)
+	first.Thresholds, second.Thresholds, second.Changes = nil, nil, nil
+	record(t, db2, first)
+	record(t, db2, second)
+	if len(second.Changes) != 0 {
+		t.Errorf("default thresholds: changes %+v, want none (50 -> 40 days crosses no default mark)", second.Changes)
+	}
 }

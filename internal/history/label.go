@@ -217,18 +217,16 @@ func Merge(parts []*audit.Results) *audit.Results {
 				out.PrivateRoots = append(out.PrivateRoots, r)
 				continue
 			}
-			m := &out.PrivateRoots[i]
-			if len(m.UsedBy) == 0 && len(r.UsedBy) > 0 {
+			if m := &out.PrivateRoots[i]; len(m.UsedBy) == 0 && len(r.UsedBy) > 0 {
 				// A shard in which no partner used the root found it unused:
 				// the findings of a shard that used it are the whole's.
-				m.Findings = r.Findings
+				m.Findings, m.UsedBy = r.Findings, r.UsedBy
 			}
-			m.UsedBy = union(m.UsedBy, r.UsedBy)
-			m.DeclaredBy = union(m.DeclaredBy, r.DeclaredBy)
-			m.Status = audit.RootStatus(m.DaysLeft, m.UsedBy)
 		}
 	}
 	slices.SortStableFunc(out.Partners, func(a, b audit.Result) int { return cmp.Compare(a.Line, b.Line) })
+	// Who declares and uses each root, and its status, over every shard's partners.
+	out.PrivateRoots = audit.Lifecycle(out.PrivateRoots, out.Partners, audit.UsedByChain, out.Started, out.RunThresholds())
 	if out.PrivateRoots == nil {
 		out.PrivateRoots = []audit.PrivateRoot{}
 	}
@@ -236,11 +234,4 @@ func Merge(parts []*audit.Results) *audit.Results {
 		out.InventoryErrors = []audit.InventoryError{}
 	}
 	return &out
-}
-
-// union returns the strings of a and b, each once, sorted.
-func union(a, b []string) []string {
-	out := slices.Concat(a, b)
-	slices.Sort(out)
-	return slices.Compact(out)
 }

@@ -214,6 +214,22 @@ func runStarted(ctx context.Context, q queryer, id int64) (time.Time, error) {
 	return fromNanos(started), nil
 }
 
+// runMarks returns the expiry marks of the thresholds run id was graded by
+// (the defaults for a run recorded before thresholds were).
+func runMarks(ctx context.Context, q queryer, id int64) ([]int, error) {
+	var doc []byte
+	if err := q.QueryRowContext(ctx, `SELECT doc FROM runs WHERE id = ?`, id).Scan(&doc); err != nil {
+		return nil, fmt.Errorf("history: run %d: %w", id, err)
+	}
+	var res audit.Results
+	if len(doc) > 0 {
+		if err := unmarshalDeflated(doc, &res); err != nil {
+			return nil, fmt.Errorf("history: run %d: %w", id, err)
+		}
+	}
+	return res.RunThresholds().ExpiryMarks(), nil
+}
+
 // partnerRef is the part of a stored partner row change detection needs.
 type partnerRef struct {
 	audit.Partner
@@ -225,7 +241,11 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{RunID: id, Started: started}
+	marks, err := runMarks(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	s := &snapshot{RunID: id, Started: started, Marks: marks}
 	rows, err := q.QueryContext(ctx, `SELECT p.name, p.doc, r.verdict, r.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
 		FROM results r JOIN partners p ON p.id = r.partner_id LEFT JOIN certs c ON c.id = r.leaf_id

@@ -351,7 +351,7 @@ func inventoryHash(res *audit.Results) string {
 
 // snapshotOf reduces res to the states change detection compares.
 func snapshotOf(res *audit.Results) (*snapshot, error) {
-	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners))}
+	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners)), Marks: res.RunThresholds().ExpiryMarks()}
 	for i := range res.Partners {
 		r := &res.Partners[i]
 		st := state{Partner: r.Name, Target: targetOf(r.Partner), Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source, Started: res.Started}

@@ -252,26 +252,29 @@ func TestRunLabelOneInventoryOneN(t *testing.T) {
 }
 
 // TestMergeRoots puts two shards' private roots together: a root one
-// shard used and the other found unused is used, with the findings of the
-// shard that used it.
+// shard used and the other found unused is used, graded over every
+// shard's partners, with the findings of the shard that used it.
 func TestMergeRoots(t *testing.T) {
 	root := func(usedBy []string, finding string) audit.PrivateRoot {
-		return audit.PrivateRoot{File: "r.cer", SHA256: "AB", DaysLeft: 400, UsedBy: usedBy, DeclaredBy: []string{},
-			Status: audit.RootStatus(400, usedBy), Findings: []audit.Finding{{Check: "private-root", Message: finding}}}
+		return audit.PrivateRoot{File: "r.cer", SHA256: "AB", NotAfter: now.AddDate(0, 0, 400), UsedBy: usedBy, DeclaredBy: []string{},
+			Findings: []audit.Finding{{Check: "private-root", Message: finding}}}
 	}
-	a := &audit.Results{Started: now, PrivateRoots: []audit.PrivateRoot{root([]string{}, "not used by any partner")},
-		InventoryErrors: []audit.InventoryError{{File: "i.csv", Line: 3, Column: "host", Message: "empty"}}}
-	b := &audit.Results{Started: now.Add(time.Minute), PrivateRoots: []audit.PrivateRoot{root([]string{"adatum"}, "fine")},
-		InventoryErrors: []audit.InventoryError{{File: "i.csv", Line: 3, Column: "host", Message: "empty"}}}
-	m := Merge([]*audit.Results{a, b})
+	user := result("adatum", audit.Valid, audit.RootPrivate, nil)
+	user.Root.SHA256, user.Line = "AB", 3
+	other := result("northwind", audit.Valid, audit.RootSystem, nil)
+	other.Line = 2
+	bad := []audit.InventoryError{{File: "i.csv", Line: 4, Column: "host", Message: "empty"}}
+	a := &audit.Results{Started: now, Partners: []audit.Result{other}, PrivateRoots: []audit.PrivateRoot{root([]string{}, "not used by any partner")}, InventoryErrors: bad}
+	b := &audit.Results{Started: now.Add(time.Minute), Partners: []audit.Result{user}, PrivateRoots: []audit.PrivateRoot{root([]string{"adatum"}, "fine")}, InventoryErrors: bad}
+	m := Merge([]*audit.Results{b, a})
 	if len(m.PrivateRoots) != 1 {
 		t.Fatalf("%d roots", len(m.PrivateRoots))
 	}
 	r := m.PrivateRoots[0]
-	if r.Status != audit.RootOK || !slices.Equal(r.UsedBy, []string{"adatum"}) || r.Findings[0].Message != "fine" {
+	if r.Status != audit.RootOK || !slices.Equal(r.UsedBy, []string{"adatum"}) || r.Findings[0].Message != "fine" || r.DaysLeft != 400 {
 		t.Errorf("merged root %+v", r)
 	}
-	if len(m.InventoryErrors) != 1 || !m.Started.Equal(now) {
-		t.Errorf("inventory errors %v, started %s", m.InventoryErrors, m.Started)
+	if len(m.InventoryErrors) != 1 || !m.Started.Equal(now) || !slices.Equal(names(m), []string{"northwind", "adatum"}) {
+		t.Errorf("inventory errors %v, started %s, partners %q", m.InventoryErrors, m.Started, names(m))
 	}
 }

@@ -464,20 +464,12 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 	} else if addrPort != 0 {
 		p.Port = addrPort
 	}
-	if v, i := get(ColTLS); v != "" {
-		switch strings.ToLower(v) {
-		case string(audit.StartTLS):
-			p.TLS = audit.StartTLS
-		case string(audit.Implicit):
-			p.TLS = audit.Implicit
-		default:
-			errf(i, "%q is not a TLS mode (starttls or implicit)", v)
-		}
-	} else if p.Port == 465 {
-		p.TLS = audit.Implicit
-	} else {
-		p.TLS = audit.StartTLS
+	v, i := get(ColTLS)
+	mode, err := audit.ParseTLSMode(v, p.Port)
+	if err != nil {
+		errf(i, "%v", err)
 	}
+	p.TLS = mode
 	if v, i := get(ColEnforced); v != "" {
 		b, ok := parseBool(v)
 		if !ok {

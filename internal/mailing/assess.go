@@ -24,9 +24,6 @@ const (
 // Situations lists every partner situation, most urgent first.
 var Situations = []Situation{Failing, RootSuccessor, Expiring, AllGood}
 
-// DefaultExpiringDays is how close to its NotAfter a certificate counts as expiring soon.
-const DefaultExpiringDays = 30
-
 // checkExpiry is the built-in check whose warnings a mail tells as its
 // Expiring list (in the partner's words, within --expiring-days), not as problems.
 const checkExpiry = "expiry"
@@ -52,7 +49,7 @@ type ExpiringCert struct {
 }
 
 // RootRequest is a root CA we imported from the partner that expires (within
-// audit.RootExpiringDays) or expired: the partner is asked for its successor.
+// the run's root_expiring_days) or expired: the partner is asked for its successor.
 type RootRequest struct {
 	Subject  string
 	File     string // in --private-roots
@@ -75,11 +72,11 @@ type Assessment struct {
 }
 
 // Assess looks at every probed row of one partner (the inventory rows of
-// one name) in a run started at now, with days as --expiring-days, and
-// says what its message must say. Remedies of verdicts come from
+// one name) in a run started at now and graded by th, with days as
+// --expiring-days, and says what its message must say. Remedies of verdicts come from
 // reports.PartnerRemedy and check findings pass reports.PartnerFinding, so
 // the mail says what the partner's PDF says and nothing of our own side.
-func Assess(rows []*audit.Result, roots []audit.PrivateRoot, now time.Time, days int, tpl *templates.Set) (Assessment, error) {
+func Assess(rows []*audit.Result, roots []audit.PrivateRoot, now time.Time, days int, th audit.Thresholds, tpl *templates.Set) (Assessment, error) {
 	var a Assessment
 	for _, r := range rows {
 		if r.Verdict == audit.NotProbed {
@@ -97,7 +94,7 @@ func Assess(rows []*audit.Result, roots []audit.PrivateRoot, now time.Time, days
 				a.Expiring = append(a.Expiring, e)
 			}
 		}
-		for _, q := range rootRequests(r, roots, now) {
+		for _, q := range rootRequests(r, roots, now, th) {
 			if k := slices.IndexFunc(a.Roots, func(x RootRequest) bool { return x.File == q.File && x.Subject == q.Subject }); k >= 0 {
 				a.Roots[k].Hosts = appendNew(a.Roots[k].Hosts, r.Host)
 				continue
@@ -171,7 +168,7 @@ func problems(r *audit.Result, tpl *templates.Set) ([]Problem, error) {
 		if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
 			msg = r.Error
 		}
-		out = append(out, Problem{Host: r.Host, Issue: string(vd), Severity: vd.Severity(r.Enforced), Message: msg, Remedy: rem})
+		out = append(out, Problem{Host: r.Host, Issue: string(vd), Severity: r.VerdictSeverity(vd), Message: msg, Remedy: rem})
 	}
 	for _, f := range r.Findings {
 		if f.Severity.Level() < audit.Warning.Level() || f.Check == checkExpiry {
@@ -217,17 +214,16 @@ func expiringCerts(r *audit.Result, roots []audit.PrivateRoot, now time.Time, da
 }
 
 // rootRequests returns the roots we imported from r's partner that are
-// expiring or expired by the private roots' own rule (audit.RootStatus):
+// expiring or expired by the private roots' own rule (audit.Thresholds.RootStatus):
 // the partner must send us their successors.
-func rootRequests(r *audit.Result, roots []audit.PrivateRoot, now time.Time) []RootRequest {
+func rootRequests(r *audit.Result, roots []audit.PrivateRoot, now time.Time, th audit.Thresholds) []RootRequest {
 	var out []RootRequest
 	for _, pr := range roots {
 		if !trustedVia(r, pr) && !declaredFor(r, pr) {
 			continue
 		}
 		d := audit.DaysLeft(pr.NotAfter, now)
-		switch audit.RootStatus(d, []string{r.Name}) {
-		case audit.RootExpiring, audit.RootExpired:
+		if audit.Attention(th.RootStatus(d, true)) {
 			out = append(out, RootRequest{Subject: pr.Subject, File: pr.File, NotAfter: reports.Day(pr.NotAfter), DaysLeft: d, Expired: d < 0, Hosts: []string{r.Host}})
 		}
 	}

@@ -179,7 +179,7 @@ func TestAssess(t *testing.T) {
 			for i := range tt.rows {
 				rows[i] = &tt.rows[i]
 			}
-			a, err := Assess(rows, tt.roots, started, tt.days, templates.Default())
+			a, err := Assess(rows, tt.roots, started, tt.days, audit.DefaultThresholds(), templates.Default())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -60,7 +60,7 @@ type Options struct {
 	Partners     []string        // only these partners, by name; nil for every partner
 	OnlyFailing  bool            // only partners whose situation is Failing
 	XLSX         bool            // attach each partner's own rows as a workbook too
-	ExpiringDays int             // 0 means DefaultExpiringDays
+	ExpiringDays int             // 0 means the run's expiry_warning_days (audit.Thresholds)
 	Reports      reports.Options // wording (Templates), organisation, fonts
 	Date         time.Time       // Date header; zero means time.Now()
 	Run          string          // run key, part of every Message-ID; "" means RunKey(res)
@@ -170,8 +170,9 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 			return nil, &AddressError{Option: "owner", Value: opts.Owner, Err: err}
 		}
 	}
+	th := res.RunThresholds()
 	if opts.ExpiringDays == 0 {
-		opts.ExpiringDays = DefaultExpiringDays
+		opts.ExpiringDays = th.ExpiryWarningDays
 	}
 	tpl := opts.Reports.Templates
 	if tpl == nil {
@@ -209,7 +210,7 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 		for k, i := range g.rows {
 			rows[k] = &res.Partners[i]
 		}
-		a, err := Assess(rows, res.PrivateRoots, now, opts.ExpiringDays, tpl)
+		a, err := Assess(rows, res.PrivateRoots, now, opts.ExpiringDays, th, tpl)
 		if err != nil {
 			return nil, fmt.Errorf("partner %s: %w", g.name, err)
 		}

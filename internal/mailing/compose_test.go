@@ -260,3 +260,54 @@ func checkOwnerAttachments(t *testing.T, res *audit.Results, p parsed) {
 		}
 	}
 }
+
+// TestComposeByTheRunsThresholds: without --expiring-days a mail calls a
+// certificate expiring within the run's expiry_warning_days, and asks for
+// an imported root's successor within its root_expiring_days.
+func TestComposeByTheRunsThresholds(t *testing.T) {
+	situation := func(res *audit.Results, days int, who string) Situation {
+		t.Helper()
+		plan, err := Compose(res, Options{Sender: "audit@corp.example", Date: started, ExpiringDays: days})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range plan.Messages {
+			if strings.HasPrefix(m.Who(), who) {
+				return m.Situation
+			}
+		}
+		t.Fatalf("no message to %s", who)
+		return ""
+	}
+	res := fixture() // Expiring Ltd's leaf ends in 10 days
+	if got := situation(res, 0, "Expiring Ltd"); got != Expiring {
+		t.Errorf("default thresholds (30 days): %s, want %s", got, Expiring)
+	}
+	th := audit.DefaultThresholds()
+	th.ExpiryWarningDays, th.ExpiryErrorDays = 5, 2
+	res.Thresholds = &th
+	if got := situation(res, 0, "Expiring Ltd"); got != AllGood {
+		t.Errorf("expiry_warning_days = 5: %s, want %s", got, AllGood)
+	}
+	if got := situation(res, 30, "Expiring Ltd"); got != Expiring {
+		t.Errorf("--expiring-days 30 beside expiry_warning_days = 5: %s, want %s", got, Expiring)
+	}
+	// tailspin's root, imported from it, ends in 45 days.
+	rows := []*audit.Result{ptr(tailspin())}
+	for _, tt := range []struct {
+		days int
+		want Situation
+	}{{90, RootSuccessor}, {30, AllGood}} {
+		th := audit.DefaultThresholds()
+		th.RootExpiringDays = tt.days
+		a, err := Assess(rows, []audit.PrivateRoot{tailspinRoot}, started, 30, th, templates.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Situation != tt.want {
+			t.Errorf("root_expiring_days = %d: %s, want %s", tt.days, a.Situation, tt.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -38,7 +38,7 @@ func fastRetry(log *SendLog) DeliverOptions {
 		Now: func() time.Time { return started.Add(time.Hour) }}
 }
 
-func newSMTP(t *testing.T, srv *mailtest.Server, mode TLSMode, mech string, pass string, roots *x509.CertPool) *SMTP {
+func newSMTP(t *testing.T, srv *mailtest.Server, mode audit.TLSMode, mech string, pass string, roots *x509.CertPool) *SMTP {
 	t.Helper()
 	tr, err := NewSMTP(SMTPConfig{Addr: srv.Addr, TLS: mode, Roots: roots, User: user, Password: pass, Auth: mech, HELO: "audit.test", Timeout: 5 * time.Second})
 	if err != nil {
@@ -62,14 +62,14 @@ func TestDeliverSMTP(t *testing.T) {
 	tests := []struct {
 		name     string
 		implicit bool
-		mode     TLSMode
+		mode     audit.TLSMode
 		offered  []string
 		mech     string
 		wantMech string
 	}{
-		{"STARTTLS, AUTH PLAIN", false, StartTLS, nil, AuthPlain, "PLAIN"},
-		{"implicit TLS, AUTH LOGIN", true, Implicit, nil, AuthLogin, "LOGIN"},
-		{"STARTTLS, auto picks LOGIN when PLAIN is not offered", false, StartTLS, []string{"LOGIN"}, AuthAuto, "LOGIN"},
+		{"STARTTLS, AUTH PLAIN", false, audit.StartTLS, nil, AuthPlain, "PLAIN"},
+		{"implicit TLS, AUTH LOGIN", true, audit.Implicit, nil, AuthLogin, "LOGIN"},
+		{"STARTTLS, auto picks LOGIN when PLAIN is not offered", false, audit.StartTLS, []string{"LOGIN"}, AuthAuto, "LOGIN"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -195,7 +195,7 @@ func TestDuplicatePartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newSMTP(t, srv, StartTLS, AuthPlain, password, srv.Pool)
+	tr := newSMTP(t, srv, audit.StartTLS, AuthPlain, password, srv.Pool)
 	for run, want := range []Status{Sent, AlreadySent} {
 		for _, oc := range Deliver(context.Background(), tr, plan, fastRetry(log)) {
 			if oc.Status != want {

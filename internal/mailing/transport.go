@@ -44,23 +44,6 @@ type SendError struct {
 func (e *SendError) Error() string { return e.Err.Error() }
 func (e *SendError) Unwrap() error { return e.Err }
 
-// TLSMode says how the submission server starts TLS.
-type TLSMode string
-
-// The TLS modes of --smtp-tls.
-const (
-	StartTLS TLSMode = "starttls" // plain connection, then STARTTLS (port 587)
-	Implicit TLSMode = "implicit" // TLS from the first byte (port 465)
-)
-
-// DefaultTLSMode returns implicit TLS for port 465 and STARTTLS otherwise.
-func DefaultTLSMode(port int) TLSMode {
-	if port == 465 {
-		return Implicit
-	}
-	return StartTLS
-}
-
 // Auth mechanisms of --smtp-auth.
 const (
 	AuthAuto  = "auto"  // PLAIN when the server offers it, else LOGIN
@@ -71,7 +54,7 @@ const (
 // SMTPConfig says how to reach the submission server.
 type SMTPConfig struct {
 	Addr     string         // host:port
-	TLS      TLSMode        // "" means DefaultTLSMode(port)
+	TLS      audit.TLSMode  // "" means audit.DefaultTLSMode(port)
 	Roots    *x509.CertPool // trust anchors for the server certificate; nil means the system roots
 	User     string         // "" for no authentication
 	Password string         // never logged, never written anywhere
@@ -99,7 +82,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		return nil, fmt.Errorf("smtp server %q: bad port", cfg.Addr)
 	}
 	if cfg.TLS == "" {
-		cfg.TLS = DefaultTLSMode(port)
+		cfg.TLS = audit.DefaultTLSMode(port)
 	}
 	if cfg.Auth == "" {
 		cfg.Auth = AuthAuto
@@ -116,9 +99,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		gomail.WithTLSConfig(&tls.Config{ServerName: host, RootCAs: cfg.Roots, MinVersion: tls.VersionTLS12}),
 	}
 	switch cfg.TLS {
-	case StartTLS:
+	case audit.StartTLS:
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSMandatory))
-	case Implicit:
+	case audit.Implicit:
 		opts = append(opts, gomail.WithSSL())
 	default:
 		return nil, fmt.Errorf("smtp tls %q: want starttls or implicit", cfg.TLS)

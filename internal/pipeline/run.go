@@ -40,7 +40,10 @@ type Options struct {
 	// PrivateRoots are the imported roots whose lifecycle the results report.
 	PrivateRoots []audit.PrivateRoot
 	Now          time.Time // the run's clock; default time.Now()
-	Progress     io.Writer // a progress bar goes here when set (a terminal)
+	// Thresholds grade the run (verify's WeakKey, the roots' status) and
+	// are recorded in the results; the zero value means audit.DefaultThresholds().
+	Thresholds audit.Thresholds
+	Progress   io.Writer // a progress bar goes here when set (a terminal)
 	// Inspect, when set, runs after verification for each probed partner
 	// (revocation checking hooks in here).
 	Inspect func(ctx context.Context, r *audit.Result, chain []*x509.Certificate, path []*x509.Certificate)
@@ -66,7 +69,12 @@ func ProbeAll(ctx context.Context, partners []audit.Partner, opts Options) *audi
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
+	if opts.Thresholds == (audit.Thresholds{}) {
+		opts.Thresholds = audit.DefaultThresholds()
+	}
+	th := opts.Thresholds
 	res := &audit.Results{
+		Thresholds:      &th,
 		Schema:          audit.SchemaVersion,
 		Started:         opts.Now.UTC(),
 		Partners:        make([]audit.Result, len(partners)),
@@ -138,7 +146,7 @@ feed:
 			res.Incomplete = true
 		}
 	}
-	res.PrivateRoots = lifecycle(opts.PrivateRoots, res.Partners, opts.Now)
+	res.PrivateRoots = audit.Lifecycle(opts.PrivateRoots, res.Partners, audit.UsedByChain, opts.Now, th)
 	res.Finished = time.Now().UTC()
 	return res
 }
@@ -329,7 +337,7 @@ func (r *runner) verify(p audit.Partner, chain []*x509.Certificate) verify.Outco
 	return verify.Verify(verify.Input{
 		Chain: chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
 		ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
-	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Anchors: r.anchors, Now: r.opts.Now})
+	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Anchors: r.anchors, Now: r.opts.Now, Thresholds: r.opts.Thresholds})
 }
 
 // certAudit is the audit of one key type's chain.
@@ -363,26 +371,6 @@ func finish(r *audit.Result) {
 	if len(r.Details) == 0 {
 		r.Details = nil
 	}
-}
-
-// lifecycle fills in which partners declared and used each private root.
-func lifecycle(roots []audit.PrivateRoot, results []audit.Result, now time.Time) []audit.PrivateRoot {
-	out := make([]audit.PrivateRoot, len(roots))
-	for i, pr := range roots {
-		pr.UsedBy, pr.DeclaredBy = []string{}, []string{}
-		for _, r := range results {
-			if r.PrivateRoot != "" && r.PrivateRoot == pr.File && !slices.Contains(pr.DeclaredBy, r.Name) {
-				pr.DeclaredBy = append(pr.DeclaredBy, r.Name)
-			}
-			if r.Root.Source == audit.RootPrivate && r.Root.SHA256 == pr.SHA256 && !slices.Contains(pr.UsedBy, r.Name) {
-				pr.UsedBy = append(pr.UsedBy, r.Name)
-			}
-		}
-		pr.DaysLeft = audit.DaysLeft(pr.NotAfter, now)
-		pr.Status = audit.RootStatus(pr.DaysLeft, pr.UsedBy)
-		out[i] = pr
-	}
-	return out
 }
 
 // progress draws "[=====     ] 120/1000" on a terminal, at most ten times a second.

@@ -31,6 +31,9 @@ type Config struct {
 	Trust      trust.Options
 	Revocation revocation.Options
 	Probe      Options // concurrency, limits and probe settings; the trust fields are filled in by Scan
+	// Thresholds the run is graded by ([thresholds] of the config file);
+	// the zero value means audit.DefaultThresholds().
+	Thresholds audit.Thresholds
 	Checks     Checks
 	History    History
 	Out        string // directory for results.json and the reports; "" writes nothing
@@ -221,6 +224,7 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 	now := time.Now()
 	opts := cfg.Probe
 	opts.Roots, opts.Source, opts.PrivateRoots, opts.Now = tr.Pool, tr.Source, tr.PrivateRoots(now), now
+	opts.Thresholds = cfg.Thresholds
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
 	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)

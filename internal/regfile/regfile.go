@@ -1,6 +1,6 @@
 // Package regfile reads the files an admin names on the command line or
 // drops into a directory (inventory, root stores, the SMTP password file,
-// the check config, templates): regular files only, each kind with a size
+// the check config): regular files only, each kind with a size
 // cap, so that a FIFO never blocks a run and a symlink to /dev/zero never
 // eats the memory.
 package regfile
@@ -21,8 +21,6 @@ const (
 	MaxRoots     = 16 << 20 // one roots file: PEM, DER, PKCS#7 or a Windows .sst store
 	MaxPassword  = 4 << 10  // the SMTP password file
 	MaxConfig    = 1 << 20  // the TOML check config
-	MaxTemplate  = 1 << 20  // one wording template
-	MaxLogo      = 8 << 20  // the report logo
 )
 
 // ErrNotRegular says the path is a FIFO, a device, a socket or a directory.

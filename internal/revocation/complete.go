@@ -169,67 +169,24 @@ func parseCerts(b []byte) ([]*x509.Certificate, error) {
 	return p7.Certificates, nil
 }
 
-// Case tells which case of PartialChain the presented chain is in: it
-// stops at a CA whose issuer, most likely the partner's root, is missing,
-// or at the leaf, whose intermediate is missing.
-func (c Completion) Case() audit.Case {
-	presented := c.Chain[:len(c.Chain)-len(c.Fetched)]
-	if len(presented) == 0 {
-		return audit.CaseMissingIntermediate
+// Facts returns what the result records of c (audit.Completion), for the
+// aia check to word: the certificate the server sent last and its missing
+// issuer, whether the chain was built, what was fetched from where, and why
+// not, in words.
+func (c Completion) Facts() *audit.Completion {
+	f := &audit.Completion{Missing: c.Missing, Built: c.Built, URLs: c.URLs}
+	if sent := len(c.Chain) - len(c.Fetched); sent > 0 {
+		f.LastSent = c.Chain[sent-1].Subject.String()
 	}
-	n, cur := 1, presented[0]
-	used := map[int]bool{0: true}
-	for !bytes.Equal(cur.RawIssuer, cur.RawSubject) {
-		next := -1
-		for i, p := range presented {
-			if !used[i] && bytes.Equal(p.RawSubject, cur.RawIssuer) {
-				next = i
-				break
-			}
-		}
-		if next < 0 {
-			break
-		}
-		used[next], cur = true, presented[next]
-		n++
-	}
-	return audit.PartialChainCase(n)
-}
-
-// Finding states, for a chain the server sent without the issuer of its
-// last certificate, whether Windows would still build it from the AIA URL
-// and what to do; enforced raises the severity when Windows would not.
-// When the last certificate sent is a CA, the missing issuer is named as
-// most likely the partner's root CA, never as an intermediate.
-func (c Completion) Finding(enforced bool) audit.Finding {
-	f := audit.Finding{Check: "aia", Severity: audit.PartialChain.Severity(enforced)}
-	cs := c.Case()
-	missing := "the intermediate CA certificate (issuer " + c.Missing + ")"
-	if cs == audit.CaseMissingRoot {
-		last := c.Chain[len(c.Chain)-len(c.Fetched)-1]
-		missing = fmt.Sprintf("the issuer of its CA certificate (%s); that issuer, %s, is most likely the partner's root CA, which servers do not send", last.Subject, c.Missing)
+	for _, x := range c.Fetched {
+		f.Fetched = append(f.Fetched, x.Subject.String())
 	}
 	switch {
-	case c.Built && len(c.Fetched) > 0:
-		f.Severity = audit.Warning
-		f.Message = fmt.Sprintf("The server does not send the CA certificate %s. Windows still builds the chain by fetching it from %s (AIA caIssuers), so Exchange accepts the certificate as long as it can reach that URL; servers that do not fetch AIA (Postfix, OpenSSL, most non-Windows MTAs) reject it.",
-			names(c.Fetched), strings.Join(c.URLs, ", "))
-		f.Remedy = fmt.Sprintf("Ask the partner to send the CA certificate %s with its certificate. Until then keep outbound HTTP to %s open from your Exchange servers, or import that CA certificate into the Intermediate Certification Authorities store.",
-			names(c.Fetched), strings.Join(c.URLs, ", "))
 	case c.Built:
-		f.Severity = audit.Info
-		f.Message = "The chain reaches a trusted root without fetching anything."
 	case errors.Is(c.Err, ErrOffline):
-		f.Severity = audit.Warning
-		f.Message = fmt.Sprintf("The server does not send %s. The AIA caIssuers URL was not fetched (--offline), so it is unknown whether Windows would build the chain.", missing)
-		f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
+		f.Offline = true
 	default:
-		f.Message = fmt.Sprintf("The server does not send %s. Windows cannot build the chain either: %s. Exchange treats the certificate as untrusted; mail to a partner on the enforced-TLS list is queued.", missing, aiaReason(c.Err))
-		if cs == audit.CaseMissingRoot {
-			f.Remedy = audit.PartialChain.CaseRemedy(cs, c.Missing)
-		} else {
-			f.Remedy = fmt.Sprintf("Ask the partner to send its intermediate CA certificate (%s) with its own, and to publish it at a reachable AIA caIssuers URL; as a stopgap, import the intermediate into the Intermediate Certification Authorities store.", c.Missing)
-		}
+		f.Reason = aiaReason(c.Err)
 	}
 	return f
 }

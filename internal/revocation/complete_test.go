@@ -63,10 +63,9 @@ func TestComplete(t *testing.T) {
 		fetches  int      // HTTP requests in all
 		err      error    // errors.Is target, or nil
 		errText  string
-		message  []string // substrings of the finding's message
-		nomsg    []string // what the finding's message must not say
-		remedy   []string // substrings of the finding's remedy
-		severity audit.Severity
+		reason   []string // substrings of Facts().Reason, why it was not built
+		lastSent string   // Facts().LastSent, when set here
+		missing  string   // a substring of Facts().Missing, when set here
 	}{
 		{
 			// Issue 10, item 2: every OpenSSL/GnuTLS MTA sends leaf and
@@ -78,10 +77,8 @@ func TestComplete(t *testing.T) {
 				leaf := issue(t, in, fleet.CertSpec{CommonName: "mx.partner.test"})
 				return []*x509.Certificate{leaf.Cert, in.Cert}, pool(issue(t, nil, fleet.CertSpec{CommonName: "Some Public Root", IsCA: true}))
 			},
-			err: ErrNoAIA, severity: audit.Error,
-			message: []string{"most likely the partner's root CA", "CN=Contoso Root CA", "CN=Contoso Issuing CA"},
-			nomsg:   []string{"intermediate"},
-			remedy:  []string{"Trusted Root Certification Authorities", "CN=Contoso Root CA", "public CA"},
+			err: ErrNoAIA, reason: []string{"names no AIA caIssuers URL"},
+			lastSent: "CN=Contoso Issuing CA,O=mxaudit test", missing: "CN=Contoso Root CA",
 		},
 		{
 			name: "DER intermediate",
@@ -89,28 +86,28 @@ func TestComplete(t *testing.T) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
 			built: true, fetched: []string{"AIA Int"}, fetches: 1,
-			message: []string{"Windows still builds the chain", "CN=AIA Int", "/aia/int"}, severity: audit.Warning,
+			lastSent: "CN=mx.partner.test,O=mxaudit test", missing: "CN=AIA Int",
 		},
 		{
 			name: "PEM intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return pemCert(in.Cert) })
 			},
-			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
+			built: true, fetched: []string{"AIA Int"}, fetches: 1,
 		},
 		{
 			name: "PKCS#7 intermediate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return p7(t, in.Cert) })
 			},
-			built: true, fetched: []string{"AIA Int"}, fetches: 1, severity: audit.Warning,
+			built: true, fetched: []string{"AIA Int"}, fetches: 1,
 		},
 		{
 			name: "second URL after a dead first",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{"ldap:///CN=AIA", deadURL(t, "/int"), s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
-			built: true, fetched: []string{"AIA Int"}, fetches: 2, severity: audit.Warning,
+			built: true, fetched: []string{"AIA Int"}, fetches: 2,
 		},
 		{
 			name: "two levels, one fetch each",
@@ -120,15 +117,14 @@ func TestComplete(t *testing.T) {
 					s.bytes("/aia/int1", int1.Cert.Raw)
 				})
 			},
-			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 2, severity: audit.Warning,
-			message: []string{"CN=AIA Int 2,O=mxaudit test, then CN=AIA Int 1"},
+			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 2,
 		},
 		{
 			name: "PKCS#7 bundle holding both levels",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return twoLevels(t, s, func(int1, int2 *ca) { s.bytes("/aia/int2", p7(t, int1.Cert, int2.Cert)) })
 			},
-			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 1, severity: audit.Warning,
+			built: true, fetched: []string{"AIA Int 2", "AIA Int 1"}, fetches: 1,
 		},
 		{
 			name: "chain already complete",
@@ -137,7 +133,7 @@ func TestComplete(t *testing.T) {
 				leaf := issue(t, root, fleet.CertSpec{CommonName: "mx.partner.test", IssuerURLs: []string{s.url("/aia/never")}})
 				return []*x509.Certificate{leaf.Cert}, pool(root)
 			},
-			built: true, fetches: 0, severity: audit.Info,
+			built: true, fetches: 0,
 		},
 		{
 			name: "AIA answers 404",
@@ -145,14 +141,14 @@ func TestComplete(t *testing.T) {
 				return oneLevel(t, s, []string{s.url("/aia/gone")}, nil)
 			},
 			fetches: 1, errText: "HTTP 404",
-			message: []string{"Windows cannot build the chain either", "HTTP 404", "issuer CN=AIA Int"}, severity: audit.Error,
+			reason: []string{"could not be fetched (HTTP 404", "/aia/gone"}, missing: "CN=AIA Int",
 		},
 		{
 			name: "AIA serves another certificate",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(root, _ *ca) []byte { return root.Cert.Raw })
 			},
-			fetches: 1, errText: "no certificate there issued CN=mx.partner.test", severity: audit.Error,
+			fetches: 1, errText: "no certificate there issued CN=mx.partner.test",
 		},
 		{
 			name: "AIA serves an impostor with the right name",
@@ -161,28 +157,28 @@ func TestComplete(t *testing.T) {
 					return issue(t, root, fleet.CertSpec{CommonName: "AIA Int", IsCA: true}).Cert.Raw // same name, other key
 				})
 			},
-			fetches: 1, errText: "no certificate there issued", severity: audit.Error,
+			fetches: 1, errText: "no certificate there issued",
 		},
 		{
 			name: "AIA serves garbage",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, _ *ca) []byte { return []byte("<html>not found</html>") })
 			},
-			fetches: 1, errText: "neither a certificate nor PKCS#7", severity: audit.Error,
+			fetches: 1, errText: "neither a certificate nor PKCS#7",
 		},
 		{
 			name: "no AIA URL",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, nil, nil)
 			},
-			err: ErrNoAIA, severity: audit.Error, message: []string{"no AIA caIssuers URL"},
+			err: ErrNoAIA, reason: []string{"the certificate names no AIA caIssuers URL"},
 		},
 		{
 			name: "only an LDAP AIA URL",
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{"ldap:///CN=AIA"}, nil)
 			},
-			err: ErrNoAIA, errText: "not fetched: ldap:///CN=AIA", severity: audit.Error,
+			err: ErrNoAIA, errText: "not fetched: ldap:///CN=AIA",
 		},
 		{
 			name: "untrusted root at the end",
@@ -192,7 +188,7 @@ func TestComplete(t *testing.T) {
 				other := issue(t, nil, fleet.CertSpec{CommonName: "Other Root", IsCA: true})
 				return []*x509.Certificate{leaf.Cert, root.Cert}, pool(other)
 			},
-			err: ErrSelfSignedEnd, severity: audit.Error,
+			err: ErrSelfSignedEnd, reason: []string{"self-signed certificate that is not trusted"},
 		},
 		{
 			name: "offline fetches nothing",
@@ -200,7 +196,7 @@ func TestComplete(t *testing.T) {
 			setup: func(t *testing.T, s *server) ([]*x509.Certificate, *x509.CertPool) {
 				return oneLevel(t, s, []string{s.url("/aia/int")}, func(_, in *ca) []byte { return in.Cert.Raw })
 			},
-			err: ErrOffline, severity: audit.Warning, message: []string{"--offline", "unknown whether Windows would build"},
+			err: ErrOffline,
 		},
 		{
 			name: "endless chain stops at the depth limit",
@@ -218,7 +214,7 @@ func TestComplete(t *testing.T) {
 				return []*x509.Certificate{leaf.Cert}, pool(root)
 			},
 			fetched: []string{"Deep /aia/deepf", "Deep /aia/deepe", "Deep /aia/deepd", "Deep /aia/deepc"},
-			fetches: MaxAIADepth, errText: "no trusted root reached after 4 AIA fetches", severity: audit.Error,
+			fetches: MaxAIADepth, errText: "no trusted root reached after 4 AIA fetches",
 		},
 	}
 	for _, tc := range tests {
@@ -255,28 +251,29 @@ func TestComplete(t *testing.T) {
 			if tc.errText != "" && (c.Err == nil || !strings.Contains(c.Err.Error(), tc.errText)) {
 				t.Errorf("err %v, want it to contain %q", c.Err, tc.errText)
 			}
-			fd := c.Finding(false)
-			t.Logf("finding: %s | %s", fd.Message, fd.Remedy)
-			if fd.Severity != tc.severity || fd.Check != "aia" {
-				t.Errorf("finding %s/%s, want aia/%s", fd.Check, fd.Severity, tc.severity)
+			facts := c.Facts()
+			if facts.Built != c.Built || facts.Offline != errors.Is(c.Err, ErrOffline) || len(facts.Fetched) != len(c.Fetched) {
+				t.Errorf("facts %+v do not say the completion (built %v, err %v, %d fetched)", facts, c.Built, c.Err, len(c.Fetched))
 			}
-			for _, m := range tc.message {
-				if !strings.Contains(fd.Message, m) {
-					t.Errorf("finding %q lacks %q", fd.Message, m)
+			if !c.Built && !facts.Offline && facts.Reason == "" {
+				t.Errorf("facts %+v: no reason why the chain was not built", facts)
+			}
+			for _, m := range tc.reason {
+				if !strings.Contains(facts.Reason, m) {
+					t.Errorf("reason %q lacks %q", facts.Reason, m)
 				}
 			}
-			for _, m := range tc.nomsg {
-				if strings.Contains(fd.Message, m) {
-					t.Errorf("finding %q says %q", fd.Message, m)
-				}
+			if d := facts.Reason; strings.Contains(d, "dial tcp") || strings.Contains(d, "x509:") {
+				t.Errorf("reason carries a raw Go error: %q", d)
 			}
-			for _, m := range tc.remedy {
-				if !strings.Contains(fd.Remedy, m) {
-					t.Errorf("remedy %q lacks %q", fd.Remedy, m)
-				}
+			if tc.lastSent != "" && facts.LastSent != tc.lastSent {
+				t.Errorf("last sent %q, want %q", facts.LastSent, tc.lastSent)
 			}
-			if !c.Built && !errors.Is(c.Err, ErrOffline) && c.Finding(true).Severity != audit.Critical {
-				t.Errorf("enforced partner whose chain cannot be built: %s, want critical", c.Finding(true).Severity)
+			if !strings.Contains(facts.Missing, tc.missing) {
+				t.Errorf("missing %q, want it to name %q", facts.Missing, tc.missing)
+			}
+			if c.Built && len(c.Fetched) > 0 && (len(facts.URLs) == 0 || facts.Fetched[0] != c.Fetched[0].Subject.String()) {
+				t.Errorf("facts %+v do not name what was fetched from where", facts)
 			}
 		})
 	}

@@ -23,8 +23,8 @@ func TestInspector(t *testing.T) {
 		verdicts []audit.Verdict // among the result's verdicts
 		absent   []audit.Verdict // not among them
 		status   string
-		finding  audit.Severity // of the aia finding, "" for none
-		partial  string         // substring of the PartialChain detail
+		complete string // "built", "not built", or "" for no Completion recorded
+		reason   string // substring of Completion.Reason
 	}{
 		{
 			name: "full chain, good",
@@ -51,7 +51,7 @@ func TestInspector(t *testing.T) {
 				return []*x509.Certificate{leaf.Cert}
 			},
 			verdicts: []audit.Verdict{audit.PartialChain, audit.Revoked}, status: StatusRevoked,
-			finding: audit.Warning, partial: "Windows builds the chain from AIA",
+			complete: "built",
 		},
 		{
 			name: "partial chain, AIA down",
@@ -60,7 +60,7 @@ func TestInspector(t *testing.T) {
 				return []*x509.Certificate{leaf.Cert}
 			},
 			verdicts: []audit.Verdict{audit.PartialChain}, absent: []audit.Verdict{audit.RevocationOffline},
-			status: StatusNotChecked, finding: audit.Error, partial: "Windows cannot build it from AIA either: http://",
+			status: StatusNotChecked, complete: "not built", reason: "http://",
 		},
 		{
 			name: "untrusted root is not checked",
@@ -99,23 +99,23 @@ func TestInspector(t *testing.T) {
 			if r.Revocation == nil || r.Revocation.Status != tc.status {
 				t.Fatalf("revocation %+v, want status %q", r.Revocation, tc.status)
 			}
-			var aia []audit.Finding
-			for _, fd := range r.Findings {
-				if fd.Check == "aia" {
-					aia = append(aia, fd)
-				}
-			}
+			c := r.Completion
 			switch {
-			case tc.finding == "" && len(aia) > 0:
-				t.Errorf("unexpected aia finding %+v", aia)
-			case tc.finding != "" && (len(aia) != 1 || aia[0].Severity != tc.finding):
-				t.Errorf("aia findings %+v, want one of severity %s", aia, tc.finding)
+			case tc.complete == "" && c != nil:
+				t.Errorf("unexpected completion %+v", c)
+			case tc.complete != "" && c == nil:
+				t.Fatalf("no completion recorded, want %s", tc.complete)
+			case tc.complete != "" && c.Built != (tc.complete == "built"):
+				t.Errorf("completion %+v, want %s", c, tc.complete)
 			}
-			if tc.partial != "" && !strings.Contains(r.Details[audit.PartialChain], tc.partial) {
-				t.Errorf("PartialChain detail %q lacks %q", r.Details[audit.PartialChain], tc.partial)
+			if c != nil && !strings.Contains(c.Reason, tc.reason) {
+				t.Errorf("completion reason %q lacks %q", c.Reason, tc.reason)
 			}
-			if d := r.Details[audit.PartialChain]; strings.Contains(d, "dial tcp") || strings.Contains(d, "x509:") {
-				t.Errorf("PartialChain detail carries a raw Go error: %q", d)
+			if len(r.Findings) > 0 {
+				t.Errorf("the revocation stage made findings %+v: the aia check words the completion", r.Findings)
+			}
+			if d := r.Details[audit.PartialChain]; strings.Contains(d, "AIA") {
+				t.Errorf("PartialChain detail %q restates the completion, which the aia check words", d)
 			}
 		})
 	}

@@ -45,6 +45,9 @@ type Options struct {
 	// A refused link to a root not listed here is anchored by its subject.
 	Anchors []*x509.Certificate
 	Now     time.Time
+	// Thresholds grade key strength (WeakKey); the zero value means
+	// audit.DefaultThresholds().
+	Thresholds audit.Thresholds
 }
 
 // Outcome is every verdict that applies to a chain, and the anchor it ended in.
@@ -90,9 +93,13 @@ func Verify(in Input, opts Options) Outcome {
 	if in.Enforced && in.Domain != "" && !coversDomain(leaf, in.Domain) {
 		o.add(audit.DomainMismatch, "the certificate names %s, not the partner's domain %s nor a name under it", names(leaf), in.Domain)
 	}
+	th := opts.Thresholds
+	if th == (audit.Thresholds{}) {
+		th = audit.DefaultThresholds()
+	}
 	for i, c := range in.Chain {
-		if kt, bits := audit.KeyInfo(c); weakKey(kt, bits) {
-			o.add(audit.WeakKey, "%s key of %s is %d bits", kt, role(i), bits)
+		if kt, bits := audit.KeyInfo(c); th.WeakKey(kt, bits) {
+			o.add(audit.WeakKey, "%s key of %s is %d bits, below the minimum of %d", kt, role(i), bits, th.MinKeyBits(kt))
 		}
 		if weakSig(c.SignatureAlgorithm) && !selfIssued(c) {
 			o.add(audit.WeakSignature, "%s (%s) is signed with %s", role(i), c.Subject, c.SignatureAlgorithm)
@@ -170,16 +177,6 @@ func coversDomain(c *x509.Certificate, domain string) bool {
 		if n == d || strings.HasSuffix(n, "."+d) {
 			return true
 		}
-	}
-	return false
-}
-
-func weakKey(kind string, bits int) bool {
-	switch kind {
-	case "RSA":
-		return bits < 2048
-	case "ECDSA":
-		return bits < 256
 	}
 	return false
 }

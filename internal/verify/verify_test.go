@@ -84,7 +84,8 @@ func TestVerify(t *testing.T) {
 		roots      *x509.CertPool
 		want       []audit.Verdict
 		rootSource string
-		detail     string // a word the primary verdict's detail must contain
+		detail     string            // a word the primary verdict's detail must contain
+		th         *audit.Thresholds // nil: the zero value, meaning the defaults
 	}{
 		{name: "valid public chain", in: Input{Chain: []*x509.Certificate{good, inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.Valid}, rootSource: audit.RootSystem},
 		{name: "valid private root", in: Input{Chain: []*x509.Certificate{leaf(private, spec("mx.a.example"))}, Host: "mx.a.example"}, want: []audit.Verdict{audit.Valid}, rootSource: audit.RootPrivate},
@@ -99,7 +100,11 @@ func TestVerify(t *testing.T) {
 		{name: "expired private root", in: Input{Chain: []*x509.Certificate{leaf(oldRoot, spec("mx.a.example"))}, Host: "mx.a.example"}, want: []audit.Verdict{audit.Expired}, rootSource: audit.RootPrivate, detail: "imported private root old.cer"},
 		{name: "not yet valid", in: Input{Chain: []*x509.Certificate{leaf(inter, future), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.NotYetValid}},
 		{name: "name mismatch", in: Input{Chain: []*x509.Certificate{good, inter.Cert}, Host: "mx.b.example"}, want: []audit.Verdict{audit.NameMismatch}, detail: "mx.a.example, a.example"},
-		{name: "weak key", in: Input{Chain: []*x509.Certificate{leaf(inter, rsa1024), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.WeakKey}, detail: "1024"},
+		{name: "weak key", in: Input{Chain: []*x509.Certificate{leaf(inter, rsa1024), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.WeakKey}, detail: "RSA key of the leaf is 1024 bits, below the minimum of 2048"},
+		{name: "min_rsa_bits 1024 accepts it", in: Input{Chain: []*x509.Certificate{leaf(inter, rsa1024), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.Valid},
+			th: &audit.Thresholds{MinRSABits: 1024, MinECBits: 256, ExpiryWarningDays: 30, ExpiryErrorDays: 7, RootExpiringDays: 90}},
+		{name: "min_ec_bits 384 refuses P-256", in: Input{Chain: []*x509.Certificate{good, inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.WeakKey}, detail: "ECDSA key of the leaf is 256 bits, below the minimum of 384",
+			th: &audit.Thresholds{MinRSABits: 2048, MinECBits: 384, ExpiryWarningDays: 30, ExpiryErrorDays: 7, RootExpiringDays: 90}},
 		{name: "weak signature", in: Input{Chain: []*x509.Certificate{leaf(inter, sha1), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.WeakSignature}, detail: "SHA1"},
 		{name: "client auth only", in: Input{Chain: []*x509.Certificate{leaf(inter, clientAuth), inter.Cert}, Host: "mx.a.example"}, want: []audit.Verdict{audit.WrongUsage}},
 		{name: "enforced domain missing", in: Input{Chain: []*x509.Certificate{leaf(inter, spec("mx.hoster.example")), inter.Cert}, Host: "mx.hoster.example", Domain: "a.example", Enforced: true}, want: []audit.Verdict{audit.DomainMismatch}, detail: "a.example"},
@@ -120,7 +125,11 @@ func TestVerify(t *testing.T) {
 			if roots == nil {
 				roots = pool
 			}
-			o := Verify(tt.in, Options{Roots: roots, Source: source, Now: now})
+			opts := Options{Roots: roots, Source: source, Now: now}
+			if tt.th != nil {
+				opts.Thresholds = *tt.th
+			}
+			o := Verify(tt.in, opts)
 			if !slices.Equal(o.Verdicts, tt.want) {
 				t.Fatalf("verdicts %v, want %v; details %v", o.Verdicts, tt.want, o.Details)
 			}

@@ -95,6 +95,10 @@ func EncodeResult(r *audit.Result) *Result {
 			})
 		}
 	}
+	if c := r.Completion; c != nil {
+		out.Completion = &Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
+			Fetched: c.Fetched, Urls: c.URLs, Offline: c.Offline, Reason: c.Reason}
+	}
 	for _, f := range r.Findings {
 		out.Findings = append(out.Findings, &Finding{
 			Check: f.Check, Severity: string(f.Severity), Message: f.Message, Remedy: f.Remedy,
@@ -166,6 +170,10 @@ func DecodeResult(in *Result) audit.Result {
 		}
 	}
 	r.SharedWith = in.SharedWith
+	if c := in.GetCompletion(); c != nil {
+		r.Completion = &audit.Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
+			Fetched: c.Fetched, URLs: c.Urls, Offline: c.Offline, Reason: c.Reason}
+	}
 	for _, f := range in.Findings {
 		r.Findings = append(r.Findings, audit.Finding{
 			Check: f.Check, Severity: audit.Severity(f.Severity), Message: f.Message, Remedy: f.Remedy,
@@ -240,5 +248,27 @@ func DecodePrivateRoot(in *PrivateRoot) audit.PrivateRoot {
 		File: in.File, Subject: in.Subject, SHA1: in.Sha1, SHA256: in.Sha256,
 		NotBefore: tm(in.NotBefore), NotAfter: tm(in.NotAfter), DaysLeft: int(in.DaysLeft),
 		UsedBy: in.UsedBy, DeclaredBy: in.DeclaredBy, Status: in.Status, DER: in.Der,
+	}
+}
+
+// EncodeThresholds converts t to its wire form.
+func EncodeThresholds(t audit.Thresholds) *Thresholds {
+	return &Thresholds{
+		MinRsaBits: int32(t.MinRSABits), MinEcBits: int32(t.MinECBits),
+		ExpiryWarningDays: int32(t.ExpiryWarningDays), ExpiryErrorDays: int32(t.ExpiryErrorDays),
+		RootExpiringDays: int32(t.RootExpiringDays),
+	}
+}
+
+// DecodeThresholds converts wire thresholds back; nil (a host that sends
+// none) gives audit.DefaultThresholds().
+func DecodeThresholds(in *Thresholds) audit.Thresholds {
+	if in == nil {
+		return audit.DefaultThresholds()
+	}
+	return audit.Thresholds{
+		MinRSABits: int(in.MinRsaBits), MinECBits: int(in.MinEcBits),
+		ExpiryWarningDays: int(in.ExpiryWarningDays), ExpiryErrorDays: int(in.ExpiryErrorDays),
+		RootExpiringDays: int(in.RootExpiringDays),
 	}
 }

@@ -88,3 +88,29 @@ func TestZeroTimes(t *testing.T) {
 		t.Error("the zero time must travel as nil and come back as the zero time")
 	}
 }
+
+func TestThresholdsRoundTrip(t *testing.T) {
+	var in audit.Thresholds
+	n := 0
+	fill(t, reflect.ValueOf(&in).Elem(), &n)
+	b, err := proto.Marshal(checkspb.EncodeThresholds(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wire checkspb.Thresholds
+	if err := proto.Unmarshal(b, &wire); err != nil {
+		t.Fatal(err)
+	}
+	if out := checkspb.DecodeThresholds(&wire); out != in {
+		t.Errorf("round trip lost data: in %+v, out %+v", in, out)
+	}
+	// A zero threshold in a present message is a zero, not a default.
+	zero := audit.DefaultThresholds()
+	zero.ExpiryErrorDays = 0
+	if out := checkspb.DecodeThresholds(checkspb.EncodeThresholds(zero)); out != zero {
+		t.Errorf("expiry_error_days = 0 came back as %+v", out)
+	}
+	if out := checkspb.DecodeThresholds(nil); out != audit.DefaultThresholds() {
+		t.Errorf("no thresholds on the wire: %+v, want the defaults", out)
+	}
+}

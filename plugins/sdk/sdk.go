@@ -112,6 +112,10 @@ type Batch struct {
 	Now          time.Time           // the run's clock (Results.Started): use it, not time.Now
 	Results      []audit.Result      // partners of this batch
 	PrivateRoots []audit.PrivateRoot // imported private roots (in the first batch only)
+	// Thresholds are the run's ([thresholds] of the config file, in every
+	// batch): grade by them, not by numbers of your own, so that a check
+	// agrees with the verdicts and the root statuses.
+	Thresholds audit.Thresholds
 
 	once     []sync.Once
 	certs    [][]*x509.Certificate
@@ -121,9 +125,10 @@ type Batch struct {
 	leafErrs []error
 }
 
-// NewBatch returns a batch over results and roots at the clock now.
+// NewBatch returns a batch over results and roots at the clock now, with
+// the default thresholds (set Thresholds to grade by others).
 func NewBatch(now time.Time, results []audit.Result, roots []audit.PrivateRoot) *Batch {
-	return &Batch{Now: now, Results: results, PrivateRoots: roots,
+	return &Batch{Now: now, Results: results, PrivateRoots: roots, Thresholds: audit.DefaultThresholds(),
 		once: make([]sync.Once, len(results)), certs: make([][]*x509.Certificate, len(results)),
 		errs: make([]error, len(results)), leafOnce: make([]sync.Once, len(results)),
 		leaves: make([]*x509.Certificate, len(results)), leafErrs: make([]error, len(results))}

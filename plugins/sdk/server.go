@@ -99,6 +99,7 @@ func (s *server) Check(ctx context.Context, req *checkspb.CheckRequest) (*checks
 		roots[i] = checkspb.DecodePrivateRoot(p)
 	}
 	b := NewBatch(checkspb.Time(req.Now), results, roots)
+	b.Thresholds = checkspb.DecodeThresholds(req.Thresholds)
 	resp := &checkspb.CheckResponse{}
 	for _, c := range enabled {
 		if err := ctx.Err(); err != nil {

@@ -2,6 +2,14 @@
 // with its metadata (name, severity, citation, settings). The mxaudit
 // binary serves them over the check protocol (`mxaudit plugin serve`), so
 // they run exactly as third-party checks do.
+//
+// A check says only what the verdicts do not: the verdicts (verify) name
+// what is wrong with a chain, with one severity and one remedy each, and
+// the reports group by them; a check adds expiry soon, TLS version,
+// cipher, the private roots' lifecycle and how Windows completes a
+// PartialChain. Every number a check grades by is the run's
+// audit.Thresholds (sdk.Batch.Thresholds), the same the verdicts and the
+// root statuses use.
 package builtin
 
 import (
@@ -12,8 +20,9 @@ import (
 	"github.com/mxaudit/mxaudit/plugins/sdk"
 )
 
-// Version is the version of the built-in checks.
-const Version = "1.0.0"
+// Version is the version of the built-in checks: 2 states only what the
+// verdicts do not (see the package comment) and grades by the run's thresholds.
+const Version = "2.0.0"
 
 // source is the Source of every built-in check.
 const source = "mxaudit"
@@ -21,14 +30,10 @@ const source = "mxaudit"
 // Checks returns a fresh, unconfigured instance of every built-in check, in the order they run.
 func Checks() []sdk.Check {
 	return []sdk.Check{
-		&verdictCheck{},
-		&enforcedCheck{},
 		&expiryCheck{},
-		&weakKeyCheck{},
-		&weakSignatureCheck{},
 		&tlsVersionCheck{},
 		&weakCipherCheck{},
-		&pinCheck{},
+		&aiaCheck{},
 		&privateRootCheck{},
 	}
 }
