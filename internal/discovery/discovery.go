@@ -93,8 +93,8 @@ func (o Options) wants(a netip.Addr) bool {
 }
 
 func (o Options) reaches(a netip.Addr) bool {
-	if o.Reach == nil {
-		return true
+	if o.Reach == nil || a.IsLoopback() {
+		return true // this machine's own addresses need no route
 	}
 	if a.Is4() {
 		return o.Reach.V4
