@@ -696,6 +696,9 @@ func (d *doc) detail(i int, withHeading bool) error {
 		tls = "STARTTLS"
 	}
 	facts := fmt.Sprintf("%s · %s:%d · %s · %s", r.Domain, r.Host, r.Port, tls, enf)
+	if r.Host == "" { // nothing to probe: the domain's DNS failed
+		facts = fmt.Sprintf("%s · port %d · %s · %s", r.Domain, r.Port, tls, enf)
+	}
 	if r.TLSVersion != "" {
 		facts += " · " + r.TLSVersion
 		if r.Cipher != "" {
@@ -707,6 +710,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 	d.text(d.left+3, y, d.width-3, 4.5, facts, "L")
 	p.SetTextColor(0, 0, 0)
 	p.SetXY(d.left, y+6)
+	d.targetsTable(r)
 
 	var fs []Finding
 	for _, f := range v.findings {

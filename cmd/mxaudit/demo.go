@@ -14,17 +14,23 @@ func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "start a simulated partner fleet on 127.0.0.0/8 and audit it with the normal scan",
-		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses,\n" +
-			"one partner per verdict plus hostile servers, writes their inventory and roots into\n" +
-			"--out/fleet, and runs `scan` on them. Nothing leaves this machine.",
+		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses\n" +
+			"and ::1, one partner per verdict plus hostile servers and partners known by their domain\n" +
+			"only, and a DNS server on 127.0.0.1 for their MX records; writes their inventory and roots\n" +
+			"into --out/fleet, and runs `scan` on them with --resolver set to that DNS server.\n" +
+			"Nothing leaves this machine.",
 		Flags:  withEnv(demoFlags()),
 		Before: applyConfigFile,
 		Action: func(c *cli.Context) error {
-			f, err := fleet.Start(fleet.Options{Hostile: true})
+			f, err := fleet.Start(fleet.Options{Hostile: true, Domains: true})
 			if err != nil {
 				return cli.Exit(err.Error(), exitInternal)
 			}
 			defer f.Close()
+			ns, err := f.ServeDNS(fleet.DNSOptions{}) // the fleet's domains, found as a scan finds any
+			if err != nil {
+				return cli.Exit(err.Error(), exitInternal)
+			}
 			dir := filepath.Join(c.String("out"), "fleet")
 			if err := mkdir(dir); err != nil {
 				return cli.Exit(err.Error(), exitInternal)
@@ -34,7 +40,7 @@ func demoCommand() *cli.Command {
 				return cli.Exit(err.Error(), exitInternal)
 			}
 			// The demo keeps its history beside its reports, not in the user's database.
-			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
+			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db"), "resolver": ns.Addr} {
 				if !c.IsSet(name) {
 					if err := c.Set(name, val); err != nil {
 						return err
@@ -43,7 +49,7 @@ func demoCommand() *cli.Command {
 			}
 			logger(c).Info("demo fleet started on 127.0.0.0/8", "partners", len(f.Scenarios), "inventory", inv)
 			// The fleet is broken on purpose: findings are the demo's point, not a failure.
-			err = scan(c, f.Resolver)
+			err = scan(c, nil)
 			var ec cli.ExitCoder
 			if errors.As(err, &ec) && ec.ExitCode() == exitFindings {
 				return nil

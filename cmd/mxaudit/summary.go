@@ -38,6 +38,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	if n := len(res.InventoryErrors); n > 0 {
 		fmt.Fprintf(w, "  inventory:  %d bad rows (see inventory_errors)\n", n)
 	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  note:       %s\n", n)
+	}
 	if n := len(res.TrustErrors); n > 0 {
 		fmt.Fprintf(w, "  trust:      %d root files not read (see trust_errors): their partners may show PartialChain or UntrustedRoot\n", n)
 	}
@@ -73,7 +76,7 @@ func needingAction(w io.Writer, res *audit.Results) {
 				fmt.Fprintln(tw, "  SEVERITY\tPARTNER\tHOST\tVERDICTS")
 				header = true
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s:%d\t%s\n", lvl, r.Name, r.Host, r.Port, joinVerdicts(r.Verdicts))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", lvl, r.Name, where(r), joinVerdicts(r.Verdicts))
 		}
 	}
 	tw.Flush()

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -45,11 +46,15 @@ func (r *runner) discover(ctx context.Context, w *row) {
 	p := w.p
 	switch {
 	case p.Host != "" && p.Address != "":
+		t := p.Target()
 		ip := p.Address
-		if h, _, err := net.SplitHostPort(ip); err == nil {
+		if h, port, err := net.SplitHostPort(ip); err == nil {
 			ip = h
+			if port == strconv.Itoa(p.Port) {
+				t.Address = ip // the service port itself: the address alone
+			}
 		}
-		w.add(candidate{t: p.Target(), found: audit.FoundHost, provider: discovery.Provider(p.Host)}, ip, r.opts)
+		w.add(candidate{t: t, found: audit.FoundHost, provider: discovery.Provider(p.Host)}, ip, r.opts)
 	case p.Host != "" && r.opts.DNS != nil:
 		w.take(discovery.Named(ctx, r.opts.DNS, p.Domain, p.Host, p.Port, r.discoveryOptions()), audit.FoundHost, p, r.opts)
 	case p.Host != "":

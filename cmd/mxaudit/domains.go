@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/discovery"
+	"github.com/mxaudit/mxaudit/internal/dns"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
+)
+
+// dnsFlags are the flags of partners by domain: where DNS is asked, which
+// MX hosts and families are audited, and the per-provider limit.
+func dnsFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "resolver", EnvVars: []string{"MXAUDIT_RESOLVER"}, Usage: "ask the DNS resolvers at `ADDR[:PORT]`, comma-separated (default: the nameservers of /etc/resolv.conf)"},
+		&cli.DurationFlag{Name: "dns-timeout", Value: dns.DefaultTimeout, Usage: "deadline for one DNS query (over UDP, and TCP when the answer is truncated)"},
+		&cli.IntFlag{Name: "dns-attempts", Value: dns.DefaultAttempts, Usage: "attempts per DNS lookup, over the resolvers in turn"},
+		&cli.StringFlag{Name: "mx", Value: string(discovery.AllMX), Usage: "MX hosts of a partner domain to audit: all, or primary (the most preferred)"},
+		&cli.StringFlag{Name: "ip", Value: string(discovery.Both), Usage: "address families to audit: 4, 6 or both"},
+		&cli.IntFlag{Name: "per-provider", Value: pipeline.DefaultPerProvider, Usage: "probes at once to the MX hosts of one provider (their registered domain)"},
+		&cli.BoolFlag{Name: "follow-mx", Usage: "when a row's host is not among its domain's MX hosts, audit those MX hosts too"},
+	}
+}
+
+// dnsOptions reads dnsFlags into o: the DNS client of the run and the discovery settings.
+func dnsOptions(c *cli.Context, o *pipeline.Options) error {
+	mx, err := discovery.ParseMXMode(c.String("mx"))
+	if err != nil {
+		return err
+	}
+	ip, err := discovery.ParseFamily(c.String("ip"))
+	if err != nil {
+		return err
+	}
+	var servers []string
+	for _, s := range strings.Split(c.String("resolver"), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			servers = append(servers, s)
+		}
+	}
+	r, err := dns.New(dns.Config{Servers: servers, Timeout: c.Duration("dns-timeout"), Attempts: c.Int("dns-attempts")})
+	if err != nil {
+		return fmt.Errorf("--resolver: %w", err)
+	}
+	o.DNS, o.Resolver, o.MX, o.IP = r, r, mx, ip
+	o.PerProvider, o.FollowMX = c.Int("per-provider"), c.Bool("follow-mx")
+	return nil
+}
+
+// explainPartner prints a probed partner for a person: its MX hosts and
+// every address, each target explained, and what the partner as a whole gets.
+func explainPartner(w io.Writer, res *audit.Results, transcript bool) {
+	r := &res.Partners[0]
+	if len(r.Targets) <= 1 && r.Domain == "" {
+		explain(w, r, transcript, res.Started)
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", r.Name, targetsLine(r))
+	for _, l := range mxLines(r) {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  finding:   [%s] %s: %s\n", f.Severity, f.Check, f.Message)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  note:      %s\n", n)
+	}
+	for i := range r.Targets {
+		v := r.Targets[i].View(r)
+		v.Findings = nil // said once above
+		fmt.Fprintln(w)
+		explain(w, &v, transcript, res.Started)
+	}
+	fmt.Fprintf(w, "\n%s: %s (%s)", r.Name, r.Verdict, r.WorstSeverity())
+	if t := r.TargetsText(); t != "" {
+		fmt.Fprintf(w, " on %s", t)
+	}
+	fmt.Fprintln(w)
+	if len(r.Targets) == 0 {
+		for _, v := range r.Verdicts {
+			fmt.Fprintf(w, "    %-17s %s\n", v, r.Details[v])
+		}
+		if r.Remedy != "" {
+			fmt.Fprintf(w, "  remedy:    %s\n", r.Remedy)
+		}
+	}
+}
+
+// targetsLine counts a partner's MX hosts and addresses.
+func targetsLine(r *audit.Result) string {
+	hosts := map[string]bool{}
+	for _, t := range r.Targets {
+		hosts[t.MX] = true
+	}
+	s := fmt.Sprintf("%d MX hosts, %d addresses", len(hosts), len(r.Targets))
+	if n := len(r.NotTested); n > 0 {
+		s += fmt.Sprintf(" (%d more not tested from here)", n)
+	}
+	return s
+}
+
+// mxLines lists each MX host with its preference and addresses, in the order found.
+func mxLines(r *audit.Result) []string {
+	var order []string
+	addrs := map[string][]string{}
+	head := map[string]string{}
+	for _, t := range r.Targets {
+		if _, ok := addrs[t.MX]; !ok {
+			order = append(order, t.MX)
+			head[t.MX] = fmt.Sprintf("%s %d %s", strings.ToUpper(t.Found), t.Preference, t.MX)
+		}
+		if t.Address != "" {
+			addrs[t.MX] = append(addrs[t.MX], t.Address+" "+string(t.Verdict))
+		} else {
+			addrs[t.MX] = append(addrs[t.MX], string(t.Verdict))
+		}
+	}
+	var out []string
+	for _, mx := range order {
+		out = append(out, head[mx]+": "+strings.Join(addrs[mx], ", "))
+	}
+	return out
+}
+
+// where names what a partner's line is about: the host:port of its worst
+// target and how many of its addresses fail, or its domain when no address was found.
+func where(r *audit.Result) string {
+	s := fmt.Sprintf("%s:%d", r.Host, r.Port)
+	if r.Host == "" {
+		s = r.Domain
+	}
+	if t := r.TargetsText(); t != "" {
+		s += " (" + t + ")"
+	}
+	return s
+}
