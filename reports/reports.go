@@ -409,7 +409,7 @@ func (v *view) leafFacts(r *audit.Result) (subject, issuer string, notAfter time
 // ChangeKinds lists the change kinds of audit.Change.Kind in the order the
 // reports group them (the order of audit/history.Kinds, which documents each).
 var ChangeKinds = []string{
-	"partner_added", "partner_removed", "verdict_worse", "verdict_recovered", "cert_replaced",
+	"partner_added", "partner_removed", "mx_added", "mx_removed", "address_added", "address_removed", "verdict_worse", "verdict_recovered", "cert_replaced",
 	"issuer_changed", "subject_changed", "key_changed", "root_source_changed", "expiry_threshold",
 }
 

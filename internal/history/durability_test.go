@@ -142,7 +142,7 @@ func TestMigrateFromV1(t *testing.T) {
 	db.Close()
 	raw := rawSQL(t, path)
 	if _, err := raw.Exec(`DROP INDEX partners_by_key; ALTER TABLE partners DROP COLUMN target; ALTER TABLE runs DROP COLUMN audited;
-		DROP TABLE changes; PRAGMA user_version = 1`); err != nil {
+		DROP TABLE changes; DROP TABLE targets; PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := schemaOf(t, raw), schemaOf(t, v1only); !slices.Equal(got, want) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -108,6 +109,9 @@ func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 	for i := range cur.States {
 		cur.States[i].RunID = runID
 	}
+	for i := range cur.Partners {
+		cur.Partners[i].RunID = runID
+	}
 
 	res.Changes = nil
 	audited := cur.audited()
@@ -153,23 +157,14 @@ func (db *DB) Record(runID int64, res *audit.Results) (err error) {
 	return nil
 }
 
-// audited counts the rows of s that were probed.
-func (s *snapshot) audited() int {
-	n := 0
-	for i := range s.States {
-		if s.States[i].Verdict != audit.NotProbed {
-			n++
-		}
-	}
-	return n
-}
-
 // changesOf computes the changes of run cur of inventory: nothing when the
 // inventory has no baseline yet (the latest earlier complete, uninterrupted
-// run that audited at least one row: a night whose every row was rejected,
-// or that was interrupted, is never one); otherwise each row of cur against
-// the last earlier run that audited that row (interrupted runs included),
-// added rows since the baseline, and the baseline's rows cur no longer has.
+// run that audited at least one partner: a night whose every row was
+// rejected, or that was interrupted, is never one); otherwise each partner
+// of cur against the last earlier run that audited it, and each of its
+// targets against the last earlier run that audited that target
+// (interrupted runs included), added partners since the baseline, and the
+// baseline's partners cur no longer has.
 func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot) ([]audit.Change, error) {
 	var baseID int64
 	err := tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND incomplete = 0 AND audited > 0 AND id < ? ORDER BY id DESC LIMIT 1`,
@@ -180,89 +175,87 @@ func changesOf(ctx context.Context, tx *sql.Tx, inventory string, cur *snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("history: finding the previous run: %w", err)
 	}
-	base, err := loadSnapshot(ctx, tx, baseID)
+	base, err := loadSnapshot(ctx, tx, baseID, true)
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(cur.States))
-	for i := range cur.States {
-		want[cur.States[i].key()] = true
+	want := make(map[string]bool, len(cur.Partners))
+	for i := range cur.Partners {
+		want[cur.Partners[i].Name] = true
 	}
-	before := make(map[string]*state, len(cur.States))
+	beforeP := make(map[string]*partnerState, len(cur.Partners))
+	beforeT := make(map[string]*state, len(cur.States))
 	take := func(s *snapshot) {
+		for i := range s.Partners {
+			if p := &s.Partners[i]; want[p.Name] && beforeP[p.Name] == nil && p.Verdict != audit.NotProbed {
+				beforeP[p.Name] = p
+			}
+		}
 		for i := range s.States {
-			st := &s.States[i]
-			if k := st.key(); want[k] && before[k] == nil && st.Verdict != audit.NotProbed {
-				before[k] = st
+			if st := &s.States[i]; want[st.Partner] && beforeT[st.key()] == nil && st.Verdict != audit.NotProbed {
+				beforeT[st.key()] = st
 			}
 		}
 	}
 	// The runs since the baseline (interrupted or empty ones) hold the
-	// latest audits of some rows, newest first; then the baseline.
+	// latest audits of some partners, newest first; then the baseline.
 	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
 		inventory, StatusComplete, baseID, cur.RunID)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range later {
-		s, err := loadSnapshot(ctx, tx, id)
+		s, err := loadSnapshot(ctx, tx, id, true)
 		if err != nil {
 			return nil, err
 		}
 		take(s)
 	}
 	take(base)
-	// Rows no run since the baseline audited (new rows, or rows rejected
-	// for a while): their last audit before it, if any. This scans the
-	// inventory's whole history, so only nights with such rows pay for it.
+	// Partners no run since the baseline audited (new ones, or rows
+	// rejected for a while): their last audit before it, if any. This scans
+	// the inventory's whole history, so only nights with such partners pay for it.
 	missing := 0
-	for k := range want {
-		if before[k] == nil {
+	for n := range want {
+		if beforeP[n] == nil {
 			missing++
 		}
 	}
 	if missing > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
+		rows, err := tx.QueryContext(ctx, `SELECT p.name, max(r.run_id)
 			FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
 			WHERE u.inventory = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
-			GROUP BY p.name, p.target`, inventory, StatusComplete, baseID, string(audit.NotProbed))
+			GROUP BY p.name`, inventory, StatusComplete, baseID, string(audit.NotProbed))
 		if err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		lastRun := map[string]int64{}
+		var lastRuns []int64
 		for rows.Next() {
-			var name, target string
+			var name string
 			var run int64
-			if err := rows.Scan(&name, &target, &run); err != nil {
+			if err := rows.Scan(&name, &run); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 			}
-			if k := name + "\x00" + target; want[k] && before[k] == nil {
-				lastRun[k] = run
+			if want[name] && beforeP[name] == nil && !slices.Contains(lastRuns, run) {
+				lastRuns = append(lastRuns, run)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		snaps := map[int64]*snapshot{}
-		for k, run := range lastRun {
-			s := snaps[run]
-			if s == nil {
-				if s, err = loadSnapshot(ctx, tx, run); err != nil {
-					return nil, err
-				}
-				snaps[run] = s
+		slices.Sort(lastRuns)
+		slices.Reverse(lastRuns)
+		for _, run := range lastRuns {
+			s, err := loadSnapshot(ctx, tx, run, true)
+			if err != nil {
+				return nil, err
 			}
-			for i := range s.States {
-				if st := &s.States[i]; st.key() == k && st.Verdict != audit.NotProbed {
-					before[k] = st
-					break
-				}
-			}
+			take(s)
 		}
 	}
-	return diff(cur, before, base), nil
+	return diff(cur, beforeP, beforeT, base), nil
 }
 
 // runIDs returns the ids a query selects.
@@ -296,10 +289,28 @@ func inventoryHash(res *audit.Results) string {
 
 // snapshotOf reduces res to the states change detection compares.
 func snapshotOf(res *audit.Results) (*snapshot, error) {
-	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners))}
+	var b snapshotBuilder
 	for i := range res.Partners {
 		r := &res.Partners[i]
-		st := state{Partner: r.Name, Target: targetOf(r.Partner), Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source, Started: res.Started}
+		sts, err := statesOf(r, res.Started)
+		if err != nil {
+			return nil, err
+		}
+		b.add(r.Name, r.Domain, r.Verdict, sts...)
+	}
+	return b.snapshot(0, res.Started), nil
+}
+
+// statesOf returns the states of r's targets; a result without targets
+// (recorded before them, or an upgraded schema-1 file) is one target, the
+// host its row named, and a result without host (its domain's DNS failed) has none.
+func statesOf(r *audit.Result, started time.Time) ([]state, error) {
+	if len(r.Targets) == 0 {
+		if r.Host == "" {
+			return nil, nil
+		}
+		st := state{Partner: r.Name, Target: stateKey(r.Host, r.Port, r.Address), MX: r.Host, Address: r.Address, Port: r.Port,
+			Verdict: r.Verdict, RootSource: r.Root.Source, Started: started}
 		if l := r.Leaf(); l != nil {
 			info, err := leafOf(l)
 			if err != nil {
@@ -307,9 +318,23 @@ func snapshotOf(res *audit.Results) (*snapshot, error) {
 			}
 			st.Leaf = info
 		}
-		s.States[i] = st
+		return []state{st}, nil
 	}
-	return s, nil
+	out := make([]state, 0, len(r.Targets))
+	for k := range r.Targets {
+		t := &r.Targets[k]
+		st := state{Partner: r.Name, Target: stateKey(t.MX, t.Port, t.Address), MX: t.MX, Address: t.Address, Port: t.Port,
+			Verdict: t.Verdict, RootSource: t.Root.Source, Started: started}
+		if l := t.Leaf(); l != nil {
+			info, err := leafOf(l)
+			if err != nil {
+				return nil, fmt.Errorf("history: partner %q target %s: %w", r.Name, t.Key(), err)
+			}
+			st.Leaf = info
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // certSHA returns the upper-case hex SHA-256 of c, from its DER when it has one.
@@ -479,28 +504,22 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 	body.Partner = audit.Partner{}
 	body.DurationMS = 0
 	body.SMTP.TimingsMS = nil
-	if r.Chain != nil {
-		body.Chain = make([]audit.Cert, len(r.Chain))
+	var leafID int64
+	if body.Chain, body.CompactChain, leafID, err = w.chain(r.Chain); err != nil {
+		return err
 	}
-	var leafID sql.NullInt64
-	for i := range r.Chain {
-		c := &r.Chain[i]
-		id, err := w.cert(c)
-		if err != nil {
+	if len(r.Targets) > 0 {
+		body.Targets = make([]audit.TargetResult, len(r.Targets))
+		body.CompactTargets = make([][]int, len(r.Targets))
+	}
+	targetLeaves := make([]int64, len(r.Targets))
+	for k := range r.Targets {
+		t := r.Targets[k]
+		if t.Chain, body.CompactTargets[k], targetLeaves[k], err = w.chain(t.Chain); err != nil {
 			return err
 		}
-		if i == 0 && id != 0 {
-			leafID = sql.NullInt64{Int64: id, Valid: true}
-		}
-		sum := certSHA(c)
-		if w.compactable(sum, c) {
-			body.Chain[i] = audit.Cert{SHA256: sum}
-			body.CompactChain = append(body.CompactChain, i)
-			continue
-		}
-		body.Chain[i] = *c
-		body.Chain[i].DER = nil
-		body.Chain[i].SHA256 = sum
+		t.DurationMS, t.SMTP.TimingsMS = 0, nil
+		body.Targets[k] = t
 	}
 	bdoc, err := json.Marshal(&body)
 	if err != nil {
@@ -516,9 +535,57 @@ func (w *writer) result(runID int64, seq int, r *audit.Result) error {
 		return err
 	}
 	_, err = w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		runID, seq, partnerID, string(r.Verdict), r.Root.Source, leafID, bodyID, r.DurationMS, timings)
-	return err
+		runID, seq, partnerID, string(r.Verdict), r.Root.Source, nullID(leafID), bodyID, r.DurationMS, timings)
+	if err != nil {
+		return err
+	}
+	for k := range r.Targets {
+		t := &r.Targets[k]
+		timings, err := encodeTimings(t.SMTP.TimingsMS)
+		if err != nil {
+			return err
+		}
+		if _, err := w.stmt(`INSERT INTO targets (run_id, seq, tseq, target, mx, address, port, verdict, root_source, leaf_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			runID, seq, k, stateKey(t.MX, t.Port, t.Address), t.MX, t.Address, t.Port, string(t.Verdict), t.Root.Source,
+			nullID(targetLeaves[k]), t.DurationMS, timings); err != nil {
+			return fmt.Errorf("target %s: %w", t.Key(), err)
+		}
+	}
+	return nil
 }
+
+// chain stores the certificates of a chain once and returns it as a body
+// keeps it: certificates audit.NewCert rebuilds from their DER reduced to
+// their SHA-256 (their indexes in compact), the others without DER; and
+// the id of the leaf (0 without one).
+func (w *writer) chain(in []audit.Cert) (out []audit.Cert, compact []int, leaf int64, err error) {
+	if in != nil {
+		out = make([]audit.Cert, len(in))
+	}
+	for i := range in {
+		c := &in[i]
+		id, err := w.cert(c)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		if i == 0 {
+			leaf = id
+		}
+		sum := certSHA(c)
+		if w.compactable(sum, c) {
+			out[i] = audit.Cert{SHA256: sum}
+			compact = append(compact, i)
+			continue
+		}
+		out[i] = *c
+		out[i].DER = nil
+		out[i].SHA256 = sum
+	}
+	return out, compact, leaf, nil
+}
+
+// nullID is id as a nullable column: NULL for 0.
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
 
 // runDoc returns the deflated JSON of res without partners and changes,
 // private roots' DER stored as certificates.

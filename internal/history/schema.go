@@ -91,7 +91,28 @@ ALTER TABLE runs ADD COLUMN audited INTEGER NOT NULL DEFAULT 0;
 UPDATE runs SET audited = (SELECT count(*) FROM results r WHERE r.run_id = runs.id AND r.verdict <> 'NotProbed');
 ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 `,
+	// v4: a partner's targets (every MX address it was audited at), one
+	// row each, keyed as change detection compares them (stateKey); the
+	// partner's result keeps the worst of them. Runs recorded before have
+	// none: each of their results is its row's one target.
+	`
+CREATE TABLE targets (
+	run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL, -- the partner's results.seq
+	tseq        INTEGER NOT NULL, -- position in Result.Targets
+	target      TEXT    NOT NULL, -- mx:port via address
+	mx          TEXT    NOT NULL,
+	address     TEXT    NOT NULL,
+	port        INTEGER NOT NULL,
+	verdict     TEXT    NOT NULL,
+	root_source TEXT    NOT NULL,
+	leaf_id     INTEGER REFERENCES certs(id),
+	duration_ms INTEGER NOT NULL,
+	timings     TEXT    NOT NULL DEFAULT '', -- JSON of SMTP.TimingsMS, compact (encodeTimings)
+	PRIMARY KEY (run_id, seq, tseq)
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the database schema version this package writes: len(migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4

@@ -101,14 +101,23 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			trows.Close()
 			return nil, fmt.Errorf("history: summary: partner row %d: %w", id, err)
 		}
-		targets[id] = targetOf(p)
+		targets[id] = stateKey(p.Host, p.Port, p.Address)
+		if p.Host == "" { // a partner by domain whose DNS failed: no target
+			targets[id] = p.Domain
+		}
 	}
 	trows.Close()
 	if err := trows.Err(); err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
 	}
-	q := `SELECT r.id, r.started, p.id, p.name, p.enforced, x.verdict, x.leaf_id
+	q := `SELECT r.id, r.started, p.id, p.name, p.enforced, x.verdict, x.leaf_id, NULL
 		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id` + where + ` ORDER BY r.id, x.seq`
+	if db.schema >= 4 { // each target of a partner on its own
+		q = `SELECT r.id, r.started, p.id, p.name, p.enforced, coalesce(t.verdict, x.verdict),
+			CASE WHEN t.run_id IS NULL THEN x.leaf_id ELSE t.leaf_id END, t.target
+		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id
+		LEFT JOIN targets t ON t.run_id = x.run_id AND t.seq = x.seq` + where + ` ORDER BY r.id, x.seq, t.tseq`
+	}
 	rows, err := db.sql.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
@@ -129,7 +138,8 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 		var enforced bool
 		var verdict audit.Verdict
 		var leaf sql.NullInt64
-		if err := rows.Scan(&run, &started, &pid, &name, &enforced, &verdict, &leaf); err != nil {
+		var targetKey sql.NullString
+		if err := rows.Scan(&run, &started, &pid, &name, &enforced, &verdict, &leaf, &targetKey); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("history: summary: %w", err)
 		}
@@ -141,6 +151,9 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			s.LastRun, lastRun = run, run
 		}
 		target := targets[pid]
+		if targetKey.Valid {
+			target = targetKey.String
+		}
 		p := byName[name+"\x00"+target]
 		if p == nil {
 			p = &PartnerSummary{Partner: name, Target: target, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}
