@@ -52,6 +52,7 @@ type Fleet struct {
 	zone          []string
 	rcodes        map[string]int
 	port, altPort int
+	servers       []*Server // servers of no scenario of their own (shared MX hosts)
 }
 
 // Options chooses what a fleet simulates.

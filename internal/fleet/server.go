@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,7 +77,12 @@ type Server struct {
 	mu   sync.Mutex
 	conn map[net.Conn]bool
 	done chan struct{}
+	// lines counts the reply lines written (each after Behavior.LineDelay).
+	lines atomic.Int64
 }
+
+// Lines returns how many SMTP reply lines the server has written.
+func (s *Server) Lines() int64 { return s.lines.Load() }
 
 // Listen starts a server with behaviour b on addr (e.g. "127.0.0.7:0").
 func Listen(addr string, b Behavior) (*Server, error) {
@@ -238,6 +244,7 @@ func (s *Server) handle(c net.Conn) {
 			if err := w.Flush(); err != nil {
 				return false
 			}
+			s.lines.Add(1)
 		}
 		return true
 	}
