@@ -40,7 +40,11 @@ func demoCommand() *cli.Command {
 				return cli.Exit(err.Error(), exitInternal)
 			}
 			// The demo keeps its history beside its reports, not in the user's database.
-			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db"), "resolver": ns.Addr} {
+			// The fleet's domains exist only in its DNS server: always ask it.
+			if err := c.Set("resolver", ns.Addr); err != nil {
+				return err
+			}
+			for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
 				if !c.IsSet(name) {
 					if err := c.Set(name, val); err != nil {
 						return err
