@@ -19,6 +19,7 @@ func (r *runner) results(interrupted bool) *audit.Results {
 		PrivateRoots:    []audit.PrivateRoot{},
 		InventoryErrors: []audit.InventoryError{},
 	}
+	r.shareProbes()
 	untested := map[string]int{}
 	for i := range r.partners {
 		res.Partners[i] = r.partner(i)

@@ -72,7 +72,6 @@ type job struct {
 	provider string // the --per-provider key
 	mu       sync.Mutex
 	members  []member // the row targets this probe answers
-	first    string   // the partner whose row asked first
 	obs      *probe.Observation
 	done     bool
 }
@@ -97,13 +96,30 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	// Discovery feeds the scheduler as it goes: probes start while other
 	// domains are still being looked up.
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, opts.Concurrency)
-discover:
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.discoverAll(ctx)
+		r.sched.close()
+	}()
+	left := r.sched.loop(ctx)
+	wg.Wait()
+	r.progress.finish()
+	interrupted := ctx.Err() != nil || len(left) > 0
+	return r.results(interrupted)
+}
+
+// discoverAll runs the discovery of every row, at most Concurrency at once,
+// each row's targets handed to the scheduler as soon as they are found.
+func (r *runner) discoverAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, r.opts.Concurrency)
 	for _, w := range r.rows {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			break discover
+			return
 		}
 		wg.Add(1)
 		go func() {
@@ -115,12 +131,6 @@ discover:
 			}
 		}()
 	}
-	go func() { wg.Wait(); r.sched.close() }()
-	left := r.sched.loop(ctx)
-	wg.Wait()
-	r.progress.finish()
-	interrupted := ctx.Err() != nil || len(left) > 0
-	return r.results(interrupted)
 }
 
 func (o Options) withDefaults() Options {
@@ -194,7 +204,7 @@ func (r *runner) enqueue(ctx context.Context, w *row) {
 			if h, _, err := net.SplitHostPort(ip); err == nil {
 				ip = h
 			}
-			j = &job{target: c.t, ip: ip, provider: c.provider, first: w.p.Name}
+			j = &job{target: c.t, ip: ip, provider: c.provider}
 			r.jobs[c.t] = j
 		}
 		r.mu.Unlock()
@@ -204,7 +214,7 @@ func (r *runner) enqueue(ctx context.Context, w *row) {
 		j.mu.Unlock()
 		switch {
 		case done:
-			r.answer(ctx, j, m, obs)
+			r.answer(ctx, m, obs)
 		case !ok:
 			r.progress.grow()
 			if !r.sched.add(j) {
@@ -229,19 +239,35 @@ func (r *runner) do(ctx context.Context, j *job) {
 	ms := slices.Clone(j.members)
 	j.mu.Unlock()
 	for _, m := range ms {
-		r.answer(ctx, j, m, obs)
+		r.answer(ctx, m, obs)
 	}
 }
 
-// answer fills target m of a row from the probe of job j.
-func (r *runner) answer(ctx context.Context, j *job, m member, obs *probe.Observation) {
+// shareProbes names, on every target that shares a probe with another
+// partner's, the partner first in the inventory among them (the one the
+// probe is told under).
+func (r *runner) shareProbes() {
+	for _, j := range r.jobs {
+		owner := -1
+		for _, m := range j.members {
+			if owner < 0 || m.w.partner < owner {
+				owner = m.w.partner
+			}
+		}
+		for _, m := range j.members {
+			if t := &m.w.targets[m.k]; m.w.partner != owner && t.Verdict != "" {
+				t.SharedWith = r.partners[owner].Name
+			}
+		}
+	}
+}
+
+// answer fills target m of a row from the observation of its probe.
+func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	w, c := m.w, m.w.cands[m.k]
 	p := w.p
 	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
 	res := r.result(ctx, p, obs)
-	if j.first != w.p.Name {
-		res.SharedWith = j.first
-	}
 	t := audit.NewTarget(&res)
 	t.Line, t.Preference, t.Found, t.DNSSEC = w.p.Line, c.pref, c.found, c.dnssec
 	t.Family = audit.FamilyOf(c.t.Address)
