@@ -566,7 +566,7 @@ func (d *doc) findings() {
 		d.table([]tcol{{"Partner", 45, "L", true}, {"Domain", 35, "L", true}, {"Host", 40, "L", true}, {"Detail", 60, "L", true}},
 			len(items), func(i int) ([]string, []mark) {
 				r := &v.res.Partners[items[i].Partner]
-				return []string{r.Name, r.Domain, fmt.Sprintf("%s:%d", r.Host, r.Port), items[i].Message}, nil
+				return []string{r.Name, r.Domain, hostPort(r), items[i].Message}, nil
 			})
 	}
 }
@@ -676,7 +676,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 		d.setFont("B", 12)
 		heading := r.Name
 		if v.forPartner { // the sections of one partner's report are its hosts
-			heading = fmt.Sprintf("%s:%d", r.Host, r.Port)
+			heading = hostPort(r)
 		}
 		d.text(d.left+3, y, d.width-30, 6, heading, "L")
 		d.fill(sevColor(sev))

@@ -130,6 +130,15 @@ func WriteTargetsCSV(w io.Writer, res *audit.Results, opts Options) error {
 	return nil
 }
 
+// hostPort names where a partner's result was found: its (worst target's)
+// host:port, or its domain when no address was found (DNSError, NullMX).
+func hostPort(r *audit.Result) string {
+	if r.Host == "" {
+		return r.Domain
+	}
+	return fmt.Sprintf("%s:%d", r.Host, r.Port)
+}
+
 // addresses returns how many targets partner r has and how many of them fail, for the Partners sheet and CSV.
 func addresses(r *audit.Result) (n, failing int) { return len(r.Targets), r.TargetsFailing }
 

@@ -2,11 +2,8 @@ package fleet
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"strconv"
-	"syscall"
 
 	mdns "github.com/miekg/dns"
 
@@ -135,13 +132,7 @@ func (f *Fleet) addDomains(p *pki, opts Options) error {
 	if !ipv6Loopback() {
 		servers = dropV6(servers) // said by the scenarios' expectations
 	}
-	var listening []*Server
-	var err error
-	for range 20 { // a port free on every address at once
-		if listening, err = f.listenAll(p, servers, opts); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
-			break
-		}
-	}
+	listening, err := f.listenDomains(p, servers, opts)
 	if err != nil {
 		return err
 	}
@@ -188,40 +179,47 @@ func (f *Fleet) addDomains(p *pki, opts Options) error {
 	return nil
 }
 
-// listenAll starts every server on the same port (the IPv6-only MX on a
-// second one), or fails with EADDRINUSE when the port is taken on one of the addresses.
-func (f *Fleet) listenAll(p *pki, servers []mxServer, opts Options) ([]*Server, error) {
-	var out []*Server
-	fail := func(err error) ([]*Server, error) {
-		for _, s := range out {
-			s.Close()
-		}
-		return nil, err
-	}
-	f.port, f.altPort = 0, 0
+// listenDomains starts every server on one port, the IPv6-only MX on a
+// second one (::1 is one address, taken on the first already); they are
+// returned in the order of servers.
+func (f *Fleet) listenDomains(p *pki, servers []mxServer, opts Options) ([]*Server, error) {
+	var main, alt []listenSpec
 	for _, m := range servers {
 		cert, err := m.cert(p)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		ip := loopback()
 		if m.v6 {
 			ip = "::1"
 		}
-		port := &f.port
+		sp := listenSpec{host: m.host, ip: ip, b: Behavior{Name: m.host, Cert: cert, LineDelay: opts.LineDelay}}
 		if m.alt {
-			port = &f.altPort
+			alt = append(alt, sp)
+		} else {
+			main = append(main, sp)
 		}
-		b := Behavior{Name: m.host, Cert: cert, LineDelay: opts.LineDelay}
-		s, err := Listen(net.JoinHostPort(ip, strconv.Itoa(*port)), b)
-		if err != nil {
-			return fail(err)
+	}
+	mainSrv, port, err := listenSamePort(main)
+	if err != nil {
+		return nil, err
+	}
+	altSrv, altPort, err := listenSamePort(alt)
+	if err != nil {
+		for _, s := range mainSrv {
+			s.Close()
 		}
-		if *port == 0 {
-			_, ps, _ := net.SplitHostPort(s.Addr)
-			*port, _ = strconv.Atoi(ps)
+		return nil, err
+	}
+	f.port, f.altPort = port, altPort
+	var out []*Server
+	i, k := 0, 0
+	for _, m := range servers {
+		if m.alt {
+			out, k = append(out, altSrv[k]), k+1
+		} else {
+			out, i = append(out, mainSrv[i]), i+1
 		}
-		out = append(out, s)
 	}
 	return out, nil
 }
