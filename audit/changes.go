@@ -3,8 +3,12 @@ package audit
 // Change kinds, the values of Change.Kind: what differs from the previous
 // run of the same inventory (internal/history detects them).
 const (
-	ChangePartnerAdded      = "partner_added"       // the row is in this run's inventory and not in the baseline's
-	ChangePartnerRemoved    = "partner_removed"     // the row was in the baseline and is gone
+	ChangePartnerAdded      = "partner_added"       // the partner is in this run's inventory and not in the baseline's
+	ChangePartnerRemoved    = "partner_removed"     // the partner was in the baseline and is gone
+	ChangeMXAdded           = "mx_added"            // an MX host the partner did not have (Target names it, After its addresses)
+	ChangeMXRemoved         = "mx_removed"          // an MX host the partner had is gone
+	ChangeAddressAdded      = "address_added"       // an MX host of the partner has an address it did not have
+	ChangeAddressRemoved    = "address_removed"     // an address of an MX host of the partner is gone
 	ChangeVerdictWorse      = "verdict_worse"       // the primary verdict ranks more severe by Verdict.Rank
 	ChangeVerdictRecovered  = "verdict_recovered"   // the primary verdict ranks less severe
 	ChangeCertReplaced      = "cert_replaced"       // the leaf certificate's SHA-256 differs
@@ -15,9 +19,10 @@ const (
 	ChangeExpiryThreshold   = "expiry_threshold"    // the leaf's days left crossed a mark of Thresholds.ExpiryMarks
 )
 
-// ChangeKinds lists every change kind in the order changes of one row are
-// reported and the reports group them.
+// ChangeKinds lists every change kind in the order changes of one partner
+// are reported and the reports group them.
 var ChangeKinds = []string{
-	ChangePartnerAdded, ChangePartnerRemoved, ChangeVerdictWorse, ChangeVerdictRecovered, ChangeCertReplaced,
-	ChangeIssuerChanged, ChangeSubjectChanged, ChangeKeyChanged, ChangeRootSourceChanged, ChangeExpiryThreshold,
+	ChangePartnerAdded, ChangePartnerRemoved, ChangeMXAdded, ChangeMXRemoved, ChangeAddressAdded, ChangeAddressRemoved,
+	ChangeVerdictWorse, ChangeVerdictRecovered, ChangeCertReplaced, ChangeIssuerChanged, ChangeSubjectChanged,
+	ChangeKeyChanged, ChangeRootSourceChanged, ChangeExpiryThreshold,
 }

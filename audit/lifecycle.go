@@ -56,9 +56,23 @@ func Lifecycle(roots []PrivateRoot, rows []Result, use RootUse, now time.Time, t
 	return out
 }
 
-// endsIn reports whether r's chain ended in the private root pr.
+// endsIn reports whether a chain of r ended in the private root pr: its
+// own (the worst target's) or that of any of its targets.
 func endsIn(r *Result, pr PrivateRoot) bool {
-	return r.Root.Source == RootPrivate && r.Root.SHA256 != "" && strings.EqualFold(r.Root.SHA256, pr.SHA256)
+	if rootIs(r.Root, pr) {
+		return true
+	}
+	for i := range r.Targets {
+		if rootIs(r.Targets[i].Root, pr) {
+			return true
+		}
+	}
+	return false
+}
+
+// rootIs reports whether a chain's anchor is the private root pr.
+func rootIs(root Root, pr PrivateRoot) bool {
+	return root.Source == RootPrivate && root.SHA256 != "" && strings.EqualFold(root.SHA256, pr.SHA256)
 }
 
 // RootStatusOf returns pr's recorded status, or grades it under th when a

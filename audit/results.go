@@ -14,8 +14,10 @@ import (
 	"time"
 )
 
-// SchemaVersion is the version of the results.json document this package writes.
-const SchemaVersion = 1
+// SchemaVersion is the version of the results.json document this package
+// writes. Schema 2 added a partner's targets (every MX host and address);
+// ReadResults still reads schema 1.
+const SchemaVersion = 2
 
 // Results is one audit run: the results.json document.
 //
@@ -45,6 +47,10 @@ type Results struct {
 	Vantage  string `json:"vantage,omitempty"`
 	RunLabel string `json:"run_label,omitempty"`
 	Shard    string `json:"shard,omitempty"`
+
+	// Notes are facts about the run as a whole, said once: an address
+	// family this machine cannot reach ("IPv6 not tested from here: no route").
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Result is what the audit found for one partner.
@@ -75,6 +81,17 @@ type Result struct {
 	// Probed is the partner (by name) whose probe this result shares, when
 	// several partners name the same host, port and address.
 	SharedWith string `json:"shared_probe_with,omitempty"`
+
+	// Targets are the partner's audited MX addresses (schema 2): every
+	// address of every MX host of its domain, or of the host its rows
+	// name. The fields above are those of the worst of them (SetTargets);
+	// TargetsFailing counts those with a problem. Empty when no target
+	// could be found (DNSError, NullMX) or none was probed.
+	Targets        []TargetResult `json:"targets,omitempty"`
+	TargetsFailing int            `json:"targets_failing,omitempty"`
+	// NotTested lists the partner's addresses of a family this machine
+	// cannot reach (see Results.Notes): not probed, and no failure of the partner.
+	NotTested []string `json:"not_tested,omitempty"`
 }
 
 // CertAudit is the audit of the chain a server presents for one key type.
@@ -342,8 +359,12 @@ func ReadResults(path string) (*Results, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if r.Schema != SchemaVersion {
-		return nil, fmt.Errorf("%s: schema %d, this mxaudit reads schema %d", path, r.Schema, SchemaVersion)
+	switch r.Schema {
+	case 1:
+		r.upgrade()
+	case SchemaVersion:
+	default:
+		return nil, fmt.Errorf("%s: schema %d, this mxaudit reads schemas 1 and %d", path, r.Schema, SchemaVersion)
 	}
 	return &r, nil
 }

@@ -20,7 +20,7 @@ func TestResultsContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, key := range []string{`"schema":1`, `"started":"2026-01-02T03:04:05Z"`, `"finished":`, `"incomplete":false`,
+	for _, key := range []string{`"schema":2`, `"started":"2026-01-02T03:04:05Z"`, `"finished":`, `"incomplete":false`,
 		`"partner":"P"`, `"domain":""`, `"host":"mx.p.example"`, `"address":""`, `"port":25`, `"tls":"starttls"`, `"enforced":false`,
 		`"verdict":"DNSError"`, `"verdicts":["DNSError"]`, `"remedy":`, `"root":{"source":"none","file":"","subject":""`, `"not_after":null`,
 		`"chain":[]`, `"tls_version":""`, `"cipher":""`, `"findings":[]`, `"error":""`, `"duration_ms":0`,

@@ -9,7 +9,7 @@ type Verdict string
 // The first group means no certificate could be seen at all; the second
 // means mail to an enforced partner fails; the last ones are warnings.
 const (
-	DNSError          Verdict = "DNSError"          // the host name does not resolve
+	DNSError          Verdict = "DNSError"          // the domain's MX or the host name does not resolve
 	ConnectionRefused Verdict = "ConnectionRefused" // nothing listens on the port
 	Timeout           Verdict = "Timeout"           // the server did not answer within the deadline
 	ProtocolError     Verdict = "ProtocolError"     // the server broke SMTP (bad greeting, endless reply, garbage)
@@ -39,9 +39,13 @@ const (
 // between StartTLSRefused and HandshakeFailed.
 const ClientCertificateRequired Verdict = "ClientCertificateRequired"
 
+// NullMX is a partner domain whose only MX is the null MX ("0 .", RFC
+// 7505): it takes no mail, so nothing is probed; it ranks right after DNSError.
+const NullMX Verdict = "NullMX"
+
 // Order lists every verdict, most severe first.
 var Order = []Verdict{
-	DNSError, ConnectionRefused, Timeout, ProtocolError, NoStartTLS, StartTLSRefused,
+	DNSError, NullMX, ConnectionRefused, Timeout, ProtocolError, NoStartTLS, StartTLSRefused,
 	ClientCertificateRequired, HandshakeFailed, Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
 	InvalidChain, WrongUsage, NameMismatch, DomainMismatch, IssuerChanged, WeakSignature,
 	WeakKey, RevocationOffline, NotProbed, Valid,
@@ -156,6 +160,8 @@ var remedies = map[Verdict]string{
 	NotProbed:         "Run the audit again; it was interrupted before this partner was probed.",
 	Valid:             "",
 
+	NullMX: "The domain publishes a null MX (RFC 7505): it accepts no mail, and every message to it bounces at once. Ask the partner for its current mail domain and correct the inventory (and the send connector or transport map), or remove the partner.",
+
 	ClientCertificateRequired: "The partner requires mutual TLS (Exchange Domain Security, Postfix smtpd_tls_req_ccert, Exim tls_verify_hosts): audit again with --client-cert and --client-key, the certificate your mail server presents; if the partner refuses that one, ask it to trust your certificate's CA, and make sure your send connector presents it.",
 }
 
@@ -190,6 +196,8 @@ var partnerRemedies = map[Verdict]string{
 	WeakSignature:     "Please use a certificate signed with SHA-256 or better.",
 	WeakKey:           "Please use a certificate with a longer key: the key named above is shorter than we accept.",
 	RevocationOffline: "Please check that your CA's CRL and OCSP URLs are reachable from the internet.",
+
+	NullMX: "Your domain publishes a null MX record (RFC 7505), which says it accepts no mail: please tell us the domain you receive mail for, or remove the null MX record if the domain should receive mail.",
 
 	ClientCertificateRequired: "Your mail server requires a client certificate from us (mutual TLS); please tell us which certification authorities it accepts, or import the root CA of the certificate we send.",
 }

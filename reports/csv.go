@@ -13,14 +13,15 @@ import (
 var PartnersCSVHeader = []string{
 	"partner", "domain", "host", "port", "tls", "enforced", "verdict", "verdicts", "severity",
 	"leaf_subject", "issuer", "not_after", "days_left", "root_source", "root_file", "findings", "error",
-	"revocation", "revocation_next_update",
+	"revocation", "revocation_next_update", "addresses", "addresses_failing",
 }
 
 // FindingsCSVHeader is the header of findings.csv: one row per finding, most severe first.
 var FindingsCSVHeader = []string{"partner", "domain", "host", "severity", "source", "issue", "message", "remedy"}
 
-// ChangesCSVHeader is the header of changes.csv: one row per change since the previous run, in results order.
-var ChangesCSVHeader = []string{"partner", "change", "kind", "before", "after", "since_run"}
+// ChangesCSVHeader is the header of changes.csv: one row per change since
+// the previous run, in results order; target names the MX address it concerns.
+var ChangesCSVHeader = []string{"partner", "change", "kind", "before", "after", "since_run", "target"}
 
 // RootsCSVHeader is the header of private-roots.csv: one row per private root, soonest expiry first.
 var RootsCSVHeader = []string{
@@ -104,7 +105,7 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 	for _, f := range v.findings {
 		n[f.Partner]++
 	}
-	cw := newCSV(w, 3, 12, 15)
+	cw := newCSV(w, 3, 12, 15, 19, 20)
 	cw.Write(PartnersCSVHeader)
 	for i := range res.Partners {
 		r := &res.Partners[i]
@@ -121,7 +122,7 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 		cw.Write([]string{
 			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
 			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, Day(na), days, r.Root.Source, r.Root.File,
-			fmt.Sprint(n[i]), r.Error, rev, Day(until),
+			fmt.Sprint(n[i]), r.Error, rev, Day(until), fmt.Sprint(len(r.Targets)), fmt.Sprint(r.TargetsFailing),
 		})
 	}
 	cw.Flush()
@@ -186,7 +187,7 @@ func WriteChangesCSV(w io.Writer, res *audit.Results, opts Options) error {
 		if err != nil {
 			return err
 		}
-		cw.Write([]string{c.Partner, label, c.Kind, c.Before, c.After, fmt.Sprint(c.SinceRun)})
+		cw.Write([]string{c.Partner, label, c.Kind, c.Before, c.After, fmt.Sprint(c.SinceRun), c.Target})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -86,7 +86,7 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{FilePartnersCSV, FileFindingsCSV, FileRootsCSV, FileChangesCSV, "partners/Müller-GmbH.pdf", "partners/Société-Générale.pdf",
+	want := []string{FilePartnersCSV, FileTargetsCSV, FileFindingsCSV, FileRootsCSV, FileChangesCSV, "partners/Müller-GmbH.pdf", "partners/Société-Générale.pdf",
 		"partners/Ελληνική-Τράπεζα.pdf", "partners/Сбербанк.pdf", "partners/株式会社テスト.pdf", "partners/Partner-00-DNSError-Ltd.pdf"}
 	if len(files) != len(want) {
 		t.Fatalf("wrote %v, want %v", files, want)
@@ -111,8 +111,8 @@ func TestWriteAllAtomicAndPerPartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 3 {
-		t.Errorf("wrote %v, want the three csv files without changes.csv", files)
+	if len(files) != 4 {
+		t.Errorf("wrote %v, want the four csv files without changes.csv", files)
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileChangesCSV)); err == nil {
 		t.Error("changes.csv of the earlier run is still there")

@@ -10,6 +10,90 @@ import (
 	"github.com/mxaudit/mxaudit/audit"
 )
 
+// WriteProbeExplanation writes partner i of res for a person, as `mxaudit
+// probe` prints it: a partner known by its domain, or with several targets,
+// gets a line counting its MX hosts and addresses, each MX host with its
+// addresses and their verdicts, its findings and the run's notes, then
+// every target explained (WriteExplanation) and what the partner as a
+// whole gets; a partner probed at one host is its WriteExplanation alone.
+func WriteProbeExplanation(w io.Writer, res *audit.Results, i int, transcript bool) error {
+	r := &res.Partners[i]
+	if len(r.Targets) <= 1 && r.Domain == "" {
+		return WriteExplanation(w, r, res.Started, transcript)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", r.Name, targetsLine(r))
+	for _, l := range mxLines(r) {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	for _, f := range r.Findings {
+		fmt.Fprintf(&b, "  finding:   [%s] %s: %s\n", f.Severity, f.Check, f.Message)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(&b, "  note:      %s\n", n)
+	}
+	for k := range r.Targets {
+		v := r.Targets[k].View(r)
+		v.Findings = nil // said once above
+		b.WriteString("\n")
+		if err := WriteExplanation(&b, &v, res.Started, transcript); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(&b, "\n%s: %s (%s)", r.Name, r.Verdict, r.WorstSeverity())
+	if t := r.TargetsText(); t != "" {
+		fmt.Fprintf(&b, " on %s", t)
+	}
+	b.WriteString("\n")
+	if len(r.Targets) == 0 {
+		for _, v := range r.Verdicts {
+			fmt.Fprintf(&b, "    %-17s %s\n", v, r.Details[v])
+		}
+		if r.Remedy != "" {
+			fmt.Fprintf(&b, "  remedy:    %s\n", r.Remedy)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// targetsLine counts a partner's MX hosts and addresses.
+func targetsLine(r *audit.Result) string {
+	hosts := map[string]bool{}
+	for _, t := range r.Targets {
+		hosts[t.MX] = true
+	}
+	s := fmt.Sprintf("%d MX hosts, %d addresses", len(hosts), len(r.Targets))
+	if n := len(r.NotTested); n > 0 {
+		s += fmt.Sprintf(" (%d more not tested from here)", n)
+	}
+	return s
+}
+
+// mxLines lists each MX host with how it was found, its preference and its
+// addresses with their verdicts, in the order found.
+func mxLines(r *audit.Result) []string {
+	var order []string
+	addrs := map[string][]string{}
+	head := map[string]string{}
+	for _, t := range r.Targets {
+		if _, ok := addrs[t.MX]; !ok {
+			order = append(order, t.MX)
+			head[t.MX] = fmt.Sprintf("%s %d %s", strings.ToUpper(t.Found), t.Preference, t.MX)
+		}
+		if t.Address != "" {
+			addrs[t.MX] = append(addrs[t.MX], t.Address+" "+string(t.Verdict))
+		} else {
+			addrs[t.MX] = append(addrs[t.MX], string(t.Verdict))
+		}
+	}
+	var out []string
+	for _, mx := range order {
+		out = append(out, head[mx]+": "+strings.Join(addrs[mx], ", "))
+	}
+	return out
+}
+
 // WriteExplanation writes one target's result for a person, as `mxaudit probe`
 // prints it: the SMTP and TLS facts, each certificate of the chain, the trust
 // anchor, revocation, the verdicts with their details, findings and remedy,

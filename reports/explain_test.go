@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +69,47 @@ func TestWriteExplanationError(t *testing.T) {
 	r := audit.Result{Verdict: audit.Timeout, Verdicts: []audit.Verdict{audit.Timeout}}
 	if err := WriteExplanation(failWriter{}, &r, time.Time{}, false); err == nil || err.Error() != "disk full" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestWriteProbeExplanation compares probe's explanation of partners known
+// by their domain with a golden file: the MX hosts and addresses, the
+// run's notes, every target explained, what the partner gets; a partner
+// without target (null MX, DNS failure) says why.
+func TestWriteProbeExplanation(t *testing.T) {
+	res := loadTargetsFixture(t)
+	var b bytes.Buffer
+	for i := range res.Partners {
+		if err := WriteProbeExplanation(&b, res, i, false); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("\n")
+	}
+	out := b.String()
+	for _, want := range []string{
+		"Contoso Shipping: 2 MX hosts, 4 addresses\n",
+		"  MX 20 mx2.contoso-shipping.example: ",
+		"  note:      IPv6 not tested from here",
+		"\nContoso Shipping: Expired (critical) on 1 of 4 addresses\n",
+		"Null MX Inc: NullMX",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explanation lacks %q", want)
+		}
+	}
+	golden(t, "explain-targets.txt", b.Bytes())
+
+	// A partner probed at one host, without domain, is WriteExplanation alone.
+	one := loadFixture(t)
+	one.Partners[0].Domain, one.Partners[0].Targets = "", nil
+	var single, plain bytes.Buffer
+	if err := WriteProbeExplanation(&single, one, 0, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteExplanation(&plain, &one.Partners[0], one.Started, true); err != nil {
+		t.Fatal(err)
+	}
+	if single.String() != plain.String() {
+		t.Errorf("one host:\n%s\nwant\n%s", single.String(), plain.String())
 	}
 }

@@ -564,7 +564,7 @@ func (d *doc) findings() {
 		d.table([]tcol{{"Partner", 45, "L", true}, {"Domain", 35, "L", true}, {"Host", 40, "L", true}, {"Detail", 60, "L", true}},
 			len(items), func(i int) ([]string, []mark) {
 				r := &v.res.Partners[items[i].Partner]
-				return []string{r.Name, r.Domain, fmt.Sprintf("%s:%d", r.Host, r.Port), items[i].Message}, nil
+				return []string{r.Name, r.Domain, hostPort(r), items[i].Message}, nil
 			})
 	}
 }
@@ -674,7 +674,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 		d.setFont("B", 12)
 		heading := r.Name
 		if v.forPartner { // the sections of one partner's report are its hosts
-			heading = fmt.Sprintf("%s:%d", r.Host, r.Port)
+			heading = hostPort(r)
 		}
 		d.text(d.left+3, y, d.width-30, 6, heading, "L")
 		d.fill(sevColor(sev))
@@ -694,6 +694,9 @@ func (d *doc) detail(i int, withHeading bool) error {
 		tls = "STARTTLS"
 	}
 	facts := fmt.Sprintf("%s · %s:%d · %s · %s", r.Domain, r.Host, r.Port, tls, enf)
+	if r.Host == "" { // nothing to probe: the domain's DNS failed
+		facts = fmt.Sprintf("%s · port %d · %s · %s", r.Domain, r.Port, tls, enf)
+	}
 	if r.TLSVersion != "" {
 		facts += " · " + r.TLSVersion
 		if r.Cipher != "" {
@@ -705,6 +708,7 @@ func (d *doc) detail(i int, withHeading bool) error {
 	d.text(d.left+3, y, d.width-3, 4.5, facts, "L")
 	p.SetTextColor(0, 0, 0)
 	p.SetXY(d.left, y+6)
+	d.targetsTable(r)
 
 	var fs []Finding
 	for _, f := range v.findings {

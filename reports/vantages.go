@@ -15,7 +15,8 @@ const FileVantagesCSV = "vantages.csv"
 // DefaultVantage is how the vantage point of runs without --vantage is named.
 const DefaultVantage = "default"
 
-// VantageRow is one inventory row as each vantage point saw it.
+// VantageRow is one target of a partner (one inventory row, for results
+// without targets) as each vantage point saw it.
 type VantageRow struct {
 	Partner string
 	Domain  string
@@ -34,8 +35,10 @@ type VantageRow struct {
 }
 
 // CompareVantages puts the results of one audit from several vantage
-// points side by side, one row per inventory row (partner and target), in
-// the first run's order, then rows only later runs hold. names[i] names
+// points side by side, one row per target of a partner (MX host, port and
+// address: a partner's worst target may differ between vantage points, its
+// targets do not), or per partner row for results without targets, in the
+// first run's order, then rows only later runs hold. names[i] names
 // runs[i]; "" is DefaultVantage.
 func CompareVantages(names []string, runs []*audit.Results) []VantageRow {
 	index := map[string]int{}
@@ -43,23 +46,38 @@ func CompareVantages(names []string, runs []*audit.Results) []VantageRow {
 	failing := map[[2]int]bool{}
 	for v, res := range runs {
 		for i := range res.Partners {
-			r := &res.Partners[i]
-			key := fmt.Sprintf("%s\x00%s\x00%d\x00%s", r.Name, r.Host, r.Port, r.Address)
-			j, ok := index[key]
-			if !ok {
-				j = len(rows)
-				index[key] = j
-				rows = append(rows, VantageRow{Partner: r.Name, Domain: r.Domain, Host: r.Host, Port: r.Port, Address: r.Address,
-					Verdicts: make([]audit.Verdict, len(runs))})
+			for _, r := range vantageUnits(&res.Partners[i]) {
+				key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s", r.Name, r.Domain, r.Host, r.Port, r.Address)
+				j, ok := index[key]
+				if !ok {
+					j = len(rows)
+					index[key] = j
+					rows = append(rows, VantageRow{Partner: r.Name, Domain: r.Domain, Host: r.Host, Port: r.Port, Address: r.Address,
+						Verdicts: make([]audit.Verdict, len(runs))})
+				}
+				rows[j].Verdicts[v] = r.Verdict
+				failing[[2]int{j, v}] = r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level()
 			}
-			rows[j].Verdicts[v] = r.Verdict
-			failing[[2]int{j, v}] = r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level()
 		}
 	}
 	for j := range rows {
 		rows[j].Note = vantageNote(names, rows[j].Verdicts, func(v int) bool { return failing[[2]int{j, v}] })
 	}
 	return rows
+}
+
+// vantageUnits returns what CompareVantages compares of partner r: each
+// of its targets as the result of that target alone, or r itself when it
+// has none (a DNS failure, a null MX, a schema-1 result).
+func vantageUnits(r *audit.Result) []audit.Result {
+	if len(r.Targets) == 0 {
+		return []audit.Result{*r}
+	}
+	out := make([]audit.Result, len(r.Targets))
+	for k := range r.Targets {
+		out[k] = r.Targets[k].View(r)
+	}
+	return out
 }
 
 // vantageNote is VantageRow.Note for one row.
@@ -113,7 +131,7 @@ func VantagesCSVHeader(names []string) []string {
 	return append(h, "note")
 }
 
-// WriteVantagesCSV writes vantages.csv: one row per inventory row, the
+// WriteVantagesCSV writes vantages.csv: one row per target, the
 // verdict from each vantage point in a column, and the note.
 func WriteVantagesCSV(w io.Writer, names []string, rows []VantageRow) error {
 	cw := newCSV(w, 3)

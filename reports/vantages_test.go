@@ -2,6 +2,7 @@ package reports
 
 import (
 	"encoding/csv"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -69,5 +70,38 @@ func TestCompareVantages(t *testing.T) {
 	}
 	if r := strings.Join(recs[2], ","); r != "firewalled,firewalled.example,mx.firewalled.example,25,,Valid,ConnectionRefused,Valid,fails from us-east only" {
 		t.Errorf("row %s", r)
+	}
+}
+
+// TestCompareVantagesByTarget: a partner by domain is compared target by
+// target: us-east reaches its second address and finds it expired, which
+// makes that address its worst target there; eu-1 saw both valid. The
+// partner's first address agrees, the second fails from us-east only.
+func TestCompareVantagesByTarget(t *testing.T) {
+	tgt := func(addr string, v audit.Verdict) audit.TargetResult {
+		return audit.TargetResult{MX: "mx1.contoso.example", Address: addr, Port: 25, Found: audit.FoundMX, TLS: audit.StartTLS,
+			Verdict: v, Verdicts: []audit.Verdict{v}}
+	}
+	partner := func(ts ...audit.TargetResult) audit.Result {
+		r := audit.Result{Partner: audit.Partner{Name: "contoso", Domain: "contoso.example", Port: 25, Enforced: true}}
+		r.SetTargets(ts)
+		return r
+	}
+	eu := vantageRun(partner(tgt("192.0.2.1", audit.Valid), tgt("192.0.2.2", audit.Valid)))
+	us := vantageRun(partner(tgt("192.0.2.1", audit.Valid), tgt("192.0.2.2", audit.Expired)))
+	if us.Partners[0].Address != "192.0.2.2" || eu.Partners[0].Address != "192.0.2.1" {
+		t.Fatalf("the worst targets: eu-1 %s, us-east %s", eu.Partners[0].Address, us.Partners[0].Address)
+	}
+	got := CompareVantages([]string{"eu-1", "us-east"}, []*audit.Results{eu, us})
+	var rows []string
+	for _, r := range got {
+		rows = append(rows, fmt.Sprintf("%s %s:%d %s %v %q", r.Partner, r.Host, r.Port, r.Address, r.Verdicts, r.Note))
+	}
+	want := []string{
+		`contoso mx1.contoso.example:25 192.0.2.1 [Valid Valid] ""`,
+		`contoso mx1.contoso.example:25 192.0.2.2 [Valid Expired] "fails from us-east only"`,
+	}
+	if !slices.Equal(rows, want) {
+		t.Errorf("rows:\n got %q\nwant %q", rows, want)
 	}
 }

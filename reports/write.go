@@ -110,6 +110,9 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 		case CSV:
 			err = write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSV(w, res, opts) })
 			if err == nil {
+				err = write(FileTargetsCSV, func(w io.Writer) error { return WriteTargetsCSV(w, res, opts) })
+			}
+			if err == nil {
 				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) })
 			}
 			if err == nil {

@@ -39,8 +39,8 @@ type xl struct {
 	footer                     string // the printed footer of every sheet
 }
 
-// WriteXLSX writes the audit workbook: Summary, Partners, Findings, Changes,
-// Certificates, Private Roots and Inventory Errors.
+// WriteXLSX writes the audit workbook: Summary, Partners, Targets, Findings,
+// Changes, Certificates, Private Roots and Inventory Errors.
 func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
 	return writeXLSX(w, res, opts, false)
 }
@@ -73,6 +73,7 @@ func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) e
 		fn   func() error
 	}{
 		{SheetPartners, x.partners},
+		{SheetTargets, x.targets},
 		{SheetFindings, x.findingsSheet},
 		{SheetChanges, x.changes},
 		{SheetCertificates, x.certificates},
@@ -537,7 +538,7 @@ func (x *xl) partners() error {
 		{"Verdict", 18}, {"All verdicts", 30}, {"Worst severity", 14}, {"Leaf subject", 36}, {"Issuer", 36},
 		{"Expires", 12}, {"Days left", 10}, {"Root", 36}, {"Root source", 12}, {"Root file", 24},
 		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
-		{"Revocation", 16}, {"Revocation answer until", 14},
+		{"Revocation", 16}, {"Revocation answer until", 14}, {"Addresses", 11}, {"Addresses failing", 11},
 	}
 	nFind := make([]int, len(x.v.res.Partners))
 	for _, f := range x.v.findings {
@@ -560,11 +561,12 @@ func (x *xl) partners() error {
 			if !until.IsZero() {
 				revUntil = until
 			}
+			n, failing := addresses(r)
 			if err := row([]any{
 				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
 				string(r.Verdict), strings.Join(vs, ", "), string(x.v.severityOf(i)), subj, iss,
 				na, days, r.Root.Subject, r.Root.Source, r.Root.File,
-				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil,
+				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
 			}); err != nil {
 				return err
 			}
@@ -598,7 +600,7 @@ func (x *xl) findingsSheet() error {
 // verdict_worse and verdict_recovered changes are coloured red and green.
 func (x *xl) changes() error {
 	cols := []column{
-		{"Partner", 28}, {"Change", 24}, {"Kind", 20}, {"Before", 60}, {"After", 60}, {"Since run", 10},
+		{"Partner", 28}, {"Change", 24}, {"Kind", 20}, {"Before", 60}, {"After", 60}, {"Since run", 10}, {"Target", 40},
 	}
 	return x.stream(SheetChanges, "Changes", cols, true, func(row func([]any) error) error {
 		for _, c := range x.v.res.Changes {
@@ -606,13 +608,13 @@ func (x *xl) changes() error {
 			if err != nil {
 				return err
 			}
-			if err := row([]any{c.Partner, label, c.Kind, blank(c.Before), blank(c.After), c.SinceRun}); err != nil {
+			if err := row([]any{c.Partner, label, c.Kind, blank(c.Before), blank(c.After), c.SinceRun, blank(c.Target)}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}, func(last int) error {
-		return x.f.SetConditionalFormat(SheetChanges, fmt.Sprintf("A2:F%d", last), []excelize.ConditionalFormatOptions{
+		return x.f.SetConditionalFormat(SheetChanges, fmt.Sprintf("A2:G%d", last), []excelize.ConditionalFormatOptions{
 			{Type: "formula", Criteria: `$C2="verdict_worse"`, Format: ptr(x.worse), StopIfTrue: true},
 			{Type: "formula", Criteria: `$C2="verdict_recovered"`, Format: ptr(x.recovered), StopIfTrue: true},
 		})

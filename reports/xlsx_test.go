@@ -89,7 +89,7 @@ func renderXLSX(t *testing.T) []byte {
 
 func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	d := dumpWorkbook(t, renderXLSX(t))
-	want := []string{SheetSummary, SheetPartners, SheetFindings, SheetChanges, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
+	want := []string{SheetSummary, SheetPartners, SheetTargets, SheetFindings, SheetChanges, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
 	if !reflect.DeepEqual(d.Sheets, want) {
 		t.Fatalf("sheets %v, want %v", d.Sheets, want)
 	}
@@ -127,7 +127,7 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	for sheet, cf := range map[string][]string{
 		SheetPartners:     {"I2:I31", "M2:M31"},
 		SheetFindings:     {"E2:E34"},
-		SheetChanges:      {"A2:F13"},
+		SheetChanges:      {"A2:G13"},
 		SheetCertificates: {"H2:H24"},
 		SheetPrivateRoots: {"G2:G5", "H2:H5"},
 		SheetSummary:      {"A54:A57"},
@@ -214,14 +214,14 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	if len(ch) != 13 {
 		t.Errorf("Changes has %d rows, want header + 12", len(ch))
 	}
-	if d.WS[SheetChanges].Tables["Changes"] != "A1:F13" {
-		t.Errorf("Changes tables %v, want Changes on A1:F13", d.WS[SheetChanges].Tables)
+	if d.WS[SheetChanges].Tables["Changes"] != "A1:G13" {
+		t.Errorf("Changes tables %v, want Changes on A1:G13", d.WS[SheetChanges].Tables)
 	}
 	iss := row(ch, 2, "issuer_changed")
 	wantIss := []cellDump{
 		{"Ελληνική Τράπεζα", "str", ""}, {"Issuer changed", "str", ""}, {"issuer_changed", "str", ""},
 		{"CN=Example Public TLS CA 2026,O=Example Trust Services,C=DE", "str", ""},
-		{"CN=Untrusted Corp Root,O=Untrusted Corp,C=DE", "str", ""}, {41.0, "int", ""},
+		{"CN=Untrusted Corp Root,O=Untrusted Corp,C=DE", "str", ""}, {41.0, "int", ""}, {nil, "NoneType", ""},
 	}
 	if !reflect.DeepEqual(iss, wantIss) {
 		t.Errorf("issuer_changed row %v, want %v", iss, wantIss)
@@ -250,7 +250,7 @@ func TestXLSXChangesSheetEmpty(t *testing.T) {
 	res.Changes = nil
 	f := openXLSX(t, res)
 	rows := sheetRows(t, f, SheetChanges)
-	if len(rows) != 1 || !reflect.DeepEqual(rows[0], []string{"Partner", "Change", "Kind", "Before", "After", "Since run"}) {
+	if len(rows) != 1 || !reflect.DeepEqual(rows[0], []string{"Partner", "Change", "Kind", "Before", "After", "Since run", "Target"}) {
 		t.Errorf("Changes of a run without changes: %q, want the header alone", rows)
 	}
 	if sheets := f.GetSheetList(); slices.Index(sheets, SheetChanges) != slices.Index(sheets, SheetFindings)+1 {

@@ -66,6 +66,11 @@ func TestChecksScripts(t *testing.T) {
 			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
 				return err
 			}
+			ns, err := f.ServeDNS(fleet.DNSOptions{}) // every lookup to the fleet, none to the system's resolvers
+			if err != nil {
+				return err
+			}
+			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
 			dir := filepath.Join(env.WorkDir, "plugins")
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				return err
@@ -164,6 +169,10 @@ func TestChecksInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	ns, err := f.ServeDNS(fleet.DNSOptions{}) // every lookup to the fleet, none to the system's resolvers
+	if err != nil {
+		t.Fatal(err)
+	}
 	inv, roots, _, err := f.WriteFiles(work)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +186,7 @@ func TestChecksInterrupt(t *testing.T) {
 	}
 	out := filepath.Join(work, "out")
 	cmd := exec.Command(os.Args[0], "scan", "--inventory", inv, "--roots", roots, "--out", out, "--timeout", "2s",
-		"--plugins-dir", dir, "--check-timeout", "1m")
+		"--plugins-dir", dir, "--check-timeout", "1m", "--resolver", ns.Addr)
 	cmd.Args[0] = "mxaudit" // testscript.Main runs mxaudit's main under this name
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(work, "state"), "XDG_CONFIG_HOME="+filepath.Join(work, "xdg"), "HOME="+work)
 	stderr, err := cmd.StderrPipe()

@@ -14,23 +14,30 @@ func demoCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "demo",
 		Usage: "start a simulated partner fleet on 127.0.0.0/8 and audit it with the normal scan",
-		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses,\n" +
-			"one partner per verdict plus hostile servers, writes their inventory and roots into\n" +
-			"--out/fleet, and runs `scan` on them. Nothing leaves this machine.",
+		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses\n" +
+			"and ::1, one partner per verdict plus hostile servers and partners known by their domain\n" +
+			"only, and a DNS server on 127.0.0.1 for their MX records; writes their inventory and roots\n" +
+			"into --out/fleet, and runs `scan` on them with --resolver set to that DNS server.\n" +
+			"Nothing leaves this machine.",
 		Flags:  withEnv(demoFlags()),
 		Before: applyConfigFile,
 		Action: demoAction,
 	}
 }
 
-// demoAction starts the fleet, points the scan flags the user did not set at
-// its inventory, roots and a history database of its own, and scans it.
+// demoAction starts the fleet and its DNS server, points the scan at that
+// server and the flags the user did not set at its inventory, roots and a
+// history database of its own, and scans it.
 func demoAction(c *cli.Context) error {
-	f, err := fleet.Start(fleet.Options{Hostile: true})
+	f, err := fleet.Start(fleet.Options{Hostile: true, Domains: true})
 	if err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
 	defer f.Close()
+	ns, err := f.ServeDNS(fleet.DNSOptions{}) // the fleet's domains, found as a scan finds any
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
 	dir := filepath.Join(c.String("out"), "fleet")
 	if err := mkdir(dir); err != nil {
 		return cli.Exit(err.Error(), exitInternal)
@@ -40,6 +47,10 @@ func demoAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitInternal)
 	}
 	// The demo keeps its history beside its reports, not in the user's database.
+	// The fleet's domains exist only in its DNS server: always ask it.
+	if err := c.Set("resolver", ns.Addr); err != nil {
+		return err
+	}
 	for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
 		if !c.IsSet(name) {
 			if err := c.Set(name, val); err != nil {
@@ -49,7 +60,7 @@ func demoAction(c *cli.Context) error {
 	}
 	logger(c).Info("demo fleet started on 127.0.0.0/8", "partners", len(f.Scenarios), "inventory", inv)
 	// The fleet is broken on purpose: findings are the demo's point, not a failure.
-	err = scan(c, f.Resolver)
+	err = scan(c, nil)
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) && ec.ExitCode() == exitFindings {
 		return nil

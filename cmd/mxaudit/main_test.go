@@ -41,6 +41,12 @@ func TestScripts(t *testing.T) {
 			}
 			env.Defer(f.Close)
 			env.Values["fleet"] = f
+			// Every lookup goes to the fleet's DNS server on 127.0.0.1, never to the system's resolvers.
+			ns, err := f.ServeDNS(fleet.DNSOptions{})
+			if err != nil {
+				return err
+			}
+			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
 			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
 				return err
 			}
@@ -247,7 +253,7 @@ func cmdSignals(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	cmd := exec.Command(args[1], args[2:]...)
 	cmd.Dir = ts.MkAbs(".")
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_STATE_HOME", "XDG_CONFIG_HOME"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "MXAUDIT_RESOLVER"} {
 		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
 	}
 	var stdout strings.Builder
@@ -344,7 +350,7 @@ func cmdProbeAgree(ts *testscript.TestScript, neg bool, args []string) {
 			pargs = append(pargs, fmt.Sprintf("%s:%d", want.Host, want.Port))
 			cmd := exec.Command("mxaudit", pargs...)
 			cmd.Dir = ts.MkAbs(".")
-			cmd.Env = []string{"PATH=" + ts.Getenv("PATH"), "HOME=" + ts.Getenv("HOME"), "XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME")}
+			cmd.Env = []string{"PATH=" + ts.Getenv("PATH"), "HOME=" + ts.Getenv("HOME"), "XDG_CONFIG_HOME=" + ts.Getenv("XDG_CONFIG_HOME"), "MXAUDIT_RESOLVER=" + ts.Getenv("MXAUDIT_RESOLVER")}
 			out, _ := cmd.Output()
 			var got audit.Results
 			if err := json.Unmarshal(out, &got); err != nil || len(got.Partners) != 1 {

@@ -121,10 +121,12 @@ type statement struct {
 }
 
 // oncePerProblem checks the statements of each partner: no retired check,
-// no issue twice, and no check finding restating a verdict of the same
-// partner as a problem of its own (error or above), at the verdict's
-// severity, or with the verdict's remedy. A note below that (the aia
-// warning beside a PartialChain) adds to the verdict.
+// no issue twice with the same remedy (a check may state different
+// problems of one partner, each with its own remedy: the mx check's alias
+// and IP literal of two MX hosts), and no check finding restating a
+// verdict of the same partner as a problem of its own (error or above), at
+// the verdict's severity, or with the verdict's remedy. A note below that
+// (the aia warning beside a PartialChain) adds to the verdict.
 func oncePerProblem(byPartner map[string][]statement) []string {
 	var bad []string
 	for p, ss := range byPartner {
@@ -133,10 +135,10 @@ func oncePerProblem(byPartner map[string][]statement) []string {
 			if _, retired := audit.RetiredChecks[s.issue]; retired {
 				bad = append(bad, fmt.Sprintf("%s: finding of the retired check %s", p, s.issue))
 			}
-			if seen[s.issue] {
+			if seen[s.issue+"\x00"+s.remedy] {
 				bad = append(bad, fmt.Sprintf("%s: under %s twice", p, s.issue))
 			}
-			seen[s.issue] = true
+			seen[s.issue+"\x00"+s.remedy] = true
 			for _, v := range ss {
 				if !audit.Verdict(v.issue).Known() || !slices.Contains(restates[s.issue], audit.Verdict(v.issue)) {
 					continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +19,8 @@ import (
 func probeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "probe",
-		Usage:     "audit one partner and explain the answer (instead of openssl s_client -starttls smtp)",
-		ArgsUsage: "[flags] HOST[:PORT]",
+		Usage:     "audit one partner domain (every MX and address) or host and explain the answer (instead of openssl s_client -starttls smtp)",
+		ArgsUsage: "[flags] DOMAIN|HOST[:PORT]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "address", Usage: "connect to `IP[:PORT]` instead of resolving HOST (HOST stays the name checked and the SNI)"},
 			&cli.StringFlag{Name: "tls", Usage: "starttls or implicit (default: implicit on port 465)"},
@@ -35,7 +36,7 @@ func probeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "transcript", Usage: "print the SMTP transcript"},
 			&cli.BoolFlag{Name: "json", Usage: "print the run as results.json does instead of the explanation"},
 			&cli.StringFlag{Name: "fail-on", Value: "error", Usage: "exit 1 at or above `SEVERITY`"},
-		}, append(append(revocationFlags(), clientCertFlags()...), checkFlags()...)...),
+		}, append(append(append(dnsFlags(), revocationFlags()...), clientCertFlags()...), checkFlags()...)...),
 		Action: probeAction,
 	}
 }
@@ -44,7 +45,7 @@ func probeCommand() *cli.Command {
 // included, no history, nothing written) and explains the answer.
 func probeAction(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return cli.Exit("probe: want exactly one HOST[:PORT]", exitUsage)
+		return cli.Exit("probe: want exactly one DOMAIN or HOST[:PORT]", exitUsage)
 	}
 	failOn, err := audit.ParseSeverity(c.String("fail-on"))
 	if err != nil {
@@ -76,7 +77,7 @@ func probeAction(c *cli.Context) error {
 			return cli.Exit(err.Error(), exitInternal)
 		}
 	case res != nil && len(res.Partners) == 1:
-		if err := reports.WriteExplanation(c.App.Writer, &res.Partners[0], res.Started, c.Bool("transcript")); err != nil {
+		if err := reports.WriteProbeExplanation(c.App.Writer, res, 0, c.Bool("transcript")); err != nil {
 			return cli.Exit(err.Error(), exitInternal)
 		}
 	}
@@ -97,9 +98,15 @@ func partnerFromArgs(c *cli.Context) (audit.Partner, error) {
 	if err != nil {
 		return audit.Partner{}, fmt.Errorf("--tls: %w", err)
 	}
-	return audit.Partner{
+	p := audit.Partner{
 		Name: host, Host: strings.ToLower(strings.TrimSuffix(host, ".")), Port: port, TLS: mode,
 		Address: c.String("address"), Domain: c.String("domain"), Enforced: c.Bool("enforced"),
 		ExpectedIssuer: c.String("expected-issuer"), ExpectedSubject: c.String("expected-subject"),
-	}, nil
+	}
+	// A name alone is a mail domain: its MX hosts (or, without MX, its own
+	// addresses) are probed; with --address or --domain it is the host.
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && p.Address == "" && p.Domain == "" {
+		p.Domain, p.Host = p.Host, ""
+	}
+	return p, nil
 }

@@ -39,6 +39,7 @@ func scanFlags() []cli.Flag {
 	}
 	fl = append(fl, trustFlags()...)
 	fl = append(fl, probeFlags()...)
+	fl = append(fl, dnsFlags()...)
 	fl = append(fl, revocationFlags()...)
 	fl = append(fl, clientCertFlags()...)
 	fl = append(fl, checkFlags()...)
@@ -75,13 +76,19 @@ func probeOptions(c *cli.Context, resolver pipeline.Resolver) (pipeline.Options,
 	if err != nil {
 		return pipeline.Options{}, err
 	}
-	return pipeline.Options{
+	o := pipeline.Options{
 		Concurrency: c.Int("concurrency"),
 		PerHost:     c.Int("per-host"),
 		Rate:        c.Float64("rate"),
 		Probe:       popts,
-		Resolver:    resolver,
-	}, nil
+	}
+	if err := dnsOptions(c, &o); err != nil {
+		return pipeline.Options{}, cli.Exit(err.Error(), exitUsage)
+	}
+	if resolver != nil {
+		o.Resolver = resolver
+	}
+	return o, nil
 }
 
 func revocationFlags() []cli.Flag {

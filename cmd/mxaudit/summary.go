@@ -36,12 +36,7 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	}
 	fmt.Fprintf(w, "  verdicts:   %s\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "  severities: critical %d, error %d, warning %d, info %d\n", sev[audit.Critical], sev[audit.Error], sev[audit.Warning], sev[audit.Info])
-	if n := len(res.InventoryErrors); n > 0 {
-		fmt.Fprintf(w, "  inventory:  %d bad rows (see inventory_errors)\n", n)
-	}
-	if n := len(res.TrustErrors); n > 0 {
-		fmt.Fprintf(w, "  trust:      %d root files not read (see trust_errors): their partners may show PartialChain or UntrustedRoot\n", n)
-	}
+	runNotes(w, res)
 	for _, pr := range res.PrivateRoots {
 		switch pr.Status {
 		case audit.RootExpired:
@@ -54,6 +49,20 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 		needingAction(w, res)
 	}
 	fmt.Fprintf(w, "\nresults: %s\n", resultsPath)
+}
+
+// runNotes says what concerns the run as a whole: bad inventory rows, the
+// run's notes (a family not tested from here), unreadable root files.
+func runNotes(w io.Writer, res *audit.Results) {
+	if n := len(res.InventoryErrors); n > 0 {
+		fmt.Fprintf(w, "  inventory:  %d bad rows (see inventory_errors)\n", n)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  note:       %s\n", n)
+	}
+	if n := len(res.TrustErrors); n > 0 {
+		fmt.Fprintf(w, "  trust:      %d root files not read (see trust_errors): their partners may show PartialChain or UntrustedRoot\n", n)
+	}
 }
 
 // needingAction lists the partners with a critical or error finding, at most maxSummaryPartners.
@@ -74,7 +83,7 @@ func needingAction(w io.Writer, res *audit.Results) {
 				fmt.Fprintln(tw, "  SEVERITY\tPARTNER\tHOST\tVERDICTS")
 				header = true
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s:%d\t%s\n", lvl, r.Name, r.Host, r.Port, joinVerdicts(r.Verdicts))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", lvl, r.Name, where(r), joinVerdicts(r.Verdicts))
 		}
 	}
 	tw.Flush()

@@ -18,11 +18,8 @@ import (
 )
 
 // NullMX is the verdict of a domain whose only MX is the null MX ("0 .",
-// RFC 7505): it takes no mail. (To be moved into audit.Order.)
-const NullMX audit.Verdict = "NullMX"
-
-// NullMXRemedy is what admins do about NullMX.
-const NullMXRemedy = "The domain publishes a null MX (RFC 7505): it accepts no mail. Ask the partner for its current mail domain and correct the inventory, or remove the partner."
+// RFC 7505): it takes no mail (audit.NullMX, ranked after audit.DNSError).
+const NullMX = audit.NullMX
 
 // Limits (their only home).
 const (
@@ -96,8 +93,8 @@ func (o Options) wants(a netip.Addr) bool {
 }
 
 func (o Options) reaches(a netip.Addr) bool {
-	if o.Reach == nil {
-		return true
+	if o.Reach == nil || a.IsLoopback() {
+		return true // this machine's own addresses need no route
 	}
 	if a.Is4() {
 		return o.Reach.V4

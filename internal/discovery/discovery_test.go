@@ -53,6 +53,12 @@ var zone = append([]string{
 	"v6.v6only.test. 300 IN AAAA ::1",
 	// An MX whose name lookups fail.
 	"flaky.test. 300 IN MX 10 servfail.flaky.test.",
+	// MX hosts with IPv6 addresses outside this machine.
+	"far.test. 300 IN MX 10 mx.far.test.",
+	"mx.far.test. 300 IN A 127.0.0.13",
+	"mx.far.test. 300 IN AAAA 2001:db8::13",
+	"v6far.test. 300 IN MX 10 v6.v6far.test.",
+	"v6.v6far.test. 300 IN AAAA 2001:db8::14",
 }, many()...)
 
 // many gives many.test 20 MX hosts with an address each.
@@ -126,11 +132,13 @@ func TestDomain(t *testing.T) {
 		{name: "IPv6 only", domain: "multi.test", opts: discovery.Options{IP: discovery.V6},
 			targets:  []string{"mx1.provider.test=[::1]:25"},
 			findings: []string{"mx2.provider.test:mx-no-address", "backup.multi.test:mx-no-address"}},
-		{name: "IPv6 not routable from here: not tested, no failure", domain: "multi.test", opts: discovery.Options{Reach: v4only},
-			targets:   []string{"mx1.provider.test=127.0.0.10:25", "mx2.provider.test=127.0.0.11:25", "backup.multi.test=127.0.0.12:25"},
-			notTested: []string{"mx1.provider.test=[::1]:25"}},
-		{name: "only IPv6 and not routable: no verdict", domain: "v6only.test", opts: discovery.Options{Reach: v4only},
-			notTested: []string{"v6.v6only.test=[::1]:25"}},
+		{name: "IPv6 not routable from here: not tested, no failure", domain: "far.test", opts: discovery.Options{Reach: v4only},
+			targets:   []string{"mx.far.test=127.0.0.13:25"},
+			notTested: []string{"mx.far.test=[2001:db8::13]:25"}},
+		{name: "only IPv6 and not routable: no verdict", domain: "v6far.test", opts: discovery.Options{Reach: v4only},
+			notTested: []string{"v6.v6far.test=[2001:db8::14]:25"}},
+		{name: "this machine's own ::1 needs no route", domain: "v6only.test", opts: discovery.Options{Reach: v4only},
+			targets: []string{"v6.v6only.test=[::1]:25"}},
 		{name: "implicit MX: the domain's own A and AAAA", domain: "implicit.test", implicit: true,
 			targets: []string{"implicit.test=127.0.0.20:25", "implicit.test=[::1]:25"}},
 		{name: "implicit MX of an alias: no finding", domain: "implicit-alias.test", implicit: true,

@@ -1,7 +1,11 @@
 package fleet
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -40,4 +44,130 @@ func StartMany(n int, lineDelay time.Duration) (*Fleet, error) {
 		})
 	}
 	return f, nil
+}
+
+// DomainBench describes a fleet of partners known by their domain only, for benchmarks.
+type DomainBench struct {
+	Domains   int           // partner domains, two MX hosts each
+	Shared    float64       // the fraction of them whose two MX are among the provider's hosts
+	Providers int           // the provider's MX hosts, shared by those domains
+	LineDelay time.Duration // before every SMTP reply line
+	DNSDelay  time.Duration // before every DNS answer
+}
+
+// StartDomainBench runs the partners of b: each domain's two MX hosts
+// (its own, or two of the provider's) on loopback addresses of their own,
+// all on one port, and a DNS server (answering after b.DNSDelay) holding
+// their MX and A records. The fleet's partners are rows with a domain only.
+func StartDomainBench(b DomainBench) (*Fleet, *DNSServer, error) {
+	now := time.Now()
+	p, err := newPKI(now)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := &Fleet{Now: now, RootsPEM: PEM(p.pubRoot.Cert), Resolver: &Resolver{hosts: map[string][]string{}},
+		PublicRoot: p.pubRoot, PublicInter: p.pubInter, PrivateRoots: map[string][]byte{}, rcodes: map[string]int{}}
+	shared := int(float64(b.Domains) * b.Shared)
+	var specs []listenSpec
+	var provider []string
+	if shared > 0 {
+		for k := range max(b.Providers, 2) {
+			provider = append(provider, fmt.Sprintf("mx%d.provider.example", k+1))
+		}
+		cert, err := p.issue(p.pubInter, p.leaf(nil, provider...))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, h := range provider {
+			specs = append(specs, listenSpec{host: h, ip: loopback(), b: Behavior{Name: h, Cert: cert, LineDelay: b.LineDelay, EHLO: []string{}}})
+		}
+	}
+	for i := range b.Domains {
+		d := fmt.Sprintf("d%04d.example", i)
+		row := audit.Partner{Name: fmt.Sprintf("Partner %04d", i), Domain: d, TLS: audit.StartTLS}
+		mx := []string{"mx1." + d, "mx2." + d}
+		if i < shared {
+			mx = []string{provider[i%len(provider)], provider[(i+1)%len(provider)]}
+		} else {
+			cert, err := p.issue(p.pubInter, p.leaf(nil, mx...))
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, h := range mx {
+				specs = append(specs, listenSpec{host: h, ip: loopback(), b: Behavior{Name: h, Cert: cert, LineDelay: b.LineDelay, EHLO: []string{}}})
+			}
+		}
+		f.zone = append(f.zone, fmt.Sprintf("%s. 300 IN MX 10 %s.", d, mx[0]), fmt.Sprintf("%s. 300 IN MX 20 %s.", d, mx[1]))
+		f.Scenarios = append(f.Scenarios, Scenario{Partner: row, Expect: []audit.Verdict{audit.Valid}, Domain: &DomainScenario{Targets: 2}})
+	}
+	servers, port, err := listenSamePort(specs)
+	if err != nil {
+		return nil, nil, err
+	}
+	f.port = port
+	for i, s := range servers {
+		f.closers = append(f.closers, func() { s.Close() })
+		f.servers = append(f.servers, s)
+		f.zone = append(f.zone, fmt.Sprintf("%s. 300 IN A %s", specs[i].host, specs[i].ip))
+	}
+	for i := range f.Scenarios {
+		f.Scenarios[i].Partner.Port = port
+	}
+	ns, err := f.ServeDNS(DNSOptions{Delay: b.DNSDelay})
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, ns, nil
+}
+
+// Lines returns how many SMTP reply lines the fleet's servers have written.
+func (f *Fleet) Lines() int64 {
+	var n int64
+	for _, sc := range f.Scenarios {
+		if sc.Server != nil {
+			n += sc.Server.Lines()
+		}
+	}
+	for _, s := range f.servers {
+		n += s.Lines()
+	}
+	return n
+}
+
+// listenSpec is one server to start: its host name, address and behaviour.
+type listenSpec struct {
+	host, ip string
+	b        Behavior
+}
+
+// listenSamePort starts every server on one port (free on all their
+// addresses), trying again with another port when one is taken.
+func listenSamePort(specs []listenSpec) ([]*Server, int, error) {
+	var err error
+	for range 20 {
+		var out []*Server
+		port := 0
+		for _, sp := range specs {
+			var s *Server
+			if s, err = Listen(net.JoinHostPort(sp.ip, strconv.Itoa(port)), sp.b); err != nil {
+				break
+			}
+			if port == 0 {
+				_, ps, _ := net.SplitHostPort(s.Addr)
+				port, _ = strconv.Atoi(ps)
+			}
+			out = append(out, s)
+		}
+		if err == nil {
+			return out, port, nil
+		}
+		for _, s := range out {
+			s.Close()
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
+	}
+	return nil, 0, err
 }

@@ -273,8 +273,9 @@ func (s *DNSServer) hasChildren(name string) bool {
 }
 
 // DNSRecords returns zone data for the fleet's partners: an A (or AAAA)
-// record for each host with an address, and an MX record naming the host
-// for each partner's domain, so a run can discover the fleet through DNS.
+// record for each host with an address, an MX record naming the host for
+// each partner's domain, and the zone of the domain partners
+// (Options.Domains), so a run can discover the fleet through DNS.
 func (f *Fleet) DNSRecords() []string {
 	var out []string
 	seen := map[string]bool{}
@@ -299,9 +300,12 @@ func (f *Fleet) DNSRecords() []string {
 		default:
 			add(fmt.Sprintf("%s 300 IN AAAA %s", mdns.Fqdn(p.Host), ip))
 		}
-		if p.Domain != "" {
+		if p.Domain != "" && sc.Domain == nil {
 			add(fmt.Sprintf("%s 300 IN MX 10 %s", mdns.Fqdn(p.Domain), mdns.Fqdn(p.Host)))
 		}
+	}
+	for _, line := range f.zone {
+		add(line)
 	}
 	return out
 }
@@ -311,6 +315,9 @@ func (f *Fleet) ServeDNS(opts DNSOptions, extra ...string) (*DNSServer, error) {
 	s, err := NewDNSServer(opts, append(f.DNSRecords(), extra...)...)
 	if err != nil {
 		return nil, err
+	}
+	for name, rcode := range f.rcodes {
+		s.SetRcode(name, rcode)
 	}
 	f.closers = append(f.closers, s.Close)
 	return s, nil

@@ -27,6 +27,9 @@ type Scenario struct {
 	Server  *Server // nil for partners with nothing listening
 	Expect  []audit.Verdict
 	Hostile bool // costs up to the probe deadline
+	// Domain is set for a partner known by its domain (a row without host,
+	// or a host that is not among its domain's MX): found through ServeDNS.
+	Domain *DomainScenario
 }
 
 // Fleet is a set of running simulated partners and the trust files that go with them.
@@ -43,6 +46,12 @@ type Fleet struct {
 	closers      []func()
 	rotated      *CA // issuer of rotated certificates
 	pki          *pkiServer
+	// The domain partners (Options.Domains): their zone data and forced
+	// answers for ServeDNS, and the ports their servers listen on.
+	zone          []string
+	rcodes        map[string]int
+	port, altPort int
+	servers       []*Server // servers of no scenario of their own (shared MX hosts)
 }
 
 // Options chooses what a fleet simulates.
@@ -53,6 +62,11 @@ type Options struct {
 	// NoDNS leaves out the partner whose host name must fail to resolve:
 	// with the system resolver it would cause a real DNS query.
 	NoDNS bool
+	// Domains adds partners known by their domain only (two MX, one broken;
+	// an IPv6-only MX on ::1; an implicit MX; a null MX; partners sharing a
+	// provider's MX; DNS failures; a row whose host is not an MX of its
+	// domain): a run finds them through the DNS server ServeDNS starts.
+	Domains bool
 }
 
 var nextIP atomic.Uint32
@@ -209,6 +223,7 @@ func Start(opts Options) (*Fleet, error) {
 		Resolver:    &Resolver{hosts: map[string][]string{}},
 		PublicRoot:  p.pubRoot,
 		PublicInter: p.pubInter,
+		rcodes:      map[string]int{},
 		PrivateRoots: map[string][]byte{
 			"mueller-root.pem":  PEM(p.private.Cert),
 			"expired-root.cer":  p.expiredRoot.Cert.Raw,
@@ -234,6 +249,11 @@ func Start(opts Options) (*Fleet, error) {
 		}
 		if err := f.add(sc, opts); err != nil {
 			return nil, fmt.Errorf("fleet: %s: %w", sc.name, err)
+		}
+	}
+	if opts.Domains {
+		if err := f.addDomains(p, opts); err != nil {
+			return nil, fmt.Errorf("fleet: domain partners: %w", err)
 		}
 	}
 	ok = true

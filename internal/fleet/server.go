@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -76,7 +77,14 @@ type Server struct {
 	mu   sync.Mutex
 	conn map[net.Conn]bool
 	done chan struct{}
+	// lines counts the reply lines written that a client waits for (each
+	// after Behavior.LineDelay): all but the reply to QUIT.
+	lines atomic.Int64
 }
+
+// Lines returns how many SMTP reply lines the server has written that a
+// client waits for (the reply to QUIT is not one: clients hang up after QUIT).
+func (s *Server) Lines() int64 { return s.lines.Load() }
 
 // Listen starts a server with behaviour b on addr (e.g. "127.0.0.7:0").
 func Listen(addr string, b Behavior) (*Server, error) {
@@ -228,7 +236,8 @@ func (s *Server) handle(c net.Conn) {
 		c = tc
 	}
 	w := bufio.NewWriter(c)
-	say := func(lines ...string) bool {
+	// write sends reply lines; counted says a client waits for them (it does not for the reply to QUIT).
+	write := func(counted bool, lines ...string) bool {
 		for _, l := range lines {
 			if !s.sleep(b.LineDelay) {
 				return false
@@ -238,9 +247,13 @@ func (s *Server) handle(c net.Conn) {
 			if err := w.Flush(); err != nil {
 				return false
 			}
+			if counted {
+				s.lines.Add(1)
+			}
 		}
 		return true
 	}
+	say := func(lines ...string) bool { return write(true, lines...) }
 	r := bufio.NewReaderSize(c, 4096)
 	if b.GreetDelay > 0 {
 		if b.DropEarly {
@@ -340,7 +353,7 @@ func (s *Server) handle(c net.Conn) {
 				}
 			}
 		case "QUIT":
-			say("221 2.0.0 Bye")
+			write(false, "221 2.0.0 Bye")
 			return
 		case "NOOP", "RSET":
 			say("250 2.0.0 OK")

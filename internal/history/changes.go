@@ -2,6 +2,10 @@ package history
 
 import (
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -12,6 +16,10 @@ import (
 const (
 	PartnerAdded      = audit.ChangePartnerAdded
 	PartnerRemoved    = audit.ChangePartnerRemoved
+	MXAdded           = audit.ChangeMXAdded
+	MXRemoved         = audit.ChangeMXRemoved
+	AddressAdded      = audit.ChangeAddressAdded
+	AddressRemoved    = audit.ChangeAddressRemoved
 	CertReplaced      = audit.ChangeCertReplaced
 	IssuerChanged     = audit.ChangeIssuerChanged
 	SubjectChanged    = audit.ChangeSubjectChanged
@@ -52,12 +60,13 @@ type leafInfo struct {
 	NotAfter time.Time
 }
 
-// state is one partner row's result reduced to what change detection
-// compares, with the run it was recorded in.
+// state is one target of a partner in one run (one inventory row, for a
+// run recorded before targets), reduced to what change detection compares.
 type state struct {
 	Partner    string
-	Target     string // targetOf the row: what it audits
-	Host       string
+	Target     string // stateKey: what it audits
+	MX         string // the host name
+	Address    string // the address, "" for a row recorded without one
 	Port       int
 	Verdict    audit.Verdict
 	RootSource string
@@ -66,8 +75,37 @@ type state struct {
 	Started    time.Time // that run's clock
 }
 
-// key identifies an inventory row across runs: the partner and what it audits.
+// key identifies a target across runs: the partner and what it audits.
 func (s *state) key() string { return s.Partner + "\x00" + s.Target }
+
+// hostKey is the key a row recorded before targets (no address: the host
+// resolved at probe time) gave the same MX host.
+func (s *state) hostKey() string { return s.Partner + "\x00" + stateKey(s.MX, s.Port, "") }
+
+// partnerState is one partner in one run: its verdict, and its targets
+// (none when its DNS failed or its domain takes no mail).
+type partnerState struct {
+	Name    string
+	Domain  string
+	Verdict audit.Verdict
+	Targets []*state
+	RunID   int64
+	Started time.Time
+}
+
+// describe names what a partner audits, for partner_added and partner_removed.
+func (p *partnerState) describe() string {
+	var out []string
+	for _, t := range p.Targets {
+		if s := fmt.Sprintf("%s:%d", t.MX, t.Port); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return p.Domain
+	}
+	return strings.Join(out, ", ")
+}
 
 // targetOf says what a partner row audits: host:port, and the address
 // connected to instead of resolving the host. Migration 3 computes the same
@@ -80,12 +118,89 @@ func targetOf(p audit.Partner) string {
 	return t
 }
 
-// snapshot is one run reduced to its partners' states, in inventory order.
+// stateKey is the key of a target: audit.TargetKey, with an address whose
+// port is the service port itself written without it (as the pipeline
+// writes a target's address), so rows recorded before targets keep their key.
+func stateKey(host string, port int, address string) string {
+	if h, p, err := net.SplitHostPort(address); err == nil && p == strconv.Itoa(port) {
+		address = h
+	}
+	return audit.TargetKey(host, port, address)
+}
+
+// snapshot is one run reduced to its partners and their targets' states, in results order.
 type snapshot struct {
-	RunID   int64
-	Started time.Time
-	States  []state
-	Marks   []int // the run's expiry marks (audit.Thresholds.ExpiryMarks); nil means the defaults
+	RunID    int64
+	Started  time.Time
+	States   []state
+	Partners []partnerState
+	Marks    []int // the run's expiry marks (audit.Thresholds.ExpiryMarks); nil means the defaults
+}
+
+// newSnapshot groups states into partners by name, in order; a partner's
+// verdict is its worst target's.
+func newSnapshot(runID int64, started time.Time, states []state) *snapshot {
+	var b snapshotBuilder
+	for _, st := range states {
+		b.add(st.Partner, "", st.Verdict, st)
+	}
+	return b.snapshot(runID, started)
+}
+
+// snapshotBuilder collects a run's partners in results order; results of
+// one name (rows recorded before targets) make one partner.
+type snapshotBuilder struct {
+	states []state
+	parts  []partnerState
+	idx    [][]int // each partner's states
+	at     map[string]int
+}
+
+// add adds a result of partner name with verdict and the states of its targets.
+func (b *snapshotBuilder) add(name, domain string, verdict audit.Verdict, states ...state) {
+	if b.at == nil {
+		b.at = map[string]int{}
+	}
+	k, ok := b.at[name]
+	if !ok {
+		k = len(b.parts)
+		b.at[name] = k
+		b.parts = append(b.parts, partnerState{Name: name, Domain: domain, Verdict: verdict})
+		b.idx = append(b.idx, nil)
+	}
+	p := &b.parts[k]
+	if verdict.Rank() < p.Verdict.Rank() {
+		p.Verdict = verdict
+	}
+	for _, st := range states {
+		b.idx[k] = append(b.idx[k], len(b.states))
+		b.states = append(b.states, st)
+	}
+}
+
+func (b *snapshotBuilder) snapshot(runID int64, started time.Time) *snapshot {
+	s := &snapshot{RunID: runID, Started: started, States: b.states, Partners: b.parts}
+	for i := range s.States {
+		s.States[i].RunID, s.States[i].Started = runID, started
+	}
+	for k := range s.Partners {
+		s.Partners[k].RunID, s.Partners[k].Started = runID, started
+		for _, i := range b.idx[k] {
+			s.Partners[k].Targets = append(s.Partners[k].Targets, &s.States[i])
+		}
+	}
+	return s
+}
+
+// audited counts the partners of s that were probed.
+func (s *snapshot) audited() int {
+	n := 0
+	for i := range s.Partners {
+		if s.Partners[i].Verdict != audit.NotProbed {
+			n++
+		}
+	}
+	return n
 }
 
 // rootSourceName says what a Root.Source means to an admin.
@@ -115,56 +230,219 @@ func describeLeaf(l *leafInfo) string {
 // diffSnapshots returns the changes from run prev to run cur, both taken
 // whole (as "mxaudit diff" compares two runs): see diff.
 func diffSnapshots(prev, cur *snapshot) []audit.Change {
-	before := make(map[string]*state, len(prev.States))
-	for i := range prev.States {
-		if k := prev.States[i].key(); before[k] == nil {
-			before[k] = &prev.States[i]
+	beforeP := make(map[string]*partnerState, len(prev.Partners))
+	for i := range prev.Partners {
+		if p := &prev.Partners[i]; beforeP[p.Name] == nil && p.Verdict != audit.NotProbed {
+			beforeP[p.Name] = p
 		}
 	}
-	return diff(cur, before, prev)
+	beforeT := make(map[string]*state, len(prev.States))
+	for i := range prev.States {
+		if st := &prev.States[i]; beforeT[st.key()] == nil && st.Verdict != audit.NotProbed {
+			beforeT[st.key()] = st
+		}
+	}
+	return diff(cur, beforeP, beforeT, prev)
 }
 
-// diff returns the changes of cur, row by row in cur's order (rows are
-// keyed by partner and target, so two MX hosts of one partner are two
-// rows), each row's changes in the order of Kinds, then the removed rows in
-// base's order. Each row is compared with before[key], the state of the
-// last run that audited it; a row before does not hold is partner_added
-// (since base); a row of base that cur does not hold is partner_removed.
-// Rows not probed (NotProbed) on either side are not compared.
-func diff(cur *snapshot, before map[string]*state, base *snapshot) []audit.Change {
-	seen := make(map[string]bool, len(cur.States))
+// diff returns the changes of cur, partner by partner in cur's order, then
+// the removed partners in base's order. Each partner is compared with
+// beforeP[name], its state in the last run that audited it: a partner
+// before does not hold is partner_added (since base); a partner of base
+// that cur does not hold is partner_removed. Its targets are compared one
+// by one with beforeT (the last run that audited each): a target of an MX
+// host the partner did not have is mx_added, another address of a known
+// MX host address_added, and the reverse mx_removed and address_removed.
+// Partners and targets not probed (NotProbed) are not compared. Expiry is
+// measured against the marks of cur's run.
+func diff(cur *snapshot, beforeP map[string]*partnerState, beforeT map[string]*state, base *snapshot) []audit.Change {
+	seen := make(map[string]bool, len(cur.Partners))
 	marks := cur.Marks
 	if marks == nil {
 		marks = audit.DefaultThresholds().ExpiryMarks()
 	}
 	var out []audit.Change
-	for i := range cur.States {
-		c := &cur.States[i]
-		k := c.key()
-		if seen[k] {
-			continue // the inventory rejects exact duplicates; be safe
-		}
-		seen[k] = true
-		p, ok := before[k]
-		if !ok {
-			out = append(out, audit.Change{Partner: c.Partner, Target: c.Target, Kind: PartnerAdded, After: fmt.Sprintf("%s:%d", c.Host, c.Port), SinceRun: base.RunID})
+	for i := range cur.Partners {
+		c := &cur.Partners[i]
+		if seen[c.Name] {
 			continue
 		}
-		out = append(out, compare(p, c, marks)...)
+		seen[c.Name] = true
+		p := beforeP[c.Name]
+		if p == nil {
+			out = append(out, audit.Change{Partner: c.Name, Kind: PartnerAdded, After: c.describe(), SinceRun: base.RunID})
+			continue
+		}
+		out = append(out, comparePartner(p, c, beforeT, marks)...)
 	}
-	for i := range base.States {
-		p := &base.States[i]
-		k := p.key()
-		if seen[k] {
+	for i := range base.Partners {
+		p := &base.Partners[i]
+		if seen[p.Name] {
 			continue
 		}
-		seen[k] = true
-		out = append(out, audit.Change{Partner: p.Partner, Target: p.Target, Kind: PartnerRemoved, Before: fmt.Sprintf("%s:%d", p.Host, p.Port), SinceRun: base.RunID})
+		seen[p.Name] = true
+		out = append(out, audit.Change{Partner: p.Name, Kind: PartnerRemoved, Before: p.describe(), SinceRun: base.RunID})
 	}
 	return out
 }
 
-// compare returns the changes of one row from state p to state c; marks
+// comparePartner returns the changes of partner c since its state p; marks
+// are the expiry marks of c's run.
+func comparePartner(p, c *partnerState, beforeT map[string]*state, marks []int) []audit.Change {
+	if c.Verdict == audit.NotProbed {
+		return nil
+	}
+	if len(p.Targets) == 0 || len(c.Targets) == 0 {
+		// Its DNS failed (or its domain takes no mail) on one side: the
+		// partner's verdict changed, not its MX hosts.
+		return verdictChange(p.Verdict, c.Verdict, c.Name, "", p.RunID)
+	}
+	prevMX, curMX := map[string]bool{}, map[string]bool{}
+	for _, t := range p.Targets {
+		prevMX[t.MX] = true
+	}
+	for _, t := range c.Targets {
+		curMX[t.MX] = true
+	}
+	var out []audit.Change
+	matched := map[string]bool{}  // keys of earlier states compared
+	reported := map[string]bool{} // MX hosts reported added
+	var perTarget []audit.Change
+	for _, t := range c.Targets {
+		matched[t.key()] = true
+		if t.Verdict == audit.NotProbed {
+			continue
+		}
+		pt := beforeT[t.key()]
+		if h := beforeT[t.hostKey()]; pt == nil && h != nil && h.Address == "" {
+			pt = h // the row was recorded before targets: its host, at whatever address it resolved to
+		}
+		switch {
+		case pt != nil:
+			matched[pt.key()] = true
+			perTarget = append(perTarget, compare(pt, t, marks)...)
+		case !prevMX[t.MX] && !reported[t.MX]:
+			reported[t.MX] = true
+			out = append(out, audit.Change{Partner: c.Name, Target: fmt.Sprintf("%s:%d", t.MX, t.Port), Kind: MXAdded,
+				After: addressesOf(c.Targets, t.MX), SinceRun: p.RunID})
+		case prevMX[t.MX]:
+			out = append(out, audit.Change{Partner: c.Name, Target: t.Target, Kind: AddressAdded, After: t.Address, SinceRun: p.RunID})
+		}
+	}
+	reported = map[string]bool{}
+	for _, t := range p.Targets {
+		switch {
+		case matched[t.key()]:
+		case t.Address == "" && curMX[t.MX]: // a row recorded before targets, audited now by address
+		case !curMX[t.MX] && !reported[t.MX]:
+			reported[t.MX] = true
+			out = append(out, audit.Change{Partner: c.Name, Target: fmt.Sprintf("%s:%d", t.MX, t.Port), Kind: MXRemoved,
+				Before: addressesOf(p.Targets, t.MX), SinceRun: p.RunID})
+		case curMX[t.MX] && t.Address != "":
+			out = append(out, audit.Change{Partner: c.Name, Target: t.Target, Kind: AddressRemoved, Before: t.Address, SinceRun: p.RunID})
+		}
+	}
+	perTarget = collapse(perTarget, c)
+	// A partner whose worst verdict changed only through targets that came
+	// or went still says so once.
+	if !slices.ContainsFunc(perTarget, func(ch audit.Change) bool { return ch.Kind == VerdictWorse || ch.Kind == VerdictRecovered }) {
+		perTarget = append(verdictChange(p.Verdict, c.Verdict, c.Name, "", p.RunID), perTarget...)
+	}
+	out = append(out, perTarget...)
+	slices.SortStableFunc(out, func(a, b audit.Change) int { return kindRank(a.Kind) - kindRank(b.Kind) })
+	return out
+}
+
+// verdictChange is verdict_worse or verdict_recovered from p to c, or nothing.
+func verdictChange(p, c audit.Verdict, partner, target string, since int64) []audit.Change {
+	switch pr, cr := p.Rank(), c.Rank(); {
+	case cr < pr:
+		return []audit.Change{{Partner: partner, Target: target, Kind: VerdictWorse, Before: string(p), After: string(c), SinceRun: since}}
+	case cr > pr:
+		return []audit.Change{{Partner: partner, Target: target, Kind: VerdictRecovered, Before: string(p), After: string(c), SinceRun: since}}
+	}
+	return nil
+}
+
+// addressesOf lists the addresses of the targets of one MX host.
+func addressesOf(ts []*state, mx string) string {
+	var out []string
+	for _, t := range ts {
+		if t.MX == mx && t.Address != "" && !slices.Contains(out, t.Address) {
+			out = append(out, t.Address)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// collapse merges the same change (kind, before and after) seen on several
+// targets of partner c into one naming them all: a renewal on every
+// address is one cert_replaced, while a certificate that changed on one
+// address only says which. All addresses of an MX host are named by the
+// host ("mx1.example:25").
+func collapse(cs []audit.Change, c *partnerState) []audit.Change {
+	type group struct {
+		first   int
+		targets []string
+	}
+	idx := map[string]*group{}
+	var order []string
+	for i, ch := range cs {
+		k := ch.Kind + "\x00" + ch.Before + "\x00" + ch.After
+		g, ok := idx[k]
+		if !ok {
+			g = &group{first: i}
+			idx[k] = g
+			order = append(order, k)
+		}
+		g.targets = append(g.targets, ch.Target)
+	}
+	out := make([]audit.Change, 0, len(order))
+	for _, k := range order {
+		g := idx[k]
+		ch := cs[g.first]
+		if len(g.targets) > 1 {
+			ch.Target = targetsLabel(g.targets, c)
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+// targetsLabel names the targets in keys: an MX host whose every target
+// is among them by its name and port, the others by their keys.
+func targetsLabel(keys []string, c *partnerState) string {
+	var out []string
+	done := map[string]bool{}
+	for _, t := range c.Targets {
+		if done[t.MX] || !slices.Contains(keys, t.Target) {
+			continue
+		}
+		all := true
+		for _, o := range c.Targets {
+			if o.MX == t.MX && !slices.Contains(keys, o.Target) {
+				all = false
+			}
+		}
+		if all {
+			done[t.MX] = true
+			out = append(out, fmt.Sprintf("%s:%d", t.MX, t.Port))
+			continue
+		}
+		out = append(out, t.Target)
+	}
+	return strings.Join(out, ", ")
+}
+
+// kindRank is the position of kind in audit.ChangeKinds.
+func kindRank(kind string) int {
+	if i := slices.Index(audit.ChangeKinds, kind); i >= 0 {
+		return i
+	}
+	return len(audit.ChangeKinds)
+}
+
+// compare returns the changes of one target from state p to state c; marks
 // are the expiry marks of c's run.
 func compare(p, c *state, marks []int) []audit.Change {
 	var out []audit.Change
@@ -174,12 +452,7 @@ func compare(p, c *state, marks []int) []audit.Change {
 	if p.Verdict == audit.NotProbed || c.Verdict == audit.NotProbed {
 		return nil
 	}
-	switch pr, cr := p.Verdict.Rank(), c.Verdict.Rank(); {
-	case cr < pr:
-		add(VerdictWorse, string(p.Verdict), string(c.Verdict))
-	case cr > pr:
-		add(VerdictRecovered, string(p.Verdict), string(c.Verdict))
-	}
+	out = append(out, verdictChange(p.Verdict, c.Verdict, c.Partner, c.Target, p.RunID)...)
 	if p.Leaf == nil || c.Leaf == nil {
 		return out
 	}

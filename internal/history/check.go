@@ -41,17 +41,17 @@ func (db *DB) Check(quick bool) (*CheckReport, error) {
 		pragma = fmt.Sprintf("PRAGMA quick_check(%d)", maxCheckProblems)
 	}
 	if err := db.sql.QueryRowContext(ctx, "PRAGMA user_version").Scan(&rep.Schema); err != nil {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	rows, err := db.sql.QueryContext(ctx, pragma)
 	if err != nil {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	for rows.Next() {
 		var msg string
 		if err := rows.Scan(&msg); err != nil {
 			rows.Close()
-			return rep, db.wrap(OpCheck, err)
+			return db.checkFailed(rep, err)
 		}
 		if msg != "ok" {
 			rep.Problems = append(rep.Problems, msg)
@@ -59,32 +59,43 @@ func (db *DB) Check(quick bool) (*CheckReport, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	fk, err := db.sql.QueryContext(ctx, "PRAGMA foreign_key_check")
 	if err != nil {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	for fk.Next() && len(rep.Problems) < maxCheckProblems {
 		var table, parent string
 		var rowid, fkid any
 		if err := fk.Scan(&table, &rowid, &parent, &fkid); err != nil {
 			fk.Close()
-			return rep, db.wrap(OpCheck, err)
+			return db.checkFailed(rep, err)
 		}
 		rep.Problems = append(rep.Problems, fmt.Sprintf("table %s row %v refers to a missing row of %s", table, rowid, parent))
 	}
 	fk.Close()
 	if err := fk.Err(); err != nil {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	if err := db.sql.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&rep.Runs); err != nil && len(rep.Problems) == 0 {
-		return rep, db.wrap(OpCheck, err)
+		return db.checkFailed(rep, err)
 	}
 	if len(rep.Problems) > 0 {
 		return rep, &Error{Op: OpCheck, Path: db.path, Err: fmt.Errorf("%w: %d problem(s) found, the first: %s", ErrCorrupt, len(rep.Problems), rep.Problems[0])}
 	}
 	return rep, nil
+}
+
+// checkFailed is Check's answer when a step of it fails: a damaged
+// database (SQLite refuses to read a page) is a problem of the report too,
+// so that a report with ErrCorrupt always says what is wrong.
+func (db *DB) checkFailed(rep *CheckReport, err error) (*CheckReport, error) {
+	werr := db.wrap(OpCheck, err)
+	if errors.Is(werr, ErrCorrupt) && len(rep.Problems) < maxCheckProblems {
+		rep.Problems = append(rep.Problems, err.Error())
+	}
+	return rep, werr
 }
 
 // CheckFile opens the database at path read-only and checks it (see

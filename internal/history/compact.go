@@ -17,6 +17,9 @@ import (
 type storedBody struct {
 	audit.Result
 	CompactChain []int `json:"x_compact_chain,omitempty"` // indexes in Chain holding only SHA256
+	// CompactTargets holds, for each target, the indexes of its Chain
+	// holding only SHA256; the targets' durations and timings are in the targets table.
+	CompactTargets [][]int `json:"x_compact_targets,omitempty"`
 }
 
 // compactable reports whether c is exactly what audit.NewCert makes of its DER,

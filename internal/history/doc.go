@@ -12,24 +12,32 @@
 // beside each run for information only. Moving the inventory file starts a
 // new history.
 //
-// # Rows and baseline
+// # Partners, targets and baseline
 //
-// A partner may list several MX hosts, so results are matched across runs
-// by partner name and target (host:port, and the address connected to
-// instead of resolving the host: targetOf), never by name alone.
+// A partner (all inventory rows of one name) has targets: every address of
+// every MX host of its domain, or of the host its rows name (the targets
+// table, schema 5). Results are matched across runs by partner name, and
+// targets by what they audit (stateKey: "mx.example:25 via 192.0.2.1"),
+// never by name alone. A run recorded before targets (schema 4 and older)
+// has one target per row: its host, keyed host:port (and the address the
+// row gave); such a target is compared with each address of the same host
+// now, so the first run after the upgrade reports no change.
 //
-// The baseline of a run is the latest earlier run of the same inventory
-// that was recorded completely, was not interrupted (Results.Incomplete
-// false) and audited at least one row (a night whose every inventory row
-// was rejected audits none). Without a baseline a run reports no changes.
-// Each row is compared with the last earlier run that audited it
-// (interrupted runs included: a partner probed before the Ctrl-C was
-// audited); a row no earlier run audited is partner_added, and a row of the
-// baseline the run does not hold is partner_removed. Rows not probed
-// (verdict NotProbed) are not compared. Certificate comparisons need a leaf
-// certificate on both sides: a partner that was unreachable last night and
-// is back with a new certificate shows as a recovered verdict, not as a
-// replaced certificate.
+// The baseline of a run is the latest earlier run of the same scope
+// (inventory, vantage point and shard, schema 4) that was recorded
+// completely, was not interrupted (Results.Incomplete false) and audited at
+// least one partner (a night whose every inventory row was rejected audits
+// none). Without a baseline a run reports no changes. Each partner is
+// compared with the last earlier run from the same vantage point that
+// audited it, and each of its targets with the last earlier run from that
+// vantage point that audited that target (interrupted runs included: a
+// partner probed before the Ctrl-C was audited); a partner no earlier run audited is partner_added, and a
+// partner of the baseline the run does not hold is partner_removed.
+// Partners and targets not probed (verdict NotProbed) are not compared.
+// A partner whose DNS failed on one side (no target) is compared by its
+// verdict alone. Certificate comparisons need a leaf certificate on both
+// sides: a target that was unreachable last night and is back with a new
+// certificate shows as a recovered verdict, not as a replaced certificate.
 //
 // # Errors
 //
@@ -42,12 +50,23 @@
 //
 // # Change kinds
 //
-// Each kind is reported at most once per partner per run; several kinds may
-// apply to one partner (a rotation to a new CA is cert_replaced,
+// Each kind is reported at most once per target per run; several kinds may
+// apply to one target (a rotation to a new CA is cert_replaced,
 // issuer_changed and usually key_changed):
 //
 //   - partner_added: the partner is in this run's inventory and not in the baseline's.
 //   - partner_removed: the partner was in the baseline and is gone.
+//   - mx_added: an MX host the partner did not have (Target names it, After its addresses).
+//   - mx_removed: an MX host the partner had is gone.
+//   - address_added: an MX host of the partner has an address it did not have (Target names it).
+//   - address_removed: an address of an MX host of the partner is gone.
+//
+// The kinds below are reported per target (Change.Target). The same change
+// on several targets of a partner is one change naming them all (an MX
+// host whose every address has it by the host's name: a renewal on every
+// address is one cert_replaced, a certificate that changed on one address
+// only names that address). A partner whose worst verdict changed only
+// through targets that came or went gets one verdict change with no target.
 //   - cert_replaced: the leaf certificate's SHA-256 differs.
 //   - issuer_changed: the leaf's issuer DN differs (the Exchange 2013 story: a
 //     receive connector pinned with TlsCertificateName <I>old issuer<S>subject

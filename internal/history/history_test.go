@@ -245,51 +245,80 @@ func TestDiffSnapshots(t *testing.T) {
 	leaf := func(days int) *leafInfo {
 		return &leafInfo{SHA256: "AA", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.Add(time.Duration(days)*24*time.Hour + time.Hour)}
 	}
+	renewed := &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)}
 	st := func(name string, v audit.Verdict, l *leafInfo) state {
-		return state{Partner: name, Target: "mx:25", Host: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l, Started: now}
+		return state{Partner: name, Target: "mx:25", MX: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l, Started: now}
 	}
-	mx2 := func(s state) state { s.Host, s.Target = "mx2", "mx2:25"; return s }
+	mx2 := func(s state) state { s.MX, s.Target = "mx2", "mx2:25"; return s }
+	// at puts a state at an address of its MX host, as a partner by domain has it.
+	at := func(addr string, s state) state { s.Address, s.Target = addr, stateKey(s.MX, 25, addr); return s }
 	tests := []struct {
 		name       string
 		prev, cur  []state
 		want       []string
 		wantBefore string
 		wantAfter  string
+		wantTarget string
 		marks      []int // of the later run; nil: the default thresholds'
 	}{
-		{"nothing", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90))}, nil, "", "", nil},
+		{"nothing", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.Valid, leaf(90))}, nil, "", "", "", nil},
 		{"jump over two thresholds reports the most severe", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(5))},
-			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)", nil},
+			[]string{"a expiry_threshold"}, "40 days left", "5 days left (<= 7)", "mx:25", nil},
 		{"expired", []state{st("a", audit.Valid, leaf(0))}, []state{st("a", audit.Valid, leaf(-1))},
-			[]string{"a expiry_threshold"}, "less than a day left", "expired 1 day ago", nil},
-		{"renewed is no threshold", []state{st("a", audit.Valid, leaf(8))}, []state{st("a", audit.Valid, &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)})},
-			[]string{"a cert_replaced"}, "", "", nil},
-		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", "", nil},
+			[]string{"a expiry_threshold"}, "less than a day left", "expired 1 day ago", "", nil},
+		{"renewed is no threshold", []state{st("a", audit.Valid, leaf(8))}, []state{st("a", audit.Valid, renewed)},
+			[]string{"a cert_replaced"}, "", "", "", nil},
+		{"not probed is skipped", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.NotProbed, nil)}, nil, "", "", "", nil},
 		{"worse without leaf", []state{st("a", audit.Valid, leaf(90))}, []state{st("a", audit.DNSError, nil)},
-			[]string{"a verdict_worse"}, "Valid", "DNSError", nil},
+			[]string{"a verdict_worse"}, "Valid", "DNSError", "mx:25", nil},
 		{"two hosts of one partner are compared host by host", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))},
-			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, nil, "", "", nil},
-		{"a second host of a partner is added", []state{st("a", audit.Valid, leaf(90))},
-			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, []string{"a partner_added"}, "", "mx2:25", nil},
-		{"one host of two goes away", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Valid, leaf(90)))},
-			[]state{mx2(st("a", audit.Valid, leaf(90)))}, []string{"a partner_removed"}, "mx:25", "", nil},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, nil, "", "", "", nil},
+		{"an MX host is added, failing", []state{st("a", audit.Valid, leaf(90))},
+			[]state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Expired, leaf(90)))}, []string{"a mx_added", "a verdict_worse"}, "", "", "mx2:25", nil},
+		{"an MX host goes away", []state{st("a", audit.Valid, leaf(90)), mx2(st("a", audit.Valid, leaf(90)))},
+			[]state{mx2(st("a", audit.Valid, leaf(90)))}, []string{"a mx_removed"}, "", "", "mx:25", nil},
+		{"an address appears", []state{at("192.0.2.1", st("a", audit.Valid, leaf(90)))},
+			[]state{at("192.0.2.1", st("a", audit.Valid, leaf(90))), at("2001:db8::1", st("a", audit.Valid, leaf(90)))},
+			[]string{"a address_added"}, "", "2001:db8::1", "mx:25 via 2001:db8::1", nil},
+		{"an address goes away", []state{at("192.0.2.1", st("a", audit.Valid, leaf(90))), at("192.0.2.2", st("a", audit.Valid, leaf(90)))},
+			[]state{at("192.0.2.2", st("a", audit.Valid, leaf(90)))}, []string{"a address_removed"}, "192.0.2.1", "", "mx:25 via 192.0.2.1", nil},
+		{"a certificate changed on one address only", []state{at("192.0.2.1", st("a", audit.Valid, leaf(90))), at("2001:db8::1", st("a", audit.Valid, leaf(90)))},
+			[]state{at("192.0.2.1", st("a", audit.Valid, leaf(90))), at("2001:db8::1", st("a", audit.Valid, renewed))},
+			[]string{"a cert_replaced"}, "", "", "mx:25 via 2001:db8::1", nil},
+		{"renewed on every address: one change", []state{at("192.0.2.1", st("a", audit.Valid, leaf(8))), at("2001:db8::1", st("a", audit.Valid, leaf(8)))},
+			[]state{at("192.0.2.1", st("a", audit.Valid, renewed)), at("2001:db8::1", st("a", audit.Valid, renewed))},
+			[]string{"a cert_replaced"}, "", "", "mx:25", nil},
+		{"a row recorded before targets, now audited by address", []state{st("a", audit.Valid, leaf(90))},
+			[]state{at("192.0.2.1", st("a", audit.Valid, leaf(90))), at("2001:db8::1", st("a", audit.Expired, leaf(90)))},
+			[]string{"a verdict_worse"}, "Valid", "Expired", "mx:25 via 2001:db8::1", nil},
 		{"thresholds of 45 and 10 days: 50 to 40 crosses the warning mark", []state{st("a", audit.Valid, leaf(50))}, []state{st("a", audit.Valid, leaf(40))},
-			[]string{"a expiry_threshold"}, "50 days left", "40 days left (<= 45)", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
+			[]string{"a expiry_threshold"}, "50 days left", "40 days left (<= 45)", "mx:25", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
 		{"thresholds of 45 and 10 days: 40 to 8 crosses the error mark", []state{st("a", audit.Valid, leaf(40))}, []state{st("a", audit.Valid, leaf(8))},
-			[]string{"a expiry_threshold"}, "40 days left", "8 days left (<= 10)", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
+			[]string{"a expiry_threshold"}, "40 days left", "8 days left (<= 10)", "mx:25", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
 		{"thresholds of 45 and 10 days: 9 to 8 crosses nothing", []state{st("a", audit.Valid, leaf(9))}, []state{st("a", audit.Valid, leaf(8))},
-			nil, "", "", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
+			nil, "", "", "", audit.Thresholds{ExpiryWarningDays: 45, ExpiryErrorDays: 10}.ExpiryMarks()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := diffSnapshots(&snapshot{RunID: 1, Started: now, States: tt.prev}, &snapshot{RunID: 2, Started: now, States: tt.cur, Marks: tt.marks})
+			cur := newSnapshot(2, now, tt.cur)
+			cur.Marks = tt.marks
+			got := diffSnapshots(newSnapshot(1, now, tt.prev), cur)
 			if !slices.Equal(kinds(got), tt.want) {
-				t.Fatalf("got %q, want %q", kinds(got), tt.want)
+				t.Fatalf("got %q, want %q (%+v)", kinds(got), tt.want, got)
 			}
-			if tt.wantBefore != "" && (got[0].Before != tt.wantBefore || got[0].After != tt.wantAfter) {
+			if tt.wantBefore != "" && got[0].Before != tt.wantBefore || tt.wantAfter != "" && got[0].After != tt.wantAfter {
 				t.Errorf("got %q -> %q, want %q -> %q", got[0].Before, got[0].After, tt.wantBefore, tt.wantAfter)
 			}
+			if tt.wantTarget != "" && got[0].Target != tt.wantTarget {
+				t.Errorf("target %q, want %q", got[0].Target, tt.wantTarget)
+			}
 		})
+	}
+	// A partner whose domain stopped resolving: its verdict, not its MX hosts, changed.
+	prev := newSnapshot(1, now, []state{at("192.0.2.1", st("a", audit.Valid, leaf(90)))})
+	cur := &snapshot{RunID: 2, Started: now, Partners: []partnerState{{Name: "a", Domain: "a.example", Verdict: audit.DNSError}}}
+	if got := kinds(diffSnapshots(prev, cur)); !slices.Equal(got, []string{"a verdict_worse"}) {
+		t.Errorf("DNS failure: %q", got)
 	}
 }
 

@@ -186,11 +186,11 @@ func (db *DB) Run(id int64) (Run, error) {
 func (db *DB) Diff(a, b int64) (_ []audit.Change, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
-	prev, err := loadSnapshot(ctx, db.c(), a)
+	prev, err := loadSnapshot(ctx, db.c(), a, db.hasTargets())
 	if err != nil {
 		return nil, err
 	}
-	cur, err := loadSnapshot(ctx, db.c(), b)
+	cur, err := loadSnapshot(ctx, db.c(), b, db.hasTargets())
 	if err != nil {
 		return nil, err
 	}
@@ -235,8 +235,10 @@ type partnerRef struct {
 	audit.Partner
 }
 
-// loadSnapshot reads run id back as change detection sees it.
-func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
+// loadSnapshot reads run id back as change detection sees it; withTargets
+// says the database has the targets table (schema 5), which a read-only
+// older database lacks.
+func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*snapshot, error) {
 	started, err := runStarted(ctx, q, id)
 	if err != nil {
 		return nil, err
@@ -245,8 +247,14 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{RunID: id, Started: started, Marks: marks}
-	rows, err := q.QueryContext(ctx, `SELECT p.name, p.doc, r.verdict, r.root_source,
+	targets := map[int][]state{}
+	if withTargets {
+		if targets, err = loadTargetStates(ctx, q, id); err != nil {
+			return nil, err
+		}
+	}
+	var b snapshotBuilder
+	rows, err := q.QueryContext(ctx, `SELECT r.seq, p.name, p.doc, r.verdict, r.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
 		FROM results r JOIN partners p ON p.id = r.partner_id LEFT JOIN certs c ON c.id = r.leaf_id
 		WHERE r.run_id = ? ORDER BY r.seq`, id)
@@ -256,28 +264,73 @@ func loadSnapshot(ctx context.Context, q queryer, id int64) (*snapshot, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var st state
+		var seq int
 		var pdoc []byte
-		var sha, subject, issuer, key sql.NullString
-		var notAfter sql.NullInt64
-		if err := rows.Scan(&st.Partner, &pdoc, &st.Verdict, &st.RootSource, &sha, &subject, &issuer, &key, &notAfter); err != nil {
+		var lc leafColumns
+		if err := rows.Scan(&seq, &st.Partner, &pdoc, &st.Verdict, &st.RootSource, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
 			return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 		}
 		var ref partnerRef
 		if err := json.Unmarshal(pdoc, &ref); err != nil {
 			return nil, fmt.Errorf("history: run %d partner %q: %w", id, st.Partner, err)
 		}
-		st.Host, st.Port, st.Target = ref.Host, ref.Port, targetOf(ref.Partner)
-		st.RunID, st.Started = id, started
-		if sha.Valid {
-			st.Leaf = &leafInfo{SHA256: sha.String, Subject: subject.String, Issuer: issuer.String, KeySHA: key.String,
-				NotAfter: time.Unix(notAfter.Int64, 0).UTC()}
+		switch ts := targets[seq]; {
+		case len(ts) > 0:
+			for i := range ts {
+				ts[i].Partner = st.Partner
+			}
+			b.add(st.Partner, ref.Domain, st.Verdict, ts...)
+		case ref.Host != "": // a row recorded before targets: its host is its one target
+			st.MX, st.Address, st.Port, st.Target = ref.Host, ref.Address, ref.Port, stateKey(ref.Host, ref.Port, ref.Address)
+			st.Leaf = lc.leaf()
+			b.add(st.Partner, ref.Domain, st.Verdict, st)
+		default:
+			b.add(st.Partner, ref.Domain, st.Verdict)
 		}
-		s.States = append(s.States, st)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 	}
+	s := b.snapshot(id, started)
+	s.Marks = marks
 	return s, nil
+}
+
+// leafColumns are the certs columns of a leaf, NULL without one.
+type leafColumns struct {
+	sha, subject, issuer, key sql.NullString
+	notAfter                  sql.NullInt64
+}
+
+func (l leafColumns) leaf() *leafInfo {
+	if !l.sha.Valid {
+		return nil
+	}
+	return &leafInfo{SHA256: l.sha.String, Subject: l.subject.String, Issuer: l.issuer.String, KeySHA: l.key.String,
+		NotAfter: time.Unix(l.notAfter.Int64, 0).UTC()}
+}
+
+// loadTargetStates reads the targets of run id, by the seq of their partner's result.
+func loadTargetStates(ctx context.Context, q queryer, id int64) (map[int][]state, error) {
+	rows, err := q.QueryContext(ctx, `SELECT t.seq, t.target, t.mx, t.address, t.port, t.verdict, t.root_source,
+			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
+		FROM targets t LEFT JOIN certs c ON c.id = t.leaf_id WHERE t.run_id = ? ORDER BY t.seq, t.tseq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	out := map[int][]state{}
+	for rows.Next() {
+		var st state
+		var seq int
+		var lc leafColumns
+		if err := rows.Scan(&seq, &st.Target, &st.MX, &st.Address, &st.Port, &st.Verdict, &st.RootSource, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
+			return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
+		}
+		st.Leaf = lc.leaf()
+		out[seq] = append(out[seq], st)
+	}
+	return out, rows.Err()
 }
 
 // Results loads run id back as the audit.Results it was recorded from,
@@ -351,25 +404,22 @@ func (db *DB) Results(id int64) (_ *audit.Results, err error) {
 		if r.SMTP.TimingsMS, err = decodeTimings(x.timings); err != nil {
 			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
 		}
-		for j := range r.Chain {
-			sum := r.Chain[j].SHA256
-			if r.Chain[j].DER, err = der(sum); err != nil {
-				return nil, fmt.Errorf("history: run %d: %w", id, err)
+		if err := restoreChain(r.Chain, body.CompactChain, der, expanded); err != nil {
+			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
+		}
+		for k := range r.Targets {
+			var compact []int
+			if k < len(body.CompactTargets) {
+				compact = body.CompactTargets[k]
+			}
+			if err := restoreChain(r.Targets[k].Chain, compact, der, expanded); err != nil {
+				return nil, fmt.Errorf("history: run %d result %d target %d: %w", id, i, k, err)
 			}
 		}
-		for _, j := range body.CompactChain {
-			if j < 0 || j >= len(r.Chain) {
-				return nil, fmt.Errorf("history: run %d result %d: compact chain index %d out of range", id, i, j)
-			}
-			sum := r.Chain[j].SHA256
-			c, ok := expanded[sum]
-			if !ok {
-				if c, err = expandCert(r.Chain[j].DER); err != nil {
-					return nil, fmt.Errorf("history: run %d: certificate %s: %w", id, sum, err)
-				}
-				expanded[sum] = c
-			}
-			r.Chain[j] = c
+	}
+	if db.hasTargets() {
+		if err := db.restoreTargets(ctx, id, res.Partners); err != nil {
+			return nil, err
 		}
 	}
 	for i := range res.PrivateRoots {
@@ -384,6 +434,59 @@ func (db *DB) Results(id int64) (_ *audit.Results, err error) {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// restoreChain gives the certificates of a stored chain their DER back, and
+// rebuilds those at the compact indexes from it; expanded caches rebuilt certificates.
+func restoreChain(chain []audit.Cert, compact []int, der func(string) ([]byte, error), expanded map[string]audit.Cert) error {
+	for j := range chain {
+		var err error
+		if chain[j].DER, err = der(chain[j].SHA256); err != nil {
+			return err
+		}
+	}
+	for _, j := range compact {
+		if j < 0 || j >= len(chain) {
+			return fmt.Errorf("compact chain index %d out of range", j)
+		}
+		sum := chain[j].SHA256
+		c, ok := expanded[sum]
+		if !ok {
+			var err error
+			if c, err = expandCert(chain[j].DER); err != nil {
+				return fmt.Errorf("certificate %s: %w", sum, err)
+			}
+			expanded[sum] = c
+		}
+		chain[j] = c
+	}
+	return nil
+}
+
+// restoreTargets gives the targets of run id's results their durations and timings back.
+func (db *DB) restoreTargets(ctx context.Context, id int64, results []audit.Result) error {
+	rows, err := db.c().QueryContext(ctx, `SELECT seq, tseq, duration_ms, timings FROM targets WHERE run_id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("history: run %d targets: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq, tseq int
+		var dur int64
+		var timings string
+		if err := rows.Scan(&seq, &tseq, &dur, &timings); err != nil {
+			return fmt.Errorf("history: run %d targets: %w", id, err)
+		}
+		if seq < 0 || seq >= len(results) || tseq < 0 || tseq >= len(results[seq].Targets) {
+			return fmt.Errorf("history: run %d: target %d of result %d out of range", id, tseq, seq)
+		}
+		t := &results[seq].Targets[tseq]
+		t.DurationMS = dur
+		if t.SMTP.TimingsMS, err = decodeTimings(timings); err != nil {
+			return fmt.Errorf("history: run %d result %d target %d: %w", id, seq, tseq, err)
+		}
+	}
+	return rows.Err()
 }
 
 // Changes returns the changes recorded with run id.

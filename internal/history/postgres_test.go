@@ -109,7 +109,7 @@ func TestPostgresMigrations(t *testing.T) {
 	}
 	db.Close()
 	before := pgTables(t, raw)
-	if want := []string{"bodies", "certs", "changes", "mxaudit_schema", "partners", "results", "runs"}; !slices.Equal(before, want) {
+	if want := []string{"bodies", "certs", "changes", "mxaudit_schema", "partners", "results", "runs", "targets"}; !slices.Equal(before, want) {
 		t.Errorf("tables %q, want %q", before, want)
 	}
 	if db, err = Open(url, Options{MustExist: true}); err != nil {

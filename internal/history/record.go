@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -160,6 +161,9 @@ func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
 	for i := range cur.States {
 		cur.States[i].RunID = runID
 	}
+	for i := range cur.Partners {
+		cur.Partners[i].RunID = runID
+	}
 
 	res.Changes = nil
 	audited := cur.audited()
@@ -205,25 +209,15 @@ func (db *DB) record(runID int64, res *audit.Results, cur *snapshot) error {
 	return nil
 }
 
-// audited counts the rows of s that were probed.
-func (s *snapshot) audited() int {
-	n := 0
-	for i := range s.States {
-		if s.States[i].Verdict != audit.NotProbed {
-			n++
-		}
-	}
-	return n
-}
-
 // changesOf computes the changes of run cur of scope s: nothing when the
 // scope has no baseline yet (the latest earlier complete, uninterrupted
 // run of the same inventory, vantage point and shard that audited at least
-// one row: a night whose every row was rejected, or that was interrupted,
-// is never one); otherwise each row of cur against the last earlier run
-// from the same vantage point that audited that row (interrupted runs and
-// other shards included), added rows since the baseline, and the
-// baseline's rows cur no longer has.
+// one partner: a night whose every row was rejected, or that was
+// interrupted, is never one); otherwise each partner of cur against the
+// last earlier run from the same vantage point that audited it, and each
+// of its targets against the last earlier run from that vantage point that
+// audited that target (interrupted runs and other shards included), added
+// partners since the baseline, and the baseline's partners cur no longer has.
 func changesOf(ctx context.Context, tx conn, s Scope, cur *snapshot) ([]audit.Change, error) {
 	var baseID int64
 	inventory, vantage := s.Inventory, s.Vantage
@@ -235,89 +229,88 @@ func changesOf(ctx context.Context, tx conn, s Scope, cur *snapshot) ([]audit.Ch
 	if err != nil {
 		return nil, fmt.Errorf("history: finding the previous run: %w", err)
 	}
-	base, err := loadSnapshot(ctx, tx, baseID)
+	base, err := loadSnapshot(ctx, tx, baseID, true)
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string]bool, len(cur.States))
-	for i := range cur.States {
-		want[cur.States[i].key()] = true
+	want := make(map[string]bool, len(cur.Partners))
+	for i := range cur.Partners {
+		want[cur.Partners[i].Name] = true
 	}
-	before := make(map[string]*state, len(cur.States))
+	beforeP := make(map[string]*partnerState, len(cur.Partners))
+	beforeT := make(map[string]*state, len(cur.States))
 	take := func(s *snapshot) {
+		for i := range s.Partners {
+			if p := &s.Partners[i]; want[p.Name] && beforeP[p.Name] == nil && p.Verdict != audit.NotProbed {
+				beforeP[p.Name] = p
+			}
+		}
 		for i := range s.States {
-			st := &s.States[i]
-			if k := st.key(); want[k] && before[k] == nil && st.Verdict != audit.NotProbed {
-				before[k] = st
+			if st := &s.States[i]; want[st.Partner] && beforeT[st.key()] == nil && st.Verdict != audit.NotProbed {
+				beforeT[st.key()] = st
 			}
 		}
 	}
 	// The runs since the baseline (interrupted or empty ones) hold the
-	// latest audits of some rows, newest first; then the baseline.
+	// latest audits of some partners, newest first; then the baseline.
 	later, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND shards = ? AND shard = ? AND status = ? AND id > ? AND id < ? ORDER BY id DESC`,
 		inventory, vantage, s.Shard.N, s.Shard.K, StatusComplete, baseID, cur.RunID)
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range later {
-		s, err := loadSnapshot(ctx, tx, id)
+		s, err := loadSnapshot(ctx, tx, id, true)
 		if err != nil {
 			return nil, err
 		}
 		take(s)
 	}
 	take(base)
-	// Rows no run since the baseline audited (new rows, or rows rejected
-	// for a while): their last audit before it, if any. This scans the
-	// inventory's whole history, so only nights with such rows pay for it.
+	// Partners no run since the baseline audited (new ones, or rows
+	// rejected for a while): their last audit from this vantage point
+	// before it, in any shard, if any. This scans the inventory's whole
+	// history, so only nights with such partners pay for it.
 	missing := 0
-	for k := range want {
-		if before[k] == nil {
+	for n := range want {
+		if beforeP[n] == nil {
 			missing++
 		}
 	}
 	if missing > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT p.name, p.target, max(r.run_id)
+		rows, err := tx.QueryContext(ctx, `SELECT p.name, max(r.run_id)
 			FROM runs u JOIN results r ON r.run_id = u.id JOIN partners p ON p.id = r.partner_id
 			WHERE u.inventory = ? AND u.vantage = ? AND u.status = ? AND u.id < ? AND r.verdict <> ?
-			GROUP BY p.name, p.target`, inventory, vantage, StatusComplete, baseID, string(audit.NotProbed))
+			GROUP BY p.name`, inventory, vantage, StatusComplete, baseID, string(audit.NotProbed))
 		if err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		lastRun := map[string]int64{}
+		var lastRuns []int64
 		for rows.Next() {
-			var name, target string
+			var name string
 			var run int64
-			if err := rows.Scan(&name, &target, &run); err != nil {
+			if err := rows.Scan(&name, &run); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 			}
-			if k := name + "\x00" + target; want[k] && before[k] == nil {
-				lastRun[k] = run
+			if want[name] && beforeP[name] == nil && !slices.Contains(lastRuns, run) {
+				lastRuns = append(lastRuns, run)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		snaps := map[int64]*snapshot{}
-		for k, run := range lastRun {
-			s := snaps[run]
-			if s == nil {
-				if s, err = loadSnapshot(ctx, tx, run); err != nil {
-					return nil, err
-				}
-				snaps[run] = s
+		slices.Sort(lastRuns)
+		slices.Reverse(lastRuns)
+		for _, run := range lastRuns {
+			s, err := loadSnapshot(ctx, tx, run, true)
+			if err != nil {
+				return nil, err
 			}
-			for i := range s.States {
-				if st := &s.States[i]; st.key() == k && st.Verdict != audit.NotProbed {
-					before[k] = st
-					break
-				}
-			}
+			take(s)
 		}
 	}
-	return diff(cur, before, base), nil
+	return diff(cur, beforeP, beforeT, base), nil
 }
 
 // runIDs returns the ids a query selects.
@@ -351,10 +344,30 @@ func inventoryHash(res *audit.Results) string {
 
 // snapshotOf reduces res to the states change detection compares.
 func snapshotOf(res *audit.Results) (*snapshot, error) {
-	s := &snapshot{Started: res.Started, States: make([]state, len(res.Partners)), Marks: res.RunThresholds().ExpiryMarks()}
+	var b snapshotBuilder
 	for i := range res.Partners {
 		r := &res.Partners[i]
-		st := state{Partner: r.Name, Target: targetOf(r.Partner), Host: r.Host, Port: r.Port, Verdict: r.Verdict, RootSource: r.Root.Source, Started: res.Started}
+		sts, err := statesOf(r, res.Started)
+		if err != nil {
+			return nil, err
+		}
+		b.add(r.Name, r.Domain, r.Verdict, sts...)
+	}
+	s := b.snapshot(0, res.Started)
+	s.Marks = res.RunThresholds().ExpiryMarks()
+	return s, nil
+}
+
+// statesOf returns the states of r's targets; a result without targets
+// (recorded before them, or an upgraded schema-1 file) is one target, the
+// host its row named, and a result without host (its domain's DNS failed) has none.
+func statesOf(r *audit.Result, started time.Time) ([]state, error) {
+	if len(r.Targets) == 0 {
+		if r.Host == "" {
+			return nil, nil
+		}
+		st := state{Partner: r.Name, Target: stateKey(r.Host, r.Port, r.Address), MX: r.Host, Address: r.Address, Port: r.Port,
+			Verdict: r.Verdict, RootSource: r.Root.Source, Started: started}
 		if l := r.Leaf(); l != nil {
 			info, err := leafOf(l)
 			if err != nil {
@@ -362,9 +375,23 @@ func snapshotOf(res *audit.Results) (*snapshot, error) {
 			}
 			st.Leaf = info
 		}
-		s.States[i] = st
+		return []state{st}, nil
 	}
-	return s, nil
+	out := make([]state, 0, len(r.Targets))
+	for k := range r.Targets {
+		t := &r.Targets[k]
+		st := state{Partner: r.Name, Target: stateKey(t.MX, t.Port, t.Address), MX: t.MX, Address: t.Address, Port: t.Port,
+			Verdict: t.Verdict, RootSource: t.Root.Source, Started: started}
+		if l := t.Leaf(); l != nil {
+			info, err := leafOf(l)
+			if err != nil {
+				return nil, fmt.Errorf("history: partner %q target %s: %w", r.Name, t.Key(), err)
+			}
+			st.Leaf = info
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // certSHA returns the upper-case hex SHA-256 of c, from its DER when it has one.

@@ -114,12 +114,13 @@ func TestMigrateV2Fixture(t *testing.T) {
 	if len(again.Changes) != 0 {
 		t.Errorf("run %d after migration reports changes: %q", id, kinds(again.Changes))
 	}
-	// Between runs 3 and 4 the second host of contoso was added.
+	// Between runs 3 and 4 the second host of contoso was added, and made
+	// contoso's verdict worse.
 	d, err := db.Diff(3, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := kinds(d); !slices.Equal(got, []string{"contoso partner_added"}) || d[0].Target != "mx2.contoso.example:25 via 192.0.2.7" {
+	if got := kinds(d); !slices.Equal(got, []string{"contoso mx_added", "contoso verdict_worse"}) || d[0].Target != "mx2.contoso.example:25" || d[0].After != "192.0.2.7" {
 		t.Errorf("diff 3..4: %q (%+v)", got, d)
 	}
 }

@@ -96,6 +96,11 @@ ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 	// 0 for the whole inventory). Changes are computed per vantage point and
 	// slice.
 	migrationV4,
+	// v5: a partner's targets (every MX address it was audited at), one
+	// row each, keyed as change detection compares them (stateKey); the
+	// partner's result keeps the worst of them. Runs recorded before have
+	// none: each of their results is its row's one target.
+	migrationV5 + ` WITHOUT ROWID;`,
 }
 
 // migrationV4 is the same on both backends.
@@ -107,6 +112,26 @@ ALTER TABLE runs ADD COLUMN shards INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_by_scope ON runs(inventory, vantage, shards, shard, id);
 CREATE INDEX runs_by_label ON runs(label, vantage, shard) WHERE label <> '';
 `
+
+// migrationV5 is the same on both backends but for its end: SQLite's
+// migration ends it WITHOUT ROWID (the key is the primary key), PostgreSQL's
+// with a semicolon.
+const migrationV5 = `
+CREATE TABLE targets (
+	run_id      BIGINT  NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL, -- the partner's results.seq
+	tseq        INTEGER NOT NULL, -- position in Result.Targets
+	target      TEXT    NOT NULL, -- mx:port via address (stateKey)
+	mx          TEXT    NOT NULL,
+	address     TEXT    NOT NULL,
+	port        INTEGER NOT NULL,
+	verdict     TEXT    NOT NULL,
+	root_source TEXT    NOT NULL,
+	leaf_id     BIGINT  REFERENCES certs(id),
+	duration_ms BIGINT  NOT NULL,
+	timings     TEXT    NOT NULL DEFAULT '', -- JSON of SMTP.TimingsMS, compact (encodeTimings)
+	PRIMARY KEY (run_id, seq, tseq)
+)`
 
 // pgMigrations is migrations for PostgreSQL, step for step: the same
 // tables, columns and meaning, in PostgreSQL's types (BIGINT for every
@@ -189,7 +214,12 @@ UPDATE runs SET audited = (SELECT count(*) FROM results r WHERE r.run_id = runs.
 ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 `,
 	migrationV4,
+	migrationV5 + `;`,
 }
 
 // SchemaVersion is the database schema version this package writes: len(migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
+
+// hasTargets reports whether the database has the targets table (schema 5);
+// a read-only database of an older schema, read as it is, has none.
+func (db *DB) hasTargets() bool { return db.schema == 0 || db.schema >= 5 }

@@ -63,8 +63,9 @@ type CertChange struct {
 }
 
 // Summary summarises every complete run started in [o.Since, o.Until).
-// Each inventory row is summarised on its own (a partner may list several
-// MX hosts) per vantage point, listed by partner name, target, vantage point.
+// Each target of a partner (each inventory row, for runs recorded before
+// targets) is summarised on its own per vantage point, listed by partner
+// name, target, vantage point.
 func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	defer func() { err = db.wrap(OpRead, err) }()
 	ctx := context.Background()
@@ -102,7 +103,10 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			trows.Close()
 			return nil, fmt.Errorf("history: summary: partner row %d: %w", id, err)
 		}
-		targets[id] = targetOf(p)
+		targets[id] = stateKey(p.Host, p.Port, p.Address)
+		if p.Host == "" { // a partner by domain whose DNS failed: no target
+			targets[id] = p.Domain
+		}
 	}
 	trows.Close()
 	if err := trows.Err(); err != nil {
@@ -112,8 +116,14 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 	if db.schema > 0 && db.schema < 4 { // read without migrating: no vantage points yet
 		vantage = "''"
 	}
-	q := `SELECT r.id, r.started, ` + vantage + `, p.id, p.name, p.enforced, x.verdict, x.leaf_id
+	q := `SELECT r.id, r.started, ` + vantage + `, p.id, p.name, p.enforced, x.verdict, x.leaf_id, NULL
 		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id` + where + ` ORDER BY r.id, x.seq`
+	if db.hasTargets() { // each target of a partner on its own
+		q = `SELECT r.id, r.started, ` + vantage + `, p.id, p.name, p.enforced, coalesce(t.verdict, x.verdict),
+			CASE WHEN t.run_id IS NULL THEN x.leaf_id ELSE t.leaf_id END, t.target
+		FROM runs r JOIN results x ON x.run_id = r.id JOIN partners p ON p.id = x.partner_id
+		LEFT JOIN targets t ON t.run_id = x.run_id AND t.seq = x.seq` + where + ` ORDER BY r.id, x.seq, t.tseq`
+	}
 	rows, err := db.c().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: summary: %w", err)
@@ -135,7 +145,8 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 		var verdict audit.Verdict
 		var leaf sql.NullInt64
 		var vp string
-		if err := rows.Scan(&run, &started, &vp, &pid, &name, &enforced, &verdict, &leaf); err != nil {
+		var targetKey sql.NullString
+		if err := rows.Scan(&run, &started, &vp, &pid, &name, &enforced, &verdict, &leaf, &targetKey); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("history: summary: %w", err)
 		}
@@ -147,6 +158,9 @@ func (db *DB) Summary(o SummaryOptions) (_ *Summary, err error) {
 			s.LastRun, lastRun = run, run
 		}
 		target := targets[pid]
+		if targetKey.Valid {
+			target = targetKey.String
+		}
 		p := byName[vp+"\x00"+name+"\x00"+target]
 		if p == nil {
 			p = &PartnerSummary{Partner: name, Target: target, Vantage: vp, Worst: audit.Valid, Verdicts: map[string]int{}, days: map[string]bool{}}

@@ -107,8 +107,9 @@ type pending struct {
 	psum    [32]byte
 	bdoc    []byte // deflated
 	bsum    [32]byte
-	chain   []*audit.Cert
+	chain   []*audit.Cert // every certificate to intern: the result's chain and its targets'
 	timings string
+	targets []string // each target's timings
 }
 
 // prepare computes the documents of result r at position seq.
@@ -123,23 +124,20 @@ func (w *writer) prepare(seq int, r *audit.Result) (*pending, error) {
 	body.Partner = audit.Partner{}
 	body.DurationMS = 0
 	body.SMTP.TimingsMS = nil
-	if r.Chain != nil {
-		body.Chain = make([]audit.Cert, len(r.Chain))
+	body.Chain, body.CompactChain = w.chain(p, r.Chain)
+	if len(r.Targets) > 0 {
+		body.Targets = make([]audit.TargetResult, len(r.Targets))
+		body.CompactTargets = make([][]int, len(r.Targets))
+		p.targets = make([]string, len(r.Targets))
 	}
-	for i := range r.Chain {
-		c := &r.Chain[i]
-		sum := certSHA(c)
-		if sum != "" {
-			p.chain = append(p.chain, c)
+	for k := range r.Targets {
+		t := r.Targets[k]
+		t.Chain, body.CompactTargets[k] = w.chain(p, t.Chain)
+		if p.targets[k], err = encodeTimings(t.SMTP.TimingsMS); err != nil {
+			return nil, err
 		}
-		if w.compactable(sum, c) {
-			body.Chain[i] = audit.Cert{SHA256: sum}
-			body.CompactChain = append(body.CompactChain, i)
-			continue
-		}
-		body.Chain[i] = *c
-		body.Chain[i].DER = nil
-		body.Chain[i].SHA256 = sum
+		t.DurationMS, t.SMTP.TimingsMS = 0, nil
+		body.Targets[k] = t
 	}
 	bdoc, err := json.Marshal(&body)
 	if err != nil {
@@ -149,6 +147,41 @@ func (w *writer) prepare(seq int, r *audit.Result) (*pending, error) {
 	p.bdoc = w.deflate(bdoc)
 	p.timings, err = encodeTimings(r.SMTP.TimingsMS)
 	return p, err
+}
+
+// chain returns a chain as a body keeps it: certificates audit.NewCert
+// rebuilds from their DER reduced to their SHA-256 (their indexes in
+// compact), the others without DER; its certificates are added to p's to intern.
+func (w *writer) chain(p *pending, in []audit.Cert) (out []audit.Cert, compact []int) {
+	if in != nil {
+		out = make([]audit.Cert, len(in))
+	}
+	for i := range in {
+		c := &in[i]
+		sum := certSHA(c)
+		if sum != "" {
+			p.chain = append(p.chain, c)
+		}
+		if w.compactable(sum, c) {
+			out[i] = audit.Cert{SHA256: sum}
+			compact = append(compact, i)
+			continue
+		}
+		out[i] = *c
+		out[i].DER = nil
+		out[i].SHA256 = sum
+	}
+	return out, compact
+}
+
+// leafID is the id of the interned leaf of chain, NULL without one.
+func (w *writer) leafID(chain []audit.Cert) sql.NullInt64 {
+	if len(chain) > 0 {
+		if id, ok := w.certs[certSHA(&chain[0])]; ok {
+			return sql.NullInt64{Int64: id, Valid: true}
+		}
+	}
+	return sql.NullInt64{}
 }
 
 // results writes every result of rs, batch by batch.
@@ -166,16 +199,26 @@ func (w *writer) results(runID int64, rs []audit.Result) error {
 			return fmt.Errorf("history: recording run: %w", err)
 		}
 		for _, p := range batch {
-			var leafID sql.NullInt64
-			if len(p.r.Chain) > 0 {
-				if id, ok := w.certs[certSHA(&p.r.Chain[0])]; ok {
-					leafID = sql.NullInt64{Int64: id, Valid: true}
-				}
-			}
 			if _, err := w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				runID, p.seq, w.partners[p.psum], string(p.r.Verdict), p.r.Root.Source, leafID, w.bodies[p.bsum], p.r.DurationMS, p.timings); err != nil {
+				runID, p.seq, w.partners[p.psum], string(p.r.Verdict), p.r.Root.Source, w.leafID(p.r.Chain), w.bodies[p.bsum], p.r.DurationMS, p.timings); err != nil {
 				return fmt.Errorf("history: recording partner %q: %w", p.r.Name, err)
 			}
+			if err := w.targets(runID, p); err != nil {
+				return fmt.Errorf("history: recording partner %q: %w", p.r.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// targets writes the targets of p's result, one row each.
+func (w *writer) targets(runID int64, p *pending) error {
+	for k := range p.r.Targets {
+		t := &p.r.Targets[k]
+		if _, err := w.stmt(`INSERT INTO targets (run_id, seq, tseq, target, mx, address, port, verdict, root_source, leaf_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			runID, p.seq, k, stateKey(t.MX, t.Port, t.Address), t.MX, t.Address, t.Port, string(t.Verdict), t.Root.Source,
+			w.leafID(t.Chain), t.DurationMS, p.targets[k]); err != nil {
+			return fmt.Errorf("target %s: %w", t.Key(), err)
 		}
 	}
 	return nil

@@ -1,5 +1,5 @@
 // Package inventory reads the partner inventory: a CSV file, one partner
-// host per row, as Excel and other tools really write it (UTF-8 with or
+// domain or host per row, as Excel and other tools really write it (UTF-8 with or
 // without BOM, or Windows-1252 as Excel's "CSV (comma delimited)" writes
 // it on Western European Windows; `,` or `;` or tab delimiter, CRLF, quoted
 // fields with line breaks, comment lines, trailing empty columns).
@@ -56,8 +56,14 @@ var known = map[string]bool{
 	ColPrivateRoot: true, ColNotes: true,
 }
 
-// Required lists the columns every inventory must have.
-var Required = []string{ColPartner, ColHost}
+// Required lists the columns every inventory must have; besides them, a
+// host or a domain column (OneOf).
+var Required = []string{ColPartner}
+
+// OneOf lists the columns of which an inventory must have at least one: a
+// row names the partner's mail domain (its MX hosts are found in DNS), or
+// the host to audit, or both.
+var OneOf = []string{ColDomain, ColHost}
 
 // DefaultPort is the port used when a row leaves port empty.
 const DefaultPort = 25
@@ -283,6 +289,14 @@ func (rd *reader) header() error {
 			missing = append(missing, strconv.Quote(req))
 		}
 	}
+	hasOne := false
+	for _, c := range OneOf {
+		_, ok := rd.col[c]
+		hasOne = hasOne || ok
+	}
+	if !hasOne {
+		missing = append(missing, strconv.Quote(ColDomain)+" or "+strconv.Quote(ColHost))
+	}
 	if len(missing) > 0 {
 		return audit.InventoryError{File: rd.file, Line: line,
 			Message: fmt.Sprintf("required column %s missing (header has %s)", strings.Join(missing, " and "), describeHeaders(rd.headers))}
@@ -304,8 +318,8 @@ func describeHeaders(h []string) string {
 }
 
 type key struct {
-	name, host, address string
-	port                int
+	name, host, domain, address string
+	port                        int
 }
 
 func (rd *reader) rows() ([]audit.Partner, []audit.InventoryError) {
@@ -340,10 +354,14 @@ func (rd *reader) rows() ([]audit.Partner, []audit.InventoryError) {
 		if !ok {
 			continue
 		}
-		k := key{strings.ToLower(p.Name), p.Host, p.Address, p.Port}
+		k := key{strings.ToLower(p.Name), p.Host, "", p.Address, p.Port}
+		what := "host, address and port"
+		if p.Host == "" {
+			k.domain, what = p.Domain, "domain and port"
+		}
 		if first, dup := seen[k]; dup {
 			errs = append(errs, audit.InventoryError{File: rd.file, Line: p.Line,
-				Message: fmt.Sprintf("duplicate of line %d (same partner, host, address and port)", first)})
+				Message: fmt.Sprintf("duplicate of line %d (same partner, %s)", first, what)})
 			continue
 		}
 		seen[k] = p.Line
@@ -427,23 +445,35 @@ func (rd *reader) row(rec []string) (p audit.Partner, errs []audit.InventoryErro
 	} else {
 		p.Name = v
 	}
-	if v, i := get(ColHost); v == "" {
-		errf(i, "host is empty")
-	} else if h, err := normalizeHost(v, true); err != nil {
-		errf(i, "%v", err)
-	} else {
-		p.Host = h
+	host, hostCol := get(ColHost)
+	domain, domainCol := get(ColDomain)
+	switch {
+	case host == "" && domain == "":
+		// A row names the partner's mail domain (its MX are looked up) or the host to audit.
+		col := hostCol
+		if col < 0 {
+			col = domainCol
+		}
+		errf(col, "host and domain are empty: give the partner's mail domain, or the host to audit")
+	case host != "":
+		if h, err := normalizeHost(host, true); err != nil {
+			errf(hostCol, "%v", err)
+		} else {
+			p.Host = h
+		}
 	}
-	if v, i := get(ColDomain); v != "" {
-		if d, err := normalizeHost(v, false); err != nil {
-			errf(i, "%v", err)
+	if domain != "" {
+		if d, err := normalizeHost(domain, false); err != nil {
+			errf(domainCol, "%v", err)
 		} else {
 			p.Domain = d
 		}
 	}
 	addrPort := 0
 	if v, i := get(ColAddress); v != "" {
-		if a, port, err := normalizeAddress(v); err != nil {
+		if a, port, err := normalizeAddress(v); host == "" && domain != "" {
+			errf(i, "an address needs a host (the name its certificate must carry); without host, the MX hosts of the domain are audited")
+		} else if err != nil {
 			errf(i, "%v", err)
 		} else {
 			p.Address, addrPort = a, port

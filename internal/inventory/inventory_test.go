@@ -168,6 +168,12 @@ func TestQuirks(t *testing.T) {
 		{"no-break and zero-width spaces trimmed", "partner,host\n\u00a0A\u200b,\u00a0mx.a.example\u00a0\n", func(t *testing.T, p []audit.Partner) {
 			want(t, len(p) == 1 && p[0].Name == "A" && p[0].Host == "mx.a.example", "%+v", p)
 		}},
+		{"domains only", "partner,domain,port\nA,A.Example.,\nA,b.example,\nB,bücher.example,587\n", func(t *testing.T, p []audit.Partner) {
+			if len(p) != 3 || p[0].Domain != "a.example" || p[0].Host != "" || p[0].Port != 25 || p[0].TLS != audit.StartTLS ||
+				p[1].Name != "A" || p[2].Domain != "xn--bcher-kva.example" || p[2].Port != 587 {
+				t.Errorf("%+v", p)
+			}
+		}},
 		{"same host for two partners", "partner,host\nA,mx.shared.example\nB,mx.shared.example\n", func(t *testing.T, p []audit.Partner) {
 			want(t, len(p) == 2, "%+v", p)
 		}},
@@ -208,7 +214,10 @@ func TestRowErrors(t *testing.T) {
 		keep int // partners that survive
 	}{
 		{"empty partner", head + ",,mx.a.example,,,,,,,,,\n", []e{{2, "partner", "partner name is empty"}}, 0},
-		{"empty host", head + "A,,,,,,,,,,,\n", []e{{2, "host", "host is empty"}}, 0},
+		{"empty host and domain", head + "A,,,,,,,,,,,\n", []e{{2, "host", "host and domain are empty"}}, 0},
+		{"address without host", head + "A,a.example,,192.0.2.1,,,,,,,,\n", []e{{2, "address", "an address needs a host"}}, 0},
+		{"bad domain without host", head + "A,a_b.example,,,,,,,,,,\n", []e{{2, "domain", `label "a_b" contains '_'`}}, 0},
+		{"duplicate domain row", head + "A,a.example,,,,,,,,,,\nA,A.example.,,,25,,,,,,,\n", []e{{3, "", "duplicate of line 2 (same partner, domain and port)"}}, 1},
 		{"bad host label", head + "A,,mx_1.a.example,,,,,,,,,\n", []e{{2, "host", `label "mx_1" contains '_'`}}, 0},
 		{"hyphen label", head + "A,,-x.a.example,,,,,,,,,\n", []e{{2, "host", "starts or ends with a hyphen"}}, 0},
 		{"long label", head + "A,," + strings.Repeat("a", 64) + ".example,,,,,,,,,\n", []e{{2, "host", "longer than 63"}}, 0},
@@ -277,10 +286,11 @@ func TestFileErrors(t *testing.T) {
 		{"only bom", "\ufeff", 1, "empty file"},
 		{"utf-16", "\xff\xfep\x00a\x00", 1, "UTF-16"},
 		{"missing partner", "name,host\nA,b\n", 1, `required column "partner" missing (header has "name", "host")`},
-		{"missing both", "# c\nname;server\n", 2, `"partner" and "host" missing`},
+		{"missing both", "# c\nname;server\n", 2, `"partner" and "domain" or "host" missing`},
+		{"neither host nor domain", "partner,address\n", 1, `required column "domain" or "host" missing (header has "partner", "address")`},
 		{"duplicate header", "partner,Host,notes,host\n", 1, "duplicate column header (columns 2 and 4)"},
 		{"duplicate after normalising", "partner,host,Expected Issuer,expected_issuer\n", 1, "duplicate column header"},
-		{"windows-1252 header is decoded", "partner,h\xf6st\n", 1, `required column "host" missing (header has "partner", "höst")`},
+		{"windows-1252 header is decoded", "partner,h\xf6st\n", 1, `required column "domain" or "host" missing (header has "partner", "höst")`},
 		{"header bad quote", "partner,\"host\n", 1, "header:"},
 	}
 	for _, tt := range tests {

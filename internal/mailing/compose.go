@@ -206,10 +206,11 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	expiringSoon, unprobed := 0, 0
 	var sent, notSent []mailed
 	for _, g := range groups(res) {
-		rows := make([]*audit.Result, len(g.rows))
+		results := make([]*audit.Result, len(g.rows))
 		for k, i := range g.rows {
-			rows[k] = &res.Partners[i]
+			results[k] = &res.Partners[i]
 		}
+		rows := targetRows(results)
 		a, err := Assess(rows, res.PrivateRoots, now, opts.ExpiringDays, th, tpl)
 		if err != nil {
 			return nil, fmt.Errorf("partner %s: %w", g.name, err)
@@ -298,7 +299,7 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 		return nil, fmt.Errorf("owner: %w", err)
 	}
 	data := common
-	data["Partners"], data["Servers"] = len(groups(res)), len(res.Partners)
+	data["Partners"], data["Servers"] = len(groups(res)), servers(res)
 	data["Failing"], data["AllGood"], data["RootSuccessor"] = counts[Failing], counts[AllGood], counts[RootSuccessor]
 	data["Expiring"] = expiringSoon
 	data["NotProbed"] = unprobed

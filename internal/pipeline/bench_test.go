@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/dns"
 	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/probe"
 )
@@ -36,8 +37,11 @@ func benchAudit(b *testing.B, oneKeyType bool) {
 	for b.Loop() {
 		start := time.Now()
 		stop := watchHeap(&peak)
+		// Every host of this fleet is under bench.example, one "provider"
+		// for --per-provider: lift that limit, the pool is what is measured.
 		res := ProbeAll(context.Background(), partners, Options{
 			Probe: probe.Options{HELO: "bench.test", OneKeyType: oneKeyType}, Resolver: f.Resolver, Roots: pool, Now: f.Now,
+			PerProvider: 1000,
 		})
 		stop()
 		el := time.Since(start)
@@ -74,4 +78,63 @@ func watchHeap(peak *uint64) (stop func()) {
 		}
 	}()
 	return func() { close(done); <-finished; runtime.KeepAlive(s) }
+}
+
+// BenchmarkDomains1000 audits 1,000 partner domains with two MX hosts each,
+// 40% of them on 5 shared provider MX hosts, with 50 ms before every SMTP
+// reply line and 20 ms before every DNS answer, at the default concurrency
+// and limits (--per-host 2, --per-provider 10). It reports the wall time
+// against the floor (the reply lines the servers wrote, times 50 ms,
+// divided by the concurrency): goal under 1.5 times the floor.
+func BenchmarkDomains1000(b *testing.B) { benchDomains(b, false) }
+
+// BenchmarkDomains1000OneKeyType is BenchmarkDomains1000 without the extra
+// handshake per key type.
+func BenchmarkDomains1000OneKeyType(b *testing.B) { benchDomains(b, true) }
+
+func benchDomains(b *testing.B, oneKeyType bool) {
+	const lineDelay, concurrency = 50 * time.Millisecond, 100
+	f, ns, err := fleet.StartDomainBench(fleet.DomainBench{Domains: 1000, Shared: 0.4, Providers: 5, LineDelay: lineDelay, DNSDelay: 20 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	pool := f.RootsPool()
+	rows := f.Partners()
+	var peak uint64
+	b.ResetTimer()
+	for b.Loop() {
+		r, err := dns.New(dns.Config{Servers: []string{ns.Addr}}) // a new run: an empty cache
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines0, queries0 := f.Lines(), dnsQueries(ns)
+		start := time.Now()
+		stop := watchHeap(&peak)
+		res := ProbeAll(context.Background(), rows, Options{
+			Concurrency: concurrency, DNS: r, Roots: pool, Now: f.Now,
+			Probe: probe.Options{HELO: "bench.test", OneKeyType: oneKeyType},
+		})
+		stop()
+		el := time.Since(start)
+		targets := 0
+		for _, p := range res.Partners {
+			if p.Verdict != audit.Valid || len(p.Targets) != 2 {
+				b.Fatalf("%s: %v %v %s", p.Name, p.Verdicts, p.Details, p.Error)
+			}
+			targets += len(p.Targets)
+		}
+		floor := time.Duration(f.Lines()-lines0) * lineDelay / concurrency
+		b.ReportMetric(el.Seconds(), "s/run")
+		b.ReportMetric(floor.Seconds(), "floor-s")
+		b.ReportMetric(el.Seconds()/floor.Seconds(), "x-floor")
+		b.ReportMetric(float64(dnsQueries(ns)-queries0), "dns-queries")
+		b.ReportMetric(float64(targets), "targets")
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+}
+
+func dnsQueries(s *fleet.DNSServer) int {
+	n, _ := s.Total()
+	return n
 }

@@ -1,7 +1,8 @@
-// Package run audits a whole inventory: it probes every distinct target
-// concurrently (a bounded worker pool, a cap per IP address, an optional
-// rate), verifies each partner's chain and returns the results in
-// inventory order.
+// Package pipeline runs an audit: inventory -> discovery (MX hosts and
+// addresses of each partner domain, RFC 5321 5.1) -> probes of every
+// distinct target, concurrently and politely (a bounded pool, caps per IP
+// address and per provider, an optional rate) -> verification ->
+// revocation -> checks -> history -> reports, for scan, demo and probe alike.
 package pipeline
 
 import (
@@ -12,12 +13,13 @@ import (
 	"io"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/discovery"
+	"github.com/mxaudit/mxaudit/internal/dns"
 	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/verify"
 )
@@ -31,10 +33,20 @@ type Resolver interface {
 type Options struct {
 	Concurrency int     // probes at once; default 100
 	PerHost     int     // probes at once to one IP address; default 2
+	PerProvider int     // probes at once to the MX hosts of one registered domain (discovery.Provider); default DefaultPerProvider
 	Rate        float64 // new probes per second at most; 0 means no limit
 	Probe       probe.Options
-	Resolver    Resolver // default net.DefaultResolver
-	Roots       *x509.CertPool
+	// DNS finds the MX hosts of rows without host (RFC 5321 5.1), the
+	// addresses of every host, and checks a row's host against its
+	// domain's MX (drift). Without it, hosts are resolved by Resolver, rows
+	// without host get DNSError and nothing is checked for drift.
+	DNS      *dns.Resolver
+	Resolver Resolver         // without DNS; default net.DefaultResolver
+	MX       discovery.MXMode // which MX hosts of a domain are audited; default all
+	IP       discovery.Family // which address families; default both
+	FollowMX bool             // a row whose host is not among its domain's MX also audits the MX hosts
+	Reach    *discovery.Reach // the families this machine can reach; nil: discovery.Reachable() with DNS, else both
+	Roots    *x509.CertPool
 	// Source names where a trust anchor came from; see verify.Options.
 	Source func(*x509.Certificate) (source, file string)
 	// PrivateRoots are the imported roots whose lifecycle the results report.
@@ -49,211 +61,234 @@ type Options struct {
 	Inspect func(ctx context.Context, r *audit.Result, chain []*x509.Certificate, path []*x509.Certificate)
 }
 
+// DefaultPerProvider is the default of Options.PerProvider (--per-provider):
+// hosted mail (Microsoft 365, Google, Proofpoint, Mimecast) serves hundreds
+// of partners from one registered domain, and blocks clients that open
+// many connections at once.
+const DefaultPerProvider = 10
+
+// job is one probe: a target (MX host, port, address, TLS mode), shared by
+// every row of every partner that names it.
 type job struct {
-	target  audit.Target
-	members []int // indexes into partners
+	target   audit.Target
+	ip       string // the --per-host key
+	provider string // the --per-provider key
+	mu       sync.Mutex
+	members  []member // the row targets this probe answers
+	obs      *probe.Observation
+	done     bool
 }
 
-// ProbeAll probes, verifies and inspects partners and returns the results; when ctx ends early the
-// results are marked incomplete and unprobed partners get NotProbed.
-func ProbeAll(ctx context.Context, partners []audit.Partner, opts Options) *audit.Results {
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = 100
-	}
-	if opts.PerHost <= 0 {
-		opts.PerHost = 2
-	}
-	if opts.Resolver == nil {
-		opts.Resolver = net.DefaultResolver
-	}
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	if opts.Thresholds == (audit.Thresholds{}) {
-		opts.Thresholds = audit.DefaultThresholds()
-	}
-	th := opts.Thresholds
-	res := &audit.Results{
-		Thresholds:      &th,
-		Schema:          audit.SchemaVersion,
-		Started:         opts.Now.UTC(),
-		Partners:        make([]audit.Result, len(partners)),
-		PrivateRoots:    []audit.PrivateRoot{},
-		InventoryErrors: []audit.InventoryError{},
-	}
+// member is target k of row w.
+type member struct {
+	w *row
+	k int
+}
 
-	var jobs []*job
-	byTarget := map[audit.Target]*job{}
-	for i, p := range partners {
-		t := p.Target()
-		if j, ok := byTarget[t]; ok {
-			j.members = append(j.members, i)
-			continue
-		}
-		j := &job{target: t, members: []int{i}}
-		byTarget[t] = j
-		jobs = append(jobs, j)
-	}
+// ProbeAll discovers, probes, verifies and inspects the partners of rows
+// (rows of one partner name are one partner with several targets) and
+// returns one result per partner, in inventory order; when ctx ends early
+// the results are marked incomplete and what was not probed gets NotProbed.
+func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Results {
+	opts = opts.withDefaults()
+	r := &runner{opts: opts, jobs: map[audit.Target]*job{}, anchors: anchors(opts.PrivateRoots)}
+	r.group(rows)
+	r.progress = newProgress(opts.Progress, 0)
+	r.sched = newScheduler(opts, func(j *job) { r.do(ctx, j) })
 
-	r := &runner{opts: opts, partners: partners, res: res, hosts: map[string]chan struct{}{}, anchors: anchors(opts.PrivateRoots)}
-	r.progress = newProgress(opts.Progress, len(jobs))
-	var tick <-chan time.Time
-	if opts.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / opts.Rate))
-		defer t.Stop()
-		tick = t.C
-	}
-	queue := make(chan *job)
+	// Discovery feeds the scheduler as it goes: probes start while other
+	// domains are still being looked up.
 	var wg sync.WaitGroup
-	for range min(opts.Concurrency, len(jobs)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.discoverAll(ctx)
+		r.sched.close()
+	}()
+	left := r.sched.loop(ctx)
+	wg.Wait()
+	r.progress.finish()
+	interrupted := ctx.Err() != nil || len(left) > 0
+	return r.results(interrupted)
+}
+
+// discoverAll runs the discovery of every row, at most Concurrency at once,
+// each row's targets handed to the scheduler as soon as they are found.
+func (r *runner) discoverAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, r.opts.Concurrency)
+	for _, w := range r.rows {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			for j := range queue {
-				r.do(ctx, j)
+			defer func() { <-sem; wg.Done() }()
+			r.discover(ctx, w)
+			if ctx.Err() == nil {
+				w.done = true
+				r.enqueue(ctx, w)
 			}
 		}()
 	}
-	done := map[*job]bool{}
-feed:
-	for _, j := range jobs {
-		if tick != nil {
-			select {
-			case <-tick:
-			case <-ctx.Done():
-				break feed
-			}
-		}
-		select {
-		case queue <- j:
-			done[j] = true
-		case <-ctx.Done():
-			break feed
-		}
+}
+
+func (o Options) withDefaults() Options {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 100
 	}
-	close(queue)
-	wg.Wait()
-	r.progress.finish()
-	for _, j := range jobs {
-		if !done[j] {
-			for _, i := range j.members {
-				r.notProbed(i)
-			}
-		}
+	if o.PerHost <= 0 {
+		o.PerHost = 2
 	}
-	for i := range res.Partners {
-		if res.Partners[i].Verdict == audit.NotProbed {
-			res.Incomplete = true
-		}
+	if o.PerProvider <= 0 {
+		o.PerProvider = DefaultPerProvider
 	}
-	res.PrivateRoots = audit.Lifecycle(opts.PrivateRoots, res.Partners, audit.UsedByChain, opts.Now, th)
-	res.Finished = time.Now().UTC()
-	return res
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.MX == "" {
+		o.MX = discovery.AllMX
+	}
+	if o.IP == "" {
+		o.IP = discovery.Both
+	}
+	if o.Reach == nil && o.DNS != nil {
+		reach := discovery.Reachable()
+		o.Reach = &reach
+	}
+	if o.Thresholds == (audit.Thresholds{}) {
+		o.Thresholds = audit.DefaultThresholds()
+	}
+	return o
 }
 
 type runner struct {
 	opts     Options
-	partners []audit.Partner
-	res      *audit.Results
+	rows     []*row
+	partners []audit.Partner // one per name: the first row of that name
+	byName   [][]*row        // each partner's rows, in inventory order
 	mu       sync.Mutex
-	hosts    map[string]chan struct{}
+	jobs     map[audit.Target]*job
+	sched    *scheduler
 	progress *progress
 	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
 }
 
-func (r *runner) hostSlot(ip string) chan struct{} {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, ok := r.hosts[ip]
-	if !ok {
-		s = make(chan struct{}, r.opts.PerHost)
-		r.hosts[ip] = s
-	}
-	return s
-}
-
-func (r *runner) notProbed(i int) {
-	r.res.Partners[i] = audit.Result{
-		Partner:  r.partners[i],
-		Verdict:  audit.NotProbed,
-		Verdicts: []audit.Verdict{audit.NotProbed},
-		Remedy:   audit.NotProbed.Remedy(),
-		Root:     audit.Root{Source: audit.RootNone},
-		Chain:    []audit.Cert{},
-		Findings: []audit.Finding{},
-		Error:    "not probed: the run was interrupted",
+// group makes one partner of the rows of each name, in order of first appearance.
+func (r *runner) group(rows []audit.Partner) {
+	idx := map[string]int{}
+	for _, p := range rows {
+		i, ok := idx[p.Name]
+		if !ok {
+			i = len(r.partners)
+			idx[p.Name] = i
+			r.partners = append(r.partners, p)
+			r.byName = append(r.byName, nil)
+		}
+		w := &row{partner: i, p: p}
+		r.rows = append(r.rows, w)
+		r.byName[i] = append(r.byName[i], w)
 	}
 }
 
+// enqueue hands the row's targets to their probes: a probe already asked
+// for (by this or another partner) is shared, and a probe already done
+// answers at once.
+func (r *runner) enqueue(ctx context.Context, w *row) {
+	for k, c := range w.cands {
+		m := member{w: w, k: k}
+		r.mu.Lock()
+		j, ok := r.jobs[c.t]
+		if !ok {
+			ip := c.t.Address
+			if h, _, err := net.SplitHostPort(ip); err == nil {
+				ip = h
+			}
+			j = &job{target: c.t, ip: ip, provider: c.provider}
+			r.jobs[c.t] = j
+		}
+		r.mu.Unlock()
+		j.mu.Lock()
+		j.members = append(j.members, m)
+		obs, done := j.obs, j.done
+		j.mu.Unlock()
+		switch {
+		case done:
+			r.answer(ctx, m, obs)
+		case !ok:
+			r.progress.grow()
+			if !r.sched.add(j) {
+				return // interrupted: what is left is not probed
+			}
+		}
+	}
+}
+
+// do runs one probe and answers every row target waiting for it.
 func (r *runner) do(ctx context.Context, j *job) {
 	defer r.progress.step()
 	if ctx.Err() != nil {
-		for _, i := range j.members {
-			r.notProbed(i)
-		}
 		return
 	}
-	start := time.Now()
-	addr, err := r.resolve(ctx, j.target)
-	var obs *probe.Observation
-	if err != nil {
-		obs = &probe.Observation{Err: &probe.Error{Phase: "resolve", Verdict: audit.DNSError, Err: err}}
-		obs.Duration = time.Since(start)
-	} else {
-		host, _, _ := net.SplitHostPort(addr)
-		slot := r.hostSlot(host)
-		select {
-		case slot <- struct{}{}:
-		case <-ctx.Done():
-			for _, i := range j.members {
-				r.notProbed(i)
-			}
-			return
-		}
-		obs = probe.Probe(ctx, j.target, addr, r.opts.Probe)
-		<-slot
-	}
+	obs := probe.Probe(ctx, j.target, j.target.DialAddress(), r.opts.Probe)
 	if ctx.Err() != nil {
-		for _, i := range j.members {
-			r.notProbed(i)
-		}
-		return
+		return // cut short: not probed
 	}
-	for n, i := range j.members {
-		res := r.result(ctx, r.partners[i], obs)
-		if n > 0 {
-			res.SharedWith = r.partners[j.members[0]].Name
-		}
-		r.res.Partners[i] = res
+	j.mu.Lock()
+	j.obs, j.done = obs, true
+	ms := slices.Clone(j.members)
+	j.mu.Unlock()
+	for _, m := range ms {
+		r.answer(ctx, m, obs)
 	}
 }
 
-func (r *runner) resolve(ctx context.Context, t audit.Target) (string, error) {
-	if a := t.DialAddress(); a != "" {
-		return a, nil
-	}
-	timeout := r.opts.Probe.ConnectTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	lctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	addrs, err := r.opts.Resolver.LookupHost(lctx, t.Host)
-	if err != nil {
-		return "", err
-	}
-	if len(addrs) == 0 {
-		return "", &net.DNSError{Err: "no addresses", Name: t.Host, IsNotFound: true}
-	}
-	// Prefer IPv4, as most MTAs still do for outbound SMTP.
-	best := addrs[0]
-	for _, a := range addrs {
-		if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
-			best = a
-			break
+// shareProbes names, on every target that shares a probe with another
+// partner's, the partner first in the inventory among them (the one the
+// probe is told under).
+func (r *runner) shareProbes() {
+	for _, j := range r.jobs {
+		owner := -1
+		for _, m := range j.members {
+			if owner < 0 || m.w.partner < owner {
+				owner = m.w.partner
+			}
+		}
+		for _, m := range j.members {
+			if t := &m.w.targets[m.k]; m.w.partner != owner && t.Verdict != "" {
+				t.SharedWith = r.partners[owner].Name
+			}
 		}
 	}
-	return net.JoinHostPort(best, strconv.Itoa(t.Port)), nil
+}
+
+// answer fills target m of a row from the observation of its probe.
+func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
+	w, c := m.w, m.w.cands[m.k]
+	p := w.p
+	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
+	res := r.result(ctx, p, obs)
+	t := audit.NewTarget(&res)
+	t.Line, t.Preference, t.Found, t.DNSSEC = w.p.Line, c.pref, c.found, c.dnssec
+	t.Family = audit.FamilyOf(c.t.Address)
+	w.targets[m.k] = t
+	// Findings a probe's inspection made belong to the partner (the
+	// checks read its top level); the AIA completion stays the target's.
+	if len(res.Findings) > 0 {
+		r.mu.Lock()
+		for _, f := range res.Findings {
+			if !slices.Contains(w.findings, f) {
+				w.findings = append(w.findings, f)
+			}
+		}
+		r.mu.Unlock()
+	}
 }
 
 // result turns one observation into the result of partner p.
@@ -383,6 +418,13 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total int) *progress { return &progress{w: w, total: total} }
+
+// grow adds a target to the total as discovery finds it.
+func (p *progress) grow() {
+	p.mu.Lock()
+	p.total++
+	p.mu.Unlock()
+}
 
 func (p *progress) step() {
 	if p.w == nil {

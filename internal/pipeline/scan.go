@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -230,6 +231,13 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
 	res := ProbeAll(ctx, partners, opts)
 	res.Inventory = cfg.Inventory
+	for _, n := range res.Notes {
+		log.Warn(n)
+	}
+	if opts.DNS != nil {
+		st := opts.DNS.Stats()
+		log.Info("dns", "resolvers", strings.Join(opts.DNS.Servers(), ","), "queries", st.Queries, "over_tcp", st.TCP, "answered_from_cache", st.CacheHits)
+	}
 	return res
 }
 

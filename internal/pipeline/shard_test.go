@@ -21,7 +21,7 @@ func TestShardSlices(t *testing.T) {
 	inv := filepath.Join(dir, "inventory.csv")
 	csv := "partner,domain,host\n" +
 		"A,a.example,mx1.a.example\nA,a.example,mx2.a.example\nB,b.example,mx.b.example\nC,,mx.c.example\n" +
-		"Bad,bad.example,\n"
+		"Bad,,\n" // neither domain nor host
 	if err := os.WriteFile(inv, []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}

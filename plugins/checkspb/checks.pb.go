@@ -831,28 +831,33 @@ func (*Finding_PrivateRoot) isFinding_Target() {}
 
 // Result is one partner's probe result (audit.Result).
 type Result struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partner       *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
-	Verdict       string                 `protobuf:"bytes,2,opt,name=verdict,proto3" json:"verdict,omitempty"`
-	Verdicts      []string               `protobuf:"bytes,3,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
-	Details       map[string]string      `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Remedy        string                 `protobuf:"bytes,5,opt,name=remedy,proto3" json:"remedy,omitempty"`
-	Root          *Root                  `protobuf:"bytes,6,opt,name=root,proto3" json:"root,omitempty"`
-	Chain         []*Cert                `protobuf:"bytes,7,rep,name=chain,proto3" json:"chain,omitempty"`
-	TlsVersion    string                 `protobuf:"bytes,8,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"` // e.g. "TLS 1.3"
-	Cipher        string                 `protobuf:"bytes,9,opt,name=cipher,proto3" json:"cipher,omitempty"`                           // e.g. "TLS_AES_128_GCM_SHA256"
-	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
-	DurationMs    int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
-	Smtp          *SMTP                  `protobuf:"bytes,12,opt,name=smtp,proto3" json:"smtp,omitempty"`
-	OcspStaple    []byte                 `protobuf:"bytes,13,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
-	Revocation    *Revocation            `protobuf:"bytes,14,opt,name=revocation,proto3" json:"revocation,omitempty"`
-	SharedWith    string                 `protobuf:"bytes,15,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
-	Findings      []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`                                                                     // findings made before the checks ran
-	Certificates  []*CertAudit           `protobuf:"bytes,17,rep,name=certificates,proto3" json:"certificates,omitempty"`                                                             // per key type, when the server holds several
-	Cases         map[string]string      `protobuf:"bytes,18,rep,name=cases,proto3" json:"cases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> which case of it applies (e.g. PartialChain -> missing-root)
-	Completion    *Completion            `protobuf:"bytes,19,opt,name=completion,proto3" json:"completion,omitempty"`                                                                 // how Windows would complete a PartialChain from AIA
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Partner      *Partner               `protobuf:"bytes,1,opt,name=partner,proto3" json:"partner,omitempty"`
+	Verdict      string                 `protobuf:"bytes,2,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Verdicts     []string               `protobuf:"bytes,3,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	Details      map[string]string      `protobuf:"bytes,4,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Remedy       string                 `protobuf:"bytes,5,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	Root         *Root                  `protobuf:"bytes,6,opt,name=root,proto3" json:"root,omitempty"`
+	Chain        []*Cert                `protobuf:"bytes,7,rep,name=chain,proto3" json:"chain,omitempty"`
+	TlsVersion   string                 `protobuf:"bytes,8,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"` // e.g. "TLS 1.3"
+	Cipher       string                 `protobuf:"bytes,9,opt,name=cipher,proto3" json:"cipher,omitempty"`                           // e.g. "TLS_AES_128_GCM_SHA256"
+	Error        string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	DurationMs   int64                  `protobuf:"varint,11,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Smtp         *SMTP                  `protobuf:"bytes,12,opt,name=smtp,proto3" json:"smtp,omitempty"`
+	OcspStaple   []byte                 `protobuf:"bytes,13,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
+	Revocation   *Revocation            `protobuf:"bytes,14,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	SharedWith   string                 `protobuf:"bytes,15,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
+	Findings     []*Finding             `protobuf:"bytes,16,rep,name=findings,proto3" json:"findings,omitempty"`                                                                     // findings made before the checks ran
+	Certificates []*CertAudit           `protobuf:"bytes,17,rep,name=certificates,proto3" json:"certificates,omitempty"`                                                             // per key type, when the server holds several
+	Cases        map[string]string      `protobuf:"bytes,18,rep,name=cases,proto3" json:"cases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> which case of it applies (e.g. PartialChain -> missing-root)
+	Completion   *Completion            `protobuf:"bytes,19,opt,name=completion,proto3" json:"completion,omitempty"`                                                                 // how Windows would complete a PartialChain from AIA
+	// The partner's targets: every MX address it was audited at; the fields
+	// above are those of the worst of them. Empty when none was found.
+	Targets        []*Target `protobuf:"bytes,20,rep,name=targets,proto3" json:"targets,omitempty"`
+	TargetsFailing int32     `protobuf:"varint,21,opt,name=targets_failing,json=targetsFailing,proto3" json:"targets_failing,omitempty"` // targets with a problem
+	NotTested      []string  `protobuf:"bytes,22,rep,name=not_tested,json=notTested,proto3" json:"not_tested,omitempty"`                 // addresses of a family the scanner cannot reach
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
@@ -1018,6 +1023,27 @@ func (x *Result) GetCompletion() *Completion {
 	return nil
 }
 
+func (x *Result) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *Result) GetTargetsFailing() int32 {
+	if x != nil {
+		return x.TargetsFailing
+	}
+	return 0
+}
+
+func (x *Result) GetNotTested() []string {
+	if x != nil {
+		return x.NotTested
+	}
+	return nil
+}
+
 // Completion is how a PartialChain was completed from the AIA caIssuers
 // URLs, as Windows does (audit.Completion); the aia check words it.
 type Completion struct {
@@ -1112,6 +1138,251 @@ func (x *Completion) GetReason() string {
 	return ""
 }
 
+// Target is the audit of one MX address of a partner (audit.TargetResult).
+type Target struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          int32                  `protobuf:"varint,1,opt,name=line,proto3" json:"line,omitempty"` // the inventory row it comes from
+	Mx            string                 `protobuf:"bytes,2,opt,name=mx,proto3" json:"mx,omitempty"`      // the MX host: the name the certificate must carry and the SNI
+	Preference    int32                  `protobuf:"varint,3,opt,name=preference,proto3" json:"preference,omitempty"`
+	Found         string                 `protobuf:"bytes,4,opt,name=found,proto3" json:"found,omitempty"`     // "mx", "implicit-mx", "host", "follow-mx"
+	Address       string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"` // IP, or IP:port when the connection port differs from port
+	Port          int32                  `protobuf:"varint,6,opt,name=port,proto3" json:"port,omitempty"`
+	Family        string                 `protobuf:"bytes,7,opt,name=family,proto3" json:"family,omitempty"` // "IPv4", "IPv6"
+	Tls           string                 `protobuf:"bytes,8,opt,name=tls,proto3" json:"tls,omitempty"`
+	Dnssec        bool                   `protobuf:"varint,9,opt,name=dnssec,proto3" json:"dnssec,omitempty"`
+	Verdict       string                 `protobuf:"bytes,10,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Verdicts      []string               `protobuf:"bytes,11,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	Details       map[string]string      `protobuf:"bytes,12,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Cases         map[string]string      `protobuf:"bytes,13,rep,name=cases,proto3" json:"cases,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Remedy        string                 `protobuf:"bytes,14,opt,name=remedy,proto3" json:"remedy,omitempty"`
+	Root          *Root                  `protobuf:"bytes,15,opt,name=root,proto3" json:"root,omitempty"`
+	Chain         []*Cert                `protobuf:"bytes,16,rep,name=chain,proto3" json:"chain,omitempty"`
+	TlsVersion    string                 `protobuf:"bytes,17,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
+	Cipher        string                 `protobuf:"bytes,18,opt,name=cipher,proto3" json:"cipher,omitempty"`
+	Error         string                 `protobuf:"bytes,19,opt,name=error,proto3" json:"error,omitempty"`
+	DurationMs    int64                  `protobuf:"varint,20,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Smtp          *SMTP                  `protobuf:"bytes,21,opt,name=smtp,proto3" json:"smtp,omitempty"`
+	OcspStaple    []byte                 `protobuf:"bytes,22,opt,name=ocsp_staple,json=ocspStaple,proto3" json:"ocsp_staple,omitempty"`
+	Revocation    *Revocation            `protobuf:"bytes,23,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	Certificates  []*CertAudit           `protobuf:"bytes,24,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	SharedWith    string                 `protobuf:"bytes,25,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
+	Completion    *Completion            `protobuf:"bytes,26,opt,name=completion,proto3" json:"completion,omitempty"` // how Windows would complete this target's PartialChain from AIA
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Target) Reset() {
+	*x = Target{}
+	mi := &file_checks_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Target) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Target) ProtoMessage() {}
+
+func (x *Target) ProtoReflect() protoreflect.Message {
+	mi := &file_checks_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Target.ProtoReflect.Descriptor instead.
+func (*Target) Descriptor() ([]byte, []int) {
+	return file_checks_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Target) GetLine() int32 {
+	if x != nil {
+		return x.Line
+	}
+	return 0
+}
+
+func (x *Target) GetMx() string {
+	if x != nil {
+		return x.Mx
+	}
+	return ""
+}
+
+func (x *Target) GetPreference() int32 {
+	if x != nil {
+		return x.Preference
+	}
+	return 0
+}
+
+func (x *Target) GetFound() string {
+	if x != nil {
+		return x.Found
+	}
+	return ""
+}
+
+func (x *Target) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Target) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Target) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *Target) GetTls() string {
+	if x != nil {
+		return x.Tls
+	}
+	return ""
+}
+
+func (x *Target) GetDnssec() bool {
+	if x != nil {
+		return x.Dnssec
+	}
+	return false
+}
+
+func (x *Target) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *Target) GetVerdicts() []string {
+	if x != nil {
+		return x.Verdicts
+	}
+	return nil
+}
+
+func (x *Target) GetDetails() map[string]string {
+	if x != nil {
+		return x.Details
+	}
+	return nil
+}
+
+func (x *Target) GetCases() map[string]string {
+	if x != nil {
+		return x.Cases
+	}
+	return nil
+}
+
+func (x *Target) GetRemedy() string {
+	if x != nil {
+		return x.Remedy
+	}
+	return ""
+}
+
+func (x *Target) GetRoot() *Root {
+	if x != nil {
+		return x.Root
+	}
+	return nil
+}
+
+func (x *Target) GetChain() []*Cert {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *Target) GetTlsVersion() string {
+	if x != nil {
+		return x.TlsVersion
+	}
+	return ""
+}
+
+func (x *Target) GetCipher() string {
+	if x != nil {
+		return x.Cipher
+	}
+	return ""
+}
+
+func (x *Target) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Target) GetDurationMs() int64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *Target) GetSmtp() *SMTP {
+	if x != nil {
+		return x.Smtp
+	}
+	return nil
+}
+
+func (x *Target) GetOcspStaple() []byte {
+	if x != nil {
+		return x.OcspStaple
+	}
+	return nil
+}
+
+func (x *Target) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+func (x *Target) GetCertificates() []*CertAudit {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *Target) GetSharedWith() string {
+	if x != nil {
+		return x.SharedWith
+	}
+	return ""
+}
+
+func (x *Target) GetCompletion() *Completion {
+	if x != nil {
+		return x.Completion
+	}
+	return nil
+}
+
 // CertAudit is the audit of the chain a server presents for one key type (audit.CertAudit).
 type CertAudit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1128,7 +1399,7 @@ type CertAudit struct {
 
 func (x *CertAudit) Reset() {
 	*x = CertAudit{}
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1411,7 @@ func (x *CertAudit) String() string {
 func (*CertAudit) ProtoMessage() {}
 
 func (x *CertAudit) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1424,7 @@ func (x *CertAudit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertAudit.ProtoReflect.Descriptor instead.
 func (*CertAudit) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{15}
+	return file_checks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CertAudit) GetKeyType() string {
@@ -1227,7 +1498,7 @@ type Partner struct {
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1510,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1523,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{16}
+	return file_checks_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Partner) GetLine() int32 {
@@ -1366,7 +1637,7 @@ type Root struct {
 
 func (x *Root) Reset() {
 	*x = Root{}
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1649,7 @@ func (x *Root) String() string {
 func (*Root) ProtoMessage() {}
 
 func (x *Root) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1662,7 @@ func (x *Root) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Root.ProtoReflect.Descriptor instead.
 func (*Root) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{17}
+	return file_checks_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Root) GetSource() string {
@@ -1450,7 +1721,7 @@ type Cert struct {
 
 func (x *Cert) Reset() {
 	*x = Cert{}
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1733,7 @@ func (x *Cert) String() string {
 func (*Cert) ProtoMessage() {}
 
 func (x *Cert) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1746,7 @@ func (x *Cert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cert.ProtoReflect.Descriptor instead.
 func (*Cert) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{18}
+	return file_checks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Cert) GetDer() []byte {
@@ -1580,7 +1851,7 @@ type SMTP struct {
 
 func (x *SMTP) Reset() {
 	*x = SMTP{}
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1863,7 @@ func (x *SMTP) String() string {
 func (*SMTP) ProtoMessage() {}
 
 func (x *SMTP) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1876,7 @@ func (x *SMTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMTP.ProtoReflect.Descriptor instead.
 func (*SMTP) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{19}
+	return file_checks_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SMTP) GetGreeting() []string {
@@ -1693,7 +1964,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1976,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1989,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{20}
+	return file_checks_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Revocation) GetMethod() string {
@@ -1788,7 +2059,7 @@ type CertRevocation struct {
 
 func (x *CertRevocation) Reset() {
 	*x = CertRevocation{}
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +2071,7 @@ func (x *CertRevocation) String() string {
 func (*CertRevocation) ProtoMessage() {}
 
 func (x *CertRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2084,7 @@ func (x *CertRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertRevocation.ProtoReflect.Descriptor instead.
 func (*CertRevocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{21}
+	return file_checks_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CertRevocation) GetSubject() string {
@@ -1899,7 +2170,7 @@ type PrivateRoot struct {
 
 func (x *PrivateRoot) Reset() {
 	*x = PrivateRoot{}
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2182,7 @@ func (x *PrivateRoot) String() string {
 func (*PrivateRoot) ProtoMessage() {}
 
 func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2195,7 @@ func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivateRoot.ProtoReflect.Descriptor instead.
 func (*PrivateRoot) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{22}
+	return file_checks_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PrivateRoot) GetFile() string {
@@ -2063,7 +2334,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xb3\a\n" +
+	"\x06target\"\xb0\b\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -2092,7 +2363,11 @@ const file_checks_proto_rawDesc = "" +
 	"\x05cases\x18\x12 \x03(\v2$.mxaudit.checks.v1.Result.CasesEntryR\x05cases\x12=\n" +
 	"\n" +
 	"completion\x18\x13 \x01(\v2\x1d.mxaudit.checks.v1.CompletionR\n" +
-	"completion\x1a:\n" +
+	"completion\x123\n" +
+	"\atargets\x18\x14 \x03(\v2\x19.mxaudit.checks.v1.TargetR\atargets\x12'\n" +
+	"\x0ftargets_failing\x18\x15 \x01(\x05R\x0etargetsFailing\x12\x1d\n" +
+	"\n" +
+	"not_tested\x18\x16 \x03(\tR\tnotTested\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -2108,7 +2383,52 @@ const file_checks_proto_rawDesc = "" +
 	"\afetched\x18\x04 \x03(\tR\afetched\x12\x12\n" +
 	"\x04urls\x18\x05 \x03(\tR\x04urls\x12\x18\n" +
 	"\aoffline\x18\x06 \x01(\bR\aoffline\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\xd8\x02\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\x8f\b\n" +
+	"\x06Target\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x0e\n" +
+	"\x02mx\x18\x02 \x01(\tR\x02mx\x12\x1e\n" +
+	"\n" +
+	"preference\x18\x03 \x01(\x05R\n" +
+	"preference\x12\x14\n" +
+	"\x05found\x18\x04 \x01(\tR\x05found\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x12\n" +
+	"\x04port\x18\x06 \x01(\x05R\x04port\x12\x16\n" +
+	"\x06family\x18\a \x01(\tR\x06family\x12\x10\n" +
+	"\x03tls\x18\b \x01(\tR\x03tls\x12\x16\n" +
+	"\x06dnssec\x18\t \x01(\bR\x06dnssec\x12\x18\n" +
+	"\averdict\x18\n" +
+	" \x01(\tR\averdict\x12\x1a\n" +
+	"\bverdicts\x18\v \x03(\tR\bverdicts\x12@\n" +
+	"\adetails\x18\f \x03(\v2&.mxaudit.checks.v1.Target.DetailsEntryR\adetails\x12:\n" +
+	"\x05cases\x18\r \x03(\v2$.mxaudit.checks.v1.Target.CasesEntryR\x05cases\x12\x16\n" +
+	"\x06remedy\x18\x0e \x01(\tR\x06remedy\x12+\n" +
+	"\x04root\x18\x0f \x01(\v2\x17.mxaudit.checks.v1.RootR\x04root\x12-\n" +
+	"\x05chain\x18\x10 \x03(\v2\x17.mxaudit.checks.v1.CertR\x05chain\x12\x1f\n" +
+	"\vtls_version\x18\x11 \x01(\tR\n" +
+	"tlsVersion\x12\x16\n" +
+	"\x06cipher\x18\x12 \x01(\tR\x06cipher\x12\x14\n" +
+	"\x05error\x18\x13 \x01(\tR\x05error\x12\x1f\n" +
+	"\vduration_ms\x18\x14 \x01(\x03R\n" +
+	"durationMs\x12+\n" +
+	"\x04smtp\x18\x15 \x01(\v2\x17.mxaudit.checks.v1.SMTPR\x04smtp\x12\x1f\n" +
+	"\vocsp_staple\x18\x16 \x01(\fR\n" +
+	"ocspStaple\x12=\n" +
+	"\n" +
+	"revocation\x18\x17 \x01(\v2\x1d.mxaudit.checks.v1.RevocationR\n" +
+	"revocation\x12@\n" +
+	"\fcertificates\x18\x18 \x03(\v2\x1c.mxaudit.checks.v1.CertAuditR\fcertificates\x12\x1f\n" +
+	"\vshared_with\x18\x19 \x01(\tR\n" +
+	"sharedWith\x12=\n" +
+	"\n" +
+	"completion\x18\x1a \x01(\v2\x1d.mxaudit.checks.v1.CompletionR\n" +
+	"completion\x1a:\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
+	"\n" +
+	"CasesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x02\n" +
 	"\tCertAudit\x12\x19\n" +
 	"\bkey_type\x18\x01 \x01(\tR\akeyType\x12-\n" +
 	"\x05chain\x18\x02 \x03(\v2\x17.mxaudit.checks.v1.CertR\x05chain\x12\x1a\n" +
@@ -2236,7 +2556,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -2253,68 +2573,80 @@ var file_checks_proto_goTypes = []any{
 	(*Finding)(nil),               // 12: mxaudit.checks.v1.Finding
 	(*Result)(nil),                // 13: mxaudit.checks.v1.Result
 	(*Completion)(nil),            // 14: mxaudit.checks.v1.Completion
-	(*CertAudit)(nil),             // 15: mxaudit.checks.v1.CertAudit
-	(*Partner)(nil),               // 16: mxaudit.checks.v1.Partner
-	(*Root)(nil),                  // 17: mxaudit.checks.v1.Root
-	(*Cert)(nil),                  // 18: mxaudit.checks.v1.Cert
-	(*SMTP)(nil),                  // 19: mxaudit.checks.v1.SMTP
-	(*Revocation)(nil),            // 20: mxaudit.checks.v1.Revocation
-	(*CertRevocation)(nil),        // 21: mxaudit.checks.v1.CertRevocation
-	(*PrivateRoot)(nil),           // 22: mxaudit.checks.v1.PrivateRoot
-	nil,                           // 23: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 24: mxaudit.checks.v1.Result.CasesEntry
-	nil,                           // 25: mxaudit.checks.v1.CertAudit.DetailsEntry
-	nil,                           // 26: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 27: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*Target)(nil),                // 15: mxaudit.checks.v1.Target
+	(*CertAudit)(nil),             // 16: mxaudit.checks.v1.CertAudit
+	(*Partner)(nil),               // 17: mxaudit.checks.v1.Partner
+	(*Root)(nil),                  // 18: mxaudit.checks.v1.Root
+	(*Cert)(nil),                  // 19: mxaudit.checks.v1.Cert
+	(*SMTP)(nil),                  // 20: mxaudit.checks.v1.SMTP
+	(*Revocation)(nil),            // 21: mxaudit.checks.v1.Revocation
+	(*CertRevocation)(nil),        // 22: mxaudit.checks.v1.CertRevocation
+	(*PrivateRoot)(nil),           // 23: mxaudit.checks.v1.PrivateRoot
+	nil,                           // 24: mxaudit.checks.v1.Result.DetailsEntry
+	nil,                           // 25: mxaudit.checks.v1.Result.CasesEntry
+	nil,                           // 26: mxaudit.checks.v1.Target.DetailsEntry
+	nil,                           // 27: mxaudit.checks.v1.Target.CasesEntry
+	nil,                           // 28: mxaudit.checks.v1.CertAudit.DetailsEntry
+	nil,                           // 29: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 30: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	28, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	31, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	13, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
-	22, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
+	23, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	9,  // 7: mxaudit.checks.v1.CheckRequest.thresholds:type_name -> mxaudit.checks.v1.Thresholds
 	12, // 8: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
 	11, // 9: mxaudit.checks.v1.CheckResponse.errors:type_name -> mxaudit.checks.v1.CheckError
-	16, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
-	23, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
-	17, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
-	18, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
-	19, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
-	20, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
+	17, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
+	24, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
+	18, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
+	19, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
+	20, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
+	21, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	12, // 16: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	15, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	24, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
+	16, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	25, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
 	14, // 19: mxaudit.checks.v1.Result.completion:type_name -> mxaudit.checks.v1.Completion
-	18, // 20: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
-	25, // 21: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
-	17, // 22: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
-	26, // 23: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	28, // 24: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	28, // 25: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	28, // 26: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	27, // 27: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	28, // 28: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	28, // 29: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	21, // 30: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	28, // 31: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	28, // 32: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	28, // 33: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	28, // 34: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 35: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 36: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 37: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 38: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 39: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	10, // 40: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	38, // [38:41] is the sub-list for method output_type
-	35, // [35:38] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	15, // 20: mxaudit.checks.v1.Result.targets:type_name -> mxaudit.checks.v1.Target
+	26, // 21: mxaudit.checks.v1.Target.details:type_name -> mxaudit.checks.v1.Target.DetailsEntry
+	27, // 22: mxaudit.checks.v1.Target.cases:type_name -> mxaudit.checks.v1.Target.CasesEntry
+	18, // 23: mxaudit.checks.v1.Target.root:type_name -> mxaudit.checks.v1.Root
+	19, // 24: mxaudit.checks.v1.Target.chain:type_name -> mxaudit.checks.v1.Cert
+	20, // 25: mxaudit.checks.v1.Target.smtp:type_name -> mxaudit.checks.v1.SMTP
+	21, // 26: mxaudit.checks.v1.Target.revocation:type_name -> mxaudit.checks.v1.Revocation
+	16, // 27: mxaudit.checks.v1.Target.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	14, // 28: mxaudit.checks.v1.Target.completion:type_name -> mxaudit.checks.v1.Completion
+	19, // 29: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
+	28, // 30: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
+	18, // 31: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
+	29, // 32: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	31, // 33: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	31, // 34: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	31, // 35: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	30, // 36: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	31, // 37: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	31, // 38: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	22, // 39: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	31, // 40: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	31, // 41: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	31, // 42: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	31, // 43: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 44: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 45: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 46: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 47: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 48: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	10, // 49: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	47, // [47:50] is the sub-list for method output_type
+	44, // [44:47] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -2332,7 +2664,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   28,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -59,46 +59,20 @@ func EncodeResult(r *audit.Result) *Result {
 		Cipher:     r.Cipher,
 		Error:      r.Error,
 		DurationMs: r.DurationMS,
-		Smtp: &SMTP{
-			Greeting: r.SMTP.Greeting, Ehlo: r.SMTP.EHLO, EhloTls: r.SMTP.EHLOTLS,
-			StarttlsOffered: r.SMTP.StartTLS, Transcript: r.SMTP.Transcript, TimingsMs: r.SMTP.TimingsMS,
-			RemoteAddr: r.SMTP.RemoteAddr, HandshakeError: r.SMTP.HandshakeErr,
-			ClientCertRequested: r.SMTP.ClientCertRequested, ClientCertSent: r.SMTP.ClientCertSent,
-		},
+		Smtp:       encodeSMTP(r.SMTP),
 		OcspStaple: r.OCSPStaple,
 		SharedWith: r.SharedWith,
 	}
 	out.Details = encodeDetails(r.Details)
-	if len(r.Cases) > 0 {
-		out.Cases = make(map[string]string, len(r.Cases))
-		for k, v := range r.Cases {
-			out.Cases[string(k)] = string(v)
-		}
-	}
+	out.Cases = encodeCases(r.Cases)
 	out.Chain = encodeChain(r.Chain)
-	for _, ca := range r.Certificates {
-		out.Certificates = append(out.Certificates, &CertAudit{
-			KeyType: ca.KeyType, Chain: encodeChain(ca.Chain), Verdicts: verdictStrings(ca.Verdicts),
-			Details: encodeDetails(ca.Details), TlsVersion: ca.TLSVersion, Cipher: ca.Cipher,
-			Root: &Root{Source: ca.Root.Source, File: ca.Root.File, Subject: ca.Root.Subject, NotAfter: ts(ca.Root.NotAfter), Sha256: ca.Root.SHA256},
-		})
+	out.Certificates = encodeCertAudits(r.Certificates)
+	out.Revocation = encodeRevocation(r.Revocation)
+	for i := range r.Targets {
+		out.Targets = append(out.Targets, encodeTarget(&r.Targets[i]))
 	}
-	if v := r.Revocation; v != nil {
-		out.Revocation = &Revocation{
-			Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: ts(v.RevokedAt),
-			Reason: v.Reason, NextUpdate: ts(v.NextUpdate),
-		}
-		for _, c := range v.Certs {
-			out.Revocation.Certs = append(out.Revocation.Certs, &CertRevocation{
-				Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, Url: c.URL,
-				Detail: c.Detail, RevokedAt: ts(c.RevokedAt), Reason: c.Reason, NextUpdate: ts(c.NextUpdate),
-			})
-		}
-	}
-	if c := r.Completion; c != nil {
-		out.Completion = &Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
-			Fetched: c.Fetched, Urls: c.URLs, Offline: c.Offline, Reason: c.Reason}
-	}
+	out.Completion = encodeCompletion(r.Completion)
+	out.TargetsFailing, out.NotTested = int32(r.TargetsFailing), r.NotTested
 	for _, f := range r.Findings {
 		out.Findings = append(out.Findings, &Finding{
 			Check: f.Check, Severity: string(f.Severity), Message: f.Message, Remedy: f.Remedy,
@@ -123,18 +97,91 @@ func DecodeResult(in *Result) audit.Result {
 		r.Verdicts = append(r.Verdicts, audit.Verdict(v))
 	}
 	r.Details = decodeDetails(in.Details)
-	if len(in.Cases) > 0 {
-		r.Cases = make(map[audit.Verdict]audit.Case, len(in.Cases))
-		for k, v := range in.Cases {
-			r.Cases[audit.Verdict(k)] = audit.Case(v)
-		}
-	}
+	r.Cases = decodeCases(in.Cases)
 	r.Remedy = in.Remedy
 	if rt := in.GetRoot(); rt != nil {
 		r.Root = decodeRoot(rt)
 	}
 	r.Chain = decodeChain(in.Chain)
-	for _, ca := range in.Certificates {
+	r.Certificates = decodeCertAudits(in.Certificates)
+	r.TLSVersion = in.TlsVersion
+	r.Cipher = in.Cipher
+	r.Error = in.Error
+	r.DurationMS = in.DurationMs
+	r.SMTP = decodeSMTP(in.GetSmtp())
+	r.OCSPStaple = in.OcspStaple
+	r.Revocation = decodeRevocation(in.GetRevocation())
+	r.Completion = decodeCompletion(in.GetCompletion())
+	for _, t := range in.Targets {
+		r.Targets = append(r.Targets, decodeTarget(t))
+	}
+	r.TargetsFailing, r.NotTested = int(in.TargetsFailing), in.NotTested
+	r.SharedWith = in.SharedWith
+	for _, f := range in.Findings {
+		r.Findings = append(r.Findings, audit.Finding{
+			Check: f.Check, Severity: audit.Severity(f.Severity), Message: f.Message, Remedy: f.Remedy,
+		})
+	}
+	return r
+}
+
+func encodeSMTP(m audit.SMTP) *SMTP {
+	return &SMTP{
+		Greeting: m.Greeting, Ehlo: m.EHLO, EhloTls: m.EHLOTLS,
+		StarttlsOffered: m.StartTLS, Transcript: m.Transcript, TimingsMs: m.TimingsMS,
+		RemoteAddr: m.RemoteAddr, HandshakeError: m.HandshakeErr,
+		ClientCertRequested: m.ClientCertRequested, ClientCertSent: m.ClientCertSent,
+	}
+}
+
+func decodeSMTP(s *SMTP) audit.SMTP {
+	if s == nil {
+		return audit.SMTP{}
+	}
+	return audit.SMTP{
+		Greeting: s.Greeting, EHLO: s.Ehlo, EHLOTLS: s.EhloTls, StartTLS: s.StarttlsOffered,
+		Transcript: s.Transcript, TimingsMS: s.TimingsMs, RemoteAddr: s.RemoteAddr,
+		HandshakeErr: s.HandshakeError, ClientCertRequested: s.ClientCertRequested, ClientCertSent: s.ClientCertSent,
+	}
+}
+
+func encodeCases(c map[audit.Verdict]audit.Case) map[string]string {
+	if len(c) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(c))
+	for k, v := range c {
+		out[string(k)] = string(v)
+	}
+	return out
+}
+
+func decodeCases(c map[string]string) map[audit.Verdict]audit.Case {
+	if len(c) == 0 {
+		return nil
+	}
+	out := make(map[audit.Verdict]audit.Case, len(c))
+	for k, v := range c {
+		out[audit.Verdict(k)] = audit.Case(v)
+	}
+	return out
+}
+
+func encodeCertAudits(cas []audit.CertAudit) []*CertAudit {
+	var out []*CertAudit
+	for _, ca := range cas {
+		out = append(out, &CertAudit{
+			KeyType: ca.KeyType, Chain: encodeChain(ca.Chain), Verdicts: verdictStrings(ca.Verdicts),
+			Details: encodeDetails(ca.Details), TlsVersion: ca.TLSVersion, Cipher: ca.Cipher,
+			Root: &Root{Source: ca.Root.Source, File: ca.Root.File, Subject: ca.Root.Subject, NotAfter: ts(ca.Root.NotAfter), Sha256: ca.Root.SHA256},
+		})
+	}
+	return out
+}
+
+func decodeCertAudits(in []*CertAudit) []audit.CertAudit {
+	var out []audit.CertAudit
+	for _, ca := range in {
 		c := audit.CertAudit{KeyType: ca.KeyType, Chain: decodeChain(ca.Chain), Details: decodeDetails(ca.Details),
 			TLSVersion: ca.TlsVersion, Cipher: ca.Cipher}
 		for _, v := range ca.Verdicts {
@@ -143,43 +190,77 @@ func DecodeResult(in *Result) audit.Result {
 		if rt := ca.GetRoot(); rt != nil {
 			c.Root = decodeRoot(rt)
 		}
-		r.Certificates = append(r.Certificates, c)
+		out = append(out, c)
 	}
-	r.TLSVersion = in.TlsVersion
-	r.Cipher = in.Cipher
-	r.Error = in.Error
-	r.DurationMS = in.DurationMs
-	if s := in.GetSmtp(); s != nil {
-		r.SMTP = audit.SMTP{
-			Greeting: s.Greeting, EHLO: s.Ehlo, EHLOTLS: s.EhloTls, StartTLS: s.StarttlsOffered,
-			Transcript: s.Transcript, TimingsMS: s.TimingsMs, RemoteAddr: s.RemoteAddr,
-			HandshakeErr: s.HandshakeError, ClientCertRequested: s.ClientCertRequested, ClientCertSent: s.ClientCertSent,
-		}
+	return out
+}
+
+func encodeRevocation(v *audit.Revocation) *Revocation {
+	if v == nil {
+		return nil
 	}
-	r.OCSPStaple = in.OcspStaple
-	if v := in.GetRevocation(); v != nil {
-		r.Revocation = &audit.Revocation{
-			Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: tm(v.RevokedAt),
-			Reason: v.Reason, NextUpdate: tm(v.NextUpdate),
-		}
-		for _, c := range v.Certs {
-			r.Revocation.Certs = append(r.Revocation.Certs, audit.CertRevocation{
-				Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, URL: c.Url,
-				Detail: c.Detail, RevokedAt: tm(c.RevokedAt), Reason: c.Reason, NextUpdate: tm(c.NextUpdate),
-			})
-		}
+	out := &Revocation{
+		Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: ts(v.RevokedAt),
+		Reason: v.Reason, NextUpdate: ts(v.NextUpdate),
 	}
-	r.SharedWith = in.SharedWith
-	if c := in.GetCompletion(); c != nil {
-		r.Completion = &audit.Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
-			Fetched: c.Fetched, URLs: c.Urls, Offline: c.Offline, Reason: c.Reason}
-	}
-	for _, f := range in.Findings {
-		r.Findings = append(r.Findings, audit.Finding{
-			Check: f.Check, Severity: audit.Severity(f.Severity), Message: f.Message, Remedy: f.Remedy,
+	for _, c := range v.Certs {
+		out.Certs = append(out.Certs, &CertRevocation{
+			Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, Url: c.URL,
+			Detail: c.Detail, RevokedAt: ts(c.RevokedAt), Reason: c.Reason, NextUpdate: ts(c.NextUpdate),
 		})
 	}
-	return r
+	return out
+}
+
+func decodeRevocation(v *Revocation) *audit.Revocation {
+	if v == nil {
+		return nil
+	}
+	out := &audit.Revocation{
+		Method: v.Method, Status: v.Status, Detail: v.Detail, RevokedAt: tm(v.RevokedAt),
+		Reason: v.Reason, NextUpdate: tm(v.NextUpdate),
+	}
+	for _, c := range v.Certs {
+		out.Certs = append(out.Certs, audit.CertRevocation{
+			Subject: c.Subject, Serial: c.Serial, Method: c.Method, Status: c.Status, URL: c.Url,
+			Detail: c.Detail, RevokedAt: tm(c.RevokedAt), Reason: c.Reason, NextUpdate: tm(c.NextUpdate),
+		})
+	}
+	return out
+}
+
+// encodeTarget converts one target of a partner to its wire form.
+func encodeTarget(t *audit.TargetResult) *Target {
+	return &Target{
+		Line: int32(t.Line), Mx: t.MX, Preference: int32(t.Preference), Found: t.Found, Address: t.Address,
+		Port: int32(t.Port), Family: t.Family, Tls: string(t.TLS), Dnssec: t.DNSSEC,
+		Verdict: string(t.Verdict), Verdicts: verdictStrings(t.Verdicts), Details: encodeDetails(t.Details),
+		Cases: encodeCases(t.Cases), Remedy: t.Remedy,
+		Root:  &Root{Source: t.Root.Source, File: t.Root.File, Subject: t.Root.Subject, NotAfter: ts(t.Root.NotAfter), Sha256: t.Root.SHA256},
+		Chain: encodeChain(t.Chain), TlsVersion: t.TLSVersion, Cipher: t.Cipher, Error: t.Error, DurationMs: t.DurationMS,
+		Smtp: encodeSMTP(t.SMTP), OcspStaple: t.OCSPStaple, Revocation: encodeRevocation(t.Revocation),
+		Certificates: encodeCertAudits(t.Certificates), SharedWith: t.SharedWith, Completion: encodeCompletion(t.Completion),
+	}
+}
+
+// decodeTarget converts a wire target back to the audit model.
+func decodeTarget(in *Target) audit.TargetResult {
+	t := audit.TargetResult{
+		Line: int(in.Line), MX: in.Mx, Preference: int(in.Preference), Found: in.Found, Address: in.Address,
+		Port: int(in.Port), Family: in.Family, TLS: audit.TLSMode(in.Tls), DNSSEC: in.Dnssec,
+		Verdict: audit.Verdict(in.Verdict), Details: decodeDetails(in.Details), Cases: decodeCases(in.Cases),
+		Remedy: in.Remedy, Chain: decodeChain(in.Chain), TLSVersion: in.TlsVersion, Cipher: in.Cipher, Error: in.Error,
+		DurationMS: in.DurationMs, SMTP: decodeSMTP(in.GetSmtp()), OCSPStaple: in.OcspStaple,
+		Revocation: decodeRevocation(in.GetRevocation()), Certificates: decodeCertAudits(in.Certificates), SharedWith: in.SharedWith,
+		Completion: decodeCompletion(in.GetCompletion()),
+	}
+	for _, v := range in.Verdicts {
+		t.Verdicts = append(t.Verdicts, audit.Verdict(v))
+	}
+	if rt := in.GetRoot(); rt != nil {
+		t.Root = decodeRoot(rt)
+	}
+	return t
 }
 
 func encodeDetails(d map[audit.Verdict]string) map[string]string {
@@ -249,6 +330,22 @@ func DecodePrivateRoot(in *PrivateRoot) audit.PrivateRoot {
 		NotBefore: tm(in.NotBefore), NotAfter: tm(in.NotAfter), DaysLeft: int(in.DaysLeft),
 		UsedBy: in.UsedBy, DeclaredBy: in.DeclaredBy, Status: in.Status, DER: in.Der,
 	}
+}
+
+func encodeCompletion(c *audit.Completion) *Completion {
+	if c == nil {
+		return nil
+	}
+	return &Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
+		Fetched: c.Fetched, Urls: c.URLs, Offline: c.Offline, Reason: c.Reason}
+}
+
+func decodeCompletion(c *Completion) *audit.Completion {
+	if c == nil {
+		return nil
+	}
+	return &audit.Completion{LastSent: c.LastSent, Missing: c.Missing, Built: c.Built,
+		Fetched: c.Fetched, URLs: c.Urls, Offline: c.Offline, Reason: c.Reason}
 }
 
 // EncodeThresholds converts t to its wire form.

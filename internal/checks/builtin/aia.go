@@ -32,11 +32,13 @@ func (*aiaCheck) Configure(sdk.Config) error { return nil }
 
 func (*aiaCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 	for i := range b.Results {
-		r := &b.Results[i]
-		if c := r.Completion; c != nil && r.Has(audit.PartialChain) {
-			sev, msg, rem := aiaFinding(r, c)
-			out.Partner(i, sev, msg, rem)
-		}
+		perTarget(b, out, i, func(r *audit.Result) []finding {
+			if c := r.Completion; c != nil && r.Has(audit.PartialChain) {
+				sev, msg, rem := aiaFinding(r, c)
+				return []finding{{sev, msg, rem}}
+			}
+			return nil
+		})
 	}
 	return nil
 }

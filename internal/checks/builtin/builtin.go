@@ -9,7 +9,9 @@
 // cipher, the private roots' lifecycle and how Windows completes a
 // PartialChain. Every number a check grades by is the run's
 // audit.Thresholds (sdk.Batch.Thresholds), the same the verdicts and the
-// root statuses use.
+// root statuses use. A check of what a server presents looks at every
+// target of a partner (each MX address), not only at its worst, and says
+// which address a finding concerns (perTarget).
 package builtin
 
 import (
@@ -21,8 +23,9 @@ import (
 )
 
 // Version is the version of the built-in checks: 2 states only what the
-// verdicts do not (see the package comment) and grades by the run's thresholds.
-const Version = "2.0.0"
+// verdicts do not (see the package comment) and grades by the run's
+// thresholds; 2.1 looks at every target of a partner.
+const Version = "2.1.0"
 
 // source is the Source of every built-in check.
 const source = "mxaudit"

@@ -281,3 +281,57 @@ func TestOnlyWhatVerdictsDoNotSay(t *testing.T) {
 		t.Errorf("built-in checks %s", got)
 	}
 }
+
+// TestEveryTarget: a partner with several targets (MX addresses) is
+// checked on each of them, not only on its worst target (whose facts the
+// partner's own fields hold); a finding on some targets names them, one on
+// all of them says so, and a partner with one target reads as before.
+func TestEveryTarget(t *testing.T) {
+	day := 24 * time.Hour
+	expiring := cert("CN=mx.test", "CN=CA", now.Add(10*day))
+	fine := cert("CN=mx.test", "CN=CA", now.AddDate(1, 0, 0))
+	tgt := func(addr string, v audit.Verdict, version, cipher string, leaf audit.Cert) audit.TargetResult {
+		return audit.TargetResult{MX: "mx.test", Address: addr, Port: 25, Family: audit.FamilyOf(addr), TLS: audit.StartTLS,
+			Verdict: v, Verdicts: []audit.Verdict{v}, TLSVersion: version, Cipher: cipher, Chain: []audit.Cert{leaf}}
+	}
+	partner := func(ts ...audit.TargetResult) audit.Result {
+		r := audit.Result{Findings: []audit.Finding{}}
+		r.SetTargets(ts)
+		return r
+	}
+	const good = "TLS_AES_128_GCM_SHA256"
+	// The worst target (Expired) negotiates TLS 1.3 with a good suite; the other one does not.
+	expired := tgt("192.0.2.1", audit.Expired, "TLS 1.3", good, fine)
+	partial := tgt("192.0.2.2", audit.PartialChain, "TLS 1.0", "TLS_ECDHE_RSA_WITH_RC4_128_SHA", fine)
+	partial.Cases = map[audit.Verdict]audit.Case{audit.PartialChain: audit.CaseMissingIntermediate}
+	partial.Completion = &audit.Completion{LastSent: "CN=mx.test", Missing: "CN=CA", Built: true, Fetched: []string{"CN=CA"}, URLs: []string{"http://pki.test/ca.cer"}}
+	mixed := partner(expired, partial)
+	if mixed.TLSVersion != "TLS 1.3" || mixed.Completion != nil {
+		t.Fatalf("the partner's own fields are not its worst target's: %+v", mixed)
+	}
+	const other = "mx.test [192.0.2.2]:25: "
+	runTable(t, "tls-version", nil, []tcase{
+		{"an old version on the other address", mixed, []want{{audit.Warning, other + "the server negotiated TLS 1.0"}}},
+		{"one target", partner(tgt("192.0.2.3", audit.Valid, "TLS 1.1", good, fine)), []want{{audit.Warning, "the server negotiated TLS 1.1"}}},
+	})
+	runTable(t, "weak-cipher", nil, []tcase{
+		{"RC4 on the other address", mixed, []want{{audit.Error, other + "the server chose TLS_ECDHE_RSA_WITH_RC4_128_SHA"}}},
+	})
+	runTable(t, "aia", nil, []tcase{
+		{"completed from AIA on the other address", mixed, []want{{audit.Warning, other + "Windows completes the chain by fetching the CA certificate CN=CA"}}},
+	})
+	runTable(t, "expiry", nil, []tcase{
+		{"expiring on one address", partner(tgt("192.0.2.1", audit.Valid, "TLS 1.3", good, fine), tgt("192.0.2.2", audit.Valid, "TLS 1.3", good, expiring)),
+			[]want{{audit.Warning, other + "leaf certificate CN=mx.test expires on 2026-03-11 (10 days left)"}}},
+		{"expiring on every address: one finding", partner(tgt("192.0.2.1", audit.Valid, "TLS 1.3", good, expiring), tgt("192.0.2.2", audit.Valid, "TLS 1.3", good, expiring)),
+			[]want{{audit.Warning, "all 2 addresses: leaf certificate CN=mx.test expires"}}},
+		{"one target", partner(tgt("192.0.2.1", audit.Valid, "TLS 1.3", good, expiring)), []want{{audit.Warning, "leaf certificate CN=mx.test expires"}}},
+	})
+	// The message of a partner with one target starts as before targets existed.
+	res := &audit.Results{Schema: audit.SchemaVersion, Started: now, Partners: []audit.Result{partner(tgt("192.0.2.1", audit.Valid, "TLS 1.3", good, expiring))}}
+	res.Partners[0].Name = "single"
+	runChecks(t, res, []string{"expiry"}, nil)
+	if f := res.Partners[0].Findings; len(f) != 1 || !strings.HasPrefix(f[0].Message, "leaf certificate") {
+		t.Errorf("one target: %+v", f)
+	}
+}

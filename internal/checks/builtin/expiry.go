@@ -28,26 +28,31 @@ func (*expiryCheck) Info() sdk.Info {
 func (*expiryCheck) Configure(sdk.Config) error { return nil }
 
 func (*expiryCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
-	th := b.Thresholds
 	for i := range b.Results {
-		r := &b.Results[i]
-		for j := range r.Chain {
-			cert := &r.Chain[j]
-			if sentRoot(cert, j) || cert.NotAfter.IsZero() {
-				continue
-			}
-			days := audit.DaysLeft(cert.NotAfter, b.Now)
-			sev, soon := th.ExpirySeverity(days)
-			if !soon {
-				continue
-			}
-			msg := fmt.Sprintf("%s certificate %s expires on %s (%s)", certRole(j), cert.Subject, day(cert.NotAfter), audit.DaysWords(days))
-			if sev == audit.Error {
-				out.Partner(i, sev, msg, "Ask the partner to renew its certificate now; mail to it fails once it expires.")
-				continue
-			}
-			out.Partner(i, sev, msg, "Ask the partner to renew its certificate before it expires.")
-		}
+		perTarget(b, out, i, func(r *audit.Result) []finding { return expiring(r, b) })
 	}
 	return nil
+}
+
+// expiring says which certificates of r's chain expire soon.
+func expiring(r *audit.Result, b *sdk.Batch) []finding {
+	var out []finding
+	for j := range r.Chain {
+		cert := &r.Chain[j]
+		if sentRoot(cert, j) || cert.NotAfter.IsZero() {
+			continue
+		}
+		days := audit.DaysLeft(cert.NotAfter, b.Now)
+		sev, soon := b.Thresholds.ExpirySeverity(days)
+		if !soon {
+			continue
+		}
+		msg := fmt.Sprintf("%s certificate %s expires on %s (%s)", certRole(j), cert.Subject, day(cert.NotAfter), audit.DaysWords(days))
+		rem := "Ask the partner to renew its certificate before it expires."
+		if sev == audit.Error {
+			rem = "Ask the partner to renew its certificate now; mail to it fails once it expires."
+		}
+		out = append(out, finding{sev, msg, rem})
+	}
+	return out
 }

@@ -54,19 +54,21 @@ func (c *tlsVersionCheck) Configure(cfg sdk.Config) error {
 
 func (c *tlsVersionCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 	for i := range b.Results {
-		r := &b.Results[i]
-		if r.TLSVersion == "" {
-			continue
-		}
-		if rk := tlsRank(r.TLSVersion); rk >= 0 && rk < c.min {
-			sev := audit.Warning
-			if r.Enforced {
-				sev = audit.Error
-			}
-			out.Partner(i, sev,
-				fmt.Sprintf("the server negotiated %s; %s or newer is required", r.TLSVersion, tlsVersions[c.min]),
-				"Ask the partner to enable TLS 1.2 and 1.3 on its mail server (on Windows: the SCHANNEL protocol keys and .NET SchUseStrongCrypto) and to disable older versions.")
-		}
+		perTarget(b, out, i, c.old)
 	}
 	return nil
+}
+
+// old says whether r negotiated a version older than the minimum.
+func (c *tlsVersionCheck) old(r *audit.Result) []finding {
+	if rk := tlsRank(r.TLSVersion); r.TLSVersion == "" || rk < 0 || rk >= c.min {
+		return nil
+	}
+	sev := audit.Warning
+	if r.Enforced {
+		sev = audit.Error
+	}
+	return []finding{{sev,
+		fmt.Sprintf("the server negotiated %s; %s or newer is required", r.TLSVersion, tlsVersions[c.min]),
+		"Ask the partner to enable TLS 1.2 and 1.3 on its mail server (on Windows: the SCHANNEL protocol keys and .NET SchUseStrongCrypto) and to disable older versions."}}
 }

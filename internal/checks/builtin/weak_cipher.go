@@ -42,14 +42,14 @@ func cipherWeakness(name string) (audit.Severity, string) {
 
 func (*weakCipherCheck) Check(_ context.Context, b *sdk.Batch, out *sdk.Report) error {
 	for i := range b.Results {
-		r := &b.Results[i]
-		if r.Cipher == "" {
-			continue
-		}
-		if sev, why := cipherWeakness(r.Cipher); sev != "" {
-			out.Partner(i, sev, fmt.Sprintf("the server chose %s, which %s", r.Cipher, why),
-				"Ask the partner to prefer ECDHE suites with AES-GCM or ChaCha20-Poly1305 and to disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites.")
-		}
+		perTarget(b, out, i, func(r *audit.Result) []finding {
+			sev, why := cipherWeakness(r.Cipher)
+			if r.Cipher == "" || sev == "" {
+				return nil
+			}
+			return []finding{{sev, fmt.Sprintf("the server chose %s, which %s", r.Cipher, why),
+				"Ask the partner to prefer ECDHE suites with AES-GCM or ChaCha20-Poly1305 and to disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites."}}
+		})
 	}
 	return nil
 }

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// scheduler starts probes as targets arrive from discovery, never more
+// than the run's concurrency at once, never more than PerHost to one IP
+// address and never more than PerProvider to the MX hosts of one
+// registered domain, at most Rate a second. A job that must wait for its
+// address or provider does not hold a worker: the first job in arrival
+// order whose limits allow it starts, so one busy provider never stalls
+// the others.
+type scheduler struct {
+	concurrency, perHost, perProvider int
+	rate                              time.Duration // between two starts; 0 for no limit
+	run                               func(*job)
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	pending  []*job
+	running  int
+	perAddr  map[string]int
+	perProv  map[string]int
+	closed   bool // no more jobs will come
+	stopped  bool // interrupted, or every job is done: add refuses jobs
+	wg       sync.WaitGroup
+	lastTick time.Time
+}
+
+func newScheduler(opts Options, run func(*job)) *scheduler {
+	s := &scheduler{concurrency: opts.Concurrency, perHost: opts.PerHost, perProvider: opts.PerProvider,
+		run: run, perAddr: map[string]int{}, perProv: map[string]int{}}
+	if opts.Rate > 0 {
+		s.rate = time.Duration(float64(time.Second) / opts.Rate)
+	}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// add queues j; false when the run is over (interrupted): j is not probed.
+func (s *scheduler) add(j *job) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return false
+	}
+	s.pending = append(s.pending, j)
+	s.cond.Broadcast()
+	return true
+}
+
+// close says that no more jobs will be added.
+func (s *scheduler) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// next returns the first pending job whose limits allow it to start, or nil.
+func (s *scheduler) next() *job {
+	if s.running >= s.concurrency {
+		return nil
+	}
+	for i, j := range s.pending {
+		if s.perAddr[j.ip] < s.perHost && s.perProv[j.provider] < s.perProvider {
+			s.pending = append(s.pending[:i], s.pending[i+1:]...)
+			return j
+		}
+	}
+	return nil
+}
+
+// loop starts the jobs until every job added before close is done, or ctx
+// ends; it returns the jobs that never started (interrupted), after the
+// running ones have returned.
+func (s *scheduler) loop(ctx context.Context) []*job {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	for {
+		if ctx.Err() != nil || (s.closed && len(s.pending) == 0) {
+			break
+		}
+		j := s.next()
+		if j == nil {
+			s.cond.Wait()
+			continue
+		}
+		s.running++
+		s.perAddr[j.ip]++
+		s.perProv[j.provider]++
+		s.mu.Unlock()
+		if !s.pace(ctx) {
+			s.mu.Lock()
+			s.release(j)
+			s.pending = append(s.pending, j)
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.run(j)
+			s.mu.Lock()
+			s.release(j)
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		}()
+		s.mu.Lock()
+	}
+	s.stopped = true
+	left := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.wg.Wait()
+	return left
+}
+
+func (s *scheduler) release(j *job) {
+	s.running--
+	s.perAddr[j.ip]--
+	s.perProv[j.provider]--
+}
+
+// pace waits until the rate allows the next start; false when ctx ends first.
+func (s *scheduler) pace(ctx context.Context) bool {
+	if s.rate == 0 {
+		return true
+	}
+	if wait := time.Until(s.lastTick.Add(s.rate)); wait > 0 && !s.lastTick.IsZero() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	s.lastTick = time.Now()
+	return true
+}
