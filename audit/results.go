@@ -56,18 +56,21 @@ type Results struct {
 // Result is what the audit found for one partner.
 type Result struct {
 	Partner
-	Verdict    Verdict            `json:"verdict"`
-	Verdicts   []Verdict          `json:"verdicts"`
-	Details    map[Verdict]string `json:"details,omitempty"` // why each verdict applies, in words
-	Cases      map[Verdict]Case   `json:"cases,omitempty"`   // which case of a verdict applies (see Case), for its remedy
-	Remedy     string             `json:"remedy"`
-	Root       Root               `json:"root"`
-	Chain      []Cert             `json:"chain"`
-	TLSVersion string             `json:"tls_version"`
-	Cipher     string             `json:"cipher"`
-	Findings   []Finding          `json:"findings"`
-	Error      string             `json:"error"`
-	DurationMS int64              `json:"duration_ms"`
+	Verdict  Verdict            `json:"verdict"`
+	Verdicts []Verdict          `json:"verdicts"`
+	Details  map[Verdict]string `json:"details,omitempty"` // why each verdict applies, in words
+	// ResultTypes gives each verdict its RFC 8460 result type, where one
+	// exists, to line the audit up with the TLS-RPT reports the partner gets.
+	ResultTypes map[Verdict]ResultType `json:"result_types,omitempty"`
+	Cases       map[Verdict]Case       `json:"cases,omitempty"` // which case of a verdict applies (see Case), for its remedy
+	Remedy      string                 `json:"remedy"`
+	Root        Root                   `json:"root"`
+	Chain       []Cert                 `json:"chain"`
+	TLSVersion  string                 `json:"tls_version"`
+	Cipher      string                 `json:"cipher"`
+	Findings    []Finding              `json:"findings"`
+	Error       string                 `json:"error"`
+	DurationMS  int64                  `json:"duration_ms"`
 
 	SMTP       SMTP        `json:"smtp"`
 	OCSPStaple []byte      `json:"ocsp_staple,omitempty"` // DER of the stapled OCSP response
@@ -92,6 +95,9 @@ type Result struct {
 	// NotTested lists the partner's addresses of a family this machine
 	// cannot reach (see Results.Notes): not probed, and no failure of the partner.
 	NotTested []string `json:"not_tested,omitempty"`
+	// Policies are the partner's published policies (DNSSEC, DANE,
+	// MTA-STS, TLS-RPT) as its worst target sees them; nil when not checked.
+	Policies *Policies `json:"policies,omitempty"`
 }
 
 // CertAudit is the audit of the chain a server presents for one key type.

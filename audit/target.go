@@ -3,6 +3,7 @@ package audit
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -38,24 +39,27 @@ type TargetResult struct {
 	// DNSSEC: the MX and address answers came with the AD bit (authentic, as far as the resolver is trusted).
 	DNSSEC bool `json:"dnssec,omitempty"`
 
-	Verdict      Verdict            `json:"verdict"`
-	Verdicts     []Verdict          `json:"verdicts"`
-	Details      map[Verdict]string `json:"details,omitempty"`
-	Cases        map[Verdict]Case   `json:"cases,omitempty"`
-	Remedy       string             `json:"remedy"`
-	Root         Root               `json:"root"`
-	Chain        []Cert             `json:"chain"`
-	TLSVersion   string             `json:"tls_version"`
-	Cipher       string             `json:"cipher"`
-	Error        string             `json:"error"`
-	DurationMS   int64              `json:"duration_ms"`
-	SMTP         SMTP               `json:"smtp"`
-	OCSPStaple   []byte             `json:"ocsp_staple,omitempty"`
-	Revocation   *Revocation        `json:"revocation,omitempty"`
-	Completion   *Completion        `json:"completion,omitempty"` // how Windows would complete a PartialChain from AIA
-	Certificates []CertAudit        `json:"certificates,omitempty"`
+	Verdict      Verdict                `json:"verdict"`
+	Verdicts     []Verdict              `json:"verdicts"`
+	Details      map[Verdict]string     `json:"details,omitempty"`
+	ResultTypes  map[Verdict]ResultType `json:"result_types,omitempty"` // RFC 8460 result type of each verdict
+	Cases        map[Verdict]Case       `json:"cases,omitempty"`
+	Remedy       string                 `json:"remedy"`
+	Root         Root                   `json:"root"`
+	Chain        []Cert                 `json:"chain"`
+	TLSVersion   string                 `json:"tls_version"`
+	Cipher       string                 `json:"cipher"`
+	Error        string                 `json:"error"`
+	DurationMS   int64                  `json:"duration_ms"`
+	SMTP         SMTP                   `json:"smtp"`
+	OCSPStaple   []byte                 `json:"ocsp_staple,omitempty"`
+	Revocation   *Revocation            `json:"revocation,omitempty"`
+	Completion   *Completion            `json:"completion,omitempty"` // how Windows would complete a PartialChain from AIA
+	Certificates []CertAudit            `json:"certificates,omitempty"`
 	// SharedWith names the partner whose probe this target shares (same MX, address, port and TLS mode).
 	SharedWith string `json:"shared_probe_with,omitempty"`
+	// Policies are the published policies as they apply to this target (DANE is per MX host).
+	Policies *Policies `json:"policies,omitempty"`
 }
 
 // Target returns what t probes: the MX host (SNI), port, address and TLS mode.
@@ -117,6 +121,7 @@ func NewTarget(r *Result) TargetResult {
 		Root: r.Root, Chain: r.Chain, TLSVersion: r.TLSVersion, Cipher: r.Cipher, Error: r.Error,
 		DurationMS: r.DurationMS, SMTP: r.SMTP, OCSPStaple: r.OCSPStaple, Revocation: r.Revocation,
 		Completion: r.Completion, Certificates: r.Certificates, SharedWith: r.SharedWith,
+		ResultTypes: r.ResultTypes, Policies: r.Policies,
 	}
 	if t.Address == "" && r.SMTP.RemoteAddr != "" {
 		if h, p, err := net.SplitHostPort(r.SMTP.RemoteAddr); err == nil {
@@ -144,6 +149,7 @@ func (t *TargetResult) View(p *Result) Result {
 	r.Root, r.Chain, r.TLSVersion, r.Cipher, r.Error = t.Root, t.Chain, t.TLSVersion, t.Cipher, t.Error
 	r.DurationMS, r.SMTP, r.OCSPStaple, r.Revocation, r.Completion = t.DurationMS, t.SMTP, t.OCSPStaple, t.Revocation, t.Completion
 	r.Certificates, r.SharedWith = t.Certificates, t.SharedWith
+	r.ResultTypes, r.Policies = t.ResultTypes, t.Policies
 	return r
 }
 
@@ -212,6 +218,7 @@ func (r *Result) SetTargets(ts []TargetResult) {
 		v.Line = r.Line
 	}
 	*r = v
+	r.ResultTypes = maps.Clone(r.ResultTypes) // the worst target's map stays its own
 	if len(ts) == 1 {
 		return
 	}
@@ -234,6 +241,14 @@ func (r *Result) SetTargets(ts []TargetResult) {
 			d := o.String() + ": " + o.Details[vd]
 			if o.Details[vd] == "" {
 				d = o.String()
+			}
+			if rt, ok := o.ResultTypes[vd]; ok {
+				if r.ResultTypes == nil {
+					r.ResultTypes = map[Verdict]ResultType{}
+				}
+				if r.ResultTypes[vd] == "" {
+					r.ResultTypes[vd] = rt
+				}
 			}
 			if !slices.Contains(verdicts, vd) {
 				verdicts = append(verdicts, vd)

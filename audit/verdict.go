@@ -46,8 +46,11 @@ const NullMX Verdict = "NullMX"
 // Order lists every verdict, most severe first.
 var Order = []Verdict{
 	DNSError, NullMX, ConnectionRefused, Timeout, ProtocolError, NoStartTLS, StartTLSRefused,
-	ClientCertificateRequired, HandshakeFailed, Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
-	InvalidChain, WrongUsage, NameMismatch, DomainMismatch, IssuerChanged, WeakSignature,
+	ClientCertificateRequired, HandshakeFailed, DnssecBogus, DaneRequiredNoTLS, TlsaMismatch,
+	Revoked, Expired, NotYetValid, SelfSigned, UntrustedRoot, PartialChain,
+	InvalidChain, WrongUsage, NameMismatch, DomainMismatch,
+	StsPolicyFetchError, StsWebPkiInvalid, StsPolicyInvalid, StsMxMismatch, StsCertificateNotTrusted,
+	IssuerChanged, WeakSignature,
 	WeakKey, RevocationOffline, NotProbed, Valid,
 }
 

@@ -853,9 +853,11 @@ type Result struct {
 	Completion   *Completion            `protobuf:"bytes,19,opt,name=completion,proto3" json:"completion,omitempty"`                                                                 // how Windows would complete a PartialChain from AIA
 	// The partner's targets: every MX address it was audited at; the fields
 	// above are those of the worst of them. Empty when none was found.
-	Targets        []*Target `protobuf:"bytes,20,rep,name=targets,proto3" json:"targets,omitempty"`
-	TargetsFailing int32     `protobuf:"varint,21,opt,name=targets_failing,json=targetsFailing,proto3" json:"targets_failing,omitempty"` // targets with a problem
-	NotTested      []string  `protobuf:"bytes,22,rep,name=not_tested,json=notTested,proto3" json:"not_tested,omitempty"`                 // addresses of a family the scanner cannot reach
+	Targets        []*Target         `protobuf:"bytes,20,rep,name=targets,proto3" json:"targets,omitempty"`
+	TargetsFailing int32             `protobuf:"varint,21,opt,name=targets_failing,json=targetsFailing,proto3" json:"targets_failing,omitempty"`                                                                 // targets with a problem
+	NotTested      []string          `protobuf:"bytes,22,rep,name=not_tested,json=notTested,proto3" json:"not_tested,omitempty"`                                                                                 // addresses of a family the scanner cannot reach
+	ResultTypes    map[string]string `protobuf:"bytes,23,rep,name=result_types,json=resultTypes,proto3" json:"result_types,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> RFC 8460 result type
+	Policies       *Policies         `protobuf:"bytes,24,opt,name=policies,proto3" json:"policies,omitempty"`                                                                                                    // the published policies as the worst target sees them
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1044,6 +1046,130 @@ func (x *Result) GetNotTested() []string {
 	return nil
 }
 
+func (x *Result) GetResultTypes() map[string]string {
+	if x != nil {
+		return x.ResultTypes
+	}
+	return nil
+}
+
+func (x *Result) GetPolicies() *Policies {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+// Policies are a partner's published policies (DNSSEC, DANE, MTA-STS,
+// TLS-RPT) as they apply to one target (audit.Policies).
+type Policies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dane          string                 `protobuf:"bytes,1,opt,name=dane,proto3" json:"dane,omitempty"` // "valid", "mismatch", "bogus", "no-tls", "unusable", "none", "insecure"
+	DaneDetail    string                 `protobuf:"bytes,2,opt,name=dane_detail,json=daneDetail,proto3" json:"dane_detail,omitempty"`
+	MtaSts        string                 `protobuf:"bytes,3,opt,name=mta_sts,json=mtaSts,proto3" json:"mta_sts,omitempty"` // "absent", "failed", "enforce", "testing", "none"
+	MtaStsId      string                 `protobuf:"bytes,4,opt,name=mta_sts_id,json=mtaStsId,proto3" json:"mta_sts_id,omitempty"`
+	MtaStsMx      []string               `protobuf:"bytes,5,rep,name=mta_sts_mx,json=mtaStsMx,proto3" json:"mta_sts_mx,omitempty"`
+	TlsRpt        string                 `protobuf:"bytes,6,opt,name=tls_rpt,json=tlsRpt,proto3" json:"tls_rpt,omitempty"` // "absent", "invalid", "present"
+	TlsRptRua     []string               `protobuf:"bytes,7,rep,name=tls_rpt_rua,json=tlsRptRua,proto3" json:"tls_rpt_rua,omitempty"`
+	Dnssec        string                 `protobuf:"bytes,8,opt,name=dnssec,proto3" json:"dnssec,omitempty"` // "secure", "insecure", "untrusted", "bogus"
+	Tlsa          []string               `protobuf:"bytes,9,rep,name=tlsa,proto3" json:"tlsa,omitempty"`     // the TLSA records, "3 1 1 <hex>"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Policies) Reset() {
+	*x = Policies{}
+	mi := &file_checks_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Policies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Policies) ProtoMessage() {}
+
+func (x *Policies) ProtoReflect() protoreflect.Message {
+	mi := &file_checks_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Policies.ProtoReflect.Descriptor instead.
+func (*Policies) Descriptor() ([]byte, []int) {
+	return file_checks_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Policies) GetDane() string {
+	if x != nil {
+		return x.Dane
+	}
+	return ""
+}
+
+func (x *Policies) GetDaneDetail() string {
+	if x != nil {
+		return x.DaneDetail
+	}
+	return ""
+}
+
+func (x *Policies) GetMtaSts() string {
+	if x != nil {
+		return x.MtaSts
+	}
+	return ""
+}
+
+func (x *Policies) GetMtaStsId() string {
+	if x != nil {
+		return x.MtaStsId
+	}
+	return ""
+}
+
+func (x *Policies) GetMtaStsMx() []string {
+	if x != nil {
+		return x.MtaStsMx
+	}
+	return nil
+}
+
+func (x *Policies) GetTlsRpt() string {
+	if x != nil {
+		return x.TlsRpt
+	}
+	return ""
+}
+
+func (x *Policies) GetTlsRptRua() []string {
+	if x != nil {
+		return x.TlsRptRua
+	}
+	return nil
+}
+
+func (x *Policies) GetDnssec() string {
+	if x != nil {
+		return x.Dnssec
+	}
+	return ""
+}
+
+func (x *Policies) GetTlsa() []string {
+	if x != nil {
+		return x.Tlsa
+	}
+	return nil
+}
+
 // Completion is how a PartialChain was completed from the AIA caIssuers
 // URLs, as Windows does (audit.Completion); the aia check words it.
 type Completion struct {
@@ -1061,7 +1187,7 @@ type Completion struct {
 
 func (x *Completion) Reset() {
 	*x = Completion{}
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1199,7 @@ func (x *Completion) String() string {
 func (*Completion) ProtoMessage() {}
 
 func (x *Completion) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1212,7 @@ func (x *Completion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Completion.ProtoReflect.Descriptor instead.
 func (*Completion) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{14}
+	return file_checks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Completion) GetLastSent() string {
@@ -1166,14 +1292,16 @@ type Target struct {
 	Revocation    *Revocation            `protobuf:"bytes,23,opt,name=revocation,proto3" json:"revocation,omitempty"`
 	Certificates  []*CertAudit           `protobuf:"bytes,24,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	SharedWith    string                 `protobuf:"bytes,25,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
-	Completion    *Completion            `protobuf:"bytes,26,opt,name=completion,proto3" json:"completion,omitempty"` // how Windows would complete this target's PartialChain from AIA
+	Completion    *Completion            `protobuf:"bytes,26,opt,name=completion,proto3" json:"completion,omitempty"`                                                                                                // how Windows would complete this target's PartialChain from AIA
+	ResultTypes   map[string]string      `protobuf:"bytes,27,rep,name=result_types,json=resultTypes,proto3" json:"result_types,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // verdict -> RFC 8460 result type
+	Policies      *Policies              `protobuf:"bytes,28,opt,name=policies,proto3" json:"policies,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1313,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1326,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{15}
+	return file_checks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Target) GetLine() int32 {
@@ -1383,6 +1511,20 @@ func (x *Target) GetCompletion() *Completion {
 	return nil
 }
 
+func (x *Target) GetResultTypes() map[string]string {
+	if x != nil {
+		return x.ResultTypes
+	}
+	return nil
+}
+
+func (x *Target) GetPolicies() *Policies {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
 // CertAudit is the audit of the chain a server presents for one key type (audit.CertAudit).
 type CertAudit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1399,7 +1541,7 @@ type CertAudit struct {
 
 func (x *CertAudit) Reset() {
 	*x = CertAudit{}
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1553,7 @@ func (x *CertAudit) String() string {
 func (*CertAudit) ProtoMessage() {}
 
 func (x *CertAudit) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1566,7 @@ func (x *CertAudit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertAudit.ProtoReflect.Descriptor instead.
 func (*CertAudit) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{16}
+	return file_checks_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CertAudit) GetKeyType() string {
@@ -1498,7 +1640,7 @@ type Partner struct {
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1652,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1665,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{17}
+	return file_checks_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Partner) GetLine() int32 {
@@ -1637,7 +1779,7 @@ type Root struct {
 
 func (x *Root) Reset() {
 	*x = Root{}
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1791,7 @@ func (x *Root) String() string {
 func (*Root) ProtoMessage() {}
 
 func (x *Root) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1804,7 @@ func (x *Root) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Root.ProtoReflect.Descriptor instead.
 func (*Root) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{18}
+	return file_checks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Root) GetSource() string {
@@ -1721,7 +1863,7 @@ type Cert struct {
 
 func (x *Cert) Reset() {
 	*x = Cert{}
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1875,7 @@ func (x *Cert) String() string {
 func (*Cert) ProtoMessage() {}
 
 func (x *Cert) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1888,7 @@ func (x *Cert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cert.ProtoReflect.Descriptor instead.
 func (*Cert) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{19}
+	return file_checks_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Cert) GetDer() []byte {
@@ -1851,7 +1993,7 @@ type SMTP struct {
 
 func (x *SMTP) Reset() {
 	*x = SMTP{}
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2005,7 @@ func (x *SMTP) String() string {
 func (*SMTP) ProtoMessage() {}
 
 func (x *SMTP) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2018,7 @@ func (x *SMTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMTP.ProtoReflect.Descriptor instead.
 func (*SMTP) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{20}
+	return file_checks_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SMTP) GetGreeting() []string {
@@ -1964,7 +2106,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2118,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2131,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{21}
+	return file_checks_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Revocation) GetMethod() string {
@@ -2059,7 +2201,7 @@ type CertRevocation struct {
 
 func (x *CertRevocation) Reset() {
 	*x = CertRevocation{}
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2213,7 @@ func (x *CertRevocation) String() string {
 func (*CertRevocation) ProtoMessage() {}
 
 func (x *CertRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2226,7 @@ func (x *CertRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertRevocation.ProtoReflect.Descriptor instead.
 func (*CertRevocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{22}
+	return file_checks_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CertRevocation) GetSubject() string {
@@ -2170,7 +2312,7 @@ type PrivateRoot struct {
 
 func (x *PrivateRoot) Reset() {
 	*x = PrivateRoot{}
-	mi := &file_checks_proto_msgTypes[23]
+	mi := &file_checks_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2324,7 @@ func (x *PrivateRoot) String() string {
 func (*PrivateRoot) ProtoMessage() {}
 
 func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[23]
+	mi := &file_checks_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2337,7 @@ func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivateRoot.ProtoReflect.Descriptor instead.
 func (*PrivateRoot) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{23}
+	return file_checks_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PrivateRoot) GetFile() string {
@@ -2334,7 +2476,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xb0\b\n" +
+	"\x06target\"\xf8\t\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -2367,14 +2509,32 @@ const file_checks_proto_rawDesc = "" +
 	"\atargets\x18\x14 \x03(\v2\x19.mxaudit.checks.v1.TargetR\atargets\x12'\n" +
 	"\x0ftargets_failing\x18\x15 \x01(\x05R\x0etargetsFailing\x12\x1d\n" +
 	"\n" +
-	"not_tested\x18\x16 \x03(\tR\tnotTested\x1a:\n" +
+	"not_tested\x18\x16 \x03(\tR\tnotTested\x12M\n" +
+	"\fresult_types\x18\x17 \x03(\v2*.mxaudit.checks.v1.Result.ResultTypesEntryR\vresultTypes\x127\n" +
+	"\bpolicies\x18\x18 \x01(\v2\x1b.mxaudit.checks.v1.PoliciesR\bpolicies\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"CasesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10ResultTypesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf9\x01\n" +
+	"\bPolicies\x12\x12\n" +
+	"\x04dane\x18\x01 \x01(\tR\x04dane\x12\x1f\n" +
+	"\vdane_detail\x18\x02 \x01(\tR\n" +
+	"daneDetail\x12\x17\n" +
+	"\amta_sts\x18\x03 \x01(\tR\x06mtaSts\x12\x1c\n" +
+	"\n" +
+	"mta_sts_id\x18\x04 \x01(\tR\bmtaStsId\x12\x1c\n" +
+	"\n" +
+	"mta_sts_mx\x18\x05 \x03(\tR\bmtaStsMx\x12\x17\n" +
+	"\atls_rpt\x18\x06 \x01(\tR\x06tlsRpt\x12\x1e\n" +
+	"\vtls_rpt_rua\x18\a \x03(\tR\ttlsRptRua\x12\x16\n" +
+	"\x06dnssec\x18\b \x01(\tR\x06dnssec\x12\x12\n" +
+	"\x04tlsa\x18\t \x03(\tR\x04tlsa\"\xb9\x01\n" +
 	"\n" +
 	"Completion\x12\x1b\n" +
 	"\tlast_sent\x18\x01 \x01(\tR\blastSent\x12\x18\n" +
@@ -2383,7 +2543,7 @@ const file_checks_proto_rawDesc = "" +
 	"\afetched\x18\x04 \x03(\tR\afetched\x12\x12\n" +
 	"\x04urls\x18\x05 \x03(\tR\x04urls\x12\x18\n" +
 	"\aoffline\x18\x06 \x01(\bR\aoffline\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\x8f\b\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xd7\t\n" +
 	"\x06Target\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x0e\n" +
 	"\x02mx\x18\x02 \x01(\tR\x02mx\x12\x1e\n" +
@@ -2421,12 +2581,17 @@ const file_checks_proto_rawDesc = "" +
 	"sharedWith\x12=\n" +
 	"\n" +
 	"completion\x18\x1a \x01(\v2\x1d.mxaudit.checks.v1.CompletionR\n" +
-	"completion\x1a:\n" +
+	"completion\x12M\n" +
+	"\fresult_types\x18\x1b \x03(\v2*.mxaudit.checks.v1.Target.ResultTypesEntryR\vresultTypes\x127\n" +
+	"\bpolicies\x18\x1c \x01(\v2\x1b.mxaudit.checks.v1.PoliciesR\bpolicies\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"CasesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10ResultTypesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd8\x02\n" +
 	"\tCertAudit\x12\x19\n" +
@@ -2556,7 +2721,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -2572,81 +2737,88 @@ var file_checks_proto_goTypes = []any{
 	(*CheckError)(nil),            // 11: mxaudit.checks.v1.CheckError
 	(*Finding)(nil),               // 12: mxaudit.checks.v1.Finding
 	(*Result)(nil),                // 13: mxaudit.checks.v1.Result
-	(*Completion)(nil),            // 14: mxaudit.checks.v1.Completion
-	(*Target)(nil),                // 15: mxaudit.checks.v1.Target
-	(*CertAudit)(nil),             // 16: mxaudit.checks.v1.CertAudit
-	(*Partner)(nil),               // 17: mxaudit.checks.v1.Partner
-	(*Root)(nil),                  // 18: mxaudit.checks.v1.Root
-	(*Cert)(nil),                  // 19: mxaudit.checks.v1.Cert
-	(*SMTP)(nil),                  // 20: mxaudit.checks.v1.SMTP
-	(*Revocation)(nil),            // 21: mxaudit.checks.v1.Revocation
-	(*CertRevocation)(nil),        // 22: mxaudit.checks.v1.CertRevocation
-	(*PrivateRoot)(nil),           // 23: mxaudit.checks.v1.PrivateRoot
-	nil,                           // 24: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 25: mxaudit.checks.v1.Result.CasesEntry
-	nil,                           // 26: mxaudit.checks.v1.Target.DetailsEntry
-	nil,                           // 27: mxaudit.checks.v1.Target.CasesEntry
-	nil,                           // 28: mxaudit.checks.v1.CertAudit.DetailsEntry
-	nil,                           // 29: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 30: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*Policies)(nil),              // 14: mxaudit.checks.v1.Policies
+	(*Completion)(nil),            // 15: mxaudit.checks.v1.Completion
+	(*Target)(nil),                // 16: mxaudit.checks.v1.Target
+	(*CertAudit)(nil),             // 17: mxaudit.checks.v1.CertAudit
+	(*Partner)(nil),               // 18: mxaudit.checks.v1.Partner
+	(*Root)(nil),                  // 19: mxaudit.checks.v1.Root
+	(*Cert)(nil),                  // 20: mxaudit.checks.v1.Cert
+	(*SMTP)(nil),                  // 21: mxaudit.checks.v1.SMTP
+	(*Revocation)(nil),            // 22: mxaudit.checks.v1.Revocation
+	(*CertRevocation)(nil),        // 23: mxaudit.checks.v1.CertRevocation
+	(*PrivateRoot)(nil),           // 24: mxaudit.checks.v1.PrivateRoot
+	nil,                           // 25: mxaudit.checks.v1.Result.DetailsEntry
+	nil,                           // 26: mxaudit.checks.v1.Result.CasesEntry
+	nil,                           // 27: mxaudit.checks.v1.Result.ResultTypesEntry
+	nil,                           // 28: mxaudit.checks.v1.Target.DetailsEntry
+	nil,                           // 29: mxaudit.checks.v1.Target.CasesEntry
+	nil,                           // 30: mxaudit.checks.v1.Target.ResultTypesEntry
+	nil,                           // 31: mxaudit.checks.v1.CertAudit.DetailsEntry
+	nil,                           // 32: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 33: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	31, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	34, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	13, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
-	23, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
+	24, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	9,  // 7: mxaudit.checks.v1.CheckRequest.thresholds:type_name -> mxaudit.checks.v1.Thresholds
 	12, // 8: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
 	11, // 9: mxaudit.checks.v1.CheckResponse.errors:type_name -> mxaudit.checks.v1.CheckError
-	17, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
-	24, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
-	18, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
-	19, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
-	20, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
-	21, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
+	18, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
+	25, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
+	19, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
+	20, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
+	21, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
+	22, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	12, // 16: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	16, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	25, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
-	14, // 19: mxaudit.checks.v1.Result.completion:type_name -> mxaudit.checks.v1.Completion
-	15, // 20: mxaudit.checks.v1.Result.targets:type_name -> mxaudit.checks.v1.Target
-	26, // 21: mxaudit.checks.v1.Target.details:type_name -> mxaudit.checks.v1.Target.DetailsEntry
-	27, // 22: mxaudit.checks.v1.Target.cases:type_name -> mxaudit.checks.v1.Target.CasesEntry
-	18, // 23: mxaudit.checks.v1.Target.root:type_name -> mxaudit.checks.v1.Root
-	19, // 24: mxaudit.checks.v1.Target.chain:type_name -> mxaudit.checks.v1.Cert
-	20, // 25: mxaudit.checks.v1.Target.smtp:type_name -> mxaudit.checks.v1.SMTP
-	21, // 26: mxaudit.checks.v1.Target.revocation:type_name -> mxaudit.checks.v1.Revocation
-	16, // 27: mxaudit.checks.v1.Target.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	14, // 28: mxaudit.checks.v1.Target.completion:type_name -> mxaudit.checks.v1.Completion
-	19, // 29: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
-	28, // 30: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
-	18, // 31: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
-	29, // 32: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	31, // 33: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	31, // 34: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	31, // 35: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	30, // 36: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	31, // 37: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	31, // 38: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	22, // 39: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	31, // 40: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	31, // 41: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	31, // 42: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	31, // 43: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 44: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 45: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 46: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 47: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 48: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	10, // 49: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	47, // [47:50] is the sub-list for method output_type
-	44, // [44:47] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	17, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	26, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
+	15, // 19: mxaudit.checks.v1.Result.completion:type_name -> mxaudit.checks.v1.Completion
+	16, // 20: mxaudit.checks.v1.Result.targets:type_name -> mxaudit.checks.v1.Target
+	27, // 21: mxaudit.checks.v1.Result.result_types:type_name -> mxaudit.checks.v1.Result.ResultTypesEntry
+	14, // 22: mxaudit.checks.v1.Result.policies:type_name -> mxaudit.checks.v1.Policies
+	28, // 23: mxaudit.checks.v1.Target.details:type_name -> mxaudit.checks.v1.Target.DetailsEntry
+	29, // 24: mxaudit.checks.v1.Target.cases:type_name -> mxaudit.checks.v1.Target.CasesEntry
+	19, // 25: mxaudit.checks.v1.Target.root:type_name -> mxaudit.checks.v1.Root
+	20, // 26: mxaudit.checks.v1.Target.chain:type_name -> mxaudit.checks.v1.Cert
+	21, // 27: mxaudit.checks.v1.Target.smtp:type_name -> mxaudit.checks.v1.SMTP
+	22, // 28: mxaudit.checks.v1.Target.revocation:type_name -> mxaudit.checks.v1.Revocation
+	17, // 29: mxaudit.checks.v1.Target.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	15, // 30: mxaudit.checks.v1.Target.completion:type_name -> mxaudit.checks.v1.Completion
+	30, // 31: mxaudit.checks.v1.Target.result_types:type_name -> mxaudit.checks.v1.Target.ResultTypesEntry
+	14, // 32: mxaudit.checks.v1.Target.policies:type_name -> mxaudit.checks.v1.Policies
+	20, // 33: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
+	31, // 34: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
+	19, // 35: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
+	32, // 36: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	34, // 37: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	34, // 38: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	34, // 39: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	33, // 40: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	34, // 41: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 42: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	23, // 43: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	34, // 44: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	34, // 45: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	34, // 46: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	34, // 47: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 48: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 49: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 50: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 51: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 52: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	10, // 53: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	51, // [51:54] is the sub-list for method output_type
+	48, // [48:51] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -2664,7 +2836,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

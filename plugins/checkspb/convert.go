@@ -73,6 +73,7 @@ func EncodeResult(r *audit.Result) *Result {
 	}
 	out.Completion = encodeCompletion(r.Completion)
 	out.TargetsFailing, out.NotTested = int32(r.TargetsFailing), r.NotTested
+	out.ResultTypes, out.Policies = encodeResultTypes(r.ResultTypes), encodePolicies(r.Policies)
 	for _, f := range r.Findings {
 		out.Findings = append(out.Findings, &Finding{
 			Check: f.Check, Severity: string(f.Severity), Message: f.Message, Remedy: f.Remedy,
@@ -116,6 +117,7 @@ func DecodeResult(in *Result) audit.Result {
 		r.Targets = append(r.Targets, decodeTarget(t))
 	}
 	r.TargetsFailing, r.NotTested = int(in.TargetsFailing), in.NotTested
+	r.ResultTypes, r.Policies = decodeResultTypes(in.ResultTypes), decodePolicies(in.GetPolicies())
 	r.SharedWith = in.SharedWith
 	for _, f := range in.Findings {
 		r.Findings = append(r.Findings, audit.Finding{
@@ -240,6 +242,7 @@ func encodeTarget(t *audit.TargetResult) *Target {
 		Chain: encodeChain(t.Chain), TlsVersion: t.TLSVersion, Cipher: t.Cipher, Error: t.Error, DurationMs: t.DurationMS,
 		Smtp: encodeSMTP(t.SMTP), OcspStaple: t.OCSPStaple, Revocation: encodeRevocation(t.Revocation),
 		Certificates: encodeCertAudits(t.Certificates), SharedWith: t.SharedWith, Completion: encodeCompletion(t.Completion),
+		ResultTypes: encodeResultTypes(t.ResultTypes), Policies: encodePolicies(t.Policies),
 	}
 }
 
@@ -252,7 +255,8 @@ func decodeTarget(in *Target) audit.TargetResult {
 		Remedy: in.Remedy, Chain: decodeChain(in.Chain), TLSVersion: in.TlsVersion, Cipher: in.Cipher, Error: in.Error,
 		DurationMS: in.DurationMs, SMTP: decodeSMTP(in.GetSmtp()), OCSPStaple: in.OcspStaple,
 		Revocation: decodeRevocation(in.GetRevocation()), Certificates: decodeCertAudits(in.Certificates), SharedWith: in.SharedWith,
-		Completion: decodeCompletion(in.GetCompletion()),
+		Completion:  decodeCompletion(in.GetCompletion()),
+		ResultTypes: decodeResultTypes(in.ResultTypes), Policies: decodePolicies(in.GetPolicies()),
 	}
 	for _, v := range in.Verdicts {
 		t.Verdicts = append(t.Verdicts, audit.Verdict(v))
@@ -368,4 +372,42 @@ func DecodeThresholds(in *Thresholds) audit.Thresholds {
 		ExpiryWarningDays: int(in.ExpiryWarningDays), ExpiryErrorDays: int(in.ExpiryErrorDays),
 		RootExpiringDays: int(in.RootExpiringDays),
 	}
+}
+
+func encodeResultTypes(m map[audit.Verdict]audit.ResultType) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for v, rt := range m {
+		out[string(v)] = string(rt)
+	}
+	return out
+}
+
+func decodeResultTypes(m map[string]string) map[audit.Verdict]audit.ResultType {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[audit.Verdict]audit.ResultType, len(m))
+	for v, rt := range m {
+		out[audit.Verdict(v)] = audit.ResultType(rt)
+	}
+	return out
+}
+
+func encodePolicies(p *audit.Policies) *Policies {
+	if p == nil {
+		return nil
+	}
+	return &Policies{Dane: p.DANE, DaneDetail: p.DANEDetail, MtaSts: p.MTASTS, MtaStsId: p.MTASTSID, MtaStsMx: p.MTASTSMX,
+		TlsRpt: p.TLSRPT, TlsRptRua: p.TLSRPTRUA, Dnssec: p.DNSSEC, Tlsa: p.TLSA}
+}
+
+func decodePolicies(p *Policies) *audit.Policies {
+	if p == nil {
+		return nil
+	}
+	return &audit.Policies{DANE: p.Dane, DANEDetail: p.DaneDetail, MTASTS: p.MtaSts, MTASTSID: p.MtaStsId, MTASTSMX: p.MtaStsMx,
+		TLSRPT: p.TlsRpt, TLSRPTRUA: p.TlsRptRua, DNSSEC: p.Dnssec, TLSA: p.Tlsa}
 }

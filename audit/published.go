@@ -1,11 +1,12 @@
 package audit
 
-import "maps"
+import (
+	"maps"
+	"strings"
+)
 
-// Verdicts of the mail-domain policies (DANE, MTA-STS), issue 13.
-//
-// They are not in Order yet: the lead places them there when the pipeline
-// produces them (see PolicyVerdicts for the proposed order).
+// Verdicts of the partner's published policies (DNSSEC, DANE, MTA-STS), issue 13;
+// Order places them as PolicyVerdicts says.
 const (
 	DnssecBogus       Verdict = "DnssecBogus"       // DNSSEC validation failed for the TLSA records (SERVFAIL for a signed zone)
 	DaneRequiredNoTLS Verdict = "DaneRequiredNoTLS" // TLSA records are published but TLS could not be set up
@@ -18,8 +19,8 @@ const (
 	StsCertificateNotTrusted Verdict = "StsCertificateNotTrusted" // mode enforce and the MX certificate does not validate against public roots alone
 )
 
-// PolicyVerdicts lists the policy verdicts, most severe first, in the order
-// proposed for Order: the DANE ones after HandshakeFailed (mail is deferred
+// PolicyVerdicts lists the policy verdicts, most severe first, as Order
+// places them: the DANE ones after HandshakeFailed (mail is deferred
 // whatever the certificate), the MTA-STS ones after DomainMismatch.
 var PolicyVerdicts = []Verdict{
 	DnssecBogus, DaneRequiredNoTLS, TlsaMismatch,
@@ -112,9 +113,8 @@ func init() {
 // makes of the partner's MX host: DANE, MTA-STS and TLS-RPT facts for
 // results.json. A failure among them is also a verdict of the partner.
 //
-// It is meant for a Result field `Policies *Policies json:"policies,omitempty"`,
-// added together with its plugins/checkspb wire form (the round-trip test
-// there requires both).
+// Each target carries its own (DANE is per MX host and address), and the
+// partner those of its worst target.
 type Policies struct {
 	DANE       string   `json:"dane,omitempty"`        // "valid", "mismatch", "bogus", "no-tls", "unusable", "none", "insecure"
 	DANEDetail string   `json:"dane_detail,omitempty"` // why, in words
@@ -123,4 +123,63 @@ type Policies struct {
 	MTASTSMX   []string `json:"mta_sts_mx,omitempty"`  // the policy's mx patterns
 	TLSRPT     string   `json:"tls_rpt,omitempty"`     // "absent", "invalid", "present"
 	TLSRPTRUA  []string `json:"tls_rpt_rua,omitempty"` // where TLS reports go
+	// DNSSEC says what the answers for this MX were: "secure" (AD bit from a
+	// trusted resolver), "insecure" (no AD bit), "untrusted" (the resolver is
+	// not trusted for DNSSEC: --dnssec-resolver-trusted), "bogus".
+	DNSSEC string `json:"dnssec,omitempty"`
+	// TLSA lists the TLSA records of the MX host, "3 1 1 <hex>", when secure.
+	TLSA []string `json:"tlsa,omitempty"`
+}
+
+// DNSSEC statuses (Policies.DNSSEC).
+const (
+	DNSSECSecure    = "secure"
+	DNSSECInsecure  = "insecure"
+	DNSSECUntrusted = "untrusted"
+	DNSSECBogus     = "bogus"
+)
+
+// ReportingDetail returns detail with the Exchange Online NDR code of v
+// appended (once), so that a reader finds the code the NDRs name.
+func ReportingDetail(v Verdict, detail string) string {
+	ndr := v.Reporting().NDR
+	if ndr == "" {
+		return detail
+	}
+	tag := "Exchange Online NDR " + ndr
+	if strings.Contains(detail, tag) {
+		return detail
+	}
+	if detail == "" {
+		return tag
+	}
+	return detail + " (" + tag + ")"
+}
+
+// SetReporting gives each of r's verdicts its RFC 8460 result type
+// (keeping a more precise one already set) and names the Exchange Online
+// NDR code in its detail.
+func (r *Result) SetReporting() {
+	r.ResultTypes, r.Details = reportingOf(r.Verdicts, r.ResultTypes, r.Details)
+}
+
+func reportingOf(vs []Verdict, types map[Verdict]ResultType, details map[Verdict]string) (map[Verdict]ResultType, map[Verdict]string) {
+	for _, v := range vs {
+		rt := v.Reporting()
+		if rt.ResultType != "" {
+			if types == nil {
+				types = map[Verdict]ResultType{}
+			}
+			if types[v] == "" {
+				types[v] = rt.ResultType
+			}
+		}
+		if rt.NDR != "" {
+			if details == nil {
+				details = map[Verdict]string{}
+			}
+			details[v] = ReportingDetail(v, details[v])
+		}
+	}
+	return types, details
 }
