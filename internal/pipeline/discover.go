@@ -44,6 +44,7 @@ type candidate struct {
 // (drift), whose hosts are audited too with FollowMX.
 func (r *runner) discover(ctx context.Context, w *row) {
 	p := w.p
+	r.pub.start(ctx, p.Domain) // MTA-STS and TLS-RPT while the MX is looked up and probed
 	switch {
 	case p.Host != "" && p.Address != "":
 		t := p.Target()
@@ -71,6 +72,9 @@ func (r *runner) discover(ctx context.Context, w *row) {
 		w.verdict, w.why = "", "" // a followed MX gave targets after all
 	}
 	w.targets = make([]audit.TargetResult, len(w.cands))
+	for _, c := range w.cands {
+		r.pub.prefetch(ctx, c)
+	}
 }
 
 func (r *runner) discoveryOptions() discovery.Options {

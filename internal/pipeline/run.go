@@ -59,6 +59,9 @@ type Options struct {
 	// Inspect, when set, runs after verification for each probed partner
 	// (revocation checking hooks in here).
 	Inspect func(ctx context.Context, r *audit.Result, chain []*x509.Certificate, path []*x509.Certificate)
+	// Published configures the check of the partners' published policies
+	// (DNSSEC, DANE, MTA-STS, TLS-RPT), which runs with DNS.
+	Published Published
 }
 
 // DefaultPerProvider is the default of Options.PerProvider (--per-provider):
@@ -93,6 +96,7 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	opts = opts.withDefaults()
 	r := &runner{opts: opts, jobs: map[audit.Target]*job{}, anchors: anchors(opts.PrivateRoots)}
 	r.group(rows)
+	r.pub = newPublished(opts)
 	r.progress = newProgress(opts.Progress, 0)
 	r.sched = newScheduler(opts, func(j *job) { r.do(ctx, j) })
 
@@ -178,6 +182,7 @@ type runner struct {
 	sched    *scheduler
 	progress *progress
 	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
+	pub      *published          // the published-policies stage; nil when off
 }
 
 // group makes one partner of the rows of each name, in order of first appearance.
@@ -273,7 +278,7 @@ func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	w, c := m.w, m.w.cands[m.k]
 	p := w.p
 	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
-	res := r.result(ctx, p, obs)
+	res := r.result(ctx, p, obs, &c)
 	t := audit.NewTarget(&res)
 	t.Line, t.Preference, t.Found, t.DNSSEC = w.p.Line, c.pref, c.found, c.dnssec
 	t.Family = audit.FamilyOf(c.t.Address)
@@ -291,8 +296,8 @@ func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	}
 }
 
-// result turns one observation into the result of partner p.
-func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observation) audit.Result {
+// result turns one observation of candidate c into the result of partner p.
+func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observation, c *candidate) audit.Result {
 	res := audit.Result{
 		Partner:    p,
 		Details:    map[audit.Verdict]string{},
@@ -364,6 +369,9 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	if r.opts.Inspect != nil && len(obs.Chain) > 0 {
 		r.opts.Inspect(ctx, &res, obs.Chain, path)
 	}
+	if c != nil {
+		r.pub.apply(ctx, &res, p.Domain, *c, obs)
+	}
 	finish(&res)
 	return res
 }
@@ -403,6 +411,7 @@ func finish(r *audit.Result) {
 	r.Verdicts = slices.Compact(r.Verdicts)
 	r.Verdict = r.Verdicts[0]
 	r.Remedy = r.VerdictRemedy(r.Verdict)
+	r.SetReporting()
 	if len(r.Details) == 0 {
 		r.Details = nil
 	}
