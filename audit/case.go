@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -119,13 +120,23 @@ func (r *Result) Missing() string {
 
 // VerdictRemedy returns what our admins do about verdict v of r: the
 // wording of v's case when it has one, else v.Remedy().
-func (r *Result) VerdictRemedy(v Verdict) string { return v.CaseRemedy(r.Case(v), r.Missing()) }
+func (r *Result) VerdictRemedy(v Verdict) string {
+	return withDomain(v.CaseRemedy(r.Case(v), r.Missing()), r.Domain)
+}
 
 // VerdictPartnerRemedy returns what the partner is asked to do about
 // verdict v of r: the partner wording of v's case when it has one, else
 // v.PartnerRemedy(). It never carries our admins' wording.
 func (r *Result) VerdictPartnerRemedy(v Verdict) string {
-	return v.CasePartnerRemedy(r.Case(v), r.Missing())
+	return withDomain(v.CasePartnerRemedy(r.Case(v), r.Missing()), r.Domain)
+}
+
+// withDomain names the partner's domain where a remedy says "<domain>" (the MTA-STS ones).
+func withDomain(s, domain string) string {
+	if domain == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, "<domain>", domain)
 }
 
 // CaseRemedy returns what our admins do about v in case c, naming the

@@ -103,6 +103,7 @@ func WriteExplanation(w io.Writer, r *audit.Result, now time.Time, transcript bo
 	explainSession(&b, r)
 	explainChain(&b, r, now)
 	explainRoot(&b, r.Root)
+	explainPolicies(&b, r.Policies)
 	if rv := r.Revocation; rv != nil {
 		fmt.Fprintf(&b, "  revocation: %s\n", revocationLine(rv))
 	}

@@ -177,6 +177,9 @@ var partnerWording = map[string]string{
 	"CheckFailed":  audienceOurs, // our plugins failed
 	"expiry":       "Please renew this certificate before it expires and install the new one on your mail server.",
 	"tls-version":  "Please enable TLS 1.2 and 1.3 on your mail server and disable older protocol versions.",
+	"dane":         "Please keep your TLSA records in line with every certificate your mail server sends (RSA and ECDSA), and publish the next key's record before each change (RFC 7671 section 8).",
+	"mta-sts":      "Please keep your MTA-STS policy (https://mta-sts.<your domain>/.well-known/mta-sts.txt) in line with your MX hosts and their certificates, and change its id with every edit.",
+	"tls-rpt":      "Please publish a TLS-RPT record, _smtp._tls TXT \"v=TLSRPTv1; rua=mailto:...\", so that senders can report failed TLS deliveries to you.",
 	"weak-cipher":  "Please prefer ECDHE cipher suites with AES-GCM or ChaCha20-Poly1305 and disable RC4, DES/3DES, NULL, EXPORT and static-RSA suites.",
 }
 

@@ -77,6 +77,7 @@ func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) e
 		{SheetFindings, x.findingsSheet},
 		{SheetChanges, x.changes},
 		{SheetCertificates, x.certificates},
+		{SheetPolicies, x.policies},
 		{SheetPrivateRoots, func() error { return x.privateRoots(res.PrivateRoots) }},
 		{SheetInventoryErrors, x.inventoryErrors},
 	} {

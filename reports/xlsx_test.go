@@ -89,7 +89,7 @@ func renderXLSX(t *testing.T) []byte {
 
 func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	d := dumpWorkbook(t, renderXLSX(t))
-	want := []string{SheetSummary, SheetPartners, SheetTargets, SheetFindings, SheetChanges, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}
+	want := []string{SheetSummary, SheetPartners, SheetTargets, SheetFindings, SheetChanges, SheetCertificates, SheetPolicies, SheetPrivateRoots, SheetInventoryErrors}
 	if !reflect.DeepEqual(d.Sheets, want) {
 		t.Fatalf("sheets %v, want %v", d.Sheets, want)
 	}

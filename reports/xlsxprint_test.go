@@ -89,7 +89,7 @@ func TestXLSXPrintSettings(t *testing.T) {
 		sheets []string
 		org    string
 	}{
-		{"audit workbook", renderXLSX(t), []string{SheetSummary, SheetPartners, SheetTargets, SheetFindings, SheetChanges, SheetCertificates, SheetPrivateRoots, SheetInventoryErrors}, ""},
+		{"audit workbook", renderXLSX(t), []string{SheetSummary, SheetPartners, SheetTargets, SheetFindings, SheetChanges, SheetCertificates, SheetPolicies, SheetPrivateRoots, SheetInventoryErrors}, ""},
 		{"private roots workbook", roots.Bytes(), []string{SheetPrivateRoots, "Load Errors"}, "Contoso & Partner"},
 	} {
 		t.Run(wb.name, func(t *testing.T) {

@@ -23,6 +23,9 @@ func dnsFlags() []cli.Flag {
 		&cli.StringFlag{Name: "ip", Value: string(discovery.Both), Usage: "address families to audit: 4, 6 or both"},
 		&cli.IntFlag{Name: "per-provider", Value: pipeline.DefaultPerProvider, Usage: "probes at once to the MX hosts of one provider (their registered domain)"},
 		&cli.BoolFlag{Name: "follow-mx", Usage: "when a row's host is not among its domain's MX hosts, audit those MX hosts too"},
+		&cli.BoolFlag{Name: "dnssec-resolver-trusted", Usage: "trust the AD bit (DNSSEC) of the resolver's answers, and so check DANE (default: on when --resolver is on this machine, 127.0.0.0/8 or ::1)"},
+		&cli.BoolFlag{Name: "no-policies", Usage: "do not check the partners' published policies (DNSSEC, DANE, MTA-STS, TLS-RPT)"},
+		&cli.DurationFlag{Name: "sts-timeout", Value: pipeline.DefaultFetchTimeout, Usage: "deadline for fetching one MTA-STS policy over HTTPS"},
 	}
 }
 
@@ -48,6 +51,11 @@ func dnsOptions(c *cli.Context, o *pipeline.Options) error {
 	}
 	o.DNS, o.Resolver, o.MX, o.IP = r, r, mx, ip
 	o.PerProvider, o.FollowMX = c.Int("per-provider"), c.Bool("follow-mx")
+	trusted := pipeline.DNSSECTrustedByDefault(r.Servers())
+	if c.IsSet("dnssec-resolver-trusted") {
+		trusted = c.Bool("dnssec-resolver-trusted")
+	}
+	o.Published = pipeline.Published{Off: c.Bool("no-policies"), DNSSECTrusted: trusted, FetchTimeout: c.Duration("sts-timeout")}
 	return nil
 }
 
