@@ -69,6 +69,7 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 		return err
 	}
 	d.findings()
+	d.policies()
 	if err := d.roots(res.PrivateRoots, true); err != nil {
 		return err
 	}

@@ -203,3 +203,18 @@ func TestPoliciesPartnerRemedy(t *testing.T) {
 		t.Errorf("dane finding for the partner: %+v %v", f, ok)
 	}
 }
+
+func TestPoliciesPDF(t *testing.T) {
+	res := loadPoliciesFixture(t)
+	var b bytes.Buffer
+	if err := WritePDF(&b, res, Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := pdfText(t, b.Bytes())
+	flat := strings.Join(strings.Fields(text), " ")
+	for _, w := range []string{"Published policies: DNSSEC, DANE, MTA-STS, TLS-RPT", "mx.bogus-zone.example", "dnssec-invalid", "20260601", "tlsa-invalid"} {
+		if !strings.Contains(flat, w) {
+			t.Errorf("PDF text lacks %q", w)
+		}
+	}
+}
