@@ -53,6 +53,10 @@ type DomainBench struct {
 	Providers int           // the provider's MX hosts, shared by those domains
 	LineDelay time.Duration // before every SMTP reply line
 	DNSDelay  time.Duration // before every DNS answer
+	// Published: every domain publishes MTA-STS (mode enforce, its policy
+	// served by Fleet.Policies), TLS-RPT and a TLSA record for each MX
+	// host, and the DNS answers carry the AD bit (a trusted validating resolver).
+	Published bool
 }
 
 // StartDomainBench runs the partners of b: each domain's two MX hosts
@@ -70,6 +74,7 @@ func StartDomainBench(b DomainBench) (*Fleet, *DNSServer, error) {
 	shared := int(float64(b.Domains) * b.Shared)
 	var specs []listenSpec
 	var provider []string
+	var published []publishedDomain
 	if shared > 0 {
 		for k := range max(b.Providers, 2) {
 			provider = append(provider, fmt.Sprintf("mx%d.provider.example", k+1))
@@ -98,6 +103,13 @@ func StartDomainBench(b DomainBench) (*Fleet, *DNSServer, error) {
 			}
 		}
 		f.zone = append(f.zone, fmt.Sprintf("%s. 300 IN MX 10 %s.", d, mx[0]), fmt.Sprintf("%s. 300 IN MX 20 %s.", d, mx[1]))
+		if b.Published {
+			pattern := "*." + d
+			if i < shared {
+				pattern = "*.provider.example"
+			}
+			published = append(published, publishedDomain{domain: d, pattern: pattern})
+		}
 		f.Scenarios = append(f.Scenarios, Scenario{Partner: row, Expect: []audit.Verdict{audit.Valid}, Domain: &DomainScenario{Targets: 2}})
 	}
 	servers, port, err := listenSamePort(specs)
@@ -113,7 +125,13 @@ func StartDomainBench(b DomainBench) (*Fleet, *DNSServer, error) {
 	for i := range f.Scenarios {
 		f.Scenarios[i].Partner.Port = port
 	}
-	ns, err := f.ServeDNS(DNSOptions{Delay: b.DNSDelay})
+	if b.Published {
+		if err := f.publish(p, published, specs, port); err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+	}
+	ns, err := f.ServeDNS(DNSOptions{Delay: b.DNSDelay, AD: b.Published})
 	if err != nil {
 		f.Close()
 		return nil, nil, err
@@ -170,4 +188,33 @@ func listenSamePort(specs []listenSpec) ([]*Server, int, error) {
 		}
 	}
 	return nil, 0, err
+}
+
+// publishedDomain is a bench domain that publishes its policies.
+type publishedDomain struct{ domain, pattern string }
+
+// publish starts f.Policies and adds the MTA-STS, TLS-RPT and TLSA records of ds to f's zone.
+func (f *Fleet) publish(p *pki, ds []publishedDomain, specs []listenSpec, port int) error {
+	ps, err := StartPolicyServer(loopback() + ":0")
+	if err != nil {
+		return err
+	}
+	f.Policies = ps
+	f.closers = append(f.closers, ps.Close)
+	ip, _, _ := net.SplitHostPort(ps.Addr)
+	for _, d := range ds {
+		host := "mta-sts." + d.domain
+		cert, err := p.issue(p.pubInter, p.leaf(nil, host))
+		if err != nil {
+			return err
+		}
+		ps.Serve(d.domain, cert, fmt.Sprintf("version: STSv1\r\nmode: enforce\r\nmx: %s\r\nmax_age: 604800\r\n", d.pattern))
+		f.zone = append(f.zone, fmt.Sprintf("_mta-sts.%s. 300 IN TXT \"v=STSv1; id=20260601\"", d.domain),
+			fmt.Sprintf("%s. 300 IN A %s", host, ip),
+			fmt.Sprintf("_smtp._tls.%s. 300 IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@%s\"", d.domain, d.domain))
+	}
+	for _, sp := range specs {
+		f.zone = append(f.zone, fmt.Sprintf("_%d._tcp.%s. 300 IN TLSA %s", port, sp.host, TLSA311(sp.b.Cert)))
+	}
+	return nil
 }

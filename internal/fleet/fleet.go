@@ -42,10 +42,12 @@ type Fleet struct {
 	PrivateRoots map[string][]byte
 	Resolver     *Resolver
 	PublicRoot   *CA
-	PublicInter  *CA
-	closers      []func()
-	rotated      *CA // issuer of rotated certificates
-	pki          *pkiServer
+	// Policies serves the MTA-STS policies of a DomainBench with Published; nil otherwise.
+	Policies    *PolicyServer
+	PublicInter *CA
+	closers     []func()
+	rotated     *CA // issuer of rotated certificates
+	pki         *pkiServer
 	// The domain partners (Options.Domains): their zone data and forced
 	// answers for ServeDNS, and the ports their servers listen on.
 	zone          []string

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"net"
 	"runtime"
 	"runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
@@ -86,17 +88,47 @@ func watchHeap(peak *uint64) (stop func()) {
 // and limits (--per-host 2, --per-provider 10). It reports the wall time
 // against the floor (the reply lines the servers wrote, times 50 ms,
 // divided by the concurrency): goal under 1.5 times the floor.
-func BenchmarkDomains1000(b *testing.B) { benchDomains(b, false) }
+// The published-policies stage runs as it does by default with a resolver
+// that is not trusted for DNSSEC: the MTA-STS and TLS-RPT TXT lookups
+// (which find nothing), no TLSA.
+func BenchmarkDomains1000(b *testing.B) { benchDomains(b, false, policiesDefault) }
 
 // BenchmarkDomains1000OneKeyType is BenchmarkDomains1000 without the extra
 // handshake per key type.
-func BenchmarkDomains1000OneKeyType(b *testing.B) { benchDomains(b, true) }
+func BenchmarkDomains1000OneKeyType(b *testing.B) { benchDomains(b, true, policiesDefault) }
 
-func benchDomains(b *testing.B, oneKeyType bool) {
+// BenchmarkDomains1000NoPolicies is BenchmarkDomains1000 without the
+// published-policies stage (--no-policies): the baseline of issue 12.
+func BenchmarkDomains1000NoPolicies(b *testing.B) { benchDomains(b, false, policiesOff) }
+
+// BenchmarkDomains1000Published is BenchmarkDomains1000 where every domain
+// publishes everything: AD-bit answers from a trusted resolver, a TLSA
+// record per MX host (one lookup each), an MTA-STS policy in enforce mode
+// fetched over HTTPS (one fetch per domain) and TLS-RPT. Goal: under 20%
+// over BenchmarkDomains1000NoPolicies.
+func BenchmarkDomains1000Published(b *testing.B) { benchDomains(b, false, policiesPublished) }
+
+const (
+	policiesDefault = iota
+	policiesOff
+	policiesPublished
+)
+
+func benchDomains(b *testing.B, oneKeyType bool, policies int) {
 	const lineDelay, concurrency = 50 * time.Millisecond, 100
-	f, ns, err := fleet.StartDomainBench(fleet.DomainBench{Domains: 1000, Shared: 0.4, Providers: 5, LineDelay: lineDelay, DNSDelay: 20 * time.Millisecond})
+	f, ns, err := fleet.StartDomainBench(fleet.DomainBench{Domains: 1000, Shared: 0.4, Providers: 5, LineDelay: lineDelay, DNSDelay: 20 * time.Millisecond,
+		Published: policies == policiesPublished})
 	if err != nil {
 		b.Fatal(err)
+	}
+	var pub Published
+	switch policies {
+	case policiesOff:
+		pub.Off = true
+	case policiesPublished:
+		_, port, _ := net.SplitHostPort(f.Policies.Addr)
+		pub.DNSSECTrusted, pub.Roots = true, f.RootsPool()
+		pub.HTTPSPort, _ = strconv.Atoi(port)
 	}
 	defer f.Close()
 	pool := f.RootsPool()
@@ -113,7 +145,7 @@ func benchDomains(b *testing.B, oneKeyType bool) {
 		stop := watchHeap(&peak)
 		res := ProbeAll(context.Background(), rows, Options{
 			Concurrency: concurrency, DNS: r, Roots: pool, Now: f.Now,
-			Probe: probe.Options{HELO: "bench.test", OneKeyType: oneKeyType},
+			Probe: probe.Options{HELO: "bench.test", OneKeyType: oneKeyType}, Published: pub,
 		})
 		stop()
 		el := time.Since(start)
@@ -122,7 +154,13 @@ func benchDomains(b *testing.B, oneKeyType bool) {
 			if p.Verdict != audit.Valid || len(p.Targets) != 2 {
 				b.Fatalf("%s: %v %v %s", p.Name, p.Verdicts, p.Details, p.Error)
 			}
+			if pol := p.Policies; policies == policiesPublished && (pol == nil || pol.DANE != "valid" || pol.MTASTS != "enforce" || pol.TLSRPT != "present") {
+				b.Fatalf("%s: policies %+v", p.Name, pol)
+			}
 			targets += len(p.Targets)
+		}
+		if policies == policiesPublished {
+			b.ReportMetric(float64(f.Policies.Fetches()), "sts-fetches")
 		}
 		floor := time.Duration(f.Lines()-lines0) * lineDelay / concurrency
 		b.ReportMetric(el.Seconds(), "s/run")

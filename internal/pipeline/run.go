@@ -111,6 +111,7 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	}()
 	left := r.sched.loop(ctx)
 	wg.Wait()
+	r.pending.Wait()
 	r.progress.finish()
 	interrupted := ctx.Err() != nil || len(left) > 0
 	return r.results(interrupted)
@@ -183,6 +184,7 @@ type runner struct {
 	progress *progress
 	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
 	pub      *published          // the published-policies stage; nil when off
+	pending  sync.WaitGroup      // targets waiting for their published policies
 }
 
 // group makes one partner of the rows of each name, in order of first appearance.
@@ -278,7 +280,25 @@ func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	w, c := m.w, m.w.cands[m.k]
 	p := w.p
 	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
-	res := r.result(ctx, p, obs, &c)
+	res := r.result(ctx, p, obs)
+	if r.pub == nil {
+		r.store(m, c, res)
+		return
+	}
+	// The published policies may still be on their way (an MTA-STS fetch):
+	// wait for them without holding the probe's place in the scheduler.
+	r.pending.Add(1)
+	go func() {
+		defer r.pending.Done()
+		r.pub.apply(ctx, &res, p.Domain, c, obs)
+		finish(&res)
+		r.store(m, c, res)
+	}()
+}
+
+// store keeps res as target m's result, and its findings as the partner's.
+func (r *runner) store(m member, c candidate, res audit.Result) {
+	w := m.w
 	t := audit.NewTarget(&res)
 	t.Line, t.Preference, t.Found, t.DNSSEC = w.p.Line, c.pref, c.found, c.dnssec
 	t.Family = audit.FamilyOf(c.t.Address)
@@ -296,8 +316,8 @@ func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	}
 }
 
-// result turns one observation of candidate c into the result of partner p.
-func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observation, c *candidate) audit.Result {
+// result turns one observation into the result of partner p.
+func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observation) audit.Result {
 	res := audit.Result{
 		Partner:    p,
 		Details:    map[audit.Verdict]string{},
@@ -368,9 +388,6 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	}
 	if r.opts.Inspect != nil && len(obs.Chain) > 0 {
 		r.opts.Inspect(ctx, &res, obs.Chain, path)
-	}
-	if c != nil {
-		r.pub.apply(ctx, &res, p.Domain, *c, obs)
 	}
 	finish(&res)
 	return res

@@ -1,0 +1,96 @@
+package fleet
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PolicyServer is an HTTPS server on a loopback address that plays
+// mta-sts.DOMAIN for many domains (RFC 8461 section 3.3): the certificate
+// chosen by SNI, the policy by Host, and a count of the fetches.
+type PolicyServer struct {
+	Addr string // ip:port
+
+	mu       sync.Mutex
+	certs    map[string]*tls.Certificate
+	policies map[string]string
+	fetches  atomic.Int64
+	srv      *http.Server
+}
+
+// StartPolicyServer listens on ip:port (port 0: any free port).
+func StartPolicyServer(addr string) (*PolicyServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("fleet policy server: %w", err)
+	}
+	s := &PolicyServer{Addr: ln.Addr().String(), certs: map[string]*tls.Certificate{}, policies: map[string]string{}}
+	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
+		Handler: http.HandlerFunc(s.serve),
+		TLSConfig: &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if c, ok := s.certs[strings.ToLower(hello.ServerName)]; ok {
+				return c, nil
+			}
+			return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
+		}}}
+	go s.srv.ServeTLS(ln, "", "")
+	return s, nil
+}
+
+// Serve makes the server answer for mta-sts.DOMAIN with cert and policy (as text/plain).
+func (s *PolicyServer) Serve(domain string, cert tls.Certificate, policy string) {
+	host := "mta-sts." + strings.ToLower(strings.TrimSuffix(domain, "."))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.certs[host] = &cert
+	s.policies[host] = policy
+}
+
+// Fetches returns how many policies were served.
+func (s *PolicyServer) Fetches() int { return int(s.fetches.Load()) }
+
+// Close stops the server.
+func (s *PolicyServer) Close() { s.srv.Close() }
+
+func (s *PolicyServer) serve(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	s.mu.Lock()
+	p, ok := s.policies[strings.ToLower(host)]
+	s.mu.Unlock()
+	if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {
+		http.NotFound(w, r)
+		return
+	}
+	s.fetches.Add(1)
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, p)
+}
+
+// TLSA311 returns the DANE-EE SPKI SHA-256 record data of cert's leaf: "3 1 1 <hex>".
+func TLSA311(cert tls.Certificate) string {
+	leaf := cert.Leaf
+	if leaf == nil && len(cert.Certificate) > 0 {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return ""
+		}
+	}
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return "3 1 1 " + hex.EncodeToString(sum[:])
+}
