@@ -176,3 +176,4 @@ func dnsQueries(s *fleet.DNSServer) int {
 	n, _ := s.Total()
 	return n
 }
+
