@@ -176,4 +176,3 @@ func dnsQueries(s *fleet.DNSServer) int {
 	n, _ := s.Total()
 	return n
 }
-
