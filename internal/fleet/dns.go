@@ -32,6 +32,9 @@ type DNSOptions struct {
 	MaxUDP  int           // answers larger than this over UDP are truncated (TC bit); default 512, or the query's EDNS0 size if larger
 	NoEDNS0 bool          // ignore the query's EDNS0 size: truncate at MaxUDP always
 	AD      bool          // set the AD bit in answers, as a validating resolver does for secure data
+	// SecureZones get the AD bit in answers for names at or under them
+	// (and their NXDOMAIN), as a validating resolver gives for a signed zone.
+	SecureZones []string
 }
 
 // DNSServer is an authoritative DNS server in process, over UDP and TCP on
@@ -155,6 +158,17 @@ func (s *DNSServer) Close() {
 	})
 }
 
+// secure reports whether name is in one of the SecureZones.
+func (s *DNSServer) secure(name string) bool {
+	for _, z := range s.opts.SecureZones {
+		z = key(z)
+		if name == z || strings.HasSuffix(name, "."+z) {
+			return true
+		}
+	}
+	return false
+}
+
 func key(name string) string { return strings.ToLower(mdns.Fqdn(name)) }
 
 func (s *DNSServer) serve(w mdns.ResponseWriter, req *mdns.Msg) {
@@ -230,7 +244,7 @@ func (s *DNSServer) answer(req *mdns.Msg, name string, qtype uint16) *mdns.Msg {
 	m := new(mdns.Msg)
 	m.SetReply(req)
 	m.Authoritative = true
-	m.AuthenticatedData = s.opts.AD
+	m.AuthenticatedData = s.opts.AD || s.secure(name)
 	if opt := req.IsEdns0(); opt != nil {
 		m.SetEdns0(opt.UDPSize(), false)
 	}
@@ -312,6 +326,7 @@ func (f *Fleet) DNSRecords() []string {
 
 // ServeDNS starts a DNSServer with DNSRecords (plus extra records); it stops with the fleet.
 func (f *Fleet) ServeDNS(opts DNSOptions, extra ...string) (*DNSServer, error) {
+	opts.SecureZones = append(opts.SecureZones, f.secure...)
 	s, err := NewDNSServer(opts, append(f.DNSRecords(), extra...)...)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,7 @@ type Fleet struct {
 	closers     []func()
 	rotated     *CA // issuer of rotated certificates
 	pki         *pkiServer
+	secure      []string // zones whose answers carry the AD bit (ServeDNS)
 	// The domain partners (Options.Domains): their zone data and forced
 	// answers for ServeDNS, and the ports their servers listen on.
 	zone          []string
@@ -69,6 +70,9 @@ type Options struct {
 	// provider's MX; DNS failures; a row whose host is not an MX of its
 	// domain): a run finds them through the DNS server ServeDNS starts.
 	Domains bool
+	// Policies adds partners that publish DANE, MTA-STS and TLS-RPT, one
+	// per verdict of the published policies (see SecureZone).
+	Policies bool
 }
 
 var nextIP atomic.Uint32
@@ -256,6 +260,11 @@ func Start(opts Options) (*Fleet, error) {
 	if opts.Domains {
 		if err := f.addDomains(p, opts); err != nil {
 			return nil, fmt.Errorf("fleet: domain partners: %w", err)
+		}
+	}
+	if opts.Policies {
+		if err := f.addPolicies(p, opts); err != nil {
+			return nil, fmt.Errorf("fleet: policy partners: %w", err)
 		}
 	}
 	ok = true

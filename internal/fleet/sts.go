@@ -24,7 +24,7 @@ type PolicyServer struct {
 
 	mu       sync.Mutex
 	certs    map[string]*tls.Certificate
-	policies map[string]string
+	handlers map[string]http.HandlerFunc
 	fetches  atomic.Int64
 	srv      *http.Server
 }
@@ -35,7 +35,7 @@ func StartPolicyServer(addr string) (*PolicyServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet policy server: %w", err)
 	}
-	s := &PolicyServer{Addr: ln.Addr().String(), certs: map[string]*tls.Certificate{}, policies: map[string]string{}}
+	s := &PolicyServer{Addr: ln.Addr().String(), certs: map[string]*tls.Certificate{}, handlers: map[string]http.HandlerFunc{}}
 	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
 		Handler: http.HandlerFunc(s.serve),
 		TLSConfig: &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -52,11 +52,20 @@ func StartPolicyServer(addr string) (*PolicyServer, error) {
 
 // Serve makes the server answer for mta-sts.DOMAIN with cert and policy (as text/plain).
 func (s *PolicyServer) Serve(domain string, cert tls.Certificate, policy string) {
+	s.Handle(domain, cert, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, policy)
+	})
+}
+
+// Handle makes the server answer for mta-sts.DOMAIN with cert and h (a
+// redirect, a wrong content type: what a broken policy host does).
+func (s *PolicyServer) Handle(domain string, cert tls.Certificate, h http.HandlerFunc) {
 	host := "mta-sts." + strings.ToLower(strings.TrimSuffix(domain, "."))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.certs[host] = &cert
-	s.policies[host] = policy
+	s.handlers[host] = h
 }
 
 // Fetches returns how many policies were served.
@@ -71,15 +80,14 @@ func (s *PolicyServer) serve(w http.ResponseWriter, r *http.Request) {
 		host = r.Host
 	}
 	s.mu.Lock()
-	p, ok := s.policies[strings.ToLower(host)]
+	h, ok := s.handlers[strings.ToLower(host)]
 	s.mu.Unlock()
 	if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {
 		http.NotFound(w, r)
 		return
 	}
 	s.fetches.Add(1)
-	w.Header().Set("Content-Type", "text/plain")
-	io.WriteString(w, p)
+	h(w, r)
 }
 
 // TLSA311 returns the DANE-EE SPKI SHA-256 record data of cert's leaf: "3 1 1 <hex>".

@@ -352,3 +352,66 @@ func TestDNSSECTrustedByDefault(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyFleet audits the fleet's policy partners (the demo's): one per
+// verdict of the published policies, through the fleet's DNS server on
+// 127.0.0.1 (which plays a trusted validating resolver for its signed zone)
+// and its MTA-STS policy host on a loopback address.
+func TestPolicyFleet(t *testing.T) {
+	f, err := fleet.Start(fleet.Options{Policies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	srv, err := f.ServeDNS(fleet.DNSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := fleetTrust(t, f)
+	_, port, _ := net.SplitHostPort(f.Policies.Addr)
+	httpsPort, _ := strconv.Atoi(port)
+	public := x509.NewCertPool()
+	public.AddCert(f.PublicRoot.Cert)
+	var rows []audit.Partner
+	for _, sc := range f.Scenarios {
+		if sc.Domain != nil {
+			rows = append(rows, sc.Partner)
+		}
+	}
+	res := ProbeAll(context.Background(), rows, Options{
+		DNS:   resolverFor(t, srv, time.Second),
+		Probe: probe.Options{HELO: "audit.test", Timeout: 3 * time.Second, ConnectTimeout: time.Second, OneKeyType: true},
+		Roots: tr.Pool, Source: tr.Source, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
+		Published: Published{DNSSECTrusted: DNSSECTrustedByDefault([]string{srv.Addr}), Roots: public, HTTPSPort: httpsPort},
+	})
+	byName := map[string]*audit.Result{}
+	for i := range res.Partners {
+		byName[res.Partners[i].Name] = &res.Partners[i]
+	}
+	seen := map[audit.Verdict]bool{}
+	for _, sc := range f.Scenarios {
+		r := byName[sc.Partner.Name]
+		if r == nil {
+			continue
+		}
+		t.Run(r.Name, func(t *testing.T) {
+			if !slices.Equal(r.Verdicts, sc.Expect) {
+				t.Errorf("verdicts %v, want %v (details %v)", r.Verdicts, sc.Expect, r.Details)
+			}
+			if r.Policies == nil {
+				t.Fatal("no policies")
+			}
+		})
+		for _, v := range r.Verdicts {
+			seen[v] = true
+		}
+	}
+	for _, v := range audit.PolicyVerdicts {
+		if !seen[v] {
+			t.Errorf("no policy partner of the fleet has %s", v)
+		}
+	}
+	if r := byName["DANE Valid AG"]; r != nil && (r.Policies.DANE != "valid" || r.Policies.DNSSEC != audit.DNSSECSecure || r.Policies.MTASTS != "enforce" || r.Policies.TLSRPT != "present") {
+		t.Errorf("DANE Valid AG: policies %+v", r.Policies)
+	}
+}
