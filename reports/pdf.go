@@ -69,10 +69,10 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 		return err
 	}
 	d.findings()
-	d.policies()
 	if err := d.roots(res.PrivateRoots, true); err != nil {
 		return err
 	}
+	d.policies()
 	if err := d.details(); err != nil {
 		return err
 	}
@@ -400,7 +400,11 @@ func (d *doc) summary() error {
 // barChart draws a horizontal bar chart of counts, one bar per label.
 func (d *doc) barChart(title string, counts []count) {
 	p := d.p
-	const bh, gap, labelW, numW = 5.0, 1.5, 42.0, 16.0
+	const labelW, numW = 42.0, 16.0
+	bh, gap, font := 5.0, 1.5, 8.0
+	if len(counts) > 16 { // every verdict of a large run: keep the chart on the summary page
+		bh, gap, font = 3.6, 0.8, 7
+	}
 	d.need(12 + float64(len(counts))*(bh+gap))
 	d.setFont("B", 10)
 	y := p.GetY()
@@ -412,7 +416,7 @@ func (d *doc) barChart(title string, counts []count) {
 	}
 	barW := d.width - labelW - numW
 	for _, c := range counts {
-		d.setFont("", 8)
+		d.setFont("", font)
 		d.text(d.left, y, labelW-2, bh, c.Label, "R")
 		w := barW * float64(c.N) / float64(maxN)
 		if c.N > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -16,7 +17,8 @@ func demoCommand() *cli.Command {
 		Usage: "start a simulated partner fleet on 127.0.0.0/8 and audit it with the normal scan",
 		Description: "Starts real SMTP servers with real TLS and a generated PKI on loopback addresses\n" +
 			"and ::1, one partner per verdict plus hostile servers and partners known by their domain\n" +
-			"only, and a DNS server on 127.0.0.1 for their MX records; writes their inventory and roots\n" +
+			"only (some publishing DANE, MTA-STS and TLS-RPT: a signed zone, a policy host), and a DNS\n" +
+			"server on 127.0.0.1 for their records; writes their inventory and roots\n" +
 			"into --out/fleet, and runs `scan` on them with --resolver set to that DNS server.\n" +
 			"Nothing leaves this machine.",
 		Flags:  withEnv(demoFlags()),
@@ -29,7 +31,7 @@ func demoCommand() *cli.Command {
 // server and the flags the user did not set at its inventory, roots and a
 // history database of its own, and scans it.
 func demoAction(c *cli.Context) error {
-	f, err := fleet.Start(fleet.Options{Hostile: true, Domains: true})
+	f, err := fleet.Start(fleet.Options{Hostile: true, Domains: true, Policies: true})
 	if err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
@@ -51,6 +53,10 @@ func demoAction(c *cli.Context) error {
 	if err := c.Set("resolver", ns.Addr); err != nil {
 		return err
 	}
+	// Its MTA-STS policy host cannot bind port 443.
+	if err := c.Set("sts-port", portOf(f.Policies.Addr)); err != nil {
+		return err
+	}
 	for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
 		if !c.IsSet(name) {
 			if err := c.Set(name, val); err != nil {
@@ -66,6 +72,11 @@ func demoAction(c *cli.Context) error {
 		return nil
 	}
 	return err
+}
+
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
 }
 
 func demoFlags() []cli.Flag {

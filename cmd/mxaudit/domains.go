@@ -26,6 +26,7 @@ func dnsFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dnssec-resolver-trusted", Usage: "trust the AD bit (DNSSEC) of the resolver's answers, and so check DANE (default: on when --resolver is on this machine, 127.0.0.0/8 or ::1)"},
 		&cli.BoolFlag{Name: "no-policies", Usage: "do not check the partners' published policies (DNSSEC, DANE, MTA-STS, TLS-RPT)"},
 		&cli.DurationFlag{Name: "sts-timeout", Value: pipeline.DefaultFetchTimeout, Usage: "deadline for fetching one MTA-STS policy over HTTPS"},
+		&cli.IntFlag{Name: "sts-port", Hidden: true, Usage: "reach MTA-STS policy hosts on this port instead of 443 (the demo's policy host)"},
 	}
 }
 
@@ -55,7 +56,7 @@ func dnsOptions(c *cli.Context, o *pipeline.Options) error {
 	if c.IsSet("dnssec-resolver-trusted") {
 		trusted = c.Bool("dnssec-resolver-trusted")
 	}
-	o.Published = pipeline.Published{Off: c.Bool("no-policies"), DNSSECTrusted: trusted, FetchTimeout: c.Duration("sts-timeout")}
+	o.Published = pipeline.Published{Off: c.Bool("no-policies"), DNSSECTrusted: trusted, FetchTimeout: c.Duration("sts-timeout"), HTTPSPort: c.Int("sts-port")}
 	return nil
 }
 

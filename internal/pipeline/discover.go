@@ -44,7 +44,9 @@ type candidate struct {
 // (drift), whose hosts are audited too with FollowMX.
 func (r *runner) discover(ctx context.Context, w *row) {
 	p := w.p
-	r.pub.start(ctx, p.Domain) // MTA-STS and TLS-RPT while the MX is looked up and probed
+	if p.Host == "" {
+		r.pub.start(ctx, p.Domain) // MTA-STS and TLS-RPT while the MX is looked up and probed
+	}
 	switch {
 	case p.Host != "" && p.Address != "":
 		t := p.Target()

@@ -178,7 +178,7 @@ func (p *published) prefetch(ctx context.Context, c candidate) {
 }
 
 // apply records in res (one target of a row of domain) the DNSSEC, DANE,
-// MTA-STS and TLS-RPT facts, verdicts and findings, before finish.
+// MTA-STS and TLS-RPT facts, verdicts and findings; finish follows.
 func (p *published) apply(ctx context.Context, res *audit.Result, domain string, c candidate, obs *probe.Observation) {
 	if p == nil {
 		return
@@ -198,6 +198,12 @@ func (p *published) apply(ctx context.Context, res *audit.Result, domain string,
 	}
 	dr := p.dane(ctx, facts, domain, c, dane.Input{Host: c.t.Host, Domain: domain, TLS: tls, TLSError: tlsErr, Chains: chains, Now: p.now})
 	dr.Apply(res, facts)
+	// MTA-STS and TLS-RPT are the domain's word on its MX hosts: a host the
+	// inventory names instead (a smart host, a connector's) is not under them.
+	if c.found == audit.FoundHost {
+		res.Policies = facts
+		return
+	}
 	if e := p.start(ctx, domain); e != nil {
 		select {
 		case <-e.done:

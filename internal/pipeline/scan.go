@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -226,6 +227,10 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 	opts := cfg.Probe
 	opts.Roots, opts.Source, opts.PrivateRoots, opts.Now = tr.Pool, tr.Source, tr.PrivateRoots(now), now
 	opts.Thresholds = cfg.Thresholds
+	if opts.Published.Roots == nil && cfg.Trust.RootsFile != "" {
+		// --roots replaces the system roots: the public ones, for MTA-STS too (never the private roots).
+		opts.Published.Roots = publicRoots(cfg.Trust.RootsFile)
+	}
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
 	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
@@ -281,4 +286,18 @@ func interrupted(res *audit.Results) error {
 		return ErrInterrupted
 	}
 	return nil
+}
+
+// publicRoots is the pool of the certificates of a --roots file (read
+// already by the trust store, so its errors are said there), or nil.
+func publicRoots(file string) *x509.CertPool {
+	certs, _ := trust.ReadFile(file)
+	if len(certs) == 0 {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool
 }
