@@ -34,6 +34,7 @@ type Lookup struct {
 // Input is what Evaluate needs for one MX host.
 type Input struct {
 	Host   string // the MX host name (the TLSA base domain)
+	Port   int    // the SMTP port (the TLSA owner is _PORT._tcp.Host); 0 means 25
 	Domain string // the recipient domain, also accepted as a name by DANE-TA
 	// AltNames are further names DANE-TA accepts in the leaf: the MX host's
 	// CNAME-expanded name when it is secure (RFC 7672 section 3.2.2).
@@ -81,7 +82,11 @@ type Result struct {
 // Evaluate applies RFC 7672 to in.
 func Evaluate(in Input) Result {
 	l := in.Lookup
-	name := Name(in.Host, 25)
+	port := in.Port
+	if port == 0 {
+		port = 25
+	}
+	name := Name(in.Host, port)
 	if l.HostBogus != "" {
 		return Result{Status: Bogus, Verdict: audit.DnssecBogus,
 			Detail: fmt.Sprintf("the address lookup of %s failed DNSSEC validation: %s; DANE senders defer mail", in.Host, l.HostBogus)}

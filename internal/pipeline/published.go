@@ -196,7 +196,7 @@ func (p *published) apply(ctx context.Context, res *audit.Result, domain string,
 	for _, kc := range obs.Others {
 		chains = append(chains, kc.Chain)
 	}
-	dr := p.dane(ctx, facts, domain, c, dane.Input{Host: c.t.Host, Domain: domain, TLS: tls, TLSError: tlsErr, Chains: chains, Now: p.now})
+	dr := p.dane(ctx, facts, domain, c, dane.Input{Host: c.t.Host, Port: c.t.Port, Domain: domain, TLS: tls, TLSError: tlsErr, Chains: chains, Now: p.now})
 	dr.Apply(res, facts)
 	// MTA-STS and TLS-RPT are the domain's word on its MX hosts: a host the
 	// inventory names instead (a smart host, a connector's) is not under them.
