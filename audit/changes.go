@@ -15,7 +15,7 @@ const (
 	ChangeIssuerChanged     = "issuer_changed"      // the leaf's issuer DN differs
 	ChangeSubjectChanged    = "subject_changed"     // the leaf's subject DN differs
 	ChangeKeyChanged        = "key_changed"         // the leaf's public key differs
-	ChangeRootSourceChanged = "root_source_changed" // the chain moved between a public CA, a private CA and no trusted root
+	ChangeRootStoreChanged = "root_store_changed" // the chain moved between a public CA, a private CA and no trusted root
 	ChangeExpiryThreshold   = "expiry_threshold"    // the leaf's days left crossed a mark of Thresholds.ExpiryMarks
 )
 
@@ -24,5 +24,5 @@ const (
 var ChangeKinds = []string{
 	ChangePartnerAdded, ChangePartnerRemoved, ChangeMXAdded, ChangeMXRemoved, ChangeAddressAdded, ChangeAddressRemoved,
 	ChangeVerdictWorse, ChangeVerdictRecovered, ChangeCertReplaced, ChangeIssuerChanged, ChangeSubjectChanged,
-	ChangeKeyChanged, ChangeRootSourceChanged, ChangeExpiryThreshold,
+	ChangeKeyChanged, ChangeRootStoreChanged, ChangeExpiryThreshold,
 }

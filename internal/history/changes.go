@@ -24,7 +24,7 @@ const (
 	IssuerChanged     = audit.ChangeIssuerChanged
 	SubjectChanged    = audit.ChangeSubjectChanged
 	KeyChanged        = audit.ChangeKeyChanged
-	RootSourceChanged = audit.ChangeRootSourceChanged
+	RootStoreChanged = audit.ChangeRootStoreChanged
 	VerdictWorse      = audit.ChangeVerdictWorse
 	VerdictRecovered  = audit.ChangeVerdictRecovered
 	ExpiryThreshold   = audit.ChangeExpiryThreshold
@@ -69,7 +69,7 @@ type state struct {
 	Address    string // the address, "" for a row recorded without one
 	Port       int
 	Verdict    audit.Verdict
-	RootSource string
+	RootStore string
 	Leaf       *leafInfo
 	RunID      int64     // the run the state comes from
 	Started    time.Time // that run's clock
@@ -469,8 +469,8 @@ func compare(p, c *state, marks []int) []audit.Change {
 	if pl.KeySHA != cl.KeySHA {
 		add(KeyChanged, shortSHA(pl.KeySHA), shortSHA(cl.KeySHA))
 	}
-	if p.RootSource != c.RootSource {
-		add(RootSourceChanged, rootSourceName(p.RootSource), rootSourceName(c.RootSource))
+	if p.RootStore != c.RootStore {
+		add(RootStoreChanged, rootSourceName(p.RootStore), rootSourceName(c.RootStore))
 	}
 	bd := audit.DaysLeft(pl.NotAfter, p.Started)
 	cd := audit.DaysLeft(cl.NotAfter, c.Started)

@@ -24,7 +24,7 @@ func (*aiaCheck) Info() sdk.Info {
 			"(warning: Exchange accepts it while that URL answers, other MTAs do not), or cannot either (info)",
 		Severity: audit.Warning,
 		Citation: "RFC 5280 4.2.2.1 (authority information access); Windows CryptoAPI chain building (AIA retrieval)",
-		Source:   source,
+		Maintainer:   maintainer,
 	}
 }
 

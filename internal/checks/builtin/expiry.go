@@ -21,7 +21,7 @@ func (*expiryCheck) Info() sdk.Info {
 			"an expired one is the Expired verdict",
 		Severity: audit.Error,
 		Citation: "RFC 5280 4.1.2.5 (validity); Exchange event CertificateExpired",
-		Source:   source,
+		Maintainer:   maintainer,
 	}
 }
 
