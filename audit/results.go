@@ -107,7 +107,7 @@ type CertAudit struct {
 
 // Root names the trust anchor a partner's chain ended in.
 type Root struct {
-	Store   string    `json:"store"` // where the anchor is kept: "system", "private" or "none" ("source" before schema 2)
+	Store    string    `json:"store"` // where the anchor is kept: "system", "private" or "none" ("source" before schema 2)
 	File     string    `json:"file"`
 	Subject  string    `json:"subject"`
 	NotAfter time.Time `json:"not_after"`        // null in JSON when unknown

@@ -48,7 +48,7 @@ func TestRunFleet(t *testing.T) {
 		Probe:        probe.Options{HELO: "audit.test", Timeout: deadline, ConnectTimeout: time.Second},
 		Resolver:     f.Resolver,
 		Roots:        pool,
-		StoreOf:       tr.StoreOf,
+		StoreOf:      tr.StoreOf,
 		PrivateRoots: tr.PrivateRoots(f.Now),
 		Now:          f.Now,
 	})
