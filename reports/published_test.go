@@ -22,7 +22,7 @@ func buildPoliciesFixture(t testing.TB) *audit.Results {
 	day := 24 * time.Hour
 	pub := mkcert(t, "Example Public Root R1", "Example Trust Services", nil, true, now.AddDate(-10, 0, 0), now.AddDate(10, 0, 0))
 	pubInt := mkcert(t, "Example Public TLS CA 2026", "Example Trust Services", pub, true, now.AddDate(-2, 0, 0), now.AddDate(5, 0, 0))
-	sysRoot := audit.Root{Source: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
+	sysRoot := audit.Root{Store: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
 	res := &audit.Results{Schema: audit.SchemaVersion, Started: now, Finished: now.Add(20 * time.Second), Inventory: "domains.csv",
 		PrivateRoots: []audit.PrivateRoot{}, InventoryErrors: []audit.InventoryError{}}
 	type spec struct {

@@ -381,7 +381,7 @@ func TestPolicyFleet(t *testing.T) {
 	res := ProbeAll(context.Background(), rows, Options{
 		DNS:   resolverFor(t, srv, time.Second),
 		Probe: probe.Options{HELO: "audit.test", Timeout: 3 * time.Second, ConnectTimeout: time.Second, OneKeyType: true},
-		Roots: tr.Pool, Source: tr.Source, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
+		Roots: tr.Pool, StoreOf: tr.StoreOf, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
 		Published: Published{DNSSECTrusted: DNSSECTrustedByDefault([]string{srv.Addr}), Roots: public, HTTPSPort: httpsPort},
 	})
 	byName := map[string]*audit.Result{}
