@@ -120,3 +120,42 @@ func TestReportSchema1(t *testing.T) {
 		t.Errorf("results.json rewritten as schema %v: %v", back, err)
 	}
 }
+
+// TestPolicyScripts runs testdata/policies against the fleet's partners
+// that publish DANE, MTA-STS and TLS-RPT: its DNS server on 127.0.0.1
+// ($MXAUDIT_RESOLVER, a trusted resolver for its signed zone) and its
+// MTA-STS policy host on a loopback address ($STSPORT); their MX servers
+// listen on $PORT.
+func TestPolicyScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/policies",
+		Setup: func(env *testscript.Env) error {
+			f, err := fleet.Start(fleet.Options{Policies: true, NoDNS: true})
+			if err != nil {
+				return err
+			}
+			env.Defer(f.Close)
+			ns, err := f.ServeDNS(fleet.DNSOptions{})
+			if err != nil {
+				return err
+			}
+			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
+				return err
+			}
+			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
+			env.Setenv("STSPORT", portOf(f.Policies.Addr))
+			for _, sc := range f.Scenarios {
+				if sc.Domain != nil {
+					env.Setenv("PORT", strconv.Itoa(sc.Partner.Port)) // every policy partner's MX listens on it
+				}
+			}
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "config"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"verdicts": cmdVerdicts,
+			"exitcode": cmdExitCode,
+		},
+	})
+}

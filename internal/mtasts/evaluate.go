@@ -20,6 +20,9 @@ type MX struct {
 	TLS      bool                // STARTTLS and a handshake completed
 	TLSError string              // why not, when !TLS
 	Chain    []*x509.Certificate // as sent, leaf first
+	// Unreached: no SMTP session came about (refused, timed out); its
+	// certificate is not judged, the probe's own verdict says why.
+	Unreached bool
 }
 
 // Input is what Evaluate needs for one mail domain.
@@ -150,6 +153,9 @@ func Evaluate(in Input) Result {
 			res.Outcomes = append(res.Outcomes, Outcome{Verdict: v, Severity: Severity(v, p.Mode, in.Enforced),
 				ResultType: v.Reporting().ResultType, Host: host,
 				Detail: fmt.Sprintf("MX %s is not listed in the MTA-STS policy (mx: %s)", host, strings.Join(p.MX, ", "))})
+			continue
+		}
+		if mx.Unreached {
 			continue
 		}
 		if rt, why := checkCert(mx, in.Roots, in.Now); why != "" {

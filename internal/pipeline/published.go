@@ -207,7 +207,8 @@ func (p *published) apply(ctx context.Context, res *audit.Result, domain string,
 	if e := p.start(ctx, domain); e != nil {
 		select {
 		case <-e.done:
-			p.mtasts(res, facts, e, c, tls, tlsErr, obs.Chain, dr.Status)
+			p.mtasts(res, facts, e, c, mtasts.MX{Host: c.t.Host, TLS: tls, TLSError: tlsErr, Chain: obs.Chain,
+				Unreached: len(obs.SMTP.Greeting) == 0 && !tls}, dr.Status)
 			e.rpt.Apply(res, facts)
 		case <-ctx.Done():
 		}
@@ -276,10 +277,10 @@ func daneApplies(s dane.Status) bool {
 // mtasts evaluates domain e's MTA-STS for one target: the domain's
 // failures, and the MX host's unless DANE governs it (MTA-STS never
 // overrides a failing DANE check, nor masks one).
-func (p *published) mtasts(res *audit.Result, facts *audit.Policies, e *domainPolicies, c candidate, tls bool, tlsErr string, chain []*x509.Certificate, ds dane.Status) {
+func (p *published) mtasts(res *audit.Result, facts *audit.Policies, e *domainPolicies, c candidate, mx mtasts.MX, ds dane.Status) {
 	in := e.sts
 	in.Enforced, in.Roots, in.Now = res.Enforced, p.opts.Roots, p.now
-	in.MX = []mtasts.MX{{Host: c.t.Host, TLS: tls, TLSError: tlsErr, Chain: chain}}
+	in.MX = []mtasts.MX{mx}
 	sr := mtasts.Evaluate(in)
 	if daneApplies(ds) {
 		kept := sr.Outcomes[:0]
