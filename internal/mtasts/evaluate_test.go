@@ -43,3 +43,31 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
+
+func TestEvaluateUnreachedMX(t *testing.T) {
+	p, err := ParsePolicy([]byte("version: STSv1\r\nmode: enforce\r\nmx: mx1.example.com\r\nmax_age: 604800\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		mx   MX
+		want []audit.Verdict
+	}{
+		{"refused: the probe's verdict says it", MX{Host: "mx1.example.com", TLSError: "connection refused", Unreached: true}, nil},
+		{"unreached and unlisted: still unlisted", MX{Host: "mx9.example.com", Unreached: true}, []audit.Verdict{audit.StsMxMismatch}},
+		{"greeted, no STARTTLS: senders fail", MX{Host: "mx1.example.com", TLSError: "EHLO does not offer STARTTLS"}, []audit.Verdict{audit.StsCertificateNotTrusted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Evaluate(Input{Domain: "example.com", TXT: []string{"v=STSv1; id=1"}, Fetched: &Fetched{Policy: p}, MX: []MX{tc.mx}})
+			var got []audit.Verdict
+			for _, o := range r.Outcomes {
+				got = append(got, o.Verdict)
+			}
+			if len(got) != len(tc.want) || (len(got) > 0 && got[0] != tc.want[0]) {
+				t.Errorf("outcomes %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
