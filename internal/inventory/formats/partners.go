@@ -21,7 +21,8 @@ const NextHopColumn = "next_hop"
 // "[host]:port" next hops of the Postfix policy map, the address spaces and
 // smart hosts of Exchange connectors, the TLSSendDomainSecureList. A ".domain"
 // key (sub-domains only) and wildcard address spaces name no partner and
-// are left out. Enforced is set where the policy requires TLS.
+// are left out. Enforced is set where the policy requires TLS. Postfix's
+// partners are reached on main.cf's smtp_tcp_port (25).
 func Partners(m *mtapolicy.MTA) []audit.Partner {
 	var out []audit.Partner
 	seen := map[string]bool{}
@@ -34,7 +35,7 @@ func Partners(m *mtapolicy.MTA) []audit.Partner {
 	}
 	if m.PolicyMap != nil {
 		for _, e := range m.PolicyMap.Entries {
-			if p, ok := policyPartner(e); ok {
+			if p, ok := policyPartner(e, m.Postfix.Port); ok {
 				add(p)
 			}
 		}
@@ -58,14 +59,17 @@ func Partners(m *mtapolicy.MTA) []audit.Partner {
 }
 
 // policyPartner is the partner a policy map entry names.
-func policyPartner(e mtapolicy.PostfixPolicy) (audit.Partner, bool) {
+func policyPartner(e mtapolicy.PostfixPolicy, smtpPort int) (audit.Partner, bool) {
+	if smtpPort == 0 {
+		smtpPort = 25
+	}
 	key := strings.ToLower(e.Key)
 	enforced := e.Level >= mtapolicy.LevelEncrypt
 	switch {
 	case key == "" || strings.HasPrefix(key, "."):
 		return audit.Partner{}, false
 	case strings.HasPrefix(key, "["):
-		host, port := mtapolicy.NextHopName(key), 25
+		host, port := mtapolicy.NextHopName(key), smtpPort
 		if i := strings.LastIndex(key, "]:"); i > 0 {
 			n, err := strconv.Atoi(key[i+2:])
 			if err != nil {
@@ -80,7 +84,7 @@ func policyPartner(e mtapolicy.PostfixPolicy) (audit.Partner, bool) {
 	case strings.Contains(key, ":"):
 		return audit.Partner{}, false // host:port looks up MX of host: not a form admins use for partners
 	}
-	return audit.Partner{Line: e.Line, Name: key, Domain: key, Port: 25, Enforced: enforced}, true
+	return audit.Partner{Line: e.Line, Name: key, Domain: key, Port: smtpPort, Enforced: enforced}, true
 }
 
 // MergeContacts fills the name, contact and notes of each partner from the
