@@ -62,7 +62,10 @@ func listenSame(t *testing.T, hosts []string, ips []string, bs map[string]fleet.
 	return nil, 0
 }
 
-func newMTAFleet(t *testing.T) *mtaFleet {
+// newMTAFleet starts the fleet, its DNS server on dnsAddr ("" for any port
+// of 127.0.0.1) and writes the policy files into dir (a directory the
+// postfix user can read, for the real-Postfix test).
+func newMTAFleet(t *testing.T, dnsAddr, dir string) *mtaFleet {
 	t.Helper()
 	now := time.Now()
 	long := fleet.CertSpec{NotBefore: now.Add(-24 * time.Hour), NotAfter: now.Add(200 * 24 * time.Hour)}
@@ -106,10 +109,10 @@ func newMTAFleet(t *testing.T) *mtaFleet {
 	hosts := []string{"mx.provider.example", "mx.privco.example", "mx.selfco.example", "mx.rotated.example"}
 	ips := []string{"127.77.0.1", "127.77.0.2", "127.77.0.3", "127.77.0.4"}
 	servers, port := listenSame(t, hosts, ips, map[string]fleet.Behavior{
-		"mx.provider.example": {Cert: provider.TLSCert(inter.Cert)},
-		"mx.privco.example":   {Cert: privco.TLSCert(privInter.Cert)},
-		"mx.selfco.example":   {Cert: self.TLSCert()},
-		"mx.rotated.example":  {Cert: oldKey.TLSCert(inter.Cert)},
+		"mx.provider.example": {Cert: provider.TLSCert(inter.Cert), AcceptMail: true},
+		"mx.privco.example":   {Cert: privco.TLSCert(privInter.Cert), AcceptMail: true},
+		"mx.selfco.example":   {Cert: self.TLSCert(), AcceptMail: true},
+		"mx.rotated.example":  {Cert: oldKey.TLSCert(inter.Cert), AcceptMail: true},
 	})
 	for _, s := range servers {
 		t.Cleanup(func() { s.Close() })
@@ -117,7 +120,7 @@ func newMTAFleet(t *testing.T) *mtaFleet {
 	// The partner rotates its key after the admin pinned the old one.
 	servers["mx.rotated.example"].Update(func(b *fleet.Behavior) { b.Cert = newKey.TLSCert(inter.Cert) })
 
-	f := &mtaFleet{dir: t.TempDir(), port: port, servers: servers, addrs: map[string]string{}}
+	f := &mtaFleet{dir: dir, port: port, servers: servers, addrs: map[string]string{}}
 	var records []string
 	mx := map[string]string{
 		"hostedco.example": "mx.provider.example", "hostedco2.example": "mx.provider.example", "hostedco3.example": "mx.provider.example",
@@ -131,7 +134,7 @@ func newMTAFleet(t *testing.T) *mtaFleet {
 		f.addrs[h] = ips[i]
 		records = append(records, fmt.Sprintf("%s. 300 IN A %s", h, ips[i]))
 	}
-	f.dns, err = fleet.NewDNSServer(fleet.DNSOptions{}, records...)
+	f.dns, err = fleet.NewDNSServer(fleet.DNSOptions{Addr: dnsAddr}, records...)
 	must(err)
 	t.Cleanup(f.dns.Close)
 
@@ -194,7 +197,7 @@ func (f *mtaFleet) scanConfig(t *testing.T) Config {
 // as the inventory (main.cf read beside it) and checks what Postfix would
 // do for every partner, and the rule it says.
 func TestDeliveryFleet(t *testing.T) {
-	f := newMTAFleet(t)
+	f := newMTAFleet(t, "", t.TempDir())
 	cfg := f.scanConfig(t)
 	cfg.Revocation.Offline = true
 	secure := mtapolicy.LevelSecure
