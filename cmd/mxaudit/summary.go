@@ -36,6 +36,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	}
 	fmt.Fprintf(w, "  verdicts:   %s\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "  severities: critical %d, error %d, warning %d, info %d\n", sev[audit.Critical], sev[audit.Error], sev[audit.Warning], sev[audit.Info])
+	for _, g := range audit.DeliveryGroups(res.Partners) {
+		fmt.Fprintf(w, "  delivery:   %s\n", g)
+	}
 	runNotes(w, res)
 	for _, pr := range res.PrivateRoots {
 		switch pr.Status {
