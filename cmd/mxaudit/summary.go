@@ -28,6 +28,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 		state = " (INCOMPLETE: interrupted)"
 	}
 	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", len(res.Partners), res.Finished.Sub(res.Started).Round(1e7), state)
+	for _, g := range audit.DeliveryGroups(res.Partners) {
+		fmt.Fprintf(w, "  delivery:   %s\n", g)
+	}
 	var parts []string
 	for _, v := range append(slices.Clone(audit.Order), audit.ValidWithFindings) {
 		if n := counts[string(v)]; n > 0 {
@@ -36,9 +39,6 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 	}
 	fmt.Fprintf(w, "  verdicts:   %s\n", strings.Join(parts, ", "))
 	fmt.Fprintf(w, "  severities: critical %d, error %d, warning %d, info %d\n", sev[audit.Critical], sev[audit.Error], sev[audit.Warning], sev[audit.Info])
-	for _, g := range audit.DeliveryGroups(res.Partners) {
-		fmt.Fprintf(w, "  delivery:   %s\n", g)
-	}
 	runNotes(w, res)
 	for _, pr := range res.PrivateRoots {
 		switch pr.Status {
