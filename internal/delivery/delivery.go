@@ -122,8 +122,13 @@ func (o Options) target(p *audit.Result, t *audit.TargetResult, row audit.Partne
 
 // unlessTLSA evaluates f; when the run has no DANE facts, f is evaluated
 // under every TLSA outcome, and a decision that depends on it is
-// Undetermined rather than guessed.
+// Undetermined rather than guessed. For an MX answer that is not
+// DNSSEC-secure there are no TLSA facts to miss: an MTA looks TLSA up only
+// under a secure MX (RFC 7672 2.2).
 func (o Options) unlessTLSA(known bool, in mtapolicy.Input, f func(mtapolicy.Input) mtapolicy.Decision) mtapolicy.Decision {
+	if !known && !in.MXSecure {
+		in.TLSA, known = mtapolicy.TLSANone, true
+	}
 	if known {
 		return f(in)
 	}
@@ -244,4 +249,28 @@ func undelivered(p *audit.Result, m *mtapolicy.MTA) *audit.Delivery {
 		return &audit.Delivery{Outcome: audit.Deferred, MTA: mta, Rule: mta + ": no MX host or address could be found (" + p.Error + "): the message stays queued while the lookup fails"}
 	}
 	return nil
+}
+
+// TLSAFrom reads the DANE outcome the policy stage attached to a target
+// (audit.Policies.DANE) as Options.TLSA wants it; ok is false when DANE
+// was not evaluated (nil, or no DANE outcome).
+func TLSAFrom(p *audit.Policies) (tlsa mtapolicy.TLSA, ok bool) {
+	if p == nil {
+		return "", false
+	}
+	switch p.DANE {
+	case "valid":
+		return mtapolicy.TLSAValid, true
+	case "mismatch":
+		return mtapolicy.TLSAMismatch, true
+	case "no-tls": // usable records, and no TLS to match them against: deferred either way
+		return mtapolicy.TLSAMismatch, true
+	case "bogus":
+		return mtapolicy.TLSABogus, true
+	case "unusable":
+		return mtapolicy.TLSAUnusable, true
+	case "none", "insecure":
+		return mtapolicy.TLSANone, true
+	}
+	return "", false
 }
