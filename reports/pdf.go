@@ -749,13 +749,13 @@ func (d *doc) detail(i int, withHeading bool) error {
 				return []string{fmt.Sprint(k), c.Subject, c.Issuer, Day(c.NotAfter), c.SHA1}, m
 			})
 	}
-	if r.Root.Source != "" {
+	if r.Root.Store != "" {
 		root := "Trust anchor: "
-		switch r.Root.Source {
+		switch r.Root.Store {
 		case audit.RootNone:
 			root += "none (the chain ends in no trusted root)"
 		default:
-			root += r.Root.Subject + " (" + r.Root.Source
+			root += r.Root.Subject + " (" + r.Root.Store
 			if r.Root.File != "" {
 				root += ", " + r.Root.File
 			}
