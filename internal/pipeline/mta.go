@@ -123,7 +123,7 @@ func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtap
 	delivery.Decide(res, rows, delivery.Options{
 		MTA: m, WhatIfLevel: cfg.MTA.WhatIfLevel, WhatIfDomainSecure: cfg.MTA.WhatIfDomainSecure, Now: now,
 		Verify: func(chain []*x509.Certificate) ([]*x509.Certificate, string) {
-			out := verify.Verify(verify.Input{Chain: chain}, verify.Options{Roots: tr.Pool, Source: tr.Source, Anchors: anchors, Now: now, Thresholds: cfg.Thresholds})
+			out := verify.Verify(verify.Input{Chain: chain}, verify.Options{Roots: tr.Pool, StoreOf: tr.StoreOf, Anchors: anchors, Now: now, Thresholds: cfg.Thresholds})
 			return out.Path, chainError(out)
 		},
 	})
