@@ -16,7 +16,7 @@ var now = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
 // provider is a probed target whose certificate names only its hosting
 // provider, trusted by the roots of verifyPool.
-func provider(t *testing.T, dnssec bool) (audit.TargetResult, func([]*x509.Certificate) ([]*x509.Certificate, string)) {
+func provider(t testing.TB, dnssec bool) (audit.TargetResult, func([]*x509.Certificate) ([]*x509.Certificate, string)) {
 	t.Helper()
 	spec := fleet.CertSpec{CommonName: "Delivery Test Root", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(900 * time.Hour)}
 	root, err := fleet.NewRoot(spec)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -120,11 +121,25 @@ func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtap
 	}
 	now := res.Started
 	anchors := anchors(tr.PrivateRoots(now))
+	type verified struct {
+		path []*x509.Certificate
+		why  string
+	}
+	done := map[[32]byte]verified{} // a probe shared by many partners is verified once
 	delivery.Decide(res, rows, delivery.Options{
 		MTA: m, WhatIfLevel: cfg.MTA.WhatIfLevel, WhatIfDomainSecure: cfg.MTA.WhatIfDomainSecure, Now: now,
 		Verify: func(chain []*x509.Certificate) ([]*x509.Certificate, string) {
+			h := sha256.New()
+			for _, c := range chain {
+				h.Write(c.Raw)
+			}
+			k := [32]byte(h.Sum(nil))
+			if v, ok := done[k]; ok {
+				return v.path, v.why
+			}
 			out := verify.Verify(verify.Input{Chain: chain}, verify.Options{Roots: tr.Pool, StoreOf: tr.StoreOf, Anchors: anchors, Now: now, Thresholds: cfg.Thresholds})
-			return out.Path, chainError(out)
+			done[k] = verified{out.Path, chainError(out)}
+			return out.Path, done[k].why
 		},
 	})
 }
