@@ -126,6 +126,7 @@ func newMTAFleet(t *testing.T, dnsAddr, dir string) *mtaFleet {
 		"hostedco.example": "mx.provider.example", "hostedco2.example": "mx.provider.example", "hostedco3.example": "mx.provider.example",
 		"privco.example": "mx.privco.example", "privco-sys.example": "mx.privco.example",
 		"selfco.example": "mx.selfco.example", "rotated.example": "mx.rotated.example", "pinned.example": "mx.rotated.example",
+		"daneco.example": "mx.provider.example", "daneonly.example": "mx.provider.example",
 	}
 	for d, h := range mx {
 		records = append(records, fmt.Sprintf("%s. 300 IN MX 10 %s.", d, h))
@@ -161,9 +162,12 @@ selfco.example      encrypt
 rotated.example     fingerprint
     match=%s
 pinned.example      fingerprint match=%s
+# DANE where the MX answer is not DNSSEC-signed: dane falls back to may, dane-only defers
+daneco.example      dane
+daneonly.example    dane-only
 `, ta, fp(oldKey.Cert.Raw), fp(newKey.Cert.Raw))
 	must(os.WriteFile(filepath.Join(f.dir, "tls_policy"), []byte(policy), 0o644))
-	mainCF := fmt.Sprintf("compatibility_level = 3.6\nsmtp_tls_security_level = may\nsmtp_tcp_port = %d\nsmtp_tls_policy_maps = hash:%s/tls_policy\nsmtp_tls_CAfile = %s\n", port, f.dir, f.roots)
+	mainCF := fmt.Sprintf("compatibility_level = 3.6\nsmtp_dns_support_level = dnssec\nsmtp_tls_security_level = may\nsmtp_tcp_port = %d\nsmtp_tls_policy_maps = hash:%s/tls_policy\nsmtp_tls_CAfile = %s\n", port, f.dir, f.roots)
 	must(os.WriteFile(filepath.Join(f.dir, "main.cf"), []byte(mainCF), 0o644))
 	f.want = map[string]string{
 		"hostedco.example":   audit.Delivers,
@@ -174,6 +178,8 @@ pinned.example      fingerprint match=%s
 		"selfco.example":     audit.DeliversUnauthenticated,
 		"rotated.example":    audit.Deferred,
 		"pinned.example":     audit.Delivers,
+		"daneco.example":     audit.DeliversUnauthenticated,
+		"daneonly.example":   audit.Deferred,
 	}
 	return f
 }
@@ -219,6 +225,8 @@ func TestDeliveryFleet(t *testing.T) {
 		"selfco.example":     "Postfix encrypt: mandatory TLS encryption",
 		"rotated.example":    "Server certificate not verified: neither the sha256 certificate fingerprint",
 		"pinned.example":     "certificate fingerprint",
+		"daneco.example":     "non DNSSEC destination",
+		"daneonly.example":   "Postfix dane-only: non DNSSEC destination",
 	}
 	for domain, want := range f.want {
 		t.Run(domain, func(t *testing.T) {

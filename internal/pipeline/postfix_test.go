@@ -108,6 +108,7 @@ inet_protocols = ipv4
 maillog_file_prefixes = %[1]s
 maillog_file = %[1]s/maillog
 smtp_host_lookup = dns
+smtp_dns_support_level = dnssec
 smtp_tcp_port = %[2]d
 smtp_connect_timeout = 5s
 smtp_tls_security_level = may
