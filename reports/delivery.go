@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -22,9 +23,12 @@ func PartnerDelivery(r *audit.Result) (audit.Finding, bool) {
 		return audit.Finding{}, false
 	}
 	level := strings.Fields(d.Policy + " ")[0]
-	msg := fmt.Sprintf("Our mail server (%s, TLS policy %q) does not deliver to you: mail is %s. %s", d.MTA, d.Policy, d.Outcome, d.Rule)
+	msg := fmt.Sprintf("Our mail server (%s, TLS policy %q) does not deliver to you: mail is %s. %s", d.MTA, ourPaths.ReplaceAllString(d.Policy, "${1}(our file)"), d.Outcome, ourPaths.ReplaceAllString(d.Rule, "${1}(our file)"))
 	return audit.Finding{Check: DeliveryCheck, Severity: audit.Critical, Message: msg, Remedy: deliveryRemedy(d.MTA, level, r.Domain)}, true
 }
+
+// ourPaths are the paths of our own files in a rule (tafile=, smtp_tls_CAfile): our side, not the partner's.
+var ourPaths = regexp.MustCompile(`(^|[\s=(])(?:[A-Za-z]:)?[/\\][^\s,;()"]+`)
 
 // deliveryRemedy says what a partner must change to pass our policy at level.
 func deliveryRemedy(mta, level, domain string) string {

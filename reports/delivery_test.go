@@ -17,7 +17,7 @@ func withDeliveries(t *testing.T) *audit.Results {
 	res.Partners[0].Delivery = &audit.Delivery{Outcome: audit.Delivers, MTA: "Postfix", Policy: "verify", Source: "/etc/postfix/tls_policy:3",
 		Rule: "Postfix verify: Verified TLS connection", WhatIfPolicy: "secure", WhatIfOutcome: audit.Deferred, WhatIfRule: "Postfix secure: no name matches"}
 	res.Partners[1].Delivery = &audit.Delivery{Outcome: audit.Deferred, MTA: "Postfix", Policy: "secure", Source: "/etc/postfix/tls_policy:4",
-		Rule: "Postfix secure: Server certificate not verified: no name in the certificate matches nexthop:dot-nexthop", WhatIfPolicy: "secure", WhatIfOutcome: audit.Deferred}
+		Rule: "Postfix secure: Server certificate not verified: no name in the certificate matches nexthop:dot-nexthop (the audit's trust store; Postfix trusts /etc/ssl/certs/ca.pem)", WhatIfPolicy: "secure", WhatIfOutcome: audit.Deferred}
 	res.Partners[2].Delivery = &audit.Delivery{Outcome: audit.DeliversUnauthenticated, MTA: "Postfix", Policy: "encrypt", Source: "/etc/postfix/tls_policy:5",
 		Rule: "Postfix encrypt: mandatory TLS encryption", WhatIfPolicy: "secure", WhatIfOutcome: audit.Delivers}
 	return res
@@ -62,7 +62,7 @@ func TestPartnerDelivery(t *testing.T) {
 			if !ok {
 				return
 			}
-			if !strings.Contains(f.Remedy, tc.remedy) || !strings.Contains(f.Message, `TLS policy "secure"`) || strings.Contains(f.Message, "tls_policy:4") {
+			if !strings.Contains(f.Remedy, tc.remedy) || !strings.Contains(f.Message, `TLS policy "secure"`) || strings.Contains(f.Message, "tls_policy:4") || strings.Contains(f.Message, "/etc/ssl") || !strings.Contains(f.Message, "Postfix trusts (our file)") {
 				t.Errorf("finding %+v", f)
 			}
 		})
