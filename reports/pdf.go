@@ -710,8 +710,12 @@ func (d *doc) detail(i int, withHeading bool) error {
 	p.SetTextColor(0, 0, 0)
 	p.SetXY(d.left, y+6)
 	if dl := r.Delivery; dl != nil {
-		d.para(fmt.Sprintf("Our mail: %s. %s", dl.Outcome, dl.Rule), "B", 8.5, 4.2)
-		if dl.WhatIfOutcome != "" && dl.WhatIfOutcome != dl.Outcome {
+		rule := dl.Rule
+		if v.forPartner { // our file paths are our side
+			rule = ourPaths.ReplaceAllString(rule, "${1}(our file)")
+		}
+		d.para(fmt.Sprintf("Our mail: %s. %s", dl.Outcome, rule), "B", 8.5, 4.2)
+		if dl.WhatIfOutcome != "" && dl.WhatIfOutcome != dl.Outcome && !v.forPartner {
 			d.para(fmt.Sprintf("Under %s: %s. %s", dl.WhatIfPolicy, dl.WhatIfOutcome, dl.WhatIfRule), "", 8.5, 4.2)
 		}
 	}
