@@ -263,3 +263,48 @@ func TestDeliveryFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveryBounces scans twice with history: a target deferred in the
+// first run and still in the second, longer apart than
+// maximal_queue_lifetime, has bounced; one that delivers is unchanged.
+func TestDeliveryBounces(t *testing.T) {
+	f := newMTAFleet(t, "", t.TempDir())
+	mc := filepath.Join(f.dir, "main.cf")
+	old, err := os.ReadFile(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mc, append(old, "maximal_queue_lifetime = 1s\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.scanConfig(t)
+	cfg.Revocation.Offline = true
+	cfg.History = History{Path: filepath.Join(t.TempDir(), "history.db")}
+	outcome := func(res *audit.Results, name string) *audit.Delivery {
+		for i := range res.Partners {
+			if res.Partners[i].Name == name {
+				return res.Partners[i].Delivery
+			}
+		}
+		t.Fatalf("no partner %s", name)
+		return nil
+	}
+	first, err := Scan(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := outcome(first, "hostedco2.example"); d.Outcome != audit.Deferred {
+		t.Fatalf("first run: %+v, want deferred", d)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	second, err := Scan(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := outcome(second, "hostedco2.example"); d.Outcome != audit.Bounces || !strings.Contains(d.Rule, "longer than maximal_queue_lifetime (1s)") {
+		t.Errorf("second run: %+v, want bounces after maximal_queue_lifetime", d)
+	}
+	if d := outcome(second, "hostedco.example"); d.Outcome != audit.Delivers {
+		t.Errorf("a partner that delivers: %+v", d)
+	}
+}

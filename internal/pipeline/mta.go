@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/delivery"
@@ -114,12 +115,16 @@ func (cfg Config) columnPolicy(partners []audit.Partner) (*mtapolicy.MTA, []audi
 	return m, errs, nil
 }
 
-// deliveryStage decides what our MTA does with mail for every target.
-func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtapolicy.MTA, tr *trust.Store) {
+// deliveryStage decides what our MTA does with mail for every target; the
+// history tells how long a target's mail has been deferred (a deferral
+// longer than the queue lifetime has bounced).
+func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtapolicy.MTA, tr *trust.Store, hist *runHistory) {
 	if m == nil {
 		return
 	}
 	now := res.Started
+	lifetime := max(m.Postfix.QueueLifetime, mtapolicy.ExchangeServerLifetime)
+	since := hist.failingSince(cfg, now.Add(-lifetime-24*time.Hour))
 	anchors := anchors(tr.PrivateRoots(now))
 	type verified struct {
 		path []*x509.Certificate
@@ -128,6 +133,12 @@ func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtap
 	done := map[[32]byte]verified{} // a probe shared by many partners is verified once
 	delivery.Decide(res, rows, delivery.Options{
 		MTA: m, WhatIfLevel: cfg.MTA.WhatIfLevel, WhatIfDomainSecure: cfg.MTA.WhatIfDomainSecure, Now: now,
+		FailingFor: func(p *audit.Result, t *audit.TargetResult) time.Duration {
+			if s, ok := since[streakKey(p.Name, t)]; ok {
+				return now.Sub(s)
+			}
+			return 0
+		},
 		Verify: func(chain []*x509.Certificate) ([]*x509.Certificate, string) {
 			h := sha256.New()
 			for _, c := range chain {

@@ -109,7 +109,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	res.Vantage, res.RunLabel, res.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
 	res.TrustErrors = tr.TrustErrors()
-	deliveryStage(cfg, res, partners, mta, tr)
+	deliveryStage(cfg, res, partners, mta, tr, hist)
 	if !cfg.Checks.Disabled {
 		if err := checkStage(ctx, cfg.Checks, res, log); err != nil {
 			return res, err
