@@ -296,7 +296,7 @@ func (v *view) distinctCerts() []CertRow {
 	var out []CertRow
 	for i := range v.res.Partners {
 		r := &v.res.Partners[i]
-		for _, c := range r.Chain {
+		for _, c := range servedCerts(r) {
 			key := c.SHA256
 			if key == "" {
 				key = c.SHA1 + "|" + c.Subject + "|" + c.Serial
@@ -315,6 +315,24 @@ func (v *view) distinctCerts() []CertRow {
 	slices.SortStableFunc(out, func(a, b CertRow) int {
 		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.SHA256, b.SHA256))
 	})
+	return out
+}
+
+// servedCerts returns every certificate partner r's servers presented: the
+// chain of each target and of each key type a server holds (RSA and ECDSA),
+// or the partner's own chain for a result without targets.
+func servedCerts(r *audit.Result) []audit.Cert {
+	out := slices.Clone(r.Chain)
+	for _, ca := range r.Certificates {
+		out = append(out, ca.Chain...)
+	}
+	for i := range r.Targets {
+		t := &r.Targets[i]
+		out = append(out, t.Chain...)
+		for _, ca := range t.Certificates {
+			out = append(out, ca.Chain...)
+		}
+	}
 	return out
 }
 
