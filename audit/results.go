@@ -98,6 +98,9 @@ type Result struct {
 	// Policies are the partner's published policies (DNSSEC, DANE,
 	// MTA-STS, TLS-RPT) as its worst target sees them; nil when not checked.
 	Policies *Policies `json:"policies,omitempty"`
+	// Delivery is what our MTA does with mail for the partner: its worst
+	// target's (issue 14); nil without an MTA inventory.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // CertAudit is the audit of the chain a server presents for one key type.

@@ -73,6 +73,7 @@ func EncodeResult(r *audit.Result) *Result {
 	}
 	out.Completion = encodeCompletion(r.Completion)
 	out.TargetsFailing, out.NotTested = int32(r.TargetsFailing), r.NotTested
+	out.Delivery = encodeDelivery(r.Delivery)
 	out.ResultTypes, out.Policies = encodeResultTypes(r.ResultTypes), encodePolicies(r.Policies)
 	for _, f := range r.Findings {
 		out.Findings = append(out.Findings, &Finding{
@@ -117,6 +118,7 @@ func DecodeResult(in *Result) audit.Result {
 		r.Targets = append(r.Targets, decodeTarget(t))
 	}
 	r.TargetsFailing, r.NotTested = int(in.TargetsFailing), in.NotTested
+	r.Delivery = decodeDelivery(in.GetDelivery())
 	r.ResultTypes, r.Policies = decodeResultTypes(in.ResultTypes), decodePolicies(in.GetPolicies())
 	r.SharedWith = in.SharedWith
 	for _, f := range in.Findings {
@@ -242,6 +244,7 @@ func encodeTarget(t *audit.TargetResult) *Target {
 		Chain: encodeChain(t.Chain), TlsVersion: t.TLSVersion, Cipher: t.Cipher, Error: t.Error, DurationMs: t.DurationMS,
 		Smtp: encodeSMTP(t.SMTP), OcspStaple: t.OCSPStaple, Revocation: encodeRevocation(t.Revocation),
 		Certificates: encodeCertAudits(t.Certificates), SharedWith: t.SharedWith, Completion: encodeCompletion(t.Completion),
+		Delivery:    encodeDelivery(t.Delivery),
 		ResultTypes: encodeResultTypes(t.ResultTypes), Policies: encodePolicies(t.Policies),
 	}
 }
@@ -255,7 +258,7 @@ func decodeTarget(in *Target) audit.TargetResult {
 		Remedy: in.Remedy, Chain: decodeChain(in.Chain), TLSVersion: in.TlsVersion, Cipher: in.Cipher, Error: in.Error,
 		DurationMS: in.DurationMs, SMTP: decodeSMTP(in.GetSmtp()), OCSPStaple: in.OcspStaple,
 		Revocation: decodeRevocation(in.GetRevocation()), Certificates: decodeCertAudits(in.Certificates), SharedWith: in.SharedWith,
-		Completion:  decodeCompletion(in.GetCompletion()),
+		Completion: decodeCompletion(in.GetCompletion()), Delivery: decodeDelivery(in.GetDelivery()),
 		ResultTypes: decodeResultTypes(in.ResultTypes), Policies: decodePolicies(in.GetPolicies()),
 	}
 	for _, v := range in.Verdicts {
@@ -410,4 +413,20 @@ func decodePolicies(p *Policies) *audit.Policies {
 	}
 	return &audit.Policies{DANE: p.Dane, DANEDetail: p.DaneDetail, MTASTS: p.MtaSts, MTASTSID: p.MtaStsId, MTASTSMX: p.MtaStsMx,
 		TLSRPT: p.TlsRpt, TLSRPTRUA: p.TlsRptRua, DNSSEC: p.Dnssec, TLSA: p.Tlsa}
+}
+
+func encodeDelivery(d *audit.Delivery) *Delivery {
+	if d == nil {
+		return nil
+	}
+	return &Delivery{Outcome: d.Outcome, Mta: d.MTA, Policy: d.Policy, Source: d.Source, Rule: d.Rule, Clear: d.Clear,
+		Target: d.Target, WhatIfPolicy: d.WhatIfPolicy, WhatIfOutcome: d.WhatIfOutcome, WhatIfRule: d.WhatIfRule}
+}
+
+func decodeDelivery(d *Delivery) *audit.Delivery {
+	if d == nil {
+		return nil
+	}
+	return &audit.Delivery{Outcome: d.Outcome, MTA: d.Mta, Policy: d.Policy, Source: d.Source, Rule: d.Rule, Clear: d.Clear,
+		Target: d.Target, WhatIfPolicy: d.WhatIfPolicy, WhatIfOutcome: d.WhatIfOutcome, WhatIfRule: d.WhatIfRule}
 }
