@@ -16,7 +16,9 @@ import (
 // row is one inventory row on its way through the run: the targets its
 // discovery found, and each target's result once its probe is done.
 type row struct {
-	partner int // index of the partner (by name) the row belongs to
+	partner int    // index of the partner (by name) the row belongs to
+	idx     int    // index of the row in the inventory
+	jobs    []*job // cands[k]'s probe, once handed to it
 	p       audit.Partner
 	cands   []candidate
 	targets []audit.TargetResult // cands[k]'s result; an empty Verdict until probed

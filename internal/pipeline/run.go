@@ -59,6 +59,12 @@ type Options struct {
 	// Inspect, when set, runs after verification for each probed partner
 	// (revocation checking hooks in here).
 	Inspect func(ctx context.Context, r *audit.Result, chain []*x509.Certificate, path []*x509.Certificate)
+	// Emit, when set, receives each partner's result (i: its index in
+	// inventory order) as soon as it is complete, one call at a time and in
+	// any order, and the run lets go of it: ProbeAll then returns results
+	// without partners. Peak memory holds the probes under way, not the
+	// results done.
+	Emit func(i int, r audit.Result)
 }
 
 // DefaultPerProvider is the default of Options.PerProvider (--per-provider):
@@ -77,6 +83,7 @@ type job struct {
 	members  []member // the row targets this probe answers
 	obs      *probe.Observation
 	done     bool
+	owner    int // the first partner in inventory order among the members
 }
 
 // member is target k of row w.
@@ -93,6 +100,9 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	opts = opts.withDefaults()
 	r := &runner{opts: opts, jobs: map[audit.Target]*job{}, anchors: anchors(opts.PrivateRoots)}
 	r.group(rows)
+	if opts.Emit != nil {
+		r.stream = newStream(r, opts.Emit)
+	}
 	r.progress = newProgress(opts.Progress, 0)
 	r.sched = newScheduler(opts, func(j *job) { r.do(ctx, j) })
 
@@ -103,12 +113,19 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	go func() {
 		defer wg.Done()
 		r.discoverAll(ctx)
+		if r.stream != nil && ctx.Err() == nil {
+			r.stream.discovered.Store(true)
+			r.dropObservations()
+		}
 		r.sched.close()
 	}()
 	left := r.sched.loop(ctx)
 	wg.Wait()
 	r.progress.finish()
 	interrupted := ctx.Err() != nil || len(left) > 0
+	if r.stream != nil {
+		return r.streamed(interrupted)
+	}
 	return r.results(interrupted)
 }
 
@@ -130,7 +147,13 @@ func (r *runner) discoverAll(ctx context.Context) {
 			r.discover(ctx, w)
 			if ctx.Err() == nil {
 				w.done = true
+				if r.stream == nil {
+					r.enqueue(ctx, w)
+					return
+				}
+				r.stream.targets(w)
 				r.enqueue(ctx, w)
+				r.rowFinished(w)
 			}
 		}()
 	}
@@ -178,6 +201,7 @@ type runner struct {
 	sched    *scheduler
 	progress *progress
 	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
+	stream   *stream             // when results are emitted as they complete (Options.Emit)
 }
 
 // group makes one partner of the rows of each name, in order of first appearance.
@@ -191,7 +215,7 @@ func (r *runner) group(rows []audit.Partner) {
 			r.partners = append(r.partners, p)
 			r.byName = append(r.byName, nil)
 		}
-		w := &row{partner: i, p: p}
+		w := &row{partner: i, p: p, idx: len(r.rows)}
 		r.rows = append(r.rows, w)
 		r.byName[i] = append(r.byName[i], w)
 	}
@@ -201,6 +225,7 @@ func (r *runner) group(rows []audit.Partner) {
 // for (by this or another partner) is shared, and a probe already done
 // answers at once.
 func (r *runner) enqueue(ctx context.Context, w *row) {
+	w.jobs = make([]*job, len(w.cands))
 	for k, c := range w.cands {
 		m := member{w: w, k: k}
 		r.mu.Lock()
@@ -210,12 +235,14 @@ func (r *runner) enqueue(ctx context.Context, w *row) {
 			if h, _, err := net.SplitHostPort(ip); err == nil {
 				ip = h
 			}
-			j = &job{target: c.t, ip: ip, provider: c.provider}
+			j = &job{target: c.t, ip: ip, provider: c.provider, owner: w.partner}
 			r.jobs[c.t] = j
 		}
 		r.mu.Unlock()
+		w.jobs[k] = j
 		j.mu.Lock()
 		j.members = append(j.members, m)
+		j.owner = min(j.owner, w.partner)
 		obs, done := j.obs, j.done
 		j.mu.Unlock()
 		switch {
@@ -246,6 +273,37 @@ func (r *runner) do(ctx context.Context, j *job) {
 	j.mu.Unlock()
 	for _, m := range ms {
 		r.answer(ctx, m, obs)
+	}
+	if r.stream != nil && r.stream.discovered.Load() {
+		r.forget(j) // no row can join this probe any more
+	}
+}
+
+// forget lets go of a done probe no row can join any more.
+func (r *runner) forget(j *job) {
+	r.mu.Lock()
+	delete(r.jobs, j.target)
+	r.mu.Unlock()
+	j.mu.Lock()
+	j.obs, j.members = nil, nil
+	j.mu.Unlock()
+}
+
+// dropObservations lets go, once every row is discovered, of the probes
+// done: no row can join them any more.
+func (r *runner) dropObservations() {
+	r.mu.Lock()
+	var done []*job
+	for _, j := range r.jobs {
+		j.mu.Lock()
+		if j.done {
+			done = append(done, j)
+		}
+		j.mu.Unlock()
+	}
+	r.mu.Unlock()
+	for _, j := range done {
+		r.forget(j)
 	}
 }
 
@@ -288,6 +346,9 @@ func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 			}
 		}
 		r.mu.Unlock()
+	}
+	if r.stream != nil {
+		r.answered(w.partner)
 	}
 }
 

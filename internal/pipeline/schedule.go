@@ -44,6 +44,11 @@ func newScheduler(opts Options, run func(*job)) *scheduler {
 func (s *scheduler) add(j *job) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Discovery waits while enough probes are pending: what is queued
+	// stays bounded however large the inventory.
+	for !s.stopped && len(s.pending) >= s.maxPending() {
+		s.cond.Wait()
+	}
 	if s.stopped {
 		return false
 	}
@@ -51,6 +56,10 @@ func (s *scheduler) add(j *job) bool {
 	s.cond.Broadcast()
 	return true
 }
+
+// maxPending is how many probes may wait to start: a few times the
+// concurrency, so that a busy address or provider does not starve the pool.
+func (s *scheduler) maxPending() int { return max(8*s.concurrency, 4096) }
 
 // close says that no more jobs will be added.
 func (s *scheduler) close() {
@@ -94,6 +103,7 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 			s.cond.Wait()
 			continue
 		}
+		s.cond.Broadcast() // a place in pending for a waiting add
 		s.running++
 		s.perAddr[j.ip]++
 		s.perProv[j.provider]++
@@ -116,6 +126,7 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 		s.mu.Lock()
 	}
 	s.stopped = true
+	s.cond.Broadcast() // adds waiting for a place give up
 	left := s.pending
 	s.pending = nil
 	s.mu.Unlock()
@@ -125,8 +136,13 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 
 func (s *scheduler) release(j *job) {
 	s.running--
-	s.perAddr[j.ip]--
-	s.perProv[j.provider]--
+	// Counts at zero go, so the maps hold the running probes only.
+	if s.perAddr[j.ip]--; s.perAddr[j.ip] == 0 {
+		delete(s.perAddr, j.ip)
+	}
+	if s.perProv[j.provider]--; s.perProv[j.provider] == 0 {
+		delete(s.perProv, j.provider)
+	}
 }
 
 // pace waits until the rate allows the next start; false when ctx ends first.
