@@ -6,6 +6,7 @@
 package pipeline
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -83,7 +84,8 @@ type job struct {
 	members  []member // the row targets this probe answers
 	obs      *probe.Observation
 	done     bool
-	owner    int // the first partner in inventory order among the members
+	owner    int           // the first partner in inventory order among the members
+	recent   *list.Element // in stream.recent while done and kept for rows to come
 }
 
 // member is target k of row w.
@@ -135,7 +137,8 @@ func (r *runner) discoverAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, r.opts.Concurrency)
-	for _, w := range r.rows {
+	for k := range r.rows {
+		w := r.row(k)
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -193,9 +196,11 @@ func (o Options) withDefaults() Options {
 
 type runner struct {
 	opts     Options
-	rows     []*row
-	partners []audit.Partner // one per name: the first row of that name
-	byName   [][]*row        // each partner's rows, in inventory order
+	input    []audit.Partner  // the inventory's rows, never changed
+	rows     []*row           // input[k]'s row, made when its discovery starts (r.row)
+	partners []*audit.Partner // one per name: the first row of that name
+	byName   [][]int32        // each partner's rows (indexes of input), in inventory order
+	rowOf    []int32          // the partner of each row
 	mu       sync.Mutex
 	jobs     map[audit.Target]*job
 	sched    *scheduler
@@ -207,7 +212,9 @@ type runner struct {
 // group makes one partner of the rows of each name, in order of first appearance.
 func (r *runner) group(rows []audit.Partner) {
 	idx := map[string]int{}
-	for _, p := range rows {
+	r.input, r.rows, r.rowOf = rows, make([]*row, len(rows)), make([]int32, len(rows))
+	for k := range rows {
+		p := &rows[k]
 		i, ok := idx[p.Name]
 		if !ok {
 			i = len(r.partners)
@@ -215,10 +222,27 @@ func (r *runner) group(rows []audit.Partner) {
 			r.partners = append(r.partners, p)
 			r.byName = append(r.byName, nil)
 		}
-		w := &row{partner: i, p: p, idx: len(r.rows)}
-		r.rows = append(r.rows, w)
-		r.byName[i] = append(r.byName[i], w)
+		r.rowOf[k] = int32(i)
+		r.byName[i] = append(r.byName[i], int32(k))
 	}
+}
+
+// row returns the row of input[k], made on first use: a row waiting for
+// its discovery costs a few bytes, not a row.
+func (r *runner) row(k int) *row {
+	if r.rows[k] == nil {
+		r.rows[k] = &row{partner: int(r.rowOf[k]), p: &r.input[k], idx: k}
+	}
+	return r.rows[k]
+}
+
+// rowsOf returns partner i's rows in inventory order.
+func (r *runner) rowsOf(i int) []*row {
+	out := make([]*row, len(r.byName[i]))
+	for n, k := range r.byName[i] {
+		out[n] = r.row(int(k))
+	}
+	return out
 }
 
 // enqueue hands the row's targets to their probes: a probe already asked
@@ -238,10 +262,15 @@ func (r *runner) enqueue(ctx context.Context, w *row) {
 			j = &job{target: c.t, ip: ip, provider: c.provider, owner: w.partner}
 			r.jobs[c.t] = j
 		}
+		if ok && r.stream != nil {
+			r.stream.touch(j)
+		}
 		r.mu.Unlock()
 		w.jobs[k] = j
 		j.mu.Lock()
-		j.members = append(j.members, m)
+		if !j.done || r.stream == nil {
+			j.members = append(j.members, m)
+		}
 		j.owner = min(j.owner, w.partner)
 		obs, done := j.obs, j.done
 		j.mu.Unlock()
@@ -270,12 +299,19 @@ func (r *runner) do(ctx context.Context, j *job) {
 	j.mu.Lock()
 	j.obs, j.done = obs, true
 	ms := slices.Clone(j.members)
+	if r.stream != nil {
+		j.members = nil // a row joining now is answered at once
+	}
 	j.mu.Unlock()
 	for _, m := range ms {
 		r.answer(ctx, m, obs)
 	}
-	if r.stream != nil && r.stream.discovered.Load() {
-		r.forget(j) // no row can join this probe any more
+	if r.stream != nil {
+		if r.stream.discovered.Load() {
+			r.forget(j) // no row can join this probe any more
+		} else {
+			r.keepDone(j)
+		}
 	}
 }
 
@@ -283,6 +319,10 @@ func (r *runner) do(ctx context.Context, j *job) {
 func (r *runner) forget(j *job) {
 	r.mu.Lock()
 	delete(r.jobs, j.target)
+	if j.recent != nil {
+		r.stream.recent.Remove(j.recent)
+		j.recent = nil
+	}
 	r.mu.Unlock()
 	j.mu.Lock()
 	j.obs, j.members = nil, nil
@@ -329,7 +369,7 @@ func (r *runner) shareProbes() {
 // answer fills target m of a row from the observation of its probe.
 func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	w, c := m.w, m.w.cands[m.k]
-	p := w.p
+	p := *w.p
 	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
 	res := r.result(ctx, p, obs)
 	t := audit.NewTarget(&res)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -61,7 +62,21 @@ func TestScale(t *testing.T) {
 	var putErr error
 	rows = rows[:n:n]
 	runtime.GC()
+	var peakHeap uint64
+	stopHeap := watchHeap(&peakHeap)
 	start := time.Now()
+	if prof := os.Getenv("MXAUDIT_SCALE_HEAP"); prof != "" {
+		tick := time.NewTicker(3 * time.Second)
+		defer tick.Stop()
+		go func() {
+			for k := 1; ; k++ {
+				if _, ok := <-tick.C; !ok {
+					return
+				}
+				writeHeap(t, fmt.Sprintf("%s.%d", prof, 3*k))
+			}
+		}()
+	}
 	res := ProbeAll(context.Background(), rows, Options{
 		Concurrency: scaleConc, PerProvider: scaleConc, Resolver: f.Resolver, Roots: f.RootsPool(), Now: f.Now,
 		Probe: probe.Options{HELO: "bench.test", Timeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
@@ -75,6 +90,7 @@ func TestScale(t *testing.T) {
 		},
 	})
 	probed := time.Since(start)
+	var probedHeap uint64 = peakHeap
 	if putErr != nil {
 		t.Fatal(putErr)
 	}
@@ -89,6 +105,7 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	wall := time.Since(start)
+	stopHeap()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +117,23 @@ func TestScale(t *testing.T) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, %.0f targets/s, peak RSS %d MB, CPU %s user %s sys\n",
+	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, %.0f targets/s, peak RSS %d MB (live heap at most %d MB while probing, %d MB in all), CPU %s user %s sys\n",
 		n, verdicts[audit.Valid], verdicts[audit.ConnectionRefused], scaleConc, probed.Round(time.Millisecond), fi.Size()>>20,
-		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10,
+		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20,
 		time.Duration(ru.Utime.Nano()).Round(time.Second), time.Duration(ru.Stime.Nano()).Round(time.Second))
+}
+
+// writeHeap writes a heap profile to path (MXAUDIT_SCALE_HEAP): where the
+// memory of a scale run goes.
+func writeHeap(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		t.Error(err)
+	}
 }

@@ -59,7 +59,7 @@ func (s *scheduler) add(j *job) bool {
 
 // maxPending is how many probes may wait to start: a few times the
 // concurrency, so that a busy address or provider does not starve the pool.
-func (s *scheduler) maxPending() int { return max(8*s.concurrency, 4096) }
+func (s *scheduler) maxPending() int { return max(2*s.concurrency, 1024) }
 
 // close says that no more jobs will be added.
 func (s *scheduler) close() {

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"container/list"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,6 +28,37 @@ type stream struct {
 	discovered atomic.Bool // every row discovered: no probe gets a new member
 	untested   map[string]int
 	roots      []rootUser // the partners that name a private root or whose chain ends in one
+	recent     list.List  // done probes kept for rows still to be discovered, most recently used first (guarded by runner.mu)
+}
+
+// keepDoneProbes is how many done probes a streamed run keeps for rows
+// still to be discovered (a provider MX shared by many partners stays, as
+// each partner naming it uses it again); a row naming a probe let go
+// earlier gets a probe of its own. A probe kept costs about 3 KB.
+const keepDoneProbes = 1 << 13
+
+// keepDone keeps done probe j for rows to come, letting go of the least
+// recently used beyond keepDoneProbes.
+func (r *runner) keepDone(j *job) {
+	st := r.stream
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.jobs[j.target] != j {
+		return
+	}
+	j.recent = st.recent.PushFront(j)
+	for st.recent.Len() > keepDoneProbes {
+		old := st.recent.Remove(st.recent.Back()).(*job)
+		old.recent = nil
+		delete(r.jobs, old.target) // rows answered by it may still hold it: its observation stays theirs
+	}
+}
+
+// touch marks done probe j used again (r.mu held).
+func (st *stream) touch(j *job) {
+	if j.recent != nil {
+		st.recent.MoveToFront(j.recent)
+	}
 }
 
 // rootUser is what the roots' lifecycle reads of a partner that names a
@@ -43,9 +75,9 @@ func newStream(r *runner, emit func(int, audit.Result)) *stream {
 	n := len(r.partners)
 	st := &stream{emit: emit, left: make([]int32, n), lastRow: make([]int32, n), rowDone: make([]bool, len(r.rows)),
 		emitted: make([]bool, n), untested: map[string]int{}}
-	for _, w := range r.rows {
-		st.left[w.partner]++
-		st.lastRow[w.partner] = int32(w.idx)
+	for k, i := range r.rowOf {
+		st.left[i]++
+		st.lastRow[i] = int32(k)
 	}
 	for i := 1; i < n; i++ {
 		st.lastRow[i] = max(st.lastRow[i], st.lastRow[i-1])
@@ -109,12 +141,14 @@ func (r *runner) emit(partners ...int) {
 		st.emitted[i] = true
 		r.sharedWith(i)
 		res := r.partner(i)
-		for _, w := range r.byName[i] {
+		for _, w := range r.rowsOf(i) {
 			for f, n := range w.untested {
 				st.untested[f] += n
 			}
 			w.cands, w.targets, w.jobs, w.findings, w.notTested, w.untested = nil, nil, nil, nil, nil, nil
+			r.rows[w.idx] = nil
 		}
+		r.byName[i] = nil
 		st.keepRootUser(i, &res)
 		st.emit(i, res)
 	}
@@ -124,7 +158,7 @@ func (r *runner) emit(partners ...int) {
 // shares, the partner first in the inventory among them (what
 // shareProbes does for a run held in memory).
 func (r *runner) sharedWith(i int) {
-	for _, w := range r.byName[i] {
+	for _, w := range r.rowsOf(i) {
 		for k, j := range w.jobs {
 			if j == nil || k >= len(w.targets) {
 				continue
@@ -145,13 +179,14 @@ func (r *runner) streamed(interrupted bool) *audit.Results {
 	st := r.stream
 	var rest []int
 	for i := range r.partners {
-		for _, w := range r.byName[i] {
+		if st.emitted[i] {
+			continue
+		}
+		rest = append(rest, i)
+		for _, w := range r.rowsOf(i) {
 			if !w.done {
 				interrupted = true
 			}
-		}
-		if !st.emitted[i] {
-			rest = append(rest, i)
 		}
 	}
 	r.emit(rest...)
