@@ -52,7 +52,7 @@ func TestScale(t *testing.T) {
 			Address: addr, Port: scaleClosedPort, TLS: audit.StartTLS})
 	}
 	dir := t.TempDir()
-	st, err := spill.Create(dir, n)
+	st, err := spill.Create(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestScale(t *testing.T) {
 	if putErr != nil {
 		t.Fatal(putErr)
 	}
-	if !st.Complete() || res.Incomplete {
+	if st.Count() != n || res.Incomplete {
 		t.Fatalf("not every partner emitted (incomplete %v)", res.Incomplete)
 	}
 	path := filepath.Join(dir, "results.json")

@@ -28,6 +28,11 @@ type scheduler struct {
 	stopped  bool // interrupted, or every job is done: add refuses jobs
 	wg       sync.WaitGroup
 	lastTick time.Time
+	// Adds waiting for a place in pending get it in the order they came,
+	// one woken at a time: a row starved of a place would hold back every
+	// result after it. granted places are promised but not yet taken.
+	waiting []chan struct{}
+	granted int
 }
 
 func newScheduler(opts Options, run func(*job)) *scheduler {
@@ -46,8 +51,15 @@ func (s *scheduler) add(j *job) bool {
 	defer s.mu.Unlock()
 	// Discovery waits while enough probes are pending: what is queued
 	// stays bounded however large the inventory.
-	for !s.stopped && len(s.pending) >= s.maxPending() {
-		s.cond.Wait()
+	if !s.stopped && (len(s.waiting) > 0 || len(s.pending)+s.granted >= s.maxPending()) {
+		ch := make(chan struct{})
+		s.waiting = append(s.waiting, ch)
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+		if !s.stopped {
+			s.granted--
+		}
 	}
 	if s.stopped {
 		return false
@@ -60,6 +72,15 @@ func (s *scheduler) add(j *job) bool {
 // maxPending is how many probes may wait to start: a few times the
 // concurrency, so that a busy address or provider does not starve the pool.
 func (s *scheduler) maxPending() int { return max(2*s.concurrency, 1024) }
+
+// grant gives the places free in pending to the adds waiting longest.
+func (s *scheduler) grant() {
+	for len(s.waiting) > 0 && len(s.pending)+s.granted < s.maxPending() {
+		close(s.waiting[0])
+		s.waiting = s.waiting[1:]
+		s.granted++
+	}
+}
 
 // close says that no more jobs will be added.
 func (s *scheduler) close() {
@@ -103,7 +124,7 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 			s.cond.Wait()
 			continue
 		}
-		s.cond.Broadcast() // a place in pending for a waiting add
+		s.grant()
 		s.running++
 		s.perAddr[j.ip]++
 		s.perProv[j.provider]++
@@ -126,7 +147,10 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 		s.mu.Lock()
 	}
 	s.stopped = true
-	s.cond.Broadcast() // adds waiting for a place give up
+	for _, ch := range s.waiting { // adds waiting for a place give up
+		close(ch)
+	}
+	s.waiting = nil
 	left := s.pending
 	s.pending = nil
 	s.mu.Unlock()

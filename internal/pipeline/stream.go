@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"container/list"
+	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/spill"
 )
 
 // stream hands each partner's result to Options.Emit as soon as it is
@@ -229,4 +232,54 @@ func targetRoots(res *audit.Result) []audit.Root {
 		out[k] = res.Targets[k].Root
 	}
 	return out
+}
+
+// probeStreamed runs ProbeAll with every partner's result leaving memory
+// as it completes, into a spill file in dir ("" for the temporary
+// directory), and reads them back in inventory order into the results
+// (the stages after probing still take the run whole). A result the spill
+// file refuses (a full disk) is held in memory instead, and the log says so.
+func probeStreamed(ctx context.Context, rows []audit.Partner, opts Options, dir string, log *slog.Logger) *audit.Results {
+	st, err := spill.Create(dir)
+	if err != nil {
+		log.Warn("results held in memory: no spill file", "error", err)
+		return ProbeAll(ctx, rows, opts)
+	}
+	defer st.Close()
+	held := map[int]audit.Result{}
+	opts.Emit = func(i int, r audit.Result) {
+		if err := st.Put(i, &r); err != nil {
+			if len(held) == 0 {
+				log.Warn("spill file refused a result: results held in memory", "error", err)
+			}
+			held[i] = r
+		}
+	}
+	res := ProbeAll(ctx, rows, opts)
+	// Every partner was emitted once: index i is in the spill file or held.
+	total := st.Count() + len(held)
+	res.Partners = make([]audit.Result, 0, total)
+	fill := func(upTo int) {
+		for len(res.Partners) < upTo {
+			res.Partners = append(res.Partners, held[len(res.Partners)])
+		}
+	}
+	err = st.Each(func(i int, r *audit.Result) error {
+		fill(i)
+		res.Partners = append(res.Partners, *r)
+		return nil
+	})
+	if err != nil {
+		log.Error("spill file unreadable: the results it held are lost", "error", err)
+		res.Incomplete = true
+		res.Partners = res.Partners[:0]
+		for i := range total {
+			if h, ok := held[i]; ok {
+				res.Partners = append(res.Partners, h)
+			}
+		}
+		return res
+	}
+	fill(total)
+	return res
 }

@@ -29,30 +29,32 @@ type Store struct {
 	n    int // records put
 }
 
-// Create makes a spill file for n partners in dir ("" for the system's
-// temporary directory); the file is removed by Close.
-func Create(dir string, n int) (*Store, error) {
+// Create makes a spill file in dir ("" for the system's temporary
+// directory); the file is removed by Close.
+func Create(dir string) (*Store, error) {
 	f, err := os.CreateTemp(dir, ".mxaudit-spill-*")
 	if err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
 	}
-	s := &Store{f: f, w: bufio.NewWriterSize(f, 1<<20), off: make([]int64, n), size: make([]int32, n)}
-	for i := range s.off {
-		s.off[i] = -1
-	}
-	return s, nil
+	return &Store{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 // Path is the spill file's path.
 func (s *Store) Path() string { return s.f.Name() }
 
-// Len is the number of partners the store was made for.
+// Len is one more than the highest index put.
 func (s *Store) Len() int { return len(s.off) }
+
+// Count is the number of results put.
+func (s *Store) Count() int { return s.n }
 
 // Put writes partner i's result.
 func (s *Store) Put(i int, r *audit.Result) error {
-	if i < 0 || i >= len(s.off) {
-		return fmt.Errorf("spill %s: partner %d out of range 0..%d", s.f.Name(), i, len(s.off)-1)
+	if i < 0 {
+		return fmt.Errorf("spill %s: partner %d: a negative index", s.f.Name(), i)
+	}
+	for len(s.off) <= i {
+		s.off, s.size = append(s.off, -1), append(s.size, 0)
 	}
 	if s.off[i] >= 0 {
 		return fmt.Errorf("spill %s: partner %d (%s) put twice", s.f.Name(), i, r.Name)
@@ -72,9 +74,6 @@ func (s *Store) Put(i int, r *audit.Result) error {
 	s.n++
 	return nil
 }
-
-// Complete says whether every partner has been put.
-func (s *Store) Complete() bool { return s.n == len(s.off) }
 
 // Each calls fn with every result put, in inventory order, one at a time;
 // an error of fn stops it and is returned.
