@@ -209,21 +209,34 @@ type runner struct {
 	stream   *stream             // when results are emitted as they complete (Options.Emit)
 }
 
-// group makes one partner of the rows of each name, in order of first appearance.
+// group makes one partner of the rows of each name, in order of first
+// appearance. Rows are grouped by sorting their indexes by name (8 bytes a
+// row for the while), not through a map of every name.
 func (r *runner) group(rows []audit.Partner) {
-	idx := map[string]int{}
 	r.input, r.rows, r.rowOf = rows, make([]*row, len(rows)), make([]int32, len(rows))
-	for k := range rows {
-		p := &rows[k]
-		i, ok := idx[p.Name]
-		if !ok {
-			i = len(r.partners)
-			idx[p.Name] = i
-			r.partners = append(r.partners, p)
-			r.byName = append(r.byName, nil)
+	byName := make([]int32, len(rows))
+	for k := range byName {
+		byName[k] = int32(k)
+	}
+	slices.SortStableFunc(byName, func(a, b int32) int { return strings.Compare(rows[a].Name, rows[b].Name) })
+	first := make([]int32, len(rows)) // the first row of each row's name
+	for n, k := range byName {
+		if n > 0 && rows[byName[n-1]].Name == rows[k].Name {
+			first[k] = first[byName[n-1]]
+		} else {
+			first[k] = k
 		}
-		r.rowOf[k] = int32(i)
-		r.byName[i] = append(r.byName[i], int32(k))
+	}
+	for k := range rows {
+		if f := int(first[k]); f != k {
+			i := r.rowOf[f]
+			r.rowOf[k] = i
+			r.byName[i] = append(r.byName[i], int32(k))
+			continue
+		}
+		r.rowOf[k] = int32(len(r.partners))
+		r.partners = append(r.partners, &rows[k])
+		r.byName = append(r.byName, []int32{int32(k)})
 	}
 }
 
