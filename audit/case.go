@@ -111,7 +111,7 @@ func sentPathLen(chain []Cert) int {
 // Missing returns the subject of the certificate r's PartialChain misses
 // (verify records the missing issuer as the root's subject), or "".
 func (r *Result) Missing() string {
-	if r.Has(PartialChain) && (r.Root.Source == RootNone || r.Root.Source == "") {
+	if r.Has(PartialChain) && (r.Root.Store == RootNone || r.Root.Store == "") {
 		return r.Root.Subject
 	}
 	return ""
@@ -151,7 +151,7 @@ func (v Verdict) CasePartnerRemedy(c Case, name string) string {
 // v.SeverityUnder for r's enforcement and the source of the root r's chain
 // ends in.
 func (r *Result) VerdictSeverity(v Verdict) Severity {
-	return v.SeverityUnder(r.Enforced, r.Root.Source)
+	return v.SeverityUnder(r.Enforced, r.Root.Store)
 }
 
 // quoteName puts a certificate's name in parentheses after the word it

@@ -56,14 +56,14 @@ func TestSeverityUnder(t *testing.T) {
 			if got := tt.v.SeverityUnder(tt.enforced, tt.source); got != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
-			r := Result{Partner: Partner{Enforced: tt.enforced}, Verdict: tt.v, Verdicts: []Verdict{tt.v}, Root: Root{Source: tt.source}}
+			r := Result{Partner: Partner{Enforced: tt.enforced}, Verdict: tt.v, Verdicts: []Verdict{tt.v}, Root: Root{Store: tt.source}}
 			if got := r.VerdictSeverity(tt.v); got != tt.want {
 				t.Errorf("Result.VerdictSeverity %s, want %s", got, tt.want)
 			}
 		})
 	}
 	// A later verdict can be worse than the primary one.
-	r := Result{Verdict: IssuerChanged, Verdicts: []Verdict{IssuerChanged, WeakSignature}, Root: Root{Source: RootSystem}}
+	r := Result{Verdict: IssuerChanged, Verdicts: []Verdict{IssuerChanged, WeakSignature}, Root: Root{Store: RootSystem}}
 	if got := r.WorstSeverity(); got != Error {
 		t.Errorf("WorstSeverity %s, want error", got)
 	}
@@ -91,7 +91,7 @@ func TestPartialChainCase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := Result{Verdict: PartialChain, Verdicts: []Verdict{PartialChain}, Chain: tt.chain, Cases: tt.cases,
-				Root: Root{Source: RootNone, Subject: "CN=A Root CA"}}
+				Root: Root{Store: RootNone, Subject: "CN=A Root CA"}}
 			if got := r.Case(PartialChain); got != tt.want {
 				t.Fatalf("case %q, want %q", got, tt.want)
 			}

@@ -72,7 +72,7 @@ func endsIn(r *Result, pr PrivateRoot) bool {
 
 // rootIs reports whether a chain's anchor is the private root pr.
 func rootIs(root Root, pr PrivateRoot) bool {
-	return root.Source == RootPrivate && root.SHA256 != "" && strings.EqualFold(root.SHA256, pr.SHA256)
+	return root.Store == RootPrivate && root.SHA256 != "" && strings.EqualFold(root.SHA256, pr.SHA256)
 }
 
 // RootStatusOf returns pr's recorded status, or grades it under th when a

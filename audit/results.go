@@ -108,7 +108,7 @@ type CertAudit struct {
 
 // Root names the trust anchor a partner's chain ended in.
 type Root struct {
-	Source   string    `json:"source"` // "system", "private" or "none"
+	Store    string    `json:"store"` // where the anchor is kept: "system", "private" or "none" ("source" before schema 2)
 	File     string    `json:"file"`
 	Subject  string    `json:"subject"`
 	NotAfter time.Time `json:"not_after"`        // null in JSON when unknown
@@ -129,7 +129,25 @@ func (r Root) MarshalJSON() ([]byte, error) {
 	}{fields(r), notAfter})
 }
 
-// Root sources.
+// UnmarshalJSON reads a root, also from a results.json or history of schema 1,
+// which called the store "source".
+func (r *Root) UnmarshalJSON(b []byte) error {
+	type fields Root // without this method
+	var v struct {
+		fields
+		Source string `json:"source"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = Root(v.fields)
+	if r.Store == "" {
+		r.Store = v.Source
+	}
+	return nil
+}
+
+// Root stores: where a chain's trust anchor is kept.
 const (
 	RootSystem  = "system"
 	RootPrivate = "private"
@@ -258,6 +276,19 @@ type Change struct {
 	Before   string `json:"before"`
 	After    string `json:"after"`
 	SinceRun int64  `json:"since_run"`
+}
+
+// UnmarshalJSON reads a change, also one of schema 1, whose kind
+// root_store_changed was called root_source_changed.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	type fields Change // without this method
+	if err := json.Unmarshal(b, (*fields)(c)); err != nil {
+		return err
+	}
+	if c.Kind == "root_source_changed" {
+		c.Kind = ChangeRootStoreChanged
+	}
+	return nil
 }
 
 // NewCert describes c.

@@ -12,7 +12,7 @@ import (
 
 func target(mx, addr string, vs ...Verdict) TargetResult {
 	t := TargetResult{MX: mx, Port: 25, Address: addr, Family: FamilyOf(addr), TLS: StartTLS, Verdict: vs[0], Verdicts: vs,
-		Details: map[Verdict]string{}, Root: Root{Source: RootSystem}}
+		Details: map[Verdict]string{}, Root: Root{Store: RootSystem}}
 	for _, v := range vs {
 		if v != Valid {
 			t.Details[v] = "why " + string(v)

@@ -90,10 +90,10 @@ func TestLifecycle(t *testing.T) {
 		{File: "gone.cer", SHA256: "DD", NotAfter: now.Add(-day)},
 	}
 	rows := []Result{
-		{Partner: Partner{Name: "A", PrivateRoot: "used.cer"}, Root: Root{Source: RootPrivate, SHA256: "aa"}},
-		{Partner: Partner{Name: "A", PrivateRoot: "used.cer"}, Root: Root{Source: RootPrivate, SHA256: "AA"}}, // a second MX host
-		{Partner: Partner{Name: "B", PrivateRoot: "/etc/roots/declared.cer"}, Root: Root{Source: RootSystem, SHA256: "BB"}},
-		{Partner: Partner{Name: "C"}, Root: Root{Source: RootPrivate, SHA256: "CC"}},
+		{Partner: Partner{Name: "A", PrivateRoot: "used.cer"}, Root: Root{Store: RootPrivate, SHA256: "aa"}},
+		{Partner: Partner{Name: "A", PrivateRoot: "used.cer"}, Root: Root{Store: RootPrivate, SHA256: "AA"}}, // a second MX host
+		{Partner: Partner{Name: "B", PrivateRoot: "/etc/roots/declared.cer"}, Root: Root{Store: RootSystem, SHA256: "BB"}},
+		{Partner: Partner{Name: "C"}, Root: Root{Store: RootPrivate, SHA256: "CC"}},
 	}
 	in30 := DefaultThresholds()
 	in30.RootExpiringDays = 30

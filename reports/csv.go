@@ -12,12 +12,12 @@ import (
 // PartnersCSVHeader is the header of partners.csv: one row per partner.
 var PartnersCSVHeader = []string{
 	"partner", "domain", "host", "port", "tls", "enforced", "verdict", "verdicts", "severity",
-	"leaf_subject", "issuer", "not_after", "days_left", "root_source", "root_file", "findings", "error",
+	"leaf_subject", "issuer", "not_after", "days_left", "root_store", "root_file", "findings", "error",
 	"revocation", "revocation_next_update", "addresses", "addresses_failing",
 }
 
 // FindingsCSVHeader is the header of findings.csv: one row per finding, most severe first.
-var FindingsCSVHeader = []string{"partner", "domain", "host", "severity", "source", "issue", "message", "remedy"}
+var FindingsCSVHeader = []string{"partner", "domain", "host", "severity", "origin", "issue", "message", "remedy"}
 
 // ChangesCSVHeader is the header of changes.csv: one row per change since
 // the previous run, in results order; target names the MX address it concerns.
@@ -121,7 +121,7 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 		rev, until := revocationFacts(r)
 		cw.Write([]string{
 			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
-			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, Day(na), days, r.Root.Source, r.Root.File,
+			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, Day(na), days, r.Root.Store, r.Root.File,
 			fmt.Sprint(n[i]), r.Error, rev, Day(until), fmt.Sprint(len(r.Targets)), fmt.Sprint(r.TargetsFailing),
 		})
 	}
@@ -142,7 +142,7 @@ func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
 	cw.Write(FindingsCSVHeader)
 	for _, f := range v.findings {
 		r := &res.Partners[f.Partner]
-		cw.Write([]string{r.Name, r.Domain, r.Host, string(f.Severity), f.Source, f.Issue, f.Message, f.Remedy})
+		cw.Write([]string{r.Name, r.Domain, r.Host, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

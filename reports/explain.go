@@ -155,9 +155,9 @@ func explainChain(b *strings.Builder, r *audit.Result, now time.Time) {
 // explainRoot writes the trust anchor the chain ends in, or the root it points at.
 func explainRoot(b *strings.Builder, root audit.Root) {
 	switch {
-	case root.Source == audit.RootPrivate:
+	case root.Store == audit.RootPrivate:
 		fmt.Fprintf(b, "  root:      %s (imported private root, %s)\n", root.Subject, root.File)
-	case root.Source == audit.RootSystem:
+	case root.Store == audit.RootSystem:
 		fmt.Fprintf(b, "  root:      %s (system roots)\n", root.Subject)
 	case root.Subject != "":
 		fmt.Fprintf(b, "  root:      none trusted (chain points at %s)\n", root.Subject)

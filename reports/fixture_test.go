@@ -79,7 +79,7 @@ func buildFixture(t testing.TB) *audit.Results {
 		Schema: audit.SchemaVersion, Started: now, Finished: now.Add(93 * time.Second),
 		Inventory: "partners.csv",
 	}
-	sysRoot := audit.Root{Source: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
+	sysRoot := audit.Root{Store: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
 	add := func(name, domain string, enforced bool, vs []audit.Verdict, chain []audit.Cert, root audit.Root, details map[audit.Verdict]string, errText string) *audit.Result {
 		host := "mx1." + domain
 		r := audit.Result{
@@ -95,7 +95,7 @@ func buildFixture(t testing.TB) *audit.Results {
 				r.Revocation = &audit.Revocation{Method: "crl", Status: "revoked", Reason: "keyCompromise", RevokedAt: now.Add(-5 * day), NextUpdate: now.Add(3 * day)}
 			case slices.Contains(vs, audit.RevocationOffline):
 				r.Revocation = &audit.Revocation{Method: "crl", Status: "offline", Detail: "CRL http://crl.example/ca.crl: connection refused"}
-			case root.Source == audit.RootNone:
+			case root.Store == audit.RootNone:
 				r.Revocation = &audit.Revocation{Method: "not checked", Status: "not checked", Detail: "not checked: the chain does not reach a trusted root"}
 			default:
 				r.Revocation = &audit.Revocation{Method: "ocsp", Status: "good", NextUpdate: now.Add(4 * day)}
@@ -109,20 +109,20 @@ func buildFixture(t testing.TB) *audit.Results {
 	// The Unicode names first.
 	mu := leaf("mx1.mueller.example", privOK, now.Add(-30*day), now.Add(300*day))
 	add("Müller GmbH", "mueller.example", true, v(audit.Valid), []audit.Cert{audit.NewCert(mu.Cert)},
-		audit.Root{Source: audit.RootPrivate, File: "mueller-root.cer", Subject: privOK.Cert.Subject.String(), NotAfter: privOK.Cert.NotAfter}, nil, "")
+		audit.Root{Store: audit.RootPrivate, File: "mueller-root.cer", Subject: privOK.Cert.Subject.String(), NotAfter: privOK.Cert.NotAfter}, nil, "")
 	sg := leaf("mx1.societe-generale.example", privExpiring, now.Add(-400*day), now.Add(-3*day))
 	add("Société Générale", "societe-generale.example", true, v(audit.Expired), []audit.Cert{audit.NewCert(sg.Cert)},
-		audit.Root{Source: audit.RootPrivate, File: "sg-partners.p7b", Subject: privExpiring.Cert.Subject.String(), NotAfter: privExpiring.Cert.NotAfter},
+		audit.Root{Store: audit.RootPrivate, File: "sg-partners.p7b", Subject: privExpiring.Cert.Subject.String(), NotAfter: privExpiring.Cert.NotAfter},
 		map[audit.Verdict]string{audit.Expired: "leaf CN=mx1.societe-generale.example expired on 2026-06-28"}, "")
 	gr := leaf("mx1.trapeza.example", selfCA, now.Add(-30*day), now.Add(200*day))
 	add("Ελληνική Τράπεζα", "trapeza.example", false, v(audit.UntrustedRoot), []audit.Cert{audit.NewCert(gr.Cert), audit.NewCert(selfCA.Cert)},
-		audit.Root{Source: audit.RootNone}, map[audit.Verdict]string{audit.UntrustedRoot: "chain ends in CN=Untrusted Corp Root, which is not in the system store or --private-roots"}, "")
+		audit.Root{Store: audit.RootNone}, map[audit.Verdict]string{audit.UntrustedRoot: "chain ends in CN=Untrusted Corp Root, which is not in the system store or --private-roots"}, "")
 	sb := leaf("mail.sberbank.example", privExpired, now.Add(-200*day), now.Add(100*day))
 	add("Сбербанк", "sberbank.example", true, v(audit.Expired, audit.NameMismatch, audit.WeakKey), []audit.Cert{audit.NewCert(sb.Cert), audit.NewCert(privExpired.Cert)},
-		audit.Root{Source: audit.RootPrivate, File: "sber-legacy.sst", Subject: privExpired.Cert.Subject.String(), NotAfter: privExpired.Cert.NotAfter},
+		audit.Root{Store: audit.RootPrivate, File: "sber-legacy.sst", Subject: privExpired.Cert.Subject.String(), NotAfter: privExpired.Cert.NotAfter},
 		map[audit.Verdict]string{audit.Expired: "root CN=Сбербанк Legacy Root expired on 2026-06-21", audit.NameMismatch: "certificate names mail.sberbank.example, not mx1.sberbank.example"}, "")
 	jp := leaf("mx1.kabushiki.example", pubInt, now.Add(-10*day), now.Add(80*day))
-	add("株式会社テスト", "kabushiki.example", false, v(audit.PartialChain), []audit.Cert{audit.NewCert(jp.Cert)}, audit.Root{Source: audit.RootNone},
+	add("株式会社テスト", "kabushiki.example", false, v(audit.PartialChain), []audit.Cert{audit.NewCert(jp.Cert)}, audit.Root{Store: audit.RootNone},
 		map[audit.Verdict]string{audit.PartialChain: "the server did not send CN=Example Public TLS CA 2026"}, "")
 
 	// One partner for every verdict.
@@ -140,7 +140,7 @@ func buildFixture(t testing.TB) *audit.Results {
 		}
 	}
 	// Check findings of every severity on a valid partner and on a failing one.
-	valid := slices.IndexFunc(res.Partners, func(r audit.Result) bool { return r.Verdict == audit.Valid && r.Root.Source == audit.RootSystem })
+	valid := slices.IndexFunc(res.Partners, func(r audit.Result) bool { return r.Verdict == audit.Valid && r.Root.Store == audit.RootSystem })
 	res.Partners[valid].Findings = []audit.Finding{
 		{Check: "mta-sts", Severity: audit.Critical, Message: "MTA-STS policy is enforce but mx1 is not listed", Remedy: "Ask the partner to list its MX hosts in its MTA-STS policy."},
 		{Check: "tls-versions", Severity: audit.Warning, Message: "TLS 1.0 and 1.1 are still accepted", Remedy: "Ask the partner to disable TLS 1.0 and 1.1."},
@@ -184,7 +184,7 @@ func buildFixture(t testing.TB) *audit.Results {
 		{Partner: "Ελληνική Τράπεζα", Kind: "cert_replaced", Before: leafWords(grOld), After: leafWords(grNew), SinceRun: since},
 		{Partner: "Ελληνική Τράπεζα", Kind: "issuer_changed", Before: grOld.Issuer, After: grNew.Issuer, SinceRun: since},
 		{Partner: "Ελληνική Τράπεζα", Kind: "key_changed", Before: "3F9A0C21D4E5B687", After: "A1B2C3D4E5F60718", SinceRun: since},
-		{Partner: "Ελληνική Τράπεζα", Kind: "root_source_changed", Before: "public CA", After: "no trusted root", SinceRun: since},
+		{Partner: "Ελληνική Τράπεζα", Kind: "root_store_changed", Before: "public CA", After: "no trusted root", SinceRun: since},
 		{Partner: "株式会社テスト", Kind: "subject_changed", Before: "CN=mx1.kabushiki.example,O=株式会社テスト,C=JP", After: res.Partners[4].Chain[0].Subject, SinceRun: since},
 		{Partner: "Müller Logistik", Kind: "partner_added", Before: "", After: "mx1.mueller.example:25", SinceRun: since},
 		{Partner: "Alte Partner AG", Kind: "partner_removed", Before: "mx1.alte-partner.example:25", After: "", SinceRun: since},

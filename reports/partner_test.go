@@ -60,7 +60,7 @@ func TestPartnerPDFAllRows(t *testing.T) {
 	now := time.Date(2026, 3, 16, 7, 30, 0, 0, time.UTC)
 	row := func(host string, v audit.Verdict, fs ...audit.Finding) audit.Result {
 		return audit.Result{Partner: audit.Partner{Name: "Fabrikam", Domain: "fabrikam.example", Host: host, Port: 25, TLS: audit.StartTLS},
-			Verdict: v, Verdicts: []audit.Verdict{v}, Findings: fs, Root: audit.Root{Source: audit.RootPrivate, Subject: "CN=Fabrikam Root", SHA256: "AB"},
+			Verdict: v, Verdicts: []audit.Verdict{v}, Findings: fs, Root: audit.Root{Store: audit.RootPrivate, Subject: "CN=Fabrikam Root", SHA256: "AB"},
 			Chain: []audit.Cert{{Subject: "CN=" + host, Issuer: "CN=Fabrikam Root", NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(1, 0, 0), SHA1: "AB"}}}
 	}
 	ours := audit.Finding{Check: "private-root", Severity: audit.Warning, Message: "private root CN=Fabrikam Root expires on 2026-04-30 (in 45 days)",

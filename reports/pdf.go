@@ -742,13 +742,14 @@ func (d *doc) detail(i int, withHeading bool) error {
 				return []string{fmt.Sprint(k), c.Subject, c.Issuer, Day(c.NotAfter), c.SHA1}, m
 			})
 	}
-	if r.Root.Source != "" {
+	d.keyTypes(r)
+	if r.Root.Store != "" {
 		root := "Trust anchor: "
-		switch r.Root.Source {
+		switch r.Root.Store {
 		case audit.RootNone:
 			root += "none (the chain ends in no trusted root)"
 		default:
-			root += r.Root.Subject + " (" + r.Root.Source
+			root += r.Root.Subject + " (" + r.Root.Store
 			if r.Root.File != "" {
 				root += ", " + r.Root.File
 			}
@@ -853,4 +854,31 @@ func (d *doc) partnerCover(rows []audit.Result) error {
 	}
 	d.para(verdict, "B", 11, 6)
 	return nil
+}
+
+// keyTypes lists, for a server holding certificates of several key types
+// (RSA and ECDSA: senders get one or the other), each certificate's own
+// verdicts, so the broken one is named even when the other is fine.
+func (d *doc) keyTypes(r *audit.Result) {
+	if len(r.Certificates) < 2 {
+		return
+	}
+	p := d.p
+	d.setFont("B", 9)
+	d.need(14)
+	d.text(d.left, p.GetY(), d.width, 5, "Certificates by key type (each sender gets one of them)", "L")
+	p.SetXY(d.left, p.GetY()+5.5)
+	d.table([]tcol{{"Key", 14, "L", false}, {"TLS", 34, "L", true}, {"Leaf", 62, "L", true}, {"Not after", 20, "L", false}, {"Verdicts", 50, "L", true}},
+		len(r.Certificates), func(k int) ([]string, []mark) {
+			ca := r.Certificates[k]
+			leaf, notAfter := "", ""
+			if len(ca.Chain) > 0 {
+				leaf, notAfter = ca.Chain[0].Subject, Day(ca.Chain[0].NotAfter)
+			}
+			vs := make([]string, len(ca.Verdicts))
+			for j, v := range ca.Verdicts {
+				vs[j] = string(v)
+			}
+			return []string{ca.KeyType, strings.TrimSpace(ca.TLSVersion + " " + ca.Cipher), leaf, notAfter, strings.Join(vs, ", ")}, nil
+		})
 }

@@ -25,12 +25,12 @@ type Options struct {
 	Warn         func(string)   // receives warnings such as text no font can show; nil drops them
 }
 
-// SourceVerdict is the Source of a finding made from one of the partner's verdicts rather than by a check.
-const SourceVerdict = "verdict"
+// OriginVerdict is the Origin of a finding made from one of the partner's verdicts rather than by a check.
+const OriginVerdict = "verdict"
 
 // Finding is one row of the Findings sheet and CSV: a verdict of a partner
-// (Source "verdict", Issue the verdict's name) or a finding of a check
-// (Source and Issue the check's name).
+// (Origin "verdict", Issue the verdict's name) or a finding of a check
+// (Origin and Issue the check's name).
 //
 // Each problem is stated once: the verdicts name what is wrong with a
 // partner's TLS, each with its severity and remedy, and the reports group
@@ -42,7 +42,7 @@ const SourceVerdict = "verdict"
 type Finding struct {
 	Partner  int // index into Results.Partners
 	Severity audit.Severity
-	Source   string
+	Origin   string
 	Issue    string
 	Message  string
 	Remedy   string
@@ -125,7 +125,7 @@ func (v *view) collectFindings() ([]Finding, error) {
 			if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
 				msg = r.Error
 			}
-			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Source: SourceVerdict, Issue: string(vd), Message: msg, Remedy: rem})
+			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Origin: OriginVerdict, Issue: string(vd), Message: msg, Remedy: rem})
 		}
 		for _, f := range r.Findings {
 			if v.res.Restates(f) {
@@ -137,7 +137,7 @@ func (v *view) collectFindings() ([]Finding, error) {
 					continue
 				}
 			}
-			out = append(out, Finding{Partner: i, Severity: f.Severity, Source: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
+			out = append(out, Finding{Partner: i, Severity: f.Severity, Origin: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int { return b.Severity.Level() - a.Severity.Level() })
@@ -296,7 +296,7 @@ func (v *view) distinctCerts() []CertRow {
 	var out []CertRow
 	for i := range v.res.Partners {
 		r := &v.res.Partners[i]
-		for _, c := range r.Chain {
+		for _, c := range servedCerts(r) {
 			key := c.SHA256
 			if key == "" {
 				key = c.SHA1 + "|" + c.Subject + "|" + c.Serial
@@ -315,6 +315,24 @@ func (v *view) distinctCerts() []CertRow {
 	slices.SortStableFunc(out, func(a, b CertRow) int {
 		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.SHA256, b.SHA256))
 	})
+	return out
+}
+
+// servedCerts returns every certificate partner r's servers presented: the
+// chain of each target and of each key type a server holds (RSA and ECDSA),
+// or the partner's own chain for a result without targets.
+func servedCerts(r *audit.Result) []audit.Cert {
+	out := slices.Clone(r.Chain)
+	for _, ca := range r.Certificates {
+		out = append(out, ca.Chain...)
+	}
+	for i := range r.Targets {
+		t := &r.Targets[i]
+		out = append(out, t.Chain...)
+		for _, ca := range t.Certificates {
+			out = append(out, ca.Chain...)
+		}
+	}
 	return out
 }
 

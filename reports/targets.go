@@ -20,7 +20,7 @@ const FileTargetsCSV = "targets.csv"
 // address of an MX host of a partner), partners in results order.
 var TargetsCSVHeader = []string{
 	"partner", "domain", "mx", "preference", "found", "address", "family", "port", "tls", "verdict", "verdicts", "severity",
-	"leaf_subject", "issuer", "not_after", "days_left", "root_source", "tls_version", "error", "shared_probe_with",
+	"leaf_subject", "issuer", "not_after", "days_left", "root_store", "tls_version", "error", "shared_probe_with",
 }
 
 // targetFacts is one target as the Targets sheet, targets.csv and the PDF tell it.
@@ -89,7 +89,7 @@ func (x *xl) targets() error {
 			if err := row([]any{
 				f.r.Name, f.r.Domain, t.MX, t.Preference, t.Found, f.ip, t.Family, t.Port, string(t.TLS),
 				string(t.Verdict), f.verdicts, string(f.severity), f.subject, f.issuer, f.notAfter, days,
-				t.Root.Source, t.TLSVersion, t.Error, t.SharedWith,
+				t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
 			}); err != nil {
 				return err
 			}
@@ -120,7 +120,7 @@ func WriteTargetsCSV(w io.Writer, res *audit.Results, opts Options) error {
 		cw.Write([]string{
 			f.r.Name, f.r.Domain, t.MX, fmt.Sprint(t.Preference), t.Found, f.ip, t.Family, fmt.Sprint(t.Port), string(t.TLS),
 			string(t.Verdict), strings.ReplaceAll(f.verdicts, ", ", " "), string(f.severity), f.subject, f.issuer, Day(f.notAfter), days,
-			t.Root.Source, t.TLSVersion, t.Error, t.SharedWith,
+			t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
 		})
 	}
 	cw.Flush()

@@ -34,7 +34,7 @@ func buildTargetsFixture(t testing.TB) *audit.Results {
 	day := 24 * time.Hour
 	pub := mkcert(t, "Example Public Root R1", "Example Trust Services", nil, true, now.AddDate(-10, 0, 0), now.AddDate(10, 0, 0))
 	pubInt := mkcert(t, "Example Public TLS CA 2026", "Example Trust Services", pub, true, now.AddDate(-2, 0, 0), now.AddDate(5, 0, 0))
-	sysRoot := audit.Root{Source: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
+	sysRoot := audit.Root{Store: audit.RootSystem, Subject: pub.Cert.Subject.String(), NotAfter: pub.Cert.NotAfter}
 	chain := func(host string, na time.Time) []audit.Cert {
 		l := mkcert(t, host, "Partner", pubInt, false, now.Add(-60*day), na, host)
 		return []audit.Cert{audit.NewCert(l.Cert), audit.NewCert(pubInt.Cert)}
@@ -56,7 +56,7 @@ func buildTargetsFixture(t testing.TB) *audit.Results {
 		Notes: []string{"IPv6 not tested from here: this machine has no route to IPv6 addresses (1 partner addresses skipped; they are no failure of the partners)"}}
 	partner := func(line int, name, domain string, enforced bool) audit.Result {
 		return audit.Result{Partner: audit.Partner{Line: line, Name: name, Domain: domain, Port: 25, TLS: audit.StartTLS, Enforced: enforced,
-			Contact: "postmaster@" + domain}, Findings: []audit.Finding{}, Root: audit.Root{Source: audit.RootNone}, Chain: []audit.Cert{}}
+			Contact: "postmaster@" + domain}, Findings: []audit.Finding{}, Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}}
 	}
 
 	cs := partner(2, "Contoso Shipping", "contoso-shipping.example", true)

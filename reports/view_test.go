@@ -18,8 +18,8 @@ func TestRetiredChecksNotDoubled(t *testing.T) {
 		thresholds *audit.Thresholds
 		want       string
 	}{
-		{"written before thresholds", nil, SourceVerdict + ":UntrustedRoot expiry:expiry"},
-		{"written with thresholds", &th, SourceVerdict + ":UntrustedRoot verdict:verdict enforced:enforced expiry:expiry"},
+		{"written before thresholds", nil, OriginVerdict + ":UntrustedRoot expiry:expiry"},
+		{"written with thresholds", &th, OriginVerdict + ":UntrustedRoot verdict:verdict enforced:enforced expiry:expiry"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			res := &audit.Results{Schema: audit.SchemaVersion, Thresholds: tt.thresholds, Partners: []audit.Result{{
@@ -38,7 +38,7 @@ func TestRetiredChecksNotDoubled(t *testing.T) {
 			}
 			var got []string
 			for _, f := range v.findings {
-				got = append(got, f.Source+":"+f.Issue)
+				got = append(got, f.Origin+":"+f.Issue)
 			}
 			if strings.Join(got, " ") != tt.want {
 				t.Errorf("findings %q, want %q", got, tt.want)
@@ -58,7 +58,7 @@ func TestPartnerViewMissingRoot(t *testing.T) {
 		Verdicts: []audit.Verdict{audit.PartialChain},
 		Details:  map[audit.Verdict]string{audit.PartialChain: "the server sends 2 certificates, up to the CA CN=Contoso Mail Issuing CA"},
 		Cases:    map[audit.Verdict]audit.Case{audit.PartialChain: audit.CaseMissingRoot},
-		Root:     audit.Root{Source: audit.RootNone, Subject: root},
+		Root:     audit.Root{Store: audit.RootNone, Subject: root},
 		Findings: []audit.Finding{{Check: "aia", Severity: audit.Critical, Message: "The server does not send the issuer of its CA certificate",
 			Remedy: audit.PartialChain.CaseRemedy(audit.CaseMissingRoot, root)}},
 	}

@@ -565,7 +565,7 @@ func (x *xl) partners() error {
 			if err := row([]any{
 				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
 				string(r.Verdict), strings.Join(vs, ", "), string(x.v.severityOf(i)), subj, iss,
-				na, days, r.Root.Subject, r.Root.Source, r.Root.File,
+				na, days, r.Root.Subject, r.Root.Store, r.Root.File,
 				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
 			}); err != nil {
 				return err
@@ -583,12 +583,12 @@ func (x *xl) partners() error {
 func (x *xl) findingsSheet() error {
 	cols := []column{
 		{"Partner", 28}, {"Domain", 22}, {"Host", 26}, {"Enforced", 10}, {"Severity", 11},
-		{"Source", 16}, {"Issue", 20}, {"Message", 60}, {"Remedy", 80},
+		{"Origin", 16}, {"Issue", 20}, {"Message", 60}, {"Remedy", 80},
 	}
 	return x.stream(SheetFindings, "Findings", cols, true, func(row func([]any) error) error {
 		for _, f := range x.v.findings {
 			r := &x.v.res.Partners[f.Partner]
-			if err := row([]any{r.Name, r.Domain, r.Host, r.Enforced, string(f.Severity), f.Source, f.Issue, f.Message, f.Remedy}); err != nil {
+			if err := row([]any{r.Name, r.Domain, r.Host, r.Enforced, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy}); err != nil {
 				return err
 			}
 		}

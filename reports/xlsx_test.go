@@ -98,7 +98,7 @@ func TestXLSXReadBackWithOpenpyxl(t *testing.T) {
 	}
 	headers := map[string][]string{
 		SheetPartners:        {"Partner", "Domain", "Host", "Port", "TLS mode", "Enforced", "Verdict", "All verdicts", "Worst severity", "Leaf subject", "Issuer", "Expires", "Days left"},
-		SheetFindings:        {"Partner", "Domain", "Host", "Enforced", "Severity", "Source", "Issue", "Message", "Remedy"},
+		SheetFindings:        {"Partner", "Domain", "Host", "Enforced", "Severity", "Origin", "Issue", "Message", "Remedy"},
 		SheetChanges:         {"Partner", "Change", "Kind", "Before", "After", "Since run"},
 		SheetCertificates:    {"Subject", "Issuer", "Serial", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left"},
 		SheetPrivateRoots:    {"File", "Subject", "SHA-1 thumbprint", "SHA-256", "Not before", "Not after", "Days left", "Status", "Declared by", "Used by this run", "Recommended action"},

@@ -125,7 +125,7 @@ func TestCaseRemedies(t *testing.T) {
 	partial := func(chain int) *audit.Result {
 		r := &audit.Result{Partner: audit.Partner{Name: "Contoso", Host: "mx.contoso.example"},
 			Verdict: audit.PartialChain, Verdicts: []audit.Verdict{audit.PartialChain},
-			Root: audit.Root{Source: audit.RootNone, Subject: root}}
+			Root: audit.Root{Store: audit.RootNone, Subject: root}}
 		leaf := audit.Cert{Subject: "CN=mx.contoso.example", Issuer: "CN=Contoso Issuing CA,O=Contoso"}
 		r.Chain = []audit.Cert{leaf, {Subject: leaf.Issuer, Issuer: root}}[:chain]
 		if chain == 1 {

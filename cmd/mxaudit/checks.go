@@ -49,7 +49,7 @@ func pluginDirs(c *cli.Context, log *slog.Logger) []string {
 }
 
 // openChecks starts the built-in checks and the plugins of --plugins-dir.
-func openChecks(c *cli.Context, log *slog.Logger) (*checks.Host, error) {
+func openChecks(c *cli.Context, log *slog.Logger) (*checks.Plugins, error) {
 	paths, err := checks.Discover(pluginDirs(c, log))
 	if err != nil {
 		return nil, err

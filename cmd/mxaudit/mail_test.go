@@ -34,7 +34,7 @@ func mailResults(t *testing.T, dir string) (string, *audit.Results) {
 	}
 	r := func(name, domain, contact string, v audit.Verdict, enforced bool) audit.Result {
 		return audit.Result{Partner: audit.Partner{Name: name, Domain: domain, Host: "mx." + domain, Port: 25, TLS: audit.StartTLS, Contact: contact, Enforced: enforced},
-			Verdict: v, Verdicts: []audit.Verdict{v}, Remedy: v.Remedy(), Chain: leaf("mx." + domain), Root: audit.Root{Source: audit.RootSystem}}
+			Verdict: v, Verdicts: []audit.Verdict{v}, Remedy: v.Remedy(), Chain: leaf("mx." + domain), Root: audit.Root{Store: audit.RootSystem}}
 	}
 	res := &audit.Results{Schema: audit.SchemaVersion, Started: started, Finished: started.Add(time.Minute), Inventory: filepath.Join(dir, "inventory.csv"),
 		Partners: []audit.Result{

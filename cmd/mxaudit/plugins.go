@@ -33,7 +33,7 @@ func pluginsList(c *cli.Context) error {
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tVERSION\tSOURCE\tDESCRIPTION")
 	for _, k := range h.Checks() {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.Version, k.Source, k.Description)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.Version, k.Plugin, k.Description)
 		if c.Bool("long") {
 			fmt.Fprintf(w, "\t\t\tseverity up to %s; by %s; see %s\n", k.Severity, k.Author, k.Citation)
 			for _, s := range k.Config {
@@ -42,7 +42,7 @@ func pluginsList(c *cli.Context) error {
 		}
 	}
 	for _, f := range h.Failures() {
-		fmt.Fprintf(w, "%s\t-\t%s\tFAILED: %s\n", f.Name, f.Source, strings.ReplaceAll(f.Err.Error(), "\n", " "))
+		fmt.Fprintf(w, "%s\t-\t%s\tFAILED: %s\n", f.Name, f.Plugin, strings.ReplaceAll(f.Err.Error(), "\n", " "))
 	}
 	return w.Flush()
 }

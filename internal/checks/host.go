@@ -32,8 +32,8 @@ import (
 // Prefix is how the executable of a third-party check plugin is named.
 const Prefix = "mxaudit-check-"
 
-// BuiltinSource is the Source of the checks served by mxaudit itself.
-const BuiltinSource = "built-in"
+// BuiltinPlugin is the Plugin of the checks served by mxaudit itself.
+const BuiltinPlugin = "built-in"
 
 // CheckFailed is the Check of the finding a partner gets when a check could not run on it.
 const CheckFailed = "CheckFailed"
@@ -73,18 +73,18 @@ type Check struct {
 	Citation    string
 	Author      string
 	Config      []sdk.ConfigKey
-	Source      string // BuiltinSource or the plugin's path
+	Plugin      string // BuiltinPlugin or the plugin's path
 }
 
 // Failure is a plugin that could not be started or described.
 type Failure struct {
-	Name   string // the check name derived from the file name, or BuiltinSource
-	Source string // BuiltinSource or the plugin's path
+	Name   string // the check name derived from the file name, or BuiltinPlugin
+	Plugin string // BuiltinPlugin or the plugin's path
 	Err    error
 }
 
-// Host holds the started plugins; Close kills them.
-type Host struct {
+// Plugins holds the started plugins; Close kills them.
+type Plugins struct {
 	opts    Options
 	log     *slog.Logger
 	plugins []*proc
@@ -93,7 +93,7 @@ type Host struct {
 
 // proc is one plugin process.
 type proc struct {
-	source string // BuiltinSource or path
+	plugin string // BuiltinPlugin or path
 	name   string // check name derived from the file name, for selection when it failed
 	client *goplugin.Client
 	conn   *grpc.ClientConn
@@ -135,7 +135,7 @@ func Discover(dirs []string) ([]string, error) {
 // Open starts the built-in plugin and every plugin of opts.Plugins
 // concurrently and asks each for its checks. Plugins that fail are kept as
 // Failures; Open itself does not fail on them.
-func Open(ctx context.Context, opts Options) *Host {
+func Open(ctx context.Context, opts Options) *Plugins {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -151,28 +151,28 @@ func Open(ctx context.Context, opts Options) *Host {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	h := &Host{opts: opts, log: opts.Logger}
+	h := &Plugins{opts: opts, log: opts.Logger}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
 	if opts.Builtin != nil {
-		h.plugins = append(h.plugins, &proc{source: BuiltinSource, name: BuiltinSource})
+		h.plugins = append(h.plugins, &proc{plugin: BuiltinPlugin, name: BuiltinPlugin})
 	}
 	for _, p := range opts.Plugins {
-		h.plugins = append(h.plugins, &proc{source: p, name: strings.TrimPrefix(filepath.Base(p), Prefix)})
+		h.plugins = append(h.plugins, &proc{plugin: p, name: strings.TrimPrefix(filepath.Base(p), Prefix)})
 	}
 	var wg sync.WaitGroup
 	for _, p := range h.plugins {
 		wg.Go(func() {
 			var cmd *exec.Cmd
-			if p.source == BuiltinSource {
+			if p.plugin == BuiltinPlugin {
 				cmd = opts.Builtin()
 			} else {
-				cmd = exec.Command(p.source)
+				cmd = exec.Command(p.plugin)
 			}
 			p.err = h.start(ctx, p, cmd)
 			if p.err != nil {
-				h.log.Warn("check plugin failed to start", "plugin", p.source, "error", p.err)
+				h.log.Warn("check plugin failed to start", "plugin", p.plugin, "error", p.err)
 				p.kill()
 			}
 		})
@@ -183,7 +183,7 @@ func Open(ctx context.Context, opts Options) *Host {
 }
 
 // start launches p and describes its checks.
-func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
+func (h *Plugins) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 	setDeathSignal(cmd)
 	p.client = goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
@@ -193,9 +193,9 @@ func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 		AutoMTLS:         true,
 		Managed:          true,
 		StartTimeout:     h.opts.Timeout,
-		Stderr:           &lineLogger{log: h.log, plugin: p.source, stream: "stderr"},
-		SyncStderr:       &lineLogger{log: h.log, plugin: p.source, stream: "stderr"},
-		SyncStdout:       &lineLogger{log: h.log, plugin: p.source, stream: "stdout"},
+		Stderr:           &lineLogger{log: h.log, plugin: p.plugin, stream: "stderr"},
+		SyncStderr:       &lineLogger{log: h.log, plugin: p.plugin, stream: "stderr"},
+		SyncStdout:       &lineLogger{log: h.log, plugin: p.plugin, stream: "stdout"},
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: io.Discard}),
 	})
 	rc, err := p.client.Client()
@@ -233,7 +233,7 @@ func (h *Host) start(ctx context.Context, p *proc, cmd *exec.Cmd) error {
 		}
 		seen[c.Name] = true
 		chk := Check{Name: c.Name, Version: c.Version, Description: c.Description, Severity: c.Severity,
-			Citation: c.Citation, Author: c.Source, Source: p.source}
+			Citation: c.Citation, Author: c.Maintainer, Plugin: p.plugin}
 		for _, k := range c.Config {
 			chk.Config = append(chk.Config, sdk.ConfigKey{Name: k.Name, Description: k.Description, Default: k.Default})
 		}
@@ -255,16 +255,16 @@ func validName(s string) bool {
 }
 
 // dedup drops checks whose name an earlier plugin already serves.
-func (h *Host) dedup() {
+func (h *Plugins) dedup() {
 	owner := map[string]string{}
 	for _, p := range h.plugins {
 		var keep []Check
 		for _, c := range p.checks {
 			if o, ok := owner[c.Name]; ok {
-				h.log.Warn("check name already taken; ignoring this one", "check", c.Name, "plugin", p.source, "taken_by", o)
+				h.log.Warn("check name already taken; ignoring this one", "check", c.Name, "plugin", p.plugin, "taken_by", o)
 				continue
 			}
-			owner[c.Name] = p.source
+			owner[c.Name] = p.plugin
 			keep = append(keep, c)
 		}
 		p.checks = keep
@@ -272,7 +272,7 @@ func (h *Host) dedup() {
 }
 
 // Checks lists the checks of all started plugins, built-in ones first.
-func (h *Host) Checks() []Check {
+func (h *Plugins) Checks() []Check {
 	var out []Check
 	for _, p := range h.plugins {
 		out = append(out, p.checks...)
@@ -281,18 +281,18 @@ func (h *Host) Checks() []Check {
 }
 
 // Failures lists the plugins that could not be started or described.
-func (h *Host) Failures() []Failure {
+func (h *Plugins) Failures() []Failure {
 	var out []Failure
 	for _, p := range h.plugins {
 		if p.err != nil {
-			out = append(out, Failure{Name: p.name, Source: p.source, Err: p.err})
+			out = append(out, Failure{Name: p.name, Plugin: p.plugin, Err: p.err})
 		}
 	}
 	return out
 }
 
 // Close kills every plugin process and waits for it to exit.
-func (h *Host) Close() {
+func (h *Plugins) Close() {
 	var wg sync.WaitGroup
 	for _, p := range h.plugins {
 		wg.Go(p.kill)
@@ -327,9 +327,9 @@ func (p *proc) forceKill() {
 }
 
 // Pid returns the process id of the plugin serving source, or 0; for tests.
-func (h *Host) Pid(source string) int {
+func (h *Plugins) Pid(source string) int {
 	for _, p := range h.plugins {
-		if p.source == source && p.client != nil {
+		if p.plugin == source && p.client != nil {
 			if rc := p.client.ReattachConfig(); rc != nil {
 				return rc.Pid
 			}
@@ -339,7 +339,7 @@ func (h *Host) Pid(source string) int {
 }
 
 // Exited reports whether every plugin process has exited.
-func (h *Host) Exited() bool {
+func (h *Plugins) Exited() bool {
 	for _, p := range h.plugins {
 		if p.client != nil && !p.client.Exited() {
 			return false

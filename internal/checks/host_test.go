@@ -217,7 +217,7 @@ func TestBrokenPluginsDoNotStopTheRun(t *testing.T) {
 	res := fixture(t)
 	cfg := checks.Config{"allowed-ca": {"issuers": {"CN=Allowed CA, O=Example"}}}
 	start := time.Now()
-	if err := h.Run(ctx, res, checks.Selection{}, cfg); err != nil {
+	if err := h.Check(ctx, res, checks.Selection{}, cfg); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	t.Logf("run with 6 plugins took %s", time.Since(start))
@@ -295,7 +295,7 @@ func TestBatchesAndConfig(t *testing.T) {
 	}
 	res.PrivateRoots = []audit.PrivateRoot{{Subject: "CN=Root A"}, {Subject: "CN=Root B", UsedBy: []string{"p4"}}}
 	cfg := checks.Config{"echo": {"tag": {"x1"}, "list": {"a", "b"}}}
-	if err := h.Run(context.Background(), res, checks.Selection{Skip: []string{"panics"}}, cfg); err != nil {
+	if err := h.Check(context.Background(), res, checks.Selection{Skip: []string{"panics"}}, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range res.Partners {
@@ -336,7 +336,7 @@ func TestBatchBytes(t *testing.T) {
 		res.Partners = append(res.Partners, audit.Result{Partner: audit.Partner{Name: "p" + strconv.Itoa(i)},
 			SMTP: audit.SMTP{Transcript: []string{strings.Repeat("S: 250-x\r\n", 200)}}}) // ~2 KB each
 	}
-	if err := h.Run(context.Background(), res, checks.Selection{Only: []string{"echo"}}, nil); err != nil {
+	if err := h.Check(context.Background(), res, checks.Selection{Only: []string{"echo"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res.Partners {
@@ -352,7 +352,7 @@ func TestPanickingCheckFailsAlone(t *testing.T) {
 	h := checks.Open(context.Background(), checks.Options{Plugins: paths, Logger: slog.New(&logSink{})})
 	defer h.Close()
 	res := fixture(t)
-	if err := h.Run(context.Background(), res, checks.Selection{}, nil); err != nil {
+	if err := h.Check(context.Background(), res, checks.Selection{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res.Partners {
@@ -386,7 +386,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res := fixture(t)
-			err := h.Run(context.Background(), res, tt.sel, tt.cfg)
+			err := h.Check(context.Background(), res, tt.sel, tt.cfg)
 			var ue *checks.UsageError
 			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Run = %v, want a UsageError containing %q", err, tt.want)
@@ -408,7 +408,7 @@ func TestRetiredCheckNames(t *testing.T) {
 	h := checks.Open(context.Background(), checks.Options{Builtin: builtinCmd, Logger: slog.New(sink)})
 	defer h.Close()
 	res := fixture(t)
-	if err := h.Run(context.Background(), res, checks.Selection{Skip: []string{"pin", "weak-key"}}, nil); err != nil {
+	if err := h.Check(context.Background(), res, checks.Selection{Skip: []string{"pin", "weak-key"}}, nil); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if got := findings(&res.Partners[1], "private-root"); len(got) != 1 {
@@ -431,7 +431,7 @@ func TestInterruptKillsPlugins(t *testing.T) {
 	go func() { <-sink.seen; cancel() }()
 	res := fixture(t)
 	start := time.Now()
-	err := h.Run(ctx, res, checks.Selection{}, nil)
+	err := h.Check(ctx, res, checks.Selection{}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}

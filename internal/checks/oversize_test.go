@@ -40,7 +40,7 @@ func TestOversizedResults(t *testing.T) {
 	huge.Chain = bigChain
 	res := &audit.Results{Started: now, Partners: []audit.Result{p("a"), talker, p("b"), huge, p("c")}}
 
-	if err := h.Run(context.Background(), res, checks.Selection{Only: []string{"echo"}}, nil); err != nil {
+	if err := h.Check(context.Background(), res, checks.Selection{Only: []string{"echo"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range res.Partners {

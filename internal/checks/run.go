@@ -32,7 +32,7 @@ func (e *UsageError) Error() string { return e.Msg }
 const remedyCheckFailed = "See the log for the plugin's output and run `mxaudit plugins list`; fix, update or remove the plugin (or skip it with --skip-checks), then run the audit again."
 
 // selected returns, per plugin, the names of its checks to run.
-func (h *Host) selected(sel Selection) (map[*proc][]string, error) {
+func (h *Plugins) selected(sel Selection) (map[*proc][]string, error) {
 	known := map[string]bool{}
 	for _, p := range h.plugins {
 		if p.err != nil {
@@ -72,7 +72,7 @@ func (h *Host) selected(sel Selection) (map[*proc][]string, error) {
 }
 
 // validateConfig rejects settings of checks that no plugin serves and keys a check does not take.
-func (h *Host) validateConfig(cfg Config) error {
+func (h *Plugins) validateConfig(cfg Config) error {
 	failed := map[string]bool{}
 	for _, f := range h.Failures() {
 		failed[f.Name] = true
@@ -113,12 +113,12 @@ type outcome struct {
 	fail     string                 // the whole call failed: why
 }
 
-// Run runs the selected checks over res, with cfg's settings, and merges
+// Check runs the selected checks over res, with cfg's settings, and merges
 // their findings into res.Partners[i].Findings and res.PrivateRoots[i].Findings.
-// Plugin failures become CheckFailed findings; Run returns a *UsageError
+// Plugin failures become CheckFailed findings; Check returns a *UsageError
 // for a bad selection or setting, and ctx's error when ctx ends first (the
 // unchecked partners then carry CheckFailed "interrupted").
-func (h *Host) Run(ctx context.Context, res *audit.Results, sel Selection, cfg Config) error {
+func (h *Plugins) Check(ctx context.Context, res *audit.Results, sel Selection, cfg Config) error {
 	chosen, err := h.selected(sel)
 	if err != nil {
 		return err
@@ -198,7 +198,7 @@ func (h *Host) Run(ctx context.Context, res *audit.Results, sel Selection, cfg C
 }
 
 // configure sends p the settings of its chosen checks.
-func (h *Host) configure(ctx context.Context, p *proc, names []string, cfg Config) error {
+func (h *Plugins) configure(ctx context.Context, p *proc, names []string, cfg Config) error {
 	req := &checkspb.ConfigureRequest{}
 	for _, n := range names {
 		cc := &checkspb.CheckConfig{Name: n}
@@ -211,12 +211,12 @@ func (h *Host) configure(ctx context.Context, p *proc, names []string, cfg Confi
 	defer cancel()
 	_, err := p.rpc.Configure(cctx, req)
 	if status.Code(err) == codes.InvalidArgument {
-		return &UsageError{Msg: fmt.Sprintf("config: %s: %s", p.source, status.Convert(err).Message())}
+		return &UsageError{Msg: fmt.Sprintf("config: %s: %s", p.plugin, status.Convert(err).Message())}
 	}
 	if err != nil {
 		err = fmt.Errorf("configure: %w", p.reason(err, h.opts.Timeout))
 		p.giveUp(err.Error())
-		h.log.Warn("check plugin failed", "plugin", p.source, "error", err)
+		h.log.Warn("check plugin failed", "plugin", p.plugin, "error", err)
 	}
 	return err
 }
@@ -232,7 +232,7 @@ type Stats struct {
 
 // Stats returns the counts of the last Run; log them, since a check that
 // failed only on some partners is no plugin Failure.
-func (h *Host) Stats() Stats { return h.stats }
+func (h *Plugins) Stats() Stats { return h.stats }
 
 func statsOf(active []*proc, batches []*batch, out [][]outcome) Stats {
 	var st Stats
@@ -267,7 +267,7 @@ func statsOf(active []*proc, batches []*batch, out [][]outcome) Stats {
 }
 
 // call sends one batch to p and validates the answer.
-func (h *Host) call(ctx context.Context, p *proc, names []string, b *batch) outcome {
+func (h *Plugins) call(ctx context.Context, p *proc, names []string, b *batch) outcome {
 	if why := p.deadReason(); why != "" {
 		return outcome{fail: why}
 	}
@@ -289,12 +289,12 @@ func (h *Host) call(ctx context.Context, p *proc, names []string, b *batch) outc
 		if p.client.Exited() || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable {
 			p.giveUp(why)
 		}
-		h.log.Warn("check plugin failed", "plugin", p.source, "error", why)
+		h.log.Warn("check plugin failed", "plugin", p.plugin, "error", why)
 		return outcome{fail: why}
 	}
 	if err := validate(resp, names, b); err != nil {
 		why := "returned an invalid answer: " + err.Error()
-		h.log.Warn("check plugin failed", "plugin", p.source, "error", why)
+		h.log.Warn("check plugin failed", "plugin", p.plugin, "error", why)
 		return outcome{fail: why}
 	}
 	return outcome{findings: resp.Findings, errs: resp.Errors}
@@ -334,7 +334,7 @@ func validate(resp *checkspb.CheckResponse, names []string, b *batch) error {
 }
 
 // merge adds every outcome to res in plugin order, then batch order.
-func (h *Host) merge(res *audit.Results, active []*proc, chosen map[*proc][]string, batches []*batch, out [][]outcome) {
+func (h *Plugins) merge(res *audit.Results, active []*proc, chosen map[*proc][]string, batches []*batch, out [][]outcome) {
 	byName := map[string][]int{}
 	for i := range res.Partners {
 		byName[res.Partners[i].Name] = append(byName[res.Partners[i].Name], i)
@@ -344,7 +344,7 @@ func (h *Host) merge(res *audit.Results, active []*proc, chosen map[*proc][]stri
 		for bi, b := range batches {
 			o := out[pi][bi]
 			if o.fail != "" {
-				f := failed(names, p.source, o.fail)
+				f := failed(names, p.plugin, o.fail)
 				for i := b.start; i < b.end; i++ {
 					res.Partners[i].Findings = append(res.Partners[i].Findings, f)
 				}
@@ -356,7 +356,7 @@ func (h *Host) merge(res *audit.Results, active []*proc, chosen map[*proc][]stri
 				continue
 			}
 			for _, e := range o.errs {
-				f := failed([]string{e.Check}, p.source, e.Message)
+				f := failed([]string{e.Check}, p.plugin, e.Message)
 				for i := b.start; i < b.end; i++ {
 					res.Partners[i].Findings = append(res.Partners[i].Findings, f)
 				}

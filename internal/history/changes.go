@@ -14,20 +14,20 @@ import (
 // Change kinds, the values of audit.Change.Kind (audit.ChangeKinds is their
 // one list; the package documentation describes each).
 const (
-	PartnerAdded      = audit.ChangePartnerAdded
-	PartnerRemoved    = audit.ChangePartnerRemoved
-	MXAdded           = audit.ChangeMXAdded
-	MXRemoved         = audit.ChangeMXRemoved
-	AddressAdded      = audit.ChangeAddressAdded
-	AddressRemoved    = audit.ChangeAddressRemoved
-	CertReplaced      = audit.ChangeCertReplaced
-	IssuerChanged     = audit.ChangeIssuerChanged
-	SubjectChanged    = audit.ChangeSubjectChanged
-	KeyChanged        = audit.ChangeKeyChanged
-	RootSourceChanged = audit.ChangeRootSourceChanged
-	VerdictWorse      = audit.ChangeVerdictWorse
-	VerdictRecovered  = audit.ChangeVerdictRecovered
-	ExpiryThreshold   = audit.ChangeExpiryThreshold
+	PartnerAdded     = audit.ChangePartnerAdded
+	PartnerRemoved   = audit.ChangePartnerRemoved
+	MXAdded          = audit.ChangeMXAdded
+	MXRemoved        = audit.ChangeMXRemoved
+	AddressAdded     = audit.ChangeAddressAdded
+	AddressRemoved   = audit.ChangeAddressRemoved
+	CertReplaced     = audit.ChangeCertReplaced
+	IssuerChanged    = audit.ChangeIssuerChanged
+	SubjectChanged   = audit.ChangeSubjectChanged
+	KeyChanged       = audit.ChangeKeyChanged
+	RootStoreChanged = audit.ChangeRootStoreChanged
+	VerdictWorse     = audit.ChangeVerdictWorse
+	VerdictRecovered = audit.ChangeVerdictRecovered
+	ExpiryThreshold  = audit.ChangeExpiryThreshold
 )
 
 // expiryLevel returns how many of marks (audit.Thresholds.ExpiryMarks) days has reached.
@@ -63,16 +63,16 @@ type leafInfo struct {
 // state is one target of a partner in one run (one inventory row, for a
 // run recorded before targets), reduced to what change detection compares.
 type state struct {
-	Partner    string
-	Target     string // stateKey: what it audits
-	MX         string // the host name
-	Address    string // the address, "" for a row recorded without one
-	Port       int
-	Verdict    audit.Verdict
-	RootSource string
-	Leaf       *leafInfo
-	RunID      int64     // the run the state comes from
-	Started    time.Time // that run's clock
+	Partner   string
+	Target    string // stateKey: what it audits
+	MX        string // the host name
+	Address   string // the address, "" for a row recorded without one
+	Port      int
+	Verdict   audit.Verdict
+	RootStore string
+	Leaf      *leafInfo
+	RunID     int64     // the run the state comes from
+	Started   time.Time // that run's clock
 }
 
 // key identifies a target across runs: the partner and what it audits.
@@ -469,8 +469,8 @@ func compare(p, c *state, marks []int) []audit.Change {
 	if pl.KeySHA != cl.KeySHA {
 		add(KeyChanged, shortSHA(pl.KeySHA), shortSHA(cl.KeySHA))
 	}
-	if p.RootSource != c.RootSource {
-		add(RootSourceChanged, rootSourceName(p.RootSource), rootSourceName(c.RootSource))
+	if p.RootStore != c.RootStore {
+		add(RootStoreChanged, rootSourceName(p.RootStore), rootSourceName(c.RootStore))
 	}
 	bd := audit.DaysLeft(pl.NotAfter, p.Started)
 	cd := audit.DaysLeft(cl.NotAfter, c.Started)

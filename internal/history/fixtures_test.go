@@ -52,7 +52,7 @@ func result(name string, v audit.Verdict, rootSource string, chain []audit.Cert)
 		Verdict:    v,
 		Verdicts:   []audit.Verdict{v},
 		Remedy:     v.Remedy(),
-		Root:       audit.Root{Source: rootSource},
+		Root:       audit.Root{Store: rootSource},
 		Chain:      chain,
 		TLSVersion: "TLS 1.3",
 		Cipher:     "TLS_AES_128_GCM_SHA256",
@@ -73,7 +73,7 @@ func result(name string, v audit.Verdict, rootSource string, chain []audit.Cert)
 		r.Root.Subject = chain[len(chain)-1].Issuer
 	}
 	if v == audit.Timeout {
-		r.Chain, r.TLSVersion, r.Cipher, r.Root.Source = nil, "", "", audit.RootNone
+		r.Chain, r.TLSVersion, r.Cipher, r.Root.Store = nil, "", "", audit.RootNone
 		r.Error = "i/o timeout"
 	}
 	return r

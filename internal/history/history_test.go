@@ -109,10 +109,10 @@ func TestChangesAcrossRuns(t *testing.T) {
 			"contoso key_changed",
 			"fabrikam verdict_worse",
 			"tailspin verdict_recovered",
-			"tailspin root_source_changed",
+			"tailspin root_store_changed",
 			"adatum cert_replaced",
 			"adatum issuer_changed",
-			"adatum root_source_changed",
+			"adatum root_store_changed",
 			"wingtip expiry_threshold",
 			"litware partner_added",
 			"northwind partner_removed",
@@ -132,7 +132,7 @@ func TestChangesAcrossRuns(t *testing.T) {
 			if c.Partner == "wingtip" && (c.Before != "31 days left" || c.After != "30 days left (<= 30)") {
 				t.Errorf("wingtip expiry: %q -> %q", c.Before, c.After)
 			}
-			if c.Partner == "adatum" && c.Kind == RootSourceChanged && (c.Before != "private CA" || c.After != "public CA") {
+			if c.Partner == "adatum" && c.Kind == RootStoreChanged && (c.Before != "private CA" || c.After != "public CA") {
 				t.Errorf("adatum root: %q -> %q", c.Before, c.After)
 			}
 		}
@@ -222,10 +222,10 @@ func TestIncompleteRunIsNoBaseline(t *testing.T) {
 		want := []string{
 			"fabrikam verdict_worse",
 			"tailspin verdict_recovered",
-			"tailspin root_source_changed",
+			"tailspin root_store_changed",
 			"adatum cert_replaced",
 			"adatum issuer_changed",
-			"adatum root_source_changed",
+			"adatum root_store_changed",
 			"wingtip expiry_threshold",
 			"litware partner_added",
 			"northwind partner_removed",
@@ -247,7 +247,7 @@ func TestDiffSnapshots(t *testing.T) {
 	}
 	renewed := &leafInfo{SHA256: "BB", Subject: "CN=x", Issuer: "CN=ca", KeySHA: "k", NotAfter: now.AddDate(0, 3, 0)}
 	st := func(name string, v audit.Verdict, l *leafInfo) state {
-		return state{Partner: name, Target: "mx:25", MX: "mx", Port: 25, Verdict: v, RootSource: audit.RootSystem, Leaf: l, Started: now}
+		return state{Partner: name, Target: "mx:25", MX: "mx", Port: 25, Verdict: v, RootStore: audit.RootSystem, Leaf: l, Started: now}
 	}
 	mx2 := func(s state) state { s.MX, s.Target = "mx2", "mx2:25"; return s }
 	// at puts a state at an address of its MX host, as a partner by domain has it.

@@ -267,7 +267,7 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 		var seq int
 		var pdoc []byte
 		var lc leafColumns
-		if err := rows.Scan(&seq, &st.Partner, &pdoc, &st.Verdict, &st.RootSource, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
+		if err := rows.Scan(&seq, &st.Partner, &pdoc, &st.Verdict, &st.RootStore, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
 			return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 		}
 		var ref partnerRef
@@ -324,7 +324,7 @@ func loadTargetStates(ctx context.Context, q queryer, id int64) (map[int][]state
 		var st state
 		var seq int
 		var lc leafColumns
-		if err := rows.Scan(&seq, &st.Target, &st.MX, &st.Address, &st.Port, &st.Verdict, &st.RootSource, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
+		if err := rows.Scan(&seq, &st.Target, &st.MX, &st.Address, &st.Port, &st.Verdict, &st.RootStore, &lc.sha, &lc.subject, &lc.issuer, &lc.key, &lc.notAfter); err != nil {
 			return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
 		}
 		st.Leaf = lc.leaf()

@@ -249,7 +249,7 @@ func TestPostgresConcurrentScanners(t *testing.T) {
 				}
 				for j := range res.Partners {
 					if r := &res.Partners[j]; nightNo == 1 && sc.vantage == "us-east" && r.Name == failing {
-						r.Verdict, r.Verdicts, r.Chain, r.Root.Source = audit.Timeout, []audit.Verdict{audit.Timeout}, nil, audit.RootNone
+						r.Verdict, r.Verdicts, r.Chain, r.Root.Store = audit.Timeout, []audit.Verdict{audit.Timeout}, nil, audit.RootNone
 					}
 				}
 				errs[i] = scan(url, res)

@@ -367,7 +367,7 @@ func statesOf(r *audit.Result, started time.Time) ([]state, error) {
 			return nil, nil
 		}
 		st := state{Partner: r.Name, Target: stateKey(r.Host, r.Port, r.Address), MX: r.Host, Address: r.Address, Port: r.Port,
-			Verdict: r.Verdict, RootSource: r.Root.Source, Started: started}
+			Verdict: r.Verdict, RootStore: r.Root.Store, Started: started}
 		if l := r.Leaf(); l != nil {
 			info, err := leafOf(l)
 			if err != nil {
@@ -381,7 +381,7 @@ func statesOf(r *audit.Result, started time.Time) ([]state, error) {
 	for k := range r.Targets {
 		t := &r.Targets[k]
 		st := state{Partner: r.Name, Target: stateKey(t.MX, t.Port, t.Address), MX: t.MX, Address: t.Address, Port: t.Port,
-			Verdict: t.Verdict, RootSource: t.Root.Source, Started: started}
+			Verdict: t.Verdict, RootStore: t.Root.Store, Started: started}
 		if l := t.Leaf(); l != nil {
 			info, err := leafOf(l)
 			if err != nil {

@@ -25,7 +25,7 @@ func domainPartner(name string, ts ...audit.TargetResult) audit.Result {
 
 func tgt(mx, addr string, v audit.Verdict, chain []audit.Cert) audit.TargetResult {
 	t := audit.TargetResult{MX: mx, Preference: 10, Found: audit.FoundMX, Address: addr, Port: 25, Family: audit.FamilyOf(addr),
-		TLS: audit.StartTLS, Verdict: v, Verdicts: []audit.Verdict{v}, Remedy: v.Remedy(), Root: audit.Root{Source: audit.RootSystem},
+		TLS: audit.StartTLS, Verdict: v, Verdicts: []audit.Verdict{v}, Remedy: v.Remedy(), Root: audit.Root{Store: audit.RootSystem},
 		Chain: chain, TLSVersion: "TLS 1.3", Cipher: "TLS_AES_128_GCM_SHA256", DurationMS: 77,
 		SMTP: audit.SMTP{Greeting: []string{"220 " + mx}, TimingsMS: map[string]int64{"connect": 3, "handshake": 9}, RemoteAddr: addr + ":25"}}
 	if v != audit.Valid {

@@ -200,7 +200,7 @@ func (w *writer) results(runID int64, rs []audit.Result) error {
 		}
 		for _, p := range batch {
 			if _, err := w.stmt(`INSERT INTO results (run_id, seq, partner_id, verdict, root_source, leaf_id, body_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				runID, p.seq, w.partners[p.psum], string(p.r.Verdict), p.r.Root.Source, w.leafID(p.r.Chain), w.bodies[p.bsum], p.r.DurationMS, p.timings); err != nil {
+				runID, p.seq, w.partners[p.psum], string(p.r.Verdict), p.r.Root.Store, w.leafID(p.r.Chain), w.bodies[p.bsum], p.r.DurationMS, p.timings); err != nil {
 				return fmt.Errorf("history: recording partner %q: %w", p.r.Name, err)
 			}
 			if err := w.targets(runID, p); err != nil {
@@ -216,7 +216,7 @@ func (w *writer) targets(runID int64, p *pending) error {
 	for k := range p.r.Targets {
 		t := &p.r.Targets[k]
 		if _, err := w.stmt(`INSERT INTO targets (run_id, seq, tseq, target, mx, address, port, verdict, root_source, leaf_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			runID, p.seq, k, stateKey(t.MX, t.Port, t.Address), t.MX, t.Address, t.Port, string(t.Verdict), t.Root.Source,
+			runID, p.seq, k, stateKey(t.MX, t.Port, t.Address), t.MX, t.Address, t.Port, string(t.Verdict), t.Root.Store,
 			w.leafID(t.Chain), t.DurationMS, p.targets[k]); err != nil {
 			return fmt.Errorf("target %s: %w", t.Key(), err)
 		}

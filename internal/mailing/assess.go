@@ -232,7 +232,7 @@ func rootRequests(r *audit.Result, roots []audit.PrivateRoot, now time.Time, th 
 
 // trustedVia reports whether r's chain ends in the imported root pr.
 func trustedVia(r *audit.Result, pr audit.PrivateRoot) bool {
-	if r.Root.Source == audit.RootPrivate && r.Root.SHA256 != "" && pr.SHA256 != "" {
+	if r.Root.Store == audit.RootPrivate && r.Root.SHA256 != "" && pr.SHA256 != "" {
 		return strings.EqualFold(r.Root.SHA256, pr.SHA256)
 	}
 	return slices.Contains(pr.UsedBy, r.Name)
@@ -243,7 +243,7 @@ func trustedVia(r *audit.Result, pr audit.PrivateRoot) bool {
 // not imported): the partner's root is still the one to renew. A partner
 // whose chain now ends elsewhere (it moved to a public CA) is not asked.
 func declaredFor(r *audit.Result, pr audit.PrivateRoot) bool {
-	return (r.Root.Source == audit.RootNone || r.Root.Source == "") && slices.Contains(pr.DeclaredBy, r.Name)
+	return (r.Root.Store == audit.RootNone || r.Root.Store == "") && slices.Contains(pr.DeclaredBy, r.Name)
 }
 
 func appendNew(ss []string, s string) []string {

@@ -25,7 +25,7 @@ func tailspin() audit.Result {
 	r := result("Tailspin Toys", "tailspintoys.example", true, "pki@tailspintoys.example", []audit.Verdict{audit.Valid},
 		cert("CN=mail.tailspintoys.example", "CN=Tailspin Root CA, O=Tailspin Toys", started.AddDate(1, 0, 0)))
 	r.Host = "mail.tailspintoys.example"
-	r.Root = audit.Root{Source: audit.RootPrivate, File: tailspinRoot.File, Subject: tailspinRoot.Subject, NotAfter: tailspinRoot.NotAfter, SHA256: tailspinRoot.SHA256}
+	r.Root = audit.Root{Store: audit.RootPrivate, File: tailspinRoot.File, Subject: tailspinRoot.Subject, NotAfter: tailspinRoot.NotAfter, SHA256: tailspinRoot.SHA256}
 	// As the checks host copies a private root's finding onto the partners trusting it.
 	r.Findings = []audit.Finding{{Check: "private-root", Severity: audit.Warning,
 		Message: "private root " + tailspinRoot.Subject + ": private root " + tailspinRoot.Subject + " (tailspin-root.cer) expires on 2026-04-30 (in 45 days)",
@@ -124,9 +124,9 @@ func TestAssess(t *testing.T) {
 	}
 	expiredRoot := audit.PrivateRoot{File: "old.cer", Subject: "CN=Old Root", SHA256: strings.Repeat("0D", 32), NotAfter: started.AddDate(0, 0, -5), DeclaredBy: []string{"Old"}}
 	old := result("Old", "old.example", true, "", []audit.Verdict{audit.Expired}, cert("CN=mx.old.example", "CN=Old Root", far))
-	old.Root = audit.Root{Source: audit.RootNone}
+	old.Root = audit.Root{Store: audit.RootNone}
 	moved := valid("Moved", cert("CN=mx.moved.example", "CN=Public CA", far))
-	moved.Root = audit.Root{Source: audit.RootSystem, Subject: "CN=Public Root", SHA256: strings.Repeat("11", 32)}
+	moved.Root = audit.Root{Store: audit.RootSystem, Subject: "CN=Public Root", SHA256: strings.Repeat("11", 32)}
 	movedRoot := expiredRoot
 	movedRoot.DeclaredBy = []string{"Moved"}
 	notProbed := result("Fabrikam", "fabrikam.example", false, "", []audit.Verdict{audit.NotProbed})

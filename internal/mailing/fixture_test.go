@@ -33,7 +33,7 @@ func result(name, domain string, enforced bool, contact string, vs []audit.Verdi
 		Verdicts: vs,
 		Chain:    chain,
 		Details:  map[audit.Verdict]string{},
-		Root:     audit.Root{Source: audit.RootSystem},
+		Root:     audit.Root{Store: audit.RootSystem},
 	}
 	r.Remedy = r.Verdict.Remedy()
 	for _, v := range vs {

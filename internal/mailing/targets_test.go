@@ -16,10 +16,10 @@ func targetsFixture() *audit.Results {
 	r.Host = ""
 	tg := func(mx string, pref int, addr string, v audit.Verdict, c audit.Cert) audit.TargetResult {
 		t := audit.TargetResult{MX: mx, Preference: pref, Found: audit.FoundMX, Address: addr, Port: 25, Family: audit.FamilyOf(addr),
-			TLS: audit.StartTLS, Verdict: v, Verdicts: []audit.Verdict{v}, Root: audit.Root{Source: audit.RootSystem}, Chain: []audit.Cert{c}}
+			TLS: audit.StartTLS, Verdict: v, Verdicts: []audit.Verdict{v}, Root: audit.Root{Store: audit.RootSystem}, Chain: []audit.Cert{c}}
 		if v != audit.Valid {
 			t.Details = map[audit.Verdict]string{v: "the chain ends in CN=Other Root"}
-			t.Root.Source = audit.RootNone
+			t.Root.Store = audit.RootNone
 		}
 		return t
 	}

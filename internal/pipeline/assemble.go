@@ -61,7 +61,7 @@ func (r *runner) notes(untested map[string]int) []string {
 // when none could be found, the verdict of its DNS.
 func (r *runner) partner(i int) audit.Result {
 	rows := r.rowsOf(i)
-	res := audit.Result{Partner: *r.partners[i], Root: audit.Root{Source: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
+	res := audit.Result{Partner: *r.partners[i], Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
 	var contacts []string
 	for _, w := range rows {
 		res.Enforced = res.Enforced || w.p.Enforced
@@ -151,7 +151,7 @@ func notProbedTarget(w *row, k int) audit.TargetResult {
 	return audit.TargetResult{Line: w.p.Line, MX: c.t.Host, Preference: c.pref, Found: c.found, Address: c.t.Address,
 		Port: c.t.Port, Family: audit.FamilyOf(c.t.Address), TLS: c.t.TLS, DNSSEC: c.dnssec,
 		Verdict: audit.NotProbed, Verdicts: []audit.Verdict{audit.NotProbed}, Remedy: audit.NotProbed.Remedy(),
-		Root: audit.Root{Source: audit.RootNone}, Chain: []audit.Cert{}, Error: "not probed: the run was interrupted"}
+		Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Error: "not probed: the run was interrupted"}
 }
 
 // failedTarget is a row that found no address, among the targets of a partner that has others.
@@ -162,5 +162,5 @@ func failedTarget(w *row) audit.TargetResult {
 	}
 	return audit.TargetResult{Line: w.p.Line, MX: name, Found: found, Port: w.p.Port, TLS: w.p.TLS,
 		Verdict: w.verdict, Verdicts: []audit.Verdict{w.verdict}, Details: map[audit.Verdict]string{w.verdict: w.why},
-		Remedy: w.verdict.Remedy(), Root: audit.Root{Source: audit.RootNone}, Chain: []audit.Cert{}, Error: w.why}
+		Remedy: w.verdict.Remedy(), Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Error: w.why}
 }

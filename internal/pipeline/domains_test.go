@@ -122,7 +122,7 @@ func TestDomainFleet(t *testing.T) {
 	res := ProbeAll(context.Background(), f.Partners(), Options{
 		DNS:   resolverFor(t, srv, time.Second),
 		Probe: probe.Options{HELO: "audit.test", Timeout: 3 * time.Second, ConnectTimeout: time.Second, OneKeyType: true, Dial: log.dial},
-		Roots: tr.Pool, Source: tr.Source, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
+		Roots: tr.Pool, StoreOf: tr.StoreOf, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
 		Inspect: rev.Inspector(tr.Pool, f.Now),
 	})
 	if res.Incomplete {

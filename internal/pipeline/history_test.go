@@ -29,7 +29,7 @@ func TestRealScans(t *testing.T) {
 			Probe:    probe.Options{HELO: "audit.test", Timeout: 2 * time.Second, ConnectTimeout: time.Second},
 			Resolver: f.Resolver,
 			Roots:    tr.Pool,
-			Source:   tr.Source,
+			StoreOf:  tr.StoreOf,
 			Now:      now,
 		})
 		res.Inventory = "/srv/fleet/partners.csv"

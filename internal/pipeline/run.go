@@ -48,8 +48,8 @@ type Options struct {
 	FollowMX bool             // a row whose host is not among its domain's MX also audits the MX hosts
 	Reach    *discovery.Reach // the families this machine can reach; nil: discovery.Reachable() with DNS, else both
 	Roots    *x509.CertPool
-	// Source names where a trust anchor came from; see verify.Options.
-	Source func(*x509.Certificate) (source, file string)
+	// StoreOf names where a trust anchor came from; see verify.Options.
+	StoreOf func(*x509.Certificate) (source, file string)
 	// PrivateRoots are the imported roots whose lifecycle the results report.
 	PrivateRoots []audit.PrivateRoot
 	Now          time.Time // the run's clock; default time.Now()
@@ -410,7 +410,7 @@ func (r *runner) result(ctx context.Context, p audit.Partner, obs *probe.Observa
 	res := audit.Result{
 		Partner:    p,
 		Details:    map[audit.Verdict]string{},
-		Root:       audit.Root{Source: audit.RootNone},
+		Root:       audit.Root{Store: audit.RootNone},
 		Chain:      make([]audit.Cert, 0, len(obs.Chain)),
 		Findings:   []audit.Finding{},
 		SMTP:       obs.SMTP,
@@ -486,7 +486,7 @@ func (r *runner) verify(p audit.Partner, chain []*x509.Certificate) verify.Outco
 	return verify.Verify(verify.Input{
 		Chain: chain, Host: p.Host, Domain: p.Domain, Enforced: p.Enforced,
 		ExpectedIssuer: p.ExpectedIssuer, ExpectedSubject: p.ExpectedSubject,
-	}, verify.Options{Roots: r.opts.Roots, Source: r.opts.Source, Anchors: r.anchors, Now: r.opts.Now, Thresholds: r.opts.Thresholds})
+	}, verify.Options{Roots: r.opts.Roots, StoreOf: r.opts.StoreOf, Anchors: r.anchors, Now: r.opts.Now, Thresholds: r.opts.Thresholds})
 }
 
 // certAudit is the audit of one key type's chain.

@@ -48,7 +48,7 @@ func TestRunFleet(t *testing.T) {
 		Probe:        probe.Options{HELO: "audit.test", Timeout: deadline, ConnectTimeout: time.Second},
 		Resolver:     f.Resolver,
 		Roots:        pool,
-		Source:       tr.Source,
+		StoreOf:      tr.StoreOf,
 		PrivateRoots: tr.PrivateRoots(f.Now),
 		Now:          f.Now,
 	})
@@ -82,12 +82,12 @@ func TestRunFleet(t *testing.T) {
 	for _, r := range res.Partners {
 		byName[r.Name] = r
 	}
-	if r := byName["Müller GmbH"]; r.Root.Source != audit.RootPrivate || r.Root.File != "mueller-root.pem" {
+	if r := byName["Müller GmbH"]; r.Root.Store != audit.RootPrivate || r.Root.File != "mueller-root.pem" {
 		t.Errorf("Müller root = %+v, want private mueller-root.pem", r.Root)
 	} else if len(r.SMTP.Greeting) != 3 || !slices.Contains(r.SMTP.EHLO, "PIPELINING") || len(r.SMTP.EHLOTLS) == 0 {
 		t.Errorf("multi-line greeting/EHLO not captured: %q / %q / %q", r.SMTP.Greeting, r.SMTP.EHLO, r.SMTP.EHLOTLS)
 	}
-	if r := byName["Valid Corp"]; r.Root.Source != audit.RootSystem || len(r.Chain) != 2 || r.TLSVersion != "TLS 1.3" {
+	if r := byName["Valid Corp"]; r.Root.Store != audit.RootSystem || len(r.Chain) != 2 || r.TLSVersion != "TLS 1.3" {
 		t.Errorf("Valid Corp: root %+v, chain %d, %s", r.Root, len(r.Chain), r.TLSVersion)
 	}
 	if r := byName["Legacy TLS GmbH"]; r.TLSVersion != "TLS 1.0" {
@@ -133,11 +133,11 @@ func TestRunFleet(t *testing.T) {
 		t.Errorf("Contoso: case %q, remedy %q, completion %+v", r.Case(audit.PartialChain), r.Remedy, r.Completion)
 	}
 	// Issue 10, item 6: SHA-1 under the imported private root is a warning.
-	if r := byName["Müller Legacy Mail"]; r.Root.Source != audit.RootPrivate || r.VerdictSeverity(audit.WeakSignature) != audit.Warning ||
+	if r := byName["Müller Legacy Mail"]; r.Root.Store != audit.RootPrivate || r.VerdictSeverity(audit.WeakSignature) != audit.Warning ||
 		!strings.Contains(r.Details[audit.WeakSignature], "imported private root") {
 		t.Errorf("Müller Legacy Mail: root %+v, severity %s, detail %q", r.Root, r.VerdictSeverity(audit.WeakSignature), r.Details[audit.WeakSignature])
 	}
-	if r := byName["SHA-1 Bank"]; r.Root.Source != audit.RootSystem || r.VerdictSeverity(audit.WeakSignature) != audit.Error {
+	if r := byName["SHA-1 Bank"]; r.Root.Store != audit.RootSystem || r.VerdictSeverity(audit.WeakSignature) != audit.Error {
 		t.Errorf("SHA-1 Bank: root %+v, severity %s", r.Root, r.VerdictSeverity(audit.WeakSignature))
 	}
 }

@@ -224,7 +224,7 @@ func writable(dir string) error {
 func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *trust.Store, log *slog.Logger) *audit.Results {
 	now := time.Now()
 	opts := cfg.Probe
-	opts.Roots, opts.Source, opts.PrivateRoots, opts.Now = tr.Pool, tr.Source, tr.PrivateRoots(now), now
+	opts.Roots, opts.StoreOf, opts.PrivateRoots, opts.Now = tr.Pool, tr.StoreOf, tr.PrivateRoots(now), now
 	opts.Thresholds = cfg.Thresholds
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
@@ -259,7 +259,7 @@ func checkStage(ctx context.Context, c Checks, res *audit.Results, log *slog.Log
 	h := checks.Open(ctx, checks.Options{Builtin: c.Builtin, Plugins: paths, Timeout: c.Timeout, Logger: log})
 	defer h.Close()
 	start := time.Now()
-	err = h.Run(ctx, res, checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings)
+	err = h.Check(ctx, res, checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings)
 	var ue *checks.UsageError
 	switch {
 	case errors.As(err, &ue):

@@ -202,7 +202,7 @@ func (r *runner) streamed(interrupted bool) *audit.Results {
 	slices.SortFunc(st.roots, func(a, b rootUser) int { return a.i - b.i })
 	users := make([]audit.Result, 0, len(st.roots))
 	for _, u := range st.roots {
-		sr := audit.Result{Partner: audit.Partner{Name: u.name, PrivateRoot: u.file}, Root: audit.Root{Source: audit.RootNone}}
+		sr := audit.Result{Partner: audit.Partner{Name: u.name, PrivateRoot: u.file}, Root: audit.Root{Store: audit.RootNone}}
 		for _, root := range u.roots {
 			sr.Targets = append(sr.Targets, audit.TargetResult{Root: root})
 		}
@@ -217,7 +217,7 @@ func (r *runner) streamed(interrupted bool) *audit.Results {
 func (st *stream) keepRootUser(i int, res *audit.Result) {
 	u := rootUser{i: i, name: res.Name, file: res.PrivateRoot}
 	for _, root := range append([]audit.Root{res.Root}, targetRoots(res)...) {
-		if root.Source == audit.RootPrivate && !slices.Contains(u.roots, root) {
+		if root.Store == audit.RootPrivate && !slices.Contains(u.roots, root) {
 			u.roots = append(u.roots, root)
 		}
 	}

@@ -35,7 +35,7 @@ func TestStreamedSameAsHeld(t *testing.T) {
 		return Options{
 			DNS:   resolverFor(t, srv, time.Second),
 			Probe: probe.Options{HELO: "audit.test", Timeout: 3 * time.Second, ConnectTimeout: time.Second, OneKeyType: true},
-			Roots: tr.Pool, Source: tr.Source, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
+			Roots: tr.Pool, StoreOf: tr.StoreOf, PrivateRoots: tr.PrivateRoots(f.Now), Now: f.Now,
 			Inspect: revocation.NewFetcher(revocation.Options{Timeout: time.Second}).Inspector(tr.Pool, f.Now),
 		}
 	}

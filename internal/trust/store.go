@@ -183,13 +183,13 @@ func selfSigned(c *x509.Certificate) bool {
 		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
-// Source says where a trust anchor c (the last certificate of a verified
+// StoreOf says where a trust anchor c (the last certificate of a verified
 // path) came from: audit.RootPrivate and the file's base name when c is one
 // of the private roots, by its bytes or by subject and public key (a
 // re-issued copy of the same root); otherwise audit.RootSystem, with the
 // RootsFile path in hermetic runs and "" with the system roots. A root that
 // is both private and in the system store counts as private.
-func (s *Store) Source(c *x509.Certificate) (source, file string) {
+func (s *Store) StoreOf(c *x509.Certificate) (source, file string) {
 	if c != nil {
 		if i, ok := s.byRaw[string(c.Raw)]; ok {
 			return audit.RootPrivate, s.Private[i].File

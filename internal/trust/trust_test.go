@@ -407,7 +407,7 @@ func TestStoreHermetic(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, f := s.Source(tt.cert)
+			src, f := s.StoreOf(tt.cert)
 			if src != tt.wantSrc || f != tt.wantF {
 				t.Errorf("Source = %s, %q; want %s, %q", src, f, tt.wantSrc, tt.wantF)
 			}
@@ -524,7 +524,7 @@ func systemRootsChild(t *testing.T) {
 		t.Fatalf("chain under SSL_CERT_FILE root does not verify: %v", err)
 	}
 	anchor := chains[0][len(chains[0])-1]
-	if src, f := s.Source(anchor); src != audit.RootSystem || f != "" {
+	if src, f := s.StoreOf(anchor); src != audit.RootSystem || f != "" {
 		t.Fatalf("Source = %s, %q", src, f)
 	}
 	t.Log("child ok")
@@ -572,7 +572,7 @@ func TestPrivateRoots(t *testing.T) {
 	if e.Subject != early.Subject.String() {
 		t.Errorf("subject %q", e.Subject)
 	}
-	if src, f := s.Source(late); src != audit.RootPrivate || f != "dup-of-late.cer" {
+	if src, f := s.StoreOf(late); src != audit.RootPrivate || f != "dup-of-late.cer" {
 		t.Errorf("Source(late) = %s, %s", src, f)
 	}
 }

@@ -87,12 +87,12 @@ func TestVerifyRealChains(t *testing.T) {
 			name: "SHA-1 chain, leaf alone", chain: g[:1], host: "www.google.com", roots: pool(g[2]), now: in2014,
 			want:    []audit.Verdict{audit.PartialChain, audit.WeakSignature},
 			details: map[audit.Verdict][]string{audit.PartialChain: {"its issuer CN=Google Internet Authority G2", "the intermediate CA is missing"}},
-			root:    audit.Root{Source: audit.RootNone, Subject: "CN=Google Internet Authority G2"},
+			root:    audit.Root{Store: audit.RootNone, Subject: "CN=Google Internet Authority G2"},
 		},
 		{
 			name: "SHA-1 chain with its root, nothing trusted", chain: g, host: "www.google.com", now: in2014,
 			want: []audit.Verdict{audit.UntrustedRoot, audit.WeakSignature},
-			root: audit.Root{Source: audit.RootNone, Subject: "CN=GeoTrust Global CA"},
+			root: audit.Root{Store: audit.RootNone, Subject: "CN=GeoTrust Global CA"},
 		},
 		{
 			name: "SHA-1 chain with its root, root trusted", chain: g, host: "www.google.com", roots: pool(g[2]), now: in2014,
@@ -105,13 +105,13 @@ func TestVerifyRealChains(t *testing.T) {
 		{
 			name: "negative-serial private root", chain: e[:1], roots: pool(e[1]), source: private, now: in2026,
 			want: []audit.Verdict{audit.Valid},
-			root: audit.Root{Source: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,",
+			root: audit.Root{Store: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,",
 				SHA256: "88497F01602F3154246AE28C4D5AEF10F1D87EBB76626F4AE0B7F95BA7968799"},
 		},
 		{
 			name: "negative-serial root sent too", chain: e, roots: pool(e[1]), source: private, now: in2026,
 			want: []audit.Verdict{audit.Valid},
-			root: audit.Root{Source: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,"},
+			root: audit.Root{Store: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,"},
 		},
 		{
 			name: "negative-serial root not imported", chain: e[:1], now: in2026,
@@ -121,7 +121,7 @@ func TestVerifyRealChains(t *testing.T) {
 		{
 			name: "negative-serial root sent, not imported", chain: e, now: in2026,
 			want: []audit.Verdict{audit.UntrustedRoot},
-			root: audit.Root{Source: audit.RootNone, Subject: "CN=EC-ACC,"},
+			root: audit.Root{Store: audit.RootNone, Subject: "CN=EC-ACC,"},
 		},
 		{
 			name: "private root and intermediate expired", chain: e[:1], roots: pool(e[1]), source: private,
@@ -129,11 +129,11 @@ func TestVerifyRealChains(t *testing.T) {
 			want: []audit.Verdict{audit.Expired},
 			details: map[audit.Verdict][]string{audit.Expired: {"the leaf (CN=EC-Ciutadania", "expired on 2030-09-18",
 				"imported private root ec-acc.cer (CN=EC-ACC,", "expired on 2031-01-07"}},
-			root: audit.Root{Source: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,"},
+			root: audit.Root{Store: audit.RootPrivate, File: "ec-acc.cer", Subject: "CN=EC-ACC,"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := Verify(Input{Chain: tc.chain, Host: tc.host}, Options{Roots: tc.roots, Source: tc.source, Now: tc.now})
+			o := Verify(Input{Chain: tc.chain, Host: tc.host}, Options{Roots: tc.roots, StoreOf: tc.source, Now: tc.now})
 			if !slices.Equal(o.Verdicts, tc.want) {
 				t.Fatalf("verdicts %v (%v), want %v", o.Verdicts, o.Details, tc.want)
 			}
@@ -147,10 +147,10 @@ func TestVerifyRealChains(t *testing.T) {
 					}
 				}
 			}
-			if r := tc.root; r.Source != "" {
+			if r := tc.root; r.Store != "" {
 				got := o.Root
-				if got.Source != r.Source || got.File != r.File || !strings.HasPrefix(got.Subject, r.Subject) || r.SHA256 != "" && got.SHA256 != r.SHA256 {
-					t.Errorf("root %+v, want source %q, file %q, subject starting %q, SHA-256 %q", got, r.Source, r.File, r.Subject, r.SHA256)
+				if got.Store != r.Store || got.File != r.File || !strings.HasPrefix(got.Subject, r.Subject) || r.SHA256 != "" && got.SHA256 != r.SHA256 {
+					t.Errorf("root %+v, want source %q, file %q, subject starting %q, SHA-256 %q", got, r.Store, r.File, r.Subject, r.SHA256)
 				}
 			}
 			if tc.want[0] == audit.Valid && (len(o.Path) != 2 || !o.Path[0].Equal(e[0]) || !o.Path[1].Equal(e[1])) {

@@ -36,9 +36,9 @@ type Input struct {
 // Options are the trust anchors and the clock to verify against.
 type Options struct {
 	Roots *x509.CertPool
-	// Source names where a trust anchor came from (audit.RootSystem or
+	// StoreOf names where a trust anchor came from (audit.RootSystem or
 	// audit.RootPrivate, and a file); nil means every anchor is "system".
-	Source func(*x509.Certificate) (source, file string)
+	StoreOf func(*x509.Certificate) (source, file string)
 	// Anchors are certificates of Roots (the private roots at least) that
 	// Verify links a chain to by itself where crypto/x509 refuses the link:
 	// a SHA-1 signature, which Windows still accepts under a private root.
@@ -76,7 +76,7 @@ func (o *Outcome) add(v audit.Verdict, format string, args ...any) {
 
 // Verify checks in against opts and returns every verdict that applies.
 func Verify(in Input, opts Options) Outcome {
-	o := Outcome{Details: map[audit.Verdict]string{}, Cases: map[audit.Verdict]audit.Case{}, Root: audit.Root{Source: audit.RootNone}}
+	o := Outcome{Details: map[audit.Verdict]string{}, Cases: map[audit.Verdict]audit.Case{}, Root: audit.Root{Store: audit.RootNone}}
 	if len(in.Chain) == 0 {
 		o.add(audit.HandshakeFailed, "no certificate presented")
 		return o
@@ -127,7 +127,7 @@ func role(i int) string {
 // weakSigNote says what a SHA-1 or MD5 signature means under the root the
 // chain ends in; audit.Verdict.SeverityUnder grades it the same way.
 func weakSigNote(root audit.Root) string {
-	switch root.Source {
+	switch root.Store {
 	case audit.RootSystem:
 		return fmt.Sprintf("; the chain ends in the public root %s: Windows refuses SHA-1 in server chains to roots of the Microsoft Trusted Root Program, and Go refuses it too, so mail fails", root.Subject)
 	case audit.RootPrivate:
@@ -246,7 +246,7 @@ func checkChain(o *Outcome, chain []*x509.Certificate, opts Options, now time.Ti
 			// Trusted by subject only (Go cannot check the SHA-1 link and the
 			// root is not among Anchors): a system root.
 			end := sent[len(sent)-1]
-			o.Root = audit.Root{Source: audit.RootSystem, Subject: end.Issuer.String()}
+			o.Root = audit.Root{Store: audit.RootSystem, Subject: end.Issuer.String()}
 			explain(o, goErr)
 			return
 		}
@@ -262,10 +262,10 @@ func checkChain(o *Outcome, chain []*x509.Certificate, opts Options, now time.Ti
 		return
 	}
 	src, file := audit.RootSystem, ""
-	if opts.Source != nil {
-		src, file = opts.Source(anchor)
+	if opts.StoreOf != nil {
+		src, file = opts.StoreOf(anchor)
 	}
-	o.Root = audit.Root{Source: src, File: file, Subject: anchor.Subject.String(), NotAfter: anchor.NotAfter.UTC(), SHA256: audit.NewCert(anchor).SHA256}
+	o.Root = audit.Root{Store: src, File: file, Subject: anchor.Subject.String(), NotAfter: anchor.NotAfter.UTC(), SHA256: audit.NewCert(anchor).SHA256}
 	for _, c := range path[1:] {
 		if !slices.ContainsFunc(chain, func(p *x509.Certificate) bool { return p.Equal(c) }) {
 			who := "the trusted root"

@@ -125,7 +125,7 @@ func TestVerify(t *testing.T) {
 			if roots == nil {
 				roots = pool
 			}
-			opts := Options{Roots: roots, Source: source, Now: now}
+			opts := Options{Roots: roots, StoreOf: source, Now: now}
 			if tt.th != nil {
 				opts.Thresholds = *tt.th
 			}
@@ -133,8 +133,8 @@ func TestVerify(t *testing.T) {
 			if !slices.Equal(o.Verdicts, tt.want) {
 				t.Fatalf("verdicts %v, want %v; details %v", o.Verdicts, tt.want, o.Details)
 			}
-			if tt.rootSource != "" && o.Root.Source != tt.rootSource {
-				t.Errorf("root source %q, want %q (%+v)", o.Root.Source, tt.rootSource, o.Root)
+			if tt.rootSource != "" && o.Root.Store != tt.rootSource {
+				t.Errorf("root source %q, want %q (%+v)", o.Root.Store, tt.rootSource, o.Root)
 			}
 			if tt.detail != "" && !strings.Contains(o.Details[o.Primary()], tt.detail) {
 				t.Errorf("detail %q does not mention %q", o.Details[o.Primary()], tt.detail)
@@ -153,7 +153,7 @@ func TestVerifyReportsPathAndRoot(t *testing.T) {
 	if len(o.Path) != 3 || !o.Path[2].Equal(root.Cert) {
 		t.Fatalf("path %d certs", len(o.Path))
 	}
-	if o.Root.Source != audit.RootSystem || o.Root.Subject != root.Cert.Subject.String() || !o.Root.NotAfter.Equal(root.Cert.NotAfter) || o.Root.SHA256 == "" {
+	if o.Root.Store != audit.RootSystem || o.Root.Subject != root.Cert.Subject.String() || !o.Root.NotAfter.Equal(root.Cert.NotAfter) || o.Root.SHA256 == "" {
 		t.Errorf("root %+v", o.Root)
 	}
 }
@@ -318,7 +318,7 @@ func TestVerifyWeakSignatureByRoot(t *testing.T) {
 			if tt.source == audit.RootNone {
 				roots = x509.NewCertPool()
 			}
-			o := Verify(Input{Chain: tt.chain, Host: "mx.a.example", Enforced: tt.enforced}, Options{Roots: roots, Source: source, Anchors: tt.anchors, Now: now})
+			o := Verify(Input{Chain: tt.chain, Host: "mx.a.example", Enforced: tt.enforced}, Options{Roots: roots, StoreOf: source, Anchors: tt.anchors, Now: now})
 			want := []audit.Verdict{audit.WeakSignature}
 			if tt.source == audit.RootNone {
 				want = []audit.Verdict{audit.PartialChain, audit.WeakSignature}
@@ -326,8 +326,8 @@ func TestVerifyWeakSignatureByRoot(t *testing.T) {
 			if !slices.Equal(o.Verdicts, want) {
 				t.Fatalf("verdicts %v, want %v; details %v", o.Verdicts, want, o.Details)
 			}
-			if o.Root.Source != tt.source {
-				t.Errorf("root source %q, want %q", o.Root.Source, tt.source)
+			if o.Root.Store != tt.source {
+				t.Errorf("root source %q, want %q", o.Root.Store, tt.source)
 			}
 			r := audit.Result{Partner: audit.Partner{Enforced: tt.enforced}, Verdicts: o.Verdicts, Root: o.Root}
 			if got := r.VerdictSeverity(audit.WeakSignature); got != tt.severity {
@@ -349,8 +349,8 @@ func TestVerifyWeakSignatureByRoot(t *testing.T) {
 		roots.AddCert(old.Cert)
 		src := func(*x509.Certificate) (string, string) { return audit.RootPrivate, "old.cer" }
 		o := Verify(Input{Chain: []*x509.Certificate{must(inter.Issue(sha1Leaf)).Cert, inter.Cert}, Host: "mx.a.example"},
-			Options{Roots: roots, Source: src, Anchors: []*x509.Certificate{old.Cert}, Now: now})
-		if want := []audit.Verdict{audit.Expired, audit.WeakSignature}; !slices.Equal(o.Verdicts, want) || o.Root.Source != audit.RootPrivate {
+			Options{Roots: roots, StoreOf: src, Anchors: []*x509.Certificate{old.Cert}, Now: now})
+		if want := []audit.Verdict{audit.Expired, audit.WeakSignature}; !slices.Equal(o.Verdicts, want) || o.Root.Store != audit.RootPrivate {
 			t.Errorf("verdicts %v root %+v, want %v under the private root; details %v", o.Verdicts, o.Root, want, o.Details)
 		}
 	})

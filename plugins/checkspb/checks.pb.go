@@ -120,7 +120,7 @@ type CheckInfo struct {
 	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"` // one line
 	Severity      string                 `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`       // the highest severity it reports: info, warning, error, critical
 	Citation      string                 `protobuf:"bytes,5,opt,name=citation,proto3" json:"citation,omitempty"`       // where the rule comes from (RFC, runbook, policy)
-	Source        string                 `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`           // who wrote it
+	Maintainer    string                 `protobuf:"bytes,6,opt,name=maintainer,proto3" json:"maintainer,omitempty"`   // who maintains it
 	Config        []*ConfigKey           `protobuf:"bytes,7,rep,name=config,proto3" json:"config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -191,9 +191,9 @@ func (x *CheckInfo) GetCitation() string {
 	return ""
 }
 
-func (x *CheckInfo) GetSource() string {
+func (x *CheckInfo) GetMaintainer() string {
 	if x != nil {
-		return x.Source
+		return x.Maintainer
 	}
 	return ""
 }
@@ -1626,7 +1626,7 @@ func (x *Partner) GetExtra() map[string]string {
 
 type Root struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Store         string                 `protobuf:"bytes,1,opt,name=store,proto3" json:"store,omitempty"` // "system", "private" or "none": where the trust anchor is kept
 	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
 	Subject       string                 `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
 	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
@@ -1665,9 +1665,9 @@ func (*Root) Descriptor() ([]byte, []int) {
 	return file_checks_proto_rawDescGZIP(), []int{18}
 }
 
-func (x *Root) GetSource() string {
+func (x *Root) GetStore() string {
 	if x != nil {
-		return x.Source
+		return x.Store
 	}
 	return ""
 }
@@ -2282,14 +2282,16 @@ const file_checks_proto_rawDesc = "" +
 	"\fchecks.proto\x12\x11mxaudit.checks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x11\n" +
 	"\x0fDescribeRequest\"H\n" +
 	"\x10DescribeResponse\x124\n" +
-	"\x06checks\x18\x01 \x03(\v2\x1c.mxaudit.checks.v1.CheckInfoR\x06checks\"\xe1\x01\n" +
+	"\x06checks\x18\x01 \x03(\v2\x1c.mxaudit.checks.v1.CheckInfoR\x06checks\"\xe9\x01\n" +
 	"\tCheckInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1a\n" +
 	"\bseverity\x18\x04 \x01(\tR\bseverity\x12\x1a\n" +
-	"\bcitation\x18\x05 \x01(\tR\bcitation\x12\x16\n" +
-	"\x06source\x18\x06 \x01(\tR\x06source\x124\n" +
+	"\bcitation\x18\x05 \x01(\tR\bcitation\x12\x1e\n" +
+	"\n" +
+	"maintainer\x18\x06 \x01(\tR\n" +
+	"maintainer\x124\n" +
 	"\x06config\x18\a \x03(\v2\x1c.mxaudit.checks.v1.ConfigKeyR\x06config\"[\n" +
 	"\tConfigKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -2460,9 +2462,9 @@ const file_checks_proto_rawDesc = "" +
 	"\n" +
 	"ExtraEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9d\x01\n" +
-	"\x04Root\x12\x16\n" +
-	"\x06source\x18\x01 \x01(\tR\x06source\x12\x12\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9b\x01\n" +
+	"\x04Root\x12\x14\n" +
+	"\x05store\x18\x01 \x01(\tR\x05store\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x18\n" +
 	"\asubject\x18\x03 \x01(\tR\asubject\x127\n" +
 	"\tnot_after\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x16\n" +

@@ -54,7 +54,7 @@ func EncodeResult(r *audit.Result) *Result {
 		Verdict:    string(r.Verdict),
 		Verdicts:   verdictStrings(r.Verdicts),
 		Remedy:     r.Remedy,
-		Root:       &Root{Source: r.Root.Source, File: r.Root.File, Subject: r.Root.Subject, NotAfter: ts(r.Root.NotAfter), Sha256: r.Root.SHA256},
+		Root:       &Root{Store: r.Root.Store, File: r.Root.File, Subject: r.Root.Subject, NotAfter: ts(r.Root.NotAfter), Sha256: r.Root.SHA256},
 		TlsVersion: r.TLSVersion,
 		Cipher:     r.Cipher,
 		Error:      r.Error,
@@ -173,7 +173,7 @@ func encodeCertAudits(cas []audit.CertAudit) []*CertAudit {
 		out = append(out, &CertAudit{
 			KeyType: ca.KeyType, Chain: encodeChain(ca.Chain), Verdicts: verdictStrings(ca.Verdicts),
 			Details: encodeDetails(ca.Details), TlsVersion: ca.TLSVersion, Cipher: ca.Cipher,
-			Root: &Root{Source: ca.Root.Source, File: ca.Root.File, Subject: ca.Root.Subject, NotAfter: ts(ca.Root.NotAfter), Sha256: ca.Root.SHA256},
+			Root: &Root{Store: ca.Root.Store, File: ca.Root.File, Subject: ca.Root.Subject, NotAfter: ts(ca.Root.NotAfter), Sha256: ca.Root.SHA256},
 		})
 	}
 	return out
@@ -236,7 +236,7 @@ func encodeTarget(t *audit.TargetResult) *Target {
 		Port: int32(t.Port), Family: t.Family, Tls: string(t.TLS), Dnssec: t.DNSSEC,
 		Verdict: string(t.Verdict), Verdicts: verdictStrings(t.Verdicts), Details: encodeDetails(t.Details),
 		Cases: encodeCases(t.Cases), Remedy: t.Remedy,
-		Root:  &Root{Source: t.Root.Source, File: t.Root.File, Subject: t.Root.Subject, NotAfter: ts(t.Root.NotAfter), Sha256: t.Root.SHA256},
+		Root:  &Root{Store: t.Root.Store, File: t.Root.File, Subject: t.Root.Subject, NotAfter: ts(t.Root.NotAfter), Sha256: t.Root.SHA256},
 		Chain: encodeChain(t.Chain), TlsVersion: t.TLSVersion, Cipher: t.Cipher, Error: t.Error, DurationMs: t.DurationMS,
 		Smtp: encodeSMTP(t.SMTP), OcspStaple: t.OCSPStaple, Revocation: encodeRevocation(t.Revocation),
 		Certificates: encodeCertAudits(t.Certificates), SharedWith: t.SharedWith, Completion: encodeCompletion(t.Completion),
@@ -311,7 +311,7 @@ func decodeChain(in []*Cert) []audit.Cert {
 }
 
 func decodeRoot(rt *Root) audit.Root {
-	return audit.Root{Source: rt.Source, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter), SHA256: rt.Sha256}
+	return audit.Root{Store: rt.Store, File: rt.File, Subject: rt.Subject, NotAfter: tm(rt.NotAfter), SHA256: rt.Sha256}
 }
 
 // EncodePrivateRoot converts p to its wire form.

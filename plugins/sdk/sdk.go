@@ -45,7 +45,7 @@ type Info struct {
 	Description string         // one line
 	Severity    audit.Severity // the most severe finding it makes
 	Citation    string         // where the rule comes from (RFC, runbook, policy)
-	Source      string         // who maintains it
+	Maintainer  string         // who maintains it
 	Config      []ConfigKey    // settings it accepts
 }
 

@@ -34,7 +34,7 @@ func (s *server) Describe(context.Context, *checkspb.DescribeRequest) (*checkspb
 		in := c.Info()
 		ci := &checkspb.CheckInfo{
 			Name: in.Name, Version: in.Version, Description: in.Description,
-			Severity: string(in.Severity), Citation: in.Citation, Source: in.Source,
+			Severity: string(in.Severity), Citation: in.Citation, Maintainer: in.Maintainer,
 		}
 		for _, k := range in.Config {
 			ci.Config = append(ci.Config, &checkspb.ConfigKey{Name: k.Name, Description: k.Description, Default: k.Default})

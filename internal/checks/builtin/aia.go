@@ -22,9 +22,9 @@ func (*aiaCheck) Info() sdk.Info {
 		Version: Version,
 		Description: "for a PartialChain: whether Windows completes the chain from the AIA caIssuers URL " +
 			"(warning: Exchange accepts it while that URL answers, other MTAs do not), or cannot either (info)",
-		Severity: audit.Warning,
-		Citation: "RFC 5280 4.2.2.1 (authority information access); Windows CryptoAPI chain building (AIA retrieval)",
-		Source:   source,
+		Severity:   audit.Warning,
+		Citation:   "RFC 5280 4.2.2.1 (authority information access); Windows CryptoAPI chain building (AIA retrieval)",
+		Maintainer: maintainer,
 	}
 }
 

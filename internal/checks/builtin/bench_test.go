@@ -75,7 +75,7 @@ func BenchmarkBuiltinChecks10k(b *testing.B) {
 		defer h.Close()
 		for b.Loop() {
 			res := fresh(src)
-			if err := h.Run(ctx, res, checks.Selection{}, nil); err != nil {
+			if err := h.Check(ctx, res, checks.Selection{}, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -83,7 +83,7 @@ func BenchmarkBuiltinChecks10k(b *testing.B) {
 	b.Run("plugin-with-start", func(b *testing.B) {
 		for b.Loop() {
 			h := checks.Open(ctx, checks.Options{Builtin: builtinCmd, Logger: quiet})
-			if err := h.Run(ctx, fresh(src), checks.Selection{}, nil); err != nil {
+			if err := h.Check(ctx, fresh(src), checks.Selection{}, nil); err != nil {
 				b.Fatal(err)
 			}
 			h.Close()

@@ -27,8 +27,8 @@ import (
 // thresholds; 2.1 looks at every target of a partner.
 const Version = "2.1.0"
 
-// source is the Source of every built-in check.
-const source = "mxaudit"
+// maintainer is the Maintainer of every built-in check.
+const maintainer = "mxaudit"
 
 // Checks returns a fresh, unconfigured instance of every built-in check, in the order they run.
 func Checks() []sdk.Check {

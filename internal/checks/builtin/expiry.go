@@ -19,9 +19,9 @@ func (*expiryCheck) Info() sdk.Info {
 		Version: Version,
 		Description: "a certificate of the chain expires within [thresholds] expiry_warning_days (warning) or expiry_error_days (error) of the run; " +
 			"an expired one is the Expired verdict",
-		Severity: audit.Error,
-		Citation: "RFC 5280 4.1.2.5 (validity); Exchange event CertificateExpired",
-		Source:   source,
+		Severity:   audit.Error,
+		Citation:   "RFC 5280 4.1.2.5 (validity); Exchange event CertificateExpired",
+		Maintainer: maintainer,
 	}
 }
 

@@ -21,7 +21,7 @@ func (*privateRootCheck) Info() sdk.Info {
 		Description: "an imported private root is expired (error), expires within [thresholds] root_expiring_days (warning) or no partner's chain uses it",
 		Severity:    audit.Error,
 		Citation:    "RFC 5280 6.1 (trust anchors); Windows Trusted Root Certification Authorities store hygiene",
-		Source:      source,
+		Maintainer:  maintainer,
 	}
 }
 

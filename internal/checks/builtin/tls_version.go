@@ -37,7 +37,7 @@ func (*tlsVersionCheck) Info() sdk.Info {
 		Description: "the partner negotiated a TLS version older than min_version (default TLS 1.2)",
 		Severity:    audit.Error,
 		Citation:    "RFC 8996 (TLS 1.0 and 1.1 deprecated); RFC 8314",
-		Source:      source,
+		Maintainer:  maintainer,
 		Config: []sdk.ConfigKey{
 			{Name: "min_version", Description: `oldest acceptable version: "1.2" or "TLS 1.2"`, Default: "1.2"},
 		},

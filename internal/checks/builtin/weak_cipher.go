@@ -20,7 +20,7 @@ func (*weakCipherCheck) Info() sdk.Info {
 		Description: "the negotiated cipher suite is broken (RC4, DES, 3DES, NULL, EXPORT, anon: error) or lacks forward secrecy (RSA key exchange: warning)",
 		Severity:    audit.Error,
 		Citation:    "RFC 7465 (RC4), SWEET32 (CVE-2016-2183), RFC 9325 4.1",
-		Source:      source,
+		Maintainer:  maintainer,
 	}
 }
 

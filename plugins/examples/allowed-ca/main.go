@@ -38,7 +38,7 @@ func (*allowedCA) Info() sdk.Info {
 		Description: "the partner's certificate is issued by a CA of the allowed list (issuers)",
 		Severity:    audit.Error,
 		Citation:    "your organisation's certificate policy",
-		Source:      "mxaudit examples",
+		Maintainer:  "mxaudit examples",
 		Config: []sdk.ConfigKey{
 			{Name: "issuers", Description: "distinguished names of the allowed issuing CAs (Windows, Go or OpenSSL spelling)"},
 			{Name: "severity", Description: "severity of a finding: info, warning, error or critical", Default: "error"},
