@@ -62,18 +62,21 @@ func TestScale(t *testing.T) {
 	var putErr error
 	rows = rows[:n:n]
 	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	inventory := ms.HeapAlloc // the inventory's rows (and the fleet), before the run
 	var peakHeap uint64
 	stopHeap := watchHeap(&peakHeap)
 	start := time.Now()
 	if prof := os.Getenv("MXAUDIT_SCALE_HEAP"); prof != "" {
-		tick := time.NewTicker(3 * time.Second)
+		tick := time.NewTicker(10 * time.Second)
 		defer tick.Stop()
 		go func() {
 			for k := 1; ; k++ {
 				if _, ok := <-tick.C; !ok {
 					return
 				}
-				writeHeap(t, fmt.Sprintf("%s.%d", prof, 3*k))
+				writeHeap(t, fmt.Sprintf("%s.%d", prof, 10*k))
 			}
 		}()
 	}
@@ -117,9 +120,9 @@ func TestScale(t *testing.T) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, %.0f targets/s, peak RSS %d MB (live heap at most %d MB while probing, %d MB in all), CPU %s user %s sys\n",
+	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB while probing, %d MB in all; %d MB of it the inventory's rows and the fleet before the run), CPU %s user %s sys\n",
 		n, verdicts[audit.Valid], verdicts[audit.ConnectionRefused], scaleConc, probed.Round(time.Millisecond), fi.Size()>>20,
-		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20,
+		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20, inventory>>20,
 		time.Duration(ru.Utime.Nano()).Round(time.Second), time.Duration(ru.Stime.Nano()).Round(time.Second))
 }
 
