@@ -93,6 +93,9 @@ type Result struct {
 	// NotTested lists the partner's addresses of a family this machine
 	// cannot reach (see Results.Notes): not probed, and no failure of the partner.
 	NotTested []string `json:"not_tested,omitempty"`
+	// Delivery is what our MTA does with mail for the partner: its worst
+	// target's (issue 14); nil without an MTA inventory.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // CertAudit is the audit of the chain a server presents for one key type.

@@ -56,6 +56,8 @@ type TargetResult struct {
 	Certificates []CertAudit        `json:"certificates,omitempty"`
 	// SharedWith names the partner whose probe this target shares (same MX, address, port and TLS mode).
 	SharedWith string `json:"shared_probe_with,omitempty"`
+	// Delivery is what our MTA does with mail for this target under its TLS policy (issue 14).
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // Target returns what t probes: the MX host (SNI), port, address and TLS mode.
@@ -143,7 +145,7 @@ func (t *TargetResult) View(p *Result) Result {
 	r.Verdict, r.Verdicts, r.Details, r.Cases, r.Remedy = t.Verdict, t.Verdicts, t.Details, t.Cases, t.Remedy
 	r.Root, r.Chain, r.TLSVersion, r.Cipher, r.Error = t.Root, t.Chain, t.TLSVersion, t.Cipher, t.Error
 	r.DurationMS, r.SMTP, r.OCSPStaple, r.Revocation, r.Completion = t.DurationMS, t.SMTP, t.OCSPStaple, t.Revocation, t.Completion
-	r.Certificates, r.SharedWith = t.Certificates, t.SharedWith
+	r.Certificates, r.SharedWith, r.Delivery = t.Certificates, t.SharedWith, t.Delivery
 	return r
 }
 
@@ -208,6 +210,7 @@ func (r *Result) SetTargets(ts []TargetResult) {
 	t := &ts[w]
 	v := t.View(r)
 	v.Findings, v.Targets, v.TargetsFailing, v.NotTested = r.Findings, r.Targets, r.TargetsFailing, r.NotTested
+	v.Delivery = WorstDelivery(ts)
 	if t.Line == 0 {
 		v.Line = r.Line
 	}

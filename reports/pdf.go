@@ -334,6 +334,7 @@ func (d *doc) summary() error {
 	v, p := d.v, d.p
 	d.addPage()
 	d.heading("Executive summary", 16)
+	d.delivery()
 	fs := v.findingsBySeverity()
 	bySev := map[audit.Severity]int{}
 	failingN, validWithFindings := 0, 0
@@ -708,6 +709,16 @@ func (d *doc) detail(i int, withHeading bool) error {
 	d.text(d.left+3, y, d.width-3, 4.5, facts, "L")
 	p.SetTextColor(0, 0, 0)
 	p.SetXY(d.left, y+6)
+	if dl := r.Delivery; dl != nil {
+		rule := dl.Rule
+		if v.forPartner { // our file paths are our side
+			rule = ourPaths.ReplaceAllString(rule, "${1}(our file)")
+		}
+		d.para(fmt.Sprintf("Our mail: %s. %s", dl.Outcome, rule), "B", 8.5, 4.2)
+		if dl.WhatIfOutcome != "" && dl.WhatIfOutcome != dl.Outcome && !v.forPartner {
+			d.para(fmt.Sprintf("Under %s: %s. %s", dl.WhatIfPolicy, dl.WhatIfOutcome, dl.WhatIfRule), "", 8.5, 4.2)
+		}
+	}
 	d.targetsTable(r)
 
 	var fs []Finding
@@ -854,6 +865,35 @@ func (d *doc) partnerCover(rows []audit.Result) error {
 	}
 	d.para(verdict, "B", 11, 6)
 	return nil
+}
+
+// maxDeliveryLines caps the partners the summary names whose mail does not flow.
+const maxDeliveryLines = 12
+
+// delivery leads the summary with "will mail flow?": per policy source,
+// where our MTA's mail stops today and under the what-if policy, and the
+// partners whose mail stops, with our MTA's rule.
+func (d *doc) delivery() {
+	groups := audit.DeliveryGroups(d.v.res.Partners)
+	if len(groups) == 0 {
+		return
+	}
+	for _, g := range groups {
+		d.para(g.String()+".", "B", 10, 5)
+	}
+	n := 0
+	for i := range d.v.res.Partners {
+		r := &d.v.res.Partners[i]
+		if r.Delivery == nil || audit.Flows(r.Delivery.Outcome) {
+			continue
+		}
+		if n++; n > maxDeliveryLines {
+			d.para("... and more: the Partners sheet lists every partner by delivery.", "", 8.5, 4.2)
+			break
+		}
+		d.para(fmt.Sprintf("%s: %s. %s", r.Name, r.Delivery.Outcome, r.Delivery.Rule), "", 8.5, 4.2)
+	}
+	d.p.Ln(3)
 }
 
 // keyTypes lists, for a server holding certificates of several key types

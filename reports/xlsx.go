@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -409,6 +410,9 @@ func (x *xl) summary() error {
 		{"Inventory errors", len(v.res.InventoryErrors)},
 		{"Results schema", v.res.Schema},
 	}
+	if d := deliverySummary(v.res.Partners); d != "" { // leads, after the partner count
+		facts = slices.Insert(facts, 7, [2]any{"Delivery (our MTA's policy)", d})
+	}
 	if n := len(v.res.TrustErrors); n > 0 { // named in the PDF and trust-errors.csv
 		facts = slices.Insert(facts, len(facts)-1, [2]any{"Trust files not read", n})
 	}
@@ -540,12 +544,14 @@ func (x *xl) partners() error {
 		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
 		{"Revocation", 16}, {"Revocation answer until", 14}, {"Addresses", 11}, {"Addresses failing", 11},
 	}
+	lead, order := deliveryLead(x.v.res.Partners)
+	cols = append(lead, cols...)
 	nFind := make([]int, len(x.v.res.Partners))
 	for _, f := range x.v.findings {
 		nFind[f.Partner]++
 	}
 	return x.stream(SheetPartners, "Partners", cols, true, func(row func([]any) error) error {
-		for i := range x.v.res.Partners {
+		for _, i := range order {
 			r := &x.v.res.Partners[i]
 			subj, iss, na, dl := x.v.leafFacts(r)
 			var days any
@@ -562,22 +568,87 @@ func (x *xl) partners() error {
 				revUntil = until
 			}
 			n, failing := addresses(r)
-			if err := row([]any{
+			if err := row(append(deliveryCells(r, len(lead)), []any{
 				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
 				string(r.Verdict), strings.Join(vs, ", "), string(x.v.severityOf(i)), subj, iss,
 				na, days, r.Root.Subject, r.Root.Store, r.Root.File,
 				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
-			}); err != nil {
+			}...)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}, func(last int) error {
-		if err := x.severityCF(SheetPartners, "I", last); err != nil {
+		if err := x.severityCF(SheetPartners, shiftCol(9, len(lead)), last); err != nil {
 			return err
 		}
-		return x.daysCF(SheetPartners, "M", last, x.v.th.ExpiryWarningDays)
+		return x.daysCF(SheetPartners, shiftCol(13, len(lead)), last, x.v.th.ExpiryWarningDays)
 	})
+}
+
+// deliveryLead is the columns the Partners sheet leads with when our MTA's
+// policy was evaluated (delivery, policy, its source, the rule, the
+// what-if), and the order of the rows: grouped by policy source, worst
+// delivery first within a source, then inventory order.
+func deliveryLead(ps []audit.Result) ([]column, []int) {
+	order := make([]int, len(ps))
+	for i := range order {
+		order[i] = i
+	}
+	groups := audit.DeliveryGroups(ps)
+	if len(groups) == 0 {
+		return nil, order
+	}
+	rank := map[string]int{}
+	for k, g := range groups {
+		rank[g.Source] = k
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		da, db := ps[a].Delivery, ps[b].Delivery
+		switch {
+		case da == nil || db == nil:
+			return cmp.Compare(boolInt(da == nil), boolInt(db == nil))
+		case rank[da.DeliverySource()] != rank[db.DeliverySource()]:
+			return cmp.Compare(rank[da.DeliverySource()], rank[db.DeliverySource()])
+		case audit.WorseDelivery(da.Outcome, db.Outcome):
+			return -1
+		case audit.WorseDelivery(db.Outcome, da.Outcome):
+			return 1
+		}
+		return 0
+	})
+	cols := []column{{"Delivery", 16}, {"Our policy", 30}, {"Policy source", 30}, {"Why (our MTA's rule)", 60}}
+	for _, g := range groups {
+		if g.WhatIf != "" {
+			return append(cols, column{"Under " + g.WhatIf, 16}, column{"Why, under " + g.WhatIf, 60}), order
+		}
+	}
+	return cols, order
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// deliveryCells are the n lead cells of partner r.
+func deliveryCells(r *audit.Result, n int) []any {
+	out := make([]any, n)
+	d := r.Delivery
+	if d == nil || n == 0 {
+		return out
+	}
+	cells := []any{d.Outcome, d.MTA + " " + d.Policy, d.Source, d.Rule, d.WhatIfOutcome, d.WhatIfRule}
+	copy(out, cells)
+	return out
+}
+
+// shiftCol is the name of column n (1-based) after k columns were put before it.
+func shiftCol(n, k int) string {
+	name, _ := excelize.ColumnNumberToName(n + k)
+	return name
 }
 
 func (x *xl) findingsSheet() error {
@@ -698,4 +769,14 @@ func (x *xl) inventoryErrors() error {
 		}
 		return nil
 	}, nil)
+}
+
+// deliverySummary says, per policy source, where mail stops today and would
+// stop under the what-if policy; "" without an MTA policy.
+func deliverySummary(ps []audit.Result) string {
+	var out []string
+	for _, g := range audit.DeliveryGroups(ps) {
+		out = append(out, g.String())
+	}
+	return strings.Join(out, "\n")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -54,6 +55,9 @@ func TestScripts(t *testing.T) {
 				key := strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(s.Partner.Domain))
 				key = strings.TrimSuffix(key, ".EXAMPLE")
 				env.Setenv("ADDR_"+key, s.Partner.Address)
+				if _, port, err := net.SplitHostPort(s.Partner.Address); err == nil {
+					env.Setenv("PORT_"+key, port)
+				}
 			}
 			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/state")
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/config")

@@ -24,7 +24,7 @@ func scanCommand() *cli.Command {
 		Description: "Reads the partner inventory, probes every partner over SMTP and TLS, verifies each\n" +
 			"chain against the system roots and the imported private roots, runs the checks, and\n" +
 			"writes results.json and the reports into --out.",
-		Flags:  withEnv(append([]cli.Flag{&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "partner inventory CSV `FILE` (required)"}}, scanFlags()...)),
+		Flags:  withEnv(append([]cli.Flag{&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (required): a partner CSV, or your MTA's own TLS policy: a Postfix policy map (/etc/postfix/tls_policy), main.cf, Exchange connector exports (Export-Csv) or TLSSendDomainSecureList"}}, append(scanFlags(), mtaFlags()...)...)),
 		Before: applyConfigFile,
 		Action: func(c *cli.Context) error { return scan(c, nil) },
 	}
@@ -114,6 +114,9 @@ func scan(c *cli.Context, resolver pipeline.Resolver) error {
 		return cli.Exit("scan: --inventory FILE is required (or MXAUDIT_INVENTORY, or inventory in the [scan] table of --config)", exitUsage)
 	}
 	cfg, err := scanConfig(c, resolver)
+	if err == nil {
+		cfg.MTA, err = mtaConfig(c)
+	}
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}

@@ -28,6 +28,9 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 		state = " (INCOMPLETE: interrupted)"
 	}
 	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", len(res.Partners), res.Finished.Sub(res.Started).Round(1e7), state)
+	for _, g := range audit.DeliveryGroups(res.Partners) {
+		fmt.Fprintf(w, "  delivery:   %s\n", g)
+	}
 	var parts []string
 	for _, v := range append(slices.Clone(audit.Order), audit.ValidWithFindings) {
 		if n := counts[string(v)]; n > 0 {

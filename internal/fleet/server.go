@@ -38,6 +38,9 @@ type Behavior struct {
 	// ClientAuth asks for a client certificate (mutual TLS, Postfix
 	// smtpd_tls_req_ccert); ClientCAs are the roots it is verified against.
 	ClientAuth tls.ClientAuthType
+	// AcceptMail takes messages (MAIL, RCPT, DATA), as a partner's MX does
+	// for a real MTA sending to it; without it they are not implemented.
+	AcceptMail bool
 	ClientCAs  *x509.CertPool
 	// ClientCertSMTP acts as Postfix with smtpd_tls_req_ccert = yes: the
 	// handshake asks for a client certificate but completes without one,
@@ -80,7 +83,12 @@ type Server struct {
 	// lines counts the reply lines written that a client waits for (each
 	// after Behavior.LineDelay): all but the reply to QUIT.
 	lines atomic.Int64
+	// received counts the messages taken with AcceptMail.
+	received atomic.Int64
 }
+
+// Received returns how many messages the server took (Behavior.AcceptMail).
+func (s *Server) Received() int64 { return s.received.Load() }
 
 // Lines returns how many SMTP reply lines the server has written that a
 // client waits for (the reply to QUIT is not one: clients hang up after QUIT).
@@ -357,8 +365,43 @@ func (s *Server) handle(c net.Conn) {
 			return
 		case "NOOP", "RSET":
 			say("250 2.0.0 OK")
+		case "MAIL", "RCPT":
+			if !b.AcceptMail {
+				say("502 5.5.2 Command not implemented")
+				continue
+			}
+			say("250 2.1.0 Ok")
+		case "DATA":
+			if !b.AcceptMail {
+				say("502 5.5.2 Command not implemented")
+				continue
+			}
+			say("354 End data with <CR><LF>.<CR><LF>")
+			if !readData(r) {
+				return
+			}
+			s.received.Add(1)
+			say("250 2.0.0 Ok: queued")
 		default:
 			say("502 5.5.2 Command not implemented")
+		}
+	}
+}
+
+// maxData bounds a message the fleet takes.
+const maxData = 1 << 20
+
+// readData reads a message up to the line ".", at most maxData bytes.
+func readData(r *bufio.Reader) bool {
+	n := 0
+	for {
+		l, err := r.ReadString('\n')
+		n += len(l)
+		if err != nil || n > maxData {
+			return false
+		}
+		if strings.TrimRight(l, "\r\n") == "." {
+			return true
 		}
 	}
 }

@@ -170,6 +170,9 @@ func problems(r *audit.Result, tpl *templates.Set) ([]Problem, error) {
 		}
 		out = append(out, Problem{Host: r.Host, Issue: string(vd), Severity: r.VerdictSeverity(vd), Message: msg, Remedy: rem})
 	}
+	if f, ok := reports.PartnerDelivery(r); ok {
+		out = append(out, Problem{Host: r.Host, Issue: f.Check, Severity: f.Severity, Message: f.Message, Remedy: f.Remedy})
+	}
 	for _, f := range r.Findings {
 		if f.Severity.Level() < audit.Warning.Level() || f.Check == checkExpiry {
 			continue

@@ -130,6 +130,12 @@ func TestAssess(t *testing.T) {
 	movedRoot := expiredRoot
 	movedRoot.DeclaredBy = []string{"Moved"}
 	notProbed := result("Fabrikam", "fabrikam.example", false, "", []audit.Verdict{audit.NotProbed})
+	// Valid as audited, but our Postfix at secure defers: the certificate names only the provider.
+	hosted := valid("Hosted", cert("CN=mx.provider.example", "CN=Public CA", far))
+	hosted.Delivery = &audit.Delivery{Outcome: audit.Deferred, MTA: "Postfix", Policy: "secure", Source: "/etc/postfix/tls_policy:7",
+		Rule: "Postfix secure: Server certificate not verified: no name in the certificate matches nexthop:dot-nexthop (hosted.example, .hosted.example)"}
+	flows := valid("Flows", cert("CN=mx.flows.example", "CN=Public CA", far))
+	flows.Delivery = &audit.Delivery{Outcome: audit.DeliversUnauthenticated, MTA: "Postfix", Policy: "encrypt", Rule: "Postfix encrypt: mandatory TLS encryption"}
 	tests := []struct {
 		name     string
 		rows     []audit.Result
@@ -172,6 +178,9 @@ func TestAssess(t *testing.T) {
 		{"two rows of one partner: the problem of the second", []audit.Result{fa, fb}, nil, 30,
 			Failing, []string{"NameMismatch: " + audit.NameMismatch.PartnerRemedy()}, nil, nil, false},
 		{"a row not probed is left out", []audit.Result{fa, notProbed}, nil, 30, AllGood, nil, nil, nil, false},
+		{"our Postfix defers mail to a valid partner: the mail says which policy and what to change", []audit.Result{hosted}, nil, 30,
+			Failing, []string{"our-tls-policy: Please use a certificate from a public certification authority (or the one we trust for you) that names hosted.example or a name under it, and send its intermediate certificates with it."}, nil, nil, false},
+		{"mail flows under our policy: nothing to tell", []audit.Result{flows}, nil, 30, AllGood, nil, nil, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

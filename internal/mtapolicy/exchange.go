@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mxaudit/mxaudit/audit"
 )
 
 // TLSAuth is a send connector's TlsAuthLevel or an outbound connector's TlsSettings.
@@ -331,7 +333,7 @@ func (e *exEval) domainSecurity() Decision {
 	if ok, why := e.revocation("Domain Security"); !ok {
 		return e.deferred("%s", why)
 	}
-	if !coversDomain(in.Chain[0], in.NextHop) {
+	if !audit.CoversDomain(in.Chain[0], in.NextHop) {
 		return e.deferred("Domain Security: the certificate does not contain the domain %s, event 11015 (it names %s)", in.NextHop, listNames(in.Chain[0]))
 	}
 	return e.deliver(Delivers, "Domain Security: mutual TLS, the chain validates%s and the certificate contains the domain %s", e.revNote(), in.NextHop)

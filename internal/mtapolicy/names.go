@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"slices"
 	"strings"
 )
 
@@ -110,20 +109,6 @@ func exchangeMatch(c *x509.Certificate, domain string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// coversDomain reports whether c names domain or a name under it, in its
-// DNS names or its subject CN: Exchange Domain Security (event 11015), the
-// same rule as internal/verify's DomainMismatch.
-func coversDomain(c *x509.Certificate, domain string) bool {
-	d := norm(domain)
-	for _, n := range append(slices.Clone(c.DNSNames), c.Subject.CommonName) {
-		n = norm(n)
-		if n == d || strings.HasSuffix(n, "."+d) {
-			return true
-		}
-	}
-	return false
 }
 
 // digestFor returns the hash Postfix's smtp_tls_fingerprint_digest names.

@@ -134,6 +134,7 @@ type PostfixConfig struct {
 	DNSSupportLevel      string        // smtp_dns_support_level: dane needs "dnssec"
 	Anchors              *Anchors      // loaded smtp_tls_trust_anchor_file anchors
 	PolicyMaps           []string      // smtp_tls_policy_maps tables ("hash:/etc/postfix/tls_policy")
+	Port                 int           // smtp_tcp_port: the port the SMTP client connects to (25, "smtp")
 	MainCF               string        // the main.cf these settings were read from; "" when none was (then dane assumes DNSSEC lookups are on)
 }
 
@@ -150,6 +151,7 @@ func DefaultPostfixConfig() PostfixConfig {
 		MandatoryProtocols: ">=TLSv1",
 		CompatibilityLevel: "3.6",
 		QueueLifetime:      5 * 24 * time.Hour,
+		Port:               25,
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/mxaudit/mxaudit/internal/checks"
 	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/inventory"
+	"github.com/mxaudit/mxaudit/internal/inventory/formats"
+	"github.com/mxaudit/mxaudit/internal/mtapolicy"
 	"github.com/mxaudit/mxaudit/internal/revocation"
 	"github.com/mxaudit/mxaudit/internal/shard"
 	"github.com/mxaudit/mxaudit/internal/trust"
@@ -28,6 +30,7 @@ type Config struct {
 	Inventory string          // the inventory file; ignored when Partners is set
 	Partners  []audit.Partner // audit these instead of reading Inventory (mxaudit probe)
 	Strict    bool            // a bad inventory row aborts the run before any probe
+	MTA       MTA             // our own MTA's TLS policy: the inventory itself, or a CSV's policy column
 
 	Trust      trust.Options
 	Revocation revocation.Options
@@ -85,7 +88,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	if err := cfg.checkNames(); err != nil {
 		return nil, err
 	}
-	partners, invErrs, err := cfg.partners(log)
+	partners, invErrs, mta, err := cfg.partners(log)
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +109,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	res.Vantage, res.RunLabel, res.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
 	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
 	res.TrustErrors = tr.TrustErrors()
+	deliveryStage(cfg, res, partners, mta, tr, hist)
 	if !cfg.Checks.Disabled {
 		if err := checkStage(ctx, cfg.Checks, res, log); err != nil {
 			return res, err
@@ -130,19 +134,17 @@ func (cfg Config) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// partners returns the partners to audit: cfg.Partners, or the inventory's
-// rows. A run with no row left to audit is a usage error, never a run.
-func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, error) {
+// partners returns the partners to audit: cfg.Partners, or the
+// inventory's rows (a partner CSV, or our MTA's TLS policy), and our MTA's
+// policy when the inventory gives one. A run with no row left to audit is
+// a usage error, never a run.
+func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, *mtapolicy.MTA, error) {
 	if cfg.Partners != nil {
-		return cfg.Partners, nil, nil
+		return cfg.Partners, nil, nil, nil
 	}
-	f, err := inventory.Load(cfg.Inventory)
+	partners, invErrs, mta, err := cfg.readInventory(log)
 	if err != nil {
-		return nil, nil, &UsageError{Err: err}
-	}
-	partners, invErrs := f.Partners, f.Errors
-	if f.Encoding != inventory.EncodingUTF8 {
-		log.Warn("inventory is not UTF-8: read as "+f.Encoding+" (as Excel saves CSV); save it as CSV UTF-8 to be sure", "file", cfg.Inventory)
+		return nil, nil, nil, &UsageError{Err: err}
 	}
 	for _, e := range invErrs {
 		cfg.problem(e.Error())
@@ -152,13 +154,36 @@ func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.Inventory
 	}
 	switch {
 	case len(invErrs) > 0 && cfg.Strict:
-		return nil, nil, &UsageError{Err: fmt.Errorf("%s: %d bad rows; nothing probed (--strict)", cfg.Inventory, len(invErrs))}
+		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: %d bad rows; nothing probed (--strict)", cfg.Inventory, len(invErrs))}
 	case len(partners) == 0 && len(invErrs) > 0:
-		return nil, nil, &UsageError{Err: fmt.Errorf("%s: no row could be read (%d bad rows); nothing probed and nothing recorded", cfg.Inventory, len(invErrs))}
+		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: no row could be read (%d bad rows); nothing probed and nothing recorded", cfg.Inventory, len(invErrs))}
 	case len(partners) == 0:
-		return nil, nil, &UsageError{Err: fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)}
+		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)}
 	}
-	return cfg.slice(partners, invErrs, log)
+	partners, invErrs, err = cfg.slice(partners, invErrs, log)
+	return partners, invErrs, mta, err
+}
+
+// readInventory reads the inventory file in its format: a partner CSV
+// (whose policy column, if any, is our MTA's policy) or an MTA's own file.
+func (cfg Config) readInventory(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, *mtapolicy.MTA, error) {
+	format, err := cfg.inventoryFormat()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if format != formats.Unknown && format != formats.PartnerCSV {
+		m, partners, errs, err := cfg.mtaInventory(format, log)
+		return partners, errs, m, err
+	}
+	f, err := inventory.Load(cfg.Inventory)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if f.Encoding != inventory.EncodingUTF8 {
+		log.Warn("inventory is not UTF-8: read as "+f.Encoding+" (as Excel saves CSV); save it as CSV UTF-8 to be sure", "file", cfg.Inventory)
+	}
+	m, errs, err := cfg.columnPolicy(f.Partners)
+	return f.Partners, append(f.Errors, errs...), m, err
 }
 
 // slice keeps the rows of cfg.Shard. Shard 0 alone keeps the inventory's

@@ -30,7 +30,7 @@ func TestShardSlices(t *testing.T) {
 	empty := 0
 	for k := range n {
 		cfg := Config{Inventory: inv, Shard: shard.Spec{K: k, N: n}}
-		ps, errs, err := cfg.partners(slog.New(slog.DiscardHandler))
+		ps, errs, _, err := cfg.partners(slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatalf("shard %d/%d: %v", k, n, err)
 		}

@@ -90,7 +90,7 @@ func Verify(in Input, opts Options) Outcome {
 		checkTime(&o, c, role(i), now)
 	}
 	checkName(&o, leaf, in.Host)
-	if in.Enforced && in.Domain != "" && !coversDomain(leaf, in.Domain) {
+	if in.Enforced && in.Domain != "" && !audit.CoversDomain(leaf, in.Domain) {
 		o.add(audit.DomainMismatch, "the certificate names %s, not the partner's domain %s nor a name under it", names(leaf), in.Domain)
 	}
 	th := opts.Thresholds
@@ -166,19 +166,6 @@ func names(c *x509.Certificate) string {
 		return "no names"
 	}
 	return strings.Join(ns, ", ")
-}
-
-// coversDomain reports whether c names domain or a name under it, in its
-// DNS names or (as Exchange also looks there) its subject CN.
-func coversDomain(c *x509.Certificate, domain string) bool {
-	d := strings.ToLower(strings.TrimSuffix(domain, "."))
-	for _, n := range append(slices.Clone(c.DNSNames), c.Subject.CommonName) {
-		n = strings.ToLower(strings.TrimSuffix(n, "."))
-		if n == d || strings.HasSuffix(n, "."+d) {
-			return true
-		}
-	}
-	return false
 }
 
 func weakSig(a x509.SignatureAlgorithm) bool {

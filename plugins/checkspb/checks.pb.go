@@ -856,6 +856,7 @@ type Result struct {
 	Targets        []*Target `protobuf:"bytes,20,rep,name=targets,proto3" json:"targets,omitempty"`
 	TargetsFailing int32     `protobuf:"varint,21,opt,name=targets_failing,json=targetsFailing,proto3" json:"targets_failing,omitempty"` // targets with a problem
 	NotTested      []string  `protobuf:"bytes,22,rep,name=not_tested,json=notTested,proto3" json:"not_tested,omitempty"`                 // addresses of a family the scanner cannot reach
+	Delivery       *Delivery `protobuf:"bytes,23,opt,name=delivery,proto3" json:"delivery,omitempty"`                                    // what our MTA does with mail for the partner (its worst target's)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1044,6 +1045,131 @@ func (x *Result) GetNotTested() []string {
 	return nil
 }
 
+func (x *Result) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+// Delivery is what our own MTA does with mail for a target under its TLS
+// policy, and the rule that decided (audit.Delivery).
+type Delivery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Outcome       string                 `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`                                 // "delivers", "delivers-unauthenticated", "deferred", "bounces", "undetermined"
+	Mta           string                 `protobuf:"bytes,2,opt,name=mta,proto3" json:"mta,omitempty"`                                         // "Postfix", "Exchange Server", "Exchange Online"
+	Policy        string                 `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`                                   // the setting that applied
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`                                   // file:line of that setting
+	Rule          string                 `protobuf:"bytes,5,opt,name=rule,proto3" json:"rule,omitempty"`                                       // the rule that decided, in the MTA's words
+	Clear         bool                   `protobuf:"varint,6,opt,name=clear,proto3" json:"clear,omitempty"`                                    // the message goes without TLS
+	Target        string                 `protobuf:"bytes,7,opt,name=target,proto3" json:"target,omitempty"`                                   // on a partner: the target that decided
+	WhatIfPolicy  string                 `protobuf:"bytes,8,opt,name=what_if_policy,json=whatIfPolicy,proto3" json:"what_if_policy,omitempty"` // the tightened policy of --what-if-level / --what-if-domain-secure
+	WhatIfOutcome string                 `protobuf:"bytes,9,opt,name=what_if_outcome,json=whatIfOutcome,proto3" json:"what_if_outcome,omitempty"`
+	WhatIfRule    string                 `protobuf:"bytes,10,opt,name=what_if_rule,json=whatIfRule,proto3" json:"what_if_rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_checks_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_checks_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_checks_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Delivery) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Delivery) GetMta() string {
+	if x != nil {
+		return x.Mta
+	}
+	return ""
+}
+
+func (x *Delivery) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *Delivery) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Delivery) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Delivery) GetClear() bool {
+	if x != nil {
+		return x.Clear
+	}
+	return false
+}
+
+func (x *Delivery) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Delivery) GetWhatIfPolicy() string {
+	if x != nil {
+		return x.WhatIfPolicy
+	}
+	return ""
+}
+
+func (x *Delivery) GetWhatIfOutcome() string {
+	if x != nil {
+		return x.WhatIfOutcome
+	}
+	return ""
+}
+
+func (x *Delivery) GetWhatIfRule() string {
+	if x != nil {
+		return x.WhatIfRule
+	}
+	return ""
+}
+
 // Completion is how a PartialChain was completed from the AIA caIssuers
 // URLs, as Windows does (audit.Completion); the aia check words it.
 type Completion struct {
@@ -1061,7 +1187,7 @@ type Completion struct {
 
 func (x *Completion) Reset() {
 	*x = Completion{}
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1199,7 @@ func (x *Completion) String() string {
 func (*Completion) ProtoMessage() {}
 
 func (x *Completion) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[14]
+	mi := &file_checks_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1212,7 @@ func (x *Completion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Completion.ProtoReflect.Descriptor instead.
 func (*Completion) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{14}
+	return file_checks_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Completion) GetLastSent() string {
@@ -1167,13 +1293,14 @@ type Target struct {
 	Certificates  []*CertAudit           `protobuf:"bytes,24,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	SharedWith    string                 `protobuf:"bytes,25,opt,name=shared_with,json=sharedWith,proto3" json:"shared_with,omitempty"`
 	Completion    *Completion            `protobuf:"bytes,26,opt,name=completion,proto3" json:"completion,omitempty"` // how Windows would complete this target's PartialChain from AIA
+	Delivery      *Delivery              `protobuf:"bytes,27,opt,name=delivery,proto3" json:"delivery,omitempty"`     // what our MTA does with mail for this target
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1312,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[15]
+	mi := &file_checks_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1325,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{15}
+	return file_checks_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Target) GetLine() int32 {
@@ -1383,6 +1510,13 @@ func (x *Target) GetCompletion() *Completion {
 	return nil
 }
 
+func (x *Target) GetDelivery() *Delivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
 // CertAudit is the audit of the chain a server presents for one key type (audit.CertAudit).
 type CertAudit struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1399,7 +1533,7 @@ type CertAudit struct {
 
 func (x *CertAudit) Reset() {
 	*x = CertAudit{}
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1545,7 @@ func (x *CertAudit) String() string {
 func (*CertAudit) ProtoMessage() {}
 
 func (x *CertAudit) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[16]
+	mi := &file_checks_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1558,7 @@ func (x *CertAudit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertAudit.ProtoReflect.Descriptor instead.
 func (*CertAudit) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{16}
+	return file_checks_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CertAudit) GetKeyType() string {
@@ -1498,7 +1632,7 @@ type Partner struct {
 
 func (x *Partner) Reset() {
 	*x = Partner{}
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1644,7 @@ func (x *Partner) String() string {
 func (*Partner) ProtoMessage() {}
 
 func (x *Partner) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[17]
+	mi := &file_checks_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1657,7 @@ func (x *Partner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Partner.ProtoReflect.Descriptor instead.
 func (*Partner) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{17}
+	return file_checks_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Partner) GetLine() int32 {
@@ -1637,7 +1771,7 @@ type Root struct {
 
 func (x *Root) Reset() {
 	*x = Root{}
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1783,7 @@ func (x *Root) String() string {
 func (*Root) ProtoMessage() {}
 
 func (x *Root) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[18]
+	mi := &file_checks_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1796,7 @@ func (x *Root) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Root.ProtoReflect.Descriptor instead.
 func (*Root) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{18}
+	return file_checks_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Root) GetStore() string {
@@ -1721,7 +1855,7 @@ type Cert struct {
 
 func (x *Cert) Reset() {
 	*x = Cert{}
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1867,7 @@ func (x *Cert) String() string {
 func (*Cert) ProtoMessage() {}
 
 func (x *Cert) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[19]
+	mi := &file_checks_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1880,7 @@ func (x *Cert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cert.ProtoReflect.Descriptor instead.
 func (*Cert) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{19}
+	return file_checks_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Cert) GetDer() []byte {
@@ -1851,7 +1985,7 @@ type SMTP struct {
 
 func (x *SMTP) Reset() {
 	*x = SMTP{}
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +1997,7 @@ func (x *SMTP) String() string {
 func (*SMTP) ProtoMessage() {}
 
 func (x *SMTP) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[20]
+	mi := &file_checks_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2010,7 @@ func (x *SMTP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMTP.ProtoReflect.Descriptor instead.
 func (*SMTP) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{20}
+	return file_checks_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SMTP) GetGreeting() []string {
@@ -1964,7 +2098,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1976,7 +2110,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[21]
+	mi := &file_checks_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1989,7 +2123,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{21}
+	return file_checks_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Revocation) GetMethod() string {
@@ -2059,7 +2193,7 @@ type CertRevocation struct {
 
 func (x *CertRevocation) Reset() {
 	*x = CertRevocation{}
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2205,7 @@ func (x *CertRevocation) String() string {
 func (*CertRevocation) ProtoMessage() {}
 
 func (x *CertRevocation) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[22]
+	mi := &file_checks_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2218,7 @@ func (x *CertRevocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CertRevocation.ProtoReflect.Descriptor instead.
 func (*CertRevocation) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{22}
+	return file_checks_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CertRevocation) GetSubject() string {
@@ -2170,7 +2304,7 @@ type PrivateRoot struct {
 
 func (x *PrivateRoot) Reset() {
 	*x = PrivateRoot{}
-	mi := &file_checks_proto_msgTypes[23]
+	mi := &file_checks_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2316,7 @@ func (x *PrivateRoot) String() string {
 func (*PrivateRoot) ProtoMessage() {}
 
 func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_checks_proto_msgTypes[23]
+	mi := &file_checks_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2329,7 @@ func (x *PrivateRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrivateRoot.ProtoReflect.Descriptor instead.
 func (*PrivateRoot) Descriptor() ([]byte, []int) {
-	return file_checks_proto_rawDescGZIP(), []int{23}
+	return file_checks_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PrivateRoot) GetFile() string {
@@ -2336,7 +2470,7 @@ const file_checks_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\rH\x00R\x06result\x12#\n" +
 	"\fprivate_root\x18\x06 \x01(\rH\x00R\vprivateRoot\x12\x18\n" +
 	"\apartner\x18\a \x01(\tR\apartnerB\b\n" +
-	"\x06target\"\xb0\b\n" +
+	"\x06target\"\xe9\b\n" +
 	"\x06Result\x124\n" +
 	"\apartner\x18\x01 \x01(\v2\x1a.mxaudit.checks.v1.PartnerR\apartner\x12\x18\n" +
 	"\averdict\x18\x02 \x01(\tR\averdict\x12\x1a\n" +
@@ -2369,14 +2503,28 @@ const file_checks_proto_rawDesc = "" +
 	"\atargets\x18\x14 \x03(\v2\x19.mxaudit.checks.v1.TargetR\atargets\x12'\n" +
 	"\x0ftargets_failing\x18\x15 \x01(\x05R\x0etargetsFailing\x12\x1d\n" +
 	"\n" +
-	"not_tested\x18\x16 \x03(\tR\tnotTested\x1a:\n" +
+	"not_tested\x18\x16 \x03(\tR\tnotTested\x127\n" +
+	"\bdelivery\x18\x17 \x01(\v2\x1b.mxaudit.checks.v1.DeliveryR\bdelivery\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"CasesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x98\x02\n" +
+	"\bDelivery\x12\x18\n" +
+	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x10\n" +
+	"\x03mta\x18\x02 \x01(\tR\x03mta\x12\x16\n" +
+	"\x06policy\x18\x03 \x01(\tR\x06policy\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x12\n" +
+	"\x04rule\x18\x05 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05clear\x18\x06 \x01(\bR\x05clear\x12\x16\n" +
+	"\x06target\x18\a \x01(\tR\x06target\x12$\n" +
+	"\x0ewhat_if_policy\x18\b \x01(\tR\fwhatIfPolicy\x12&\n" +
+	"\x0fwhat_if_outcome\x18\t \x01(\tR\rwhatIfOutcome\x12 \n" +
+	"\fwhat_if_rule\x18\n" +
+	" \x01(\tR\n" +
+	"whatIfRule\"\xb9\x01\n" +
 	"\n" +
 	"Completion\x12\x1b\n" +
 	"\tlast_sent\x18\x01 \x01(\tR\blastSent\x12\x18\n" +
@@ -2385,7 +2533,7 @@ const file_checks_proto_rawDesc = "" +
 	"\afetched\x18\x04 \x03(\tR\afetched\x12\x12\n" +
 	"\x04urls\x18\x05 \x03(\tR\x04urls\x12\x18\n" +
 	"\aoffline\x18\x06 \x01(\bR\aoffline\x12\x16\n" +
-	"\x06reason\x18\a \x01(\tR\x06reason\"\x8f\b\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\"\xc8\b\n" +
 	"\x06Target\x12\x12\n" +
 	"\x04line\x18\x01 \x01(\x05R\x04line\x12\x0e\n" +
 	"\x02mx\x18\x02 \x01(\tR\x02mx\x12\x1e\n" +
@@ -2423,7 +2571,8 @@ const file_checks_proto_rawDesc = "" +
 	"sharedWith\x12=\n" +
 	"\n" +
 	"completion\x18\x1a \x01(\v2\x1d.mxaudit.checks.v1.CompletionR\n" +
-	"completion\x1a:\n" +
+	"completion\x127\n" +
+	"\bdelivery\x18\x1b \x01(\v2\x1b.mxaudit.checks.v1.DeliveryR\bdelivery\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -2558,7 +2707,7 @@ func file_checks_proto_rawDescGZIP() []byte {
 	return file_checks_proto_rawDescData
 }
 
-var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_checks_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_checks_proto_goTypes = []any{
 	(*DescribeRequest)(nil),       // 0: mxaudit.checks.v1.DescribeRequest
 	(*DescribeResponse)(nil),      // 1: mxaudit.checks.v1.DescribeResponse
@@ -2574,81 +2723,84 @@ var file_checks_proto_goTypes = []any{
 	(*CheckError)(nil),            // 11: mxaudit.checks.v1.CheckError
 	(*Finding)(nil),               // 12: mxaudit.checks.v1.Finding
 	(*Result)(nil),                // 13: mxaudit.checks.v1.Result
-	(*Completion)(nil),            // 14: mxaudit.checks.v1.Completion
-	(*Target)(nil),                // 15: mxaudit.checks.v1.Target
-	(*CertAudit)(nil),             // 16: mxaudit.checks.v1.CertAudit
-	(*Partner)(nil),               // 17: mxaudit.checks.v1.Partner
-	(*Root)(nil),                  // 18: mxaudit.checks.v1.Root
-	(*Cert)(nil),                  // 19: mxaudit.checks.v1.Cert
-	(*SMTP)(nil),                  // 20: mxaudit.checks.v1.SMTP
-	(*Revocation)(nil),            // 21: mxaudit.checks.v1.Revocation
-	(*CertRevocation)(nil),        // 22: mxaudit.checks.v1.CertRevocation
-	(*PrivateRoot)(nil),           // 23: mxaudit.checks.v1.PrivateRoot
-	nil,                           // 24: mxaudit.checks.v1.Result.DetailsEntry
-	nil,                           // 25: mxaudit.checks.v1.Result.CasesEntry
-	nil,                           // 26: mxaudit.checks.v1.Target.DetailsEntry
-	nil,                           // 27: mxaudit.checks.v1.Target.CasesEntry
-	nil,                           // 28: mxaudit.checks.v1.CertAudit.DetailsEntry
-	nil,                           // 29: mxaudit.checks.v1.Partner.ExtraEntry
-	nil,                           // 30: mxaudit.checks.v1.SMTP.TimingsMsEntry
-	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
+	(*Delivery)(nil),              // 14: mxaudit.checks.v1.Delivery
+	(*Completion)(nil),            // 15: mxaudit.checks.v1.Completion
+	(*Target)(nil),                // 16: mxaudit.checks.v1.Target
+	(*CertAudit)(nil),             // 17: mxaudit.checks.v1.CertAudit
+	(*Partner)(nil),               // 18: mxaudit.checks.v1.Partner
+	(*Root)(nil),                  // 19: mxaudit.checks.v1.Root
+	(*Cert)(nil),                  // 20: mxaudit.checks.v1.Cert
+	(*SMTP)(nil),                  // 21: mxaudit.checks.v1.SMTP
+	(*Revocation)(nil),            // 22: mxaudit.checks.v1.Revocation
+	(*CertRevocation)(nil),        // 23: mxaudit.checks.v1.CertRevocation
+	(*PrivateRoot)(nil),           // 24: mxaudit.checks.v1.PrivateRoot
+	nil,                           // 25: mxaudit.checks.v1.Result.DetailsEntry
+	nil,                           // 26: mxaudit.checks.v1.Result.CasesEntry
+	nil,                           // 27: mxaudit.checks.v1.Target.DetailsEntry
+	nil,                           // 28: mxaudit.checks.v1.Target.CasesEntry
+	nil,                           // 29: mxaudit.checks.v1.CertAudit.DetailsEntry
+	nil,                           // 30: mxaudit.checks.v1.Partner.ExtraEntry
+	nil,                           // 31: mxaudit.checks.v1.SMTP.TimingsMsEntry
+	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
 }
 var file_checks_proto_depIdxs = []int32{
 	2,  // 0: mxaudit.checks.v1.DescribeResponse.checks:type_name -> mxaudit.checks.v1.CheckInfo
 	3,  // 1: mxaudit.checks.v1.CheckInfo.config:type_name -> mxaudit.checks.v1.ConfigKey
 	5,  // 2: mxaudit.checks.v1.ConfigureRequest.checks:type_name -> mxaudit.checks.v1.CheckConfig
 	6,  // 3: mxaudit.checks.v1.CheckConfig.settings:type_name -> mxaudit.checks.v1.Setting
-	31, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
+	32, // 4: mxaudit.checks.v1.CheckRequest.now:type_name -> google.protobuf.Timestamp
 	13, // 5: mxaudit.checks.v1.CheckRequest.results:type_name -> mxaudit.checks.v1.Result
-	23, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
+	24, // 6: mxaudit.checks.v1.CheckRequest.private_roots:type_name -> mxaudit.checks.v1.PrivateRoot
 	9,  // 7: mxaudit.checks.v1.CheckRequest.thresholds:type_name -> mxaudit.checks.v1.Thresholds
 	12, // 8: mxaudit.checks.v1.CheckResponse.findings:type_name -> mxaudit.checks.v1.Finding
 	11, // 9: mxaudit.checks.v1.CheckResponse.errors:type_name -> mxaudit.checks.v1.CheckError
-	17, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
-	24, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
-	18, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
-	19, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
-	20, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
-	21, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
+	18, // 10: mxaudit.checks.v1.Result.partner:type_name -> mxaudit.checks.v1.Partner
+	25, // 11: mxaudit.checks.v1.Result.details:type_name -> mxaudit.checks.v1.Result.DetailsEntry
+	19, // 12: mxaudit.checks.v1.Result.root:type_name -> mxaudit.checks.v1.Root
+	20, // 13: mxaudit.checks.v1.Result.chain:type_name -> mxaudit.checks.v1.Cert
+	21, // 14: mxaudit.checks.v1.Result.smtp:type_name -> mxaudit.checks.v1.SMTP
+	22, // 15: mxaudit.checks.v1.Result.revocation:type_name -> mxaudit.checks.v1.Revocation
 	12, // 16: mxaudit.checks.v1.Result.findings:type_name -> mxaudit.checks.v1.Finding
-	16, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	25, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
-	14, // 19: mxaudit.checks.v1.Result.completion:type_name -> mxaudit.checks.v1.Completion
-	15, // 20: mxaudit.checks.v1.Result.targets:type_name -> mxaudit.checks.v1.Target
-	26, // 21: mxaudit.checks.v1.Target.details:type_name -> mxaudit.checks.v1.Target.DetailsEntry
-	27, // 22: mxaudit.checks.v1.Target.cases:type_name -> mxaudit.checks.v1.Target.CasesEntry
-	18, // 23: mxaudit.checks.v1.Target.root:type_name -> mxaudit.checks.v1.Root
-	19, // 24: mxaudit.checks.v1.Target.chain:type_name -> mxaudit.checks.v1.Cert
-	20, // 25: mxaudit.checks.v1.Target.smtp:type_name -> mxaudit.checks.v1.SMTP
-	21, // 26: mxaudit.checks.v1.Target.revocation:type_name -> mxaudit.checks.v1.Revocation
-	16, // 27: mxaudit.checks.v1.Target.certificates:type_name -> mxaudit.checks.v1.CertAudit
-	14, // 28: mxaudit.checks.v1.Target.completion:type_name -> mxaudit.checks.v1.Completion
-	19, // 29: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
-	28, // 30: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
-	18, // 31: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
-	29, // 32: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
-	31, // 33: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
-	31, // 34: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
-	31, // 35: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
-	30, // 36: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
-	31, // 37: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
-	31, // 38: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
-	22, // 39: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
-	31, // 40: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
-	31, // 41: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
-	31, // 42: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
-	31, // 43: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 44: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
-	4,  // 45: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
-	8,  // 46: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
-	1,  // 47: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
-	7,  // 48: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
-	10, // 49: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
-	47, // [47:50] is the sub-list for method output_type
-	44, // [44:47] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	17, // 17: mxaudit.checks.v1.Result.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	26, // 18: mxaudit.checks.v1.Result.cases:type_name -> mxaudit.checks.v1.Result.CasesEntry
+	15, // 19: mxaudit.checks.v1.Result.completion:type_name -> mxaudit.checks.v1.Completion
+	16, // 20: mxaudit.checks.v1.Result.targets:type_name -> mxaudit.checks.v1.Target
+	14, // 21: mxaudit.checks.v1.Result.delivery:type_name -> mxaudit.checks.v1.Delivery
+	27, // 22: mxaudit.checks.v1.Target.details:type_name -> mxaudit.checks.v1.Target.DetailsEntry
+	28, // 23: mxaudit.checks.v1.Target.cases:type_name -> mxaudit.checks.v1.Target.CasesEntry
+	19, // 24: mxaudit.checks.v1.Target.root:type_name -> mxaudit.checks.v1.Root
+	20, // 25: mxaudit.checks.v1.Target.chain:type_name -> mxaudit.checks.v1.Cert
+	21, // 26: mxaudit.checks.v1.Target.smtp:type_name -> mxaudit.checks.v1.SMTP
+	22, // 27: mxaudit.checks.v1.Target.revocation:type_name -> mxaudit.checks.v1.Revocation
+	17, // 28: mxaudit.checks.v1.Target.certificates:type_name -> mxaudit.checks.v1.CertAudit
+	15, // 29: mxaudit.checks.v1.Target.completion:type_name -> mxaudit.checks.v1.Completion
+	14, // 30: mxaudit.checks.v1.Target.delivery:type_name -> mxaudit.checks.v1.Delivery
+	20, // 31: mxaudit.checks.v1.CertAudit.chain:type_name -> mxaudit.checks.v1.Cert
+	29, // 32: mxaudit.checks.v1.CertAudit.details:type_name -> mxaudit.checks.v1.CertAudit.DetailsEntry
+	19, // 33: mxaudit.checks.v1.CertAudit.root:type_name -> mxaudit.checks.v1.Root
+	30, // 34: mxaudit.checks.v1.Partner.extra:type_name -> mxaudit.checks.v1.Partner.ExtraEntry
+	32, // 35: mxaudit.checks.v1.Root.not_after:type_name -> google.protobuf.Timestamp
+	32, // 36: mxaudit.checks.v1.Cert.not_before:type_name -> google.protobuf.Timestamp
+	32, // 37: mxaudit.checks.v1.Cert.not_after:type_name -> google.protobuf.Timestamp
+	31, // 38: mxaudit.checks.v1.SMTP.timings_ms:type_name -> mxaudit.checks.v1.SMTP.TimingsMsEntry
+	32, // 39: mxaudit.checks.v1.Revocation.revoked_at:type_name -> google.protobuf.Timestamp
+	32, // 40: mxaudit.checks.v1.Revocation.next_update:type_name -> google.protobuf.Timestamp
+	23, // 41: mxaudit.checks.v1.Revocation.certs:type_name -> mxaudit.checks.v1.CertRevocation
+	32, // 42: mxaudit.checks.v1.CertRevocation.revoked_at:type_name -> google.protobuf.Timestamp
+	32, // 43: mxaudit.checks.v1.CertRevocation.next_update:type_name -> google.protobuf.Timestamp
+	32, // 44: mxaudit.checks.v1.PrivateRoot.not_before:type_name -> google.protobuf.Timestamp
+	32, // 45: mxaudit.checks.v1.PrivateRoot.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 46: mxaudit.checks.v1.Checks.Describe:input_type -> mxaudit.checks.v1.DescribeRequest
+	4,  // 47: mxaudit.checks.v1.Checks.Configure:input_type -> mxaudit.checks.v1.ConfigureRequest
+	8,  // 48: mxaudit.checks.v1.Checks.Check:input_type -> mxaudit.checks.v1.CheckRequest
+	1,  // 49: mxaudit.checks.v1.Checks.Describe:output_type -> mxaudit.checks.v1.DescribeResponse
+	7,  // 50: mxaudit.checks.v1.Checks.Configure:output_type -> mxaudit.checks.v1.ConfigureResponse
+	10, // 51: mxaudit.checks.v1.Checks.Check:output_type -> mxaudit.checks.v1.CheckResponse
+	49, // [49:52] is the sub-list for method output_type
+	46, // [46:49] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_checks_proto_init() }
@@ -2666,7 +2818,7 @@ func file_checks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_checks_proto_rawDesc), len(file_checks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -73,6 +73,7 @@ func EncodeResult(r *audit.Result) *Result {
 	}
 	out.Completion = encodeCompletion(r.Completion)
 	out.TargetsFailing, out.NotTested = int32(r.TargetsFailing), r.NotTested
+	out.Delivery = encodeDelivery(r.Delivery)
 	for _, f := range r.Findings {
 		out.Findings = append(out.Findings, &Finding{
 			Check: f.Check, Severity: string(f.Severity), Message: f.Message, Remedy: f.Remedy,
@@ -116,6 +117,7 @@ func DecodeResult(in *Result) audit.Result {
 		r.Targets = append(r.Targets, decodeTarget(t))
 	}
 	r.TargetsFailing, r.NotTested = int(in.TargetsFailing), in.NotTested
+	r.Delivery = decodeDelivery(in.GetDelivery())
 	r.SharedWith = in.SharedWith
 	for _, f := range in.Findings {
 		r.Findings = append(r.Findings, audit.Finding{
@@ -240,6 +242,7 @@ func encodeTarget(t *audit.TargetResult) *Target {
 		Chain: encodeChain(t.Chain), TlsVersion: t.TLSVersion, Cipher: t.Cipher, Error: t.Error, DurationMs: t.DurationMS,
 		Smtp: encodeSMTP(t.SMTP), OcspStaple: t.OCSPStaple, Revocation: encodeRevocation(t.Revocation),
 		Certificates: encodeCertAudits(t.Certificates), SharedWith: t.SharedWith, Completion: encodeCompletion(t.Completion),
+		Delivery: encodeDelivery(t.Delivery),
 	}
 }
 
@@ -252,7 +255,7 @@ func decodeTarget(in *Target) audit.TargetResult {
 		Remedy: in.Remedy, Chain: decodeChain(in.Chain), TLSVersion: in.TlsVersion, Cipher: in.Cipher, Error: in.Error,
 		DurationMS: in.DurationMs, SMTP: decodeSMTP(in.GetSmtp()), OCSPStaple: in.OcspStaple,
 		Revocation: decodeRevocation(in.GetRevocation()), Certificates: decodeCertAudits(in.Certificates), SharedWith: in.SharedWith,
-		Completion: decodeCompletion(in.GetCompletion()),
+		Completion: decodeCompletion(in.GetCompletion()), Delivery: decodeDelivery(in.GetDelivery()),
 	}
 	for _, v := range in.Verdicts {
 		t.Verdicts = append(t.Verdicts, audit.Verdict(v))
@@ -368,4 +371,20 @@ func DecodeThresholds(in *Thresholds) audit.Thresholds {
 		ExpiryWarningDays: int(in.ExpiryWarningDays), ExpiryErrorDays: int(in.ExpiryErrorDays),
 		RootExpiringDays: int(in.RootExpiringDays),
 	}
+}
+
+func encodeDelivery(d *audit.Delivery) *Delivery {
+	if d == nil {
+		return nil
+	}
+	return &Delivery{Outcome: d.Outcome, Mta: d.MTA, Policy: d.Policy, Source: d.Source, Rule: d.Rule, Clear: d.Clear,
+		Target: d.Target, WhatIfPolicy: d.WhatIfPolicy, WhatIfOutcome: d.WhatIfOutcome, WhatIfRule: d.WhatIfRule}
+}
+
+func decodeDelivery(d *Delivery) *audit.Delivery {
+	if d == nil {
+		return nil
+	}
+	return &audit.Delivery{Outcome: d.Outcome, MTA: d.Mta, Policy: d.Policy, Source: d.Source, Rule: d.Rule, Clear: d.Clear,
+		Target: d.Target, WhatIfPolicy: d.WhatIfPolicy, WhatIfOutcome: d.WhatIfOutcome, WhatIfRule: d.WhatIfRule}
 }

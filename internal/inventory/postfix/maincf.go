@@ -237,6 +237,13 @@ func (m *MainCF) Config() (mtapolicy.PostfixConfig, []audit.InventoryError) {
 			c.SecurityLevel = mtapolicy.LevelMay
 		}
 	}
+	if v, set := get("smtp_tcp_port"); set && v != "" && v != "smtp" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 65535 {
+			bad("smtp_tcp_port", "%q is not a port number (or smtp)", v)
+		} else {
+			c.Port = n
+		}
+	}
 	if v, set := get("smtp_tls_verify_cert_match"); set {
 		c.VerifyCertMatch = listSplit(v, ":")
 	}
