@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/x509"
@@ -434,6 +435,71 @@ func WriteFileAtomic(path string, data []byte) error {
 		f.Close()
 		os.Remove(tmp)
 		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// WriteResultsStream writes results.json atomically as WriteResults does,
+// byte for byte, with the partners taken one at a time from each (in the
+// order it gives them) instead of from r.Partners: a run's results are
+// never all in memory at once.
+func WriteResultsStream(path string, r *Results, each func(fn func(*Result) error) error) error {
+	head := *r
+	head.Partners = []Result{}
+	b, err := json.MarshalIndent(&head, "", "  ")
+	if err != nil {
+		return err
+	}
+	const empty = "\n  \"partners\": [],\n"
+	at := strings.Index(string(b), empty)
+	if at < 0 {
+		return fmt.Errorf("results.json: no partners field in the document")
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error { f.Close(); os.Remove(tmp); return err }
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.Write(b[:at])
+	w.WriteString("\n  \"partners\": [")
+	n := 0
+	err = each(func(p *Result) error {
+		pb, err := json.MarshalIndent(p, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("partner %s: %w", p.Name, err)
+		}
+		if n > 0 {
+			w.WriteByte(',')
+		}
+		w.WriteString("\n    ")
+		_, err = w.Write(pb)
+		n++
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if n > 0 {
+		w.WriteString("\n  ")
+	}
+	w.WriteString("],\n")
+	w.Write(b[at+len(empty):])
+	w.WriteByte('\n')
+	if err := w.Flush(); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(tmp)

@@ -25,7 +25,7 @@ func (r *runner) results(interrupted bool) *audit.Results {
 	untested := map[string]int{}
 	for i := range r.partners {
 		res.Partners[i] = r.partner(i)
-		for _, w := range r.byName[i] {
+		for _, w := range r.rowsOf(i) {
 			if !w.done {
 				interrupted = true
 			}
@@ -60,8 +60,8 @@ func (r *runner) notes(untested map[string]int) []string {
 // partner assembles partner i: its rows' targets (the worst decides), or,
 // when none could be found, the verdict of its DNS.
 func (r *runner) partner(i int) audit.Result {
-	rows := r.byName[i]
-	res := audit.Result{Partner: r.partners[i], Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
+	rows := r.rowsOf(i)
+	res := audit.Result{Partner: *r.partners[i], Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
 	var contacts []string
 	for _, w := range rows {
 		res.Enforced = res.Enforced || w.p.Enforced

@@ -16,8 +16,10 @@ import (
 // row is one inventory row on its way through the run: the targets its
 // discovery found, and each target's result once its probe is done.
 type row struct {
-	partner int // index of the partner (by name) the row belongs to
-	p       audit.Partner
+	partner int            // index of the partner (by name) the row belongs to
+	idx     int            // index of the row in the inventory
+	jobs    []*job         // cands[k]'s probe, once handed to it
+	p       *audit.Partner // the inventory's row, never changed
 	cands   []candidate
 	targets []audit.TargetResult // cands[k]'s result; an empty Verdict until probed
 	// verdict and why: the row found nothing to probe (DNSError, NullMX), or "".
@@ -43,7 +45,7 @@ type candidate struct {
 // 5.1); a row with host and domain is checked against the domain's MX
 // (drift), whose hosts are audited too with FollowMX.
 func (r *runner) discover(ctx context.Context, w *row) {
-	p := w.p
+	p := *w.p
 	if p.Host == "" {
 		r.pub.start(ctx, p.Domain) // MTA-STS and TLS-RPT while the MX is looked up and probed
 	}
@@ -152,7 +154,7 @@ func (o Options) wants(a netip.Addr) bool {
 // lookupHost resolves a row's host with Options.Resolver (no DNS client
 // given): every address, IPv4 first.
 func (r *runner) lookupHost(ctx context.Context, w *row) {
-	p := w.p
+	p := *w.p
 	timeout := r.opts.Probe.ConnectTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -195,7 +197,7 @@ func boolInt(b bool) int {
 // host that is not among them is a finding, and with FollowMX the MX
 // hosts are audited too.
 func (r *runner) drift(ctx context.Context, w *row) {
-	p := w.p
+	p := *w.p
 	d := discovery.Domain(ctx, r.opts.DNS, p.Domain, p.Port, r.discoveryOptions())
 	f, ok := discovery.DriftFinding(d, p.Host, r.opts.FollowMX && len(d.Targets) > 0)
 	if !ok {

@@ -6,6 +6,7 @@
 package pipeline
 
 import (
+	"container/list"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -62,6 +63,12 @@ type Options struct {
 	// Published configures the check of the partners' published policies
 	// (DNSSEC, DANE, MTA-STS, TLS-RPT), which runs with DNS.
 	Published Published
+	// Emit, when set, receives each partner's result (i: its index in
+	// inventory order) as soon as it is complete, one call at a time and in
+	// any order, and the run lets go of it: ProbeAll then returns results
+	// without partners. Peak memory holds the probes under way, not the
+	// results done.
+	Emit func(i int, r audit.Result)
 }
 
 // DefaultPerProvider is the default of Options.PerProvider (--per-provider):
@@ -80,6 +87,8 @@ type job struct {
 	members  []member // the row targets this probe answers
 	obs      *probe.Observation
 	done     bool
+	owner    int           // the first partner in inventory order among the members
+	recent   *list.Element // in stream.recent while done and kept for rows to come
 }
 
 // member is target k of row w.
@@ -97,6 +106,9 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	r := &runner{opts: opts, jobs: map[audit.Target]*job{}, anchors: anchors(opts.PrivateRoots)}
 	r.group(rows)
 	r.pub = newPublished(opts)
+	if opts.Emit != nil {
+		r.stream = newStream(r, opts.Emit)
+	}
 	r.progress = newProgress(opts.Progress, 0)
 	r.sched = newScheduler(opts, func(j *job) { r.do(ctx, j) })
 
@@ -107,6 +119,10 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	go func() {
 		defer wg.Done()
 		r.discoverAll(ctx)
+		if r.stream != nil && ctx.Err() == nil {
+			r.stream.discovered.Store(true)
+			r.dropObservations()
+		}
 		r.sched.close()
 	}()
 	left := r.sched.loop(ctx)
@@ -114,6 +130,9 @@ func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Re
 	r.pending.Wait()
 	r.progress.finish()
 	interrupted := ctx.Err() != nil || len(left) > 0
+	if r.stream != nil {
+		return r.streamed(interrupted)
+	}
 	return r.results(interrupted)
 }
 
@@ -123,7 +142,8 @@ func (r *runner) discoverAll(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	sem := make(chan struct{}, r.opts.Concurrency)
-	for _, w := range r.rows {
+	for k := range r.rows {
+		w := r.row(k)
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -135,7 +155,13 @@ func (r *runner) discoverAll(ctx context.Context) {
 			r.discover(ctx, w)
 			if ctx.Err() == nil {
 				w.done = true
+				if r.stream == nil {
+					r.enqueue(ctx, w)
+					return
+				}
+				r.stream.targets(w)
 				r.enqueue(ctx, w)
+				r.rowFinished(w)
 			}
 		}()
 	}
@@ -175,9 +201,11 @@ func (o Options) withDefaults() Options {
 
 type runner struct {
 	opts     Options
-	rows     []*row
-	partners []audit.Partner // one per name: the first row of that name
-	byName   [][]*row        // each partner's rows, in inventory order
+	input    []audit.Partner  // the inventory's rows, never changed
+	rows     []*row           // input[k]'s row, made when its discovery starts (r.row)
+	partners []*audit.Partner // one per name: the first row of that name
+	byName   [][]int32        // each partner's rows (indexes of input), in inventory order
+	rowOf    []int32          // the partner of each row
 	mu       sync.Mutex
 	jobs     map[audit.Target]*job
 	sched    *scheduler
@@ -185,29 +213,63 @@ type runner struct {
 	anchors  []*x509.Certificate // the private roots, for links x509 refuses (see verify.Options.Anchors)
 	pub      *published          // the published-policies stage; nil when off
 	pending  sync.WaitGroup      // targets waiting for their published policies
+	stream   *stream             // when results are emitted as they complete (Options.Emit)
 }
 
-// group makes one partner of the rows of each name, in order of first appearance.
+// group makes one partner of the rows of each name, in order of first
+// appearance. Rows are grouped by sorting their indexes by name (8 bytes a
+// row for the while), not through a map of every name.
 func (r *runner) group(rows []audit.Partner) {
-	idx := map[string]int{}
-	for _, p := range rows {
-		i, ok := idx[p.Name]
-		if !ok {
-			i = len(r.partners)
-			idx[p.Name] = i
-			r.partners = append(r.partners, p)
-			r.byName = append(r.byName, nil)
-		}
-		w := &row{partner: i, p: p}
-		r.rows = append(r.rows, w)
-		r.byName[i] = append(r.byName[i], w)
+	r.input, r.rows, r.rowOf = rows, make([]*row, len(rows)), make([]int32, len(rows))
+	byName := make([]int32, len(rows))
+	for k := range byName {
+		byName[k] = int32(k)
 	}
+	slices.SortStableFunc(byName, func(a, b int32) int { return strings.Compare(rows[a].Name, rows[b].Name) })
+	first := make([]int32, len(rows)) // the first row of each row's name
+	for n, k := range byName {
+		if n > 0 && rows[byName[n-1]].Name == rows[k].Name {
+			first[k] = first[byName[n-1]]
+		} else {
+			first[k] = k
+		}
+	}
+	for k := range rows {
+		if f := int(first[k]); f != k {
+			i := r.rowOf[f]
+			r.rowOf[k] = i
+			r.byName[i] = append(r.byName[i], int32(k))
+			continue
+		}
+		r.rowOf[k] = int32(len(r.partners))
+		r.partners = append(r.partners, &rows[k])
+		r.byName = append(r.byName, []int32{int32(k)})
+	}
+}
+
+// row returns the row of input[k], made on first use: a row waiting for
+// its discovery costs a few bytes, not a row.
+func (r *runner) row(k int) *row {
+	if r.rows[k] == nil {
+		r.rows[k] = &row{partner: int(r.rowOf[k]), p: &r.input[k], idx: k}
+	}
+	return r.rows[k]
+}
+
+// rowsOf returns partner i's rows in inventory order.
+func (r *runner) rowsOf(i int) []*row {
+	out := make([]*row, len(r.byName[i]))
+	for n, k := range r.byName[i] {
+		out[n] = r.row(int(k))
+	}
+	return out
 }
 
 // enqueue hands the row's targets to their probes: a probe already asked
 // for (by this or another partner) is shared, and a probe already done
 // answers at once.
 func (r *runner) enqueue(ctx context.Context, w *row) {
+	w.jobs = make([]*job, len(w.cands))
 	for k, c := range w.cands {
 		m := member{w: w, k: k}
 		r.mu.Lock()
@@ -217,12 +279,19 @@ func (r *runner) enqueue(ctx context.Context, w *row) {
 			if h, _, err := net.SplitHostPort(ip); err == nil {
 				ip = h
 			}
-			j = &job{target: c.t, ip: ip, provider: c.provider}
+			j = &job{target: c.t, ip: ip, provider: c.provider, owner: w.partner}
 			r.jobs[c.t] = j
 		}
+		if ok && r.stream != nil {
+			r.stream.touch(j)
+		}
 		r.mu.Unlock()
+		w.jobs[k] = j
 		j.mu.Lock()
-		j.members = append(j.members, m)
+		if !j.done || r.stream == nil {
+			j.members = append(j.members, m)
+		}
+		j.owner = min(j.owner, w.partner)
 		obs, done := j.obs, j.done
 		j.mu.Unlock()
 		switch {
@@ -250,9 +319,51 @@ func (r *runner) do(ctx context.Context, j *job) {
 	j.mu.Lock()
 	j.obs, j.done = obs, true
 	ms := slices.Clone(j.members)
+	if r.stream != nil {
+		j.members = nil // a row joining now is answered at once
+	}
 	j.mu.Unlock()
 	for _, m := range ms {
 		r.answer(ctx, m, obs)
+	}
+	if r.stream != nil {
+		if r.stream.discovered.Load() {
+			r.forget(j) // no row can join this probe any more
+		} else {
+			r.keepDone(j)
+		}
+	}
+}
+
+// forget lets go of a done probe no row can join any more.
+func (r *runner) forget(j *job) {
+	r.mu.Lock()
+	delete(r.jobs, j.target)
+	if j.recent != nil {
+		r.stream.recent.Remove(j.recent)
+		j.recent = nil
+	}
+	r.mu.Unlock()
+	j.mu.Lock()
+	j.obs, j.members = nil, nil
+	j.mu.Unlock()
+}
+
+// dropObservations lets go, once every row is discovered, of the probes
+// done: no row can join them any more.
+func (r *runner) dropObservations() {
+	r.mu.Lock()
+	var done []*job
+	for _, j := range r.jobs {
+		j.mu.Lock()
+		if j.done {
+			done = append(done, j)
+		}
+		j.mu.Unlock()
+	}
+	r.mu.Unlock()
+	for _, j := range done {
+		r.forget(j)
 	}
 }
 
@@ -278,7 +389,7 @@ func (r *runner) shareProbes() {
 // answer fills target m of a row from the observation of its probe.
 func (r *runner) answer(ctx context.Context, m member, obs *probe.Observation) {
 	w, c := m.w, m.w.cands[m.k]
-	p := w.p
+	p := *w.p
 	p.Host, p.Port, p.Address, p.TLS = c.t.Host, c.t.Port, c.t.Address, c.t.TLS
 	res := r.result(ctx, p, obs)
 	if r.pub == nil {
@@ -313,6 +424,9 @@ func (r *runner) store(m member, c candidate, res audit.Result) {
 			}
 		}
 		r.mu.Unlock()
+	}
+	if r.stream != nil {
+		r.answered(w.partner)
 	}
 }
 

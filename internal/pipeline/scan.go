@@ -259,7 +259,7 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
 	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
-	res := ProbeAll(ctx, partners, opts)
+	res := probeStreamed(ctx, partners, opts, cfg.Out, log)
 	res.Inventory = cfg.Inventory
 	for _, n := range res.Notes {
 		log.Warn(n)

@@ -28,6 +28,11 @@ type scheduler struct {
 	stopped  bool // interrupted, or every job is done: add refuses jobs
 	wg       sync.WaitGroup
 	lastTick time.Time
+	// Adds waiting for a place in pending get it in the order they came,
+	// one woken at a time: a row starved of a place would hold back every
+	// result after it. granted places are promised but not yet taken.
+	waiting []chan struct{}
+	granted int
 }
 
 func newScheduler(opts Options, run func(*job)) *scheduler {
@@ -44,12 +49,37 @@ func newScheduler(opts Options, run func(*job)) *scheduler {
 func (s *scheduler) add(j *job) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Discovery waits while enough probes are pending: what is queued
+	// stays bounded however large the inventory.
+	if !s.stopped && (len(s.waiting) > 0 || len(s.pending)+s.granted >= s.maxPending()) {
+		ch := make(chan struct{})
+		s.waiting = append(s.waiting, ch)
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+		if !s.stopped {
+			s.granted--
+		}
+	}
 	if s.stopped {
 		return false
 	}
 	s.pending = append(s.pending, j)
 	s.cond.Broadcast()
 	return true
+}
+
+// maxPending is how many probes may wait to start: a few times the
+// concurrency, so that a busy address or provider does not starve the pool.
+func (s *scheduler) maxPending() int { return max(2*s.concurrency, 1024) }
+
+// grant gives the places free in pending to the adds waiting longest.
+func (s *scheduler) grant() {
+	for len(s.waiting) > 0 && len(s.pending)+s.granted < s.maxPending() {
+		close(s.waiting[0])
+		s.waiting = s.waiting[1:]
+		s.granted++
+	}
 }
 
 // close says that no more jobs will be added.
@@ -94,6 +124,7 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 			s.cond.Wait()
 			continue
 		}
+		s.grant()
 		s.running++
 		s.perAddr[j.ip]++
 		s.perProv[j.provider]++
@@ -116,6 +147,10 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 		s.mu.Lock()
 	}
 	s.stopped = true
+	for _, ch := range s.waiting { // adds waiting for a place give up
+		close(ch)
+	}
+	s.waiting = nil
 	left := s.pending
 	s.pending = nil
 	s.mu.Unlock()
@@ -125,8 +160,13 @@ func (s *scheduler) loop(ctx context.Context) []*job {
 
 func (s *scheduler) release(j *job) {
 	s.running--
-	s.perAddr[j.ip]--
-	s.perProv[j.provider]--
+	// Counts at zero go, so the maps hold the running probes only.
+	if s.perAddr[j.ip]--; s.perAddr[j.ip] == 0 {
+		delete(s.perAddr, j.ip)
+	}
+	if s.perProv[j.provider]--; s.perProv[j.provider] == 0 {
+		delete(s.perProv, j.provider)
+	}
 }
 
 // pace waits until the rate allows the next start; false when ctx ends first.

@@ -1,0 +1,115 @@
+// Package spill holds a run's partner results on disk as they complete, in
+// any order, and reads them back in inventory order: the results leave
+// memory, and every writer reads them back one at a time.
+package spill
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mxaudit/mxaudit/audit"
+)
+
+// MaxRecord is the largest encoded result the store reads back (a result
+// with every chain and transcript is a few hundred KB at most).
+const MaxRecord = 64 << 20
+
+// Store is a spill file of results, each at its inventory index. It keeps
+// 12 bytes per partner in memory (where each record is); Put is safe from
+// one goroutine at a time.
+type Store struct {
+	f    *os.File
+	w    *bufio.Writer
+	end  int64
+	off  []int64 // offset of partner i's record, -1 when absent
+	size []int32
+	n    int // records put
+}
+
+// Create makes a spill file in dir ("" for the system's temporary
+// directory); the file is removed by Close.
+func Create(dir string) (*Store, error) {
+	f, err := os.CreateTemp(dir, ".mxaudit-spill-*")
+	if err != nil {
+		return nil, fmt.Errorf("spill file: %w", err)
+	}
+	return &Store{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// Path is the spill file's path.
+func (s *Store) Path() string { return s.f.Name() }
+
+// Len is one more than the highest index put.
+func (s *Store) Len() int { return len(s.off) }
+
+// Count is the number of results put.
+func (s *Store) Count() int { return s.n }
+
+// Put writes partner i's result.
+func (s *Store) Put(i int, r *audit.Result) error {
+	if i < 0 {
+		return fmt.Errorf("spill %s: partner %d: a negative index", s.f.Name(), i)
+	}
+	for len(s.off) <= i {
+		s.off, s.size = append(s.off, -1), append(s.size, 0)
+	}
+	if s.off[i] >= 0 {
+		return fmt.Errorf("spill %s: partner %d (%s) put twice", s.f.Name(), i, r.Name)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("spill: partner %s: %w", r.Name, err)
+	}
+	if len(b) > MaxRecord {
+		return fmt.Errorf("spill: partner %s: result of %d bytes over the %d-byte limit", r.Name, len(b), MaxRecord)
+	}
+	if _, err := s.w.Write(b); err != nil {
+		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
+	}
+	s.off[i], s.size[i] = s.end, int32(len(b))
+	s.end += int64(len(b))
+	s.n++
+	return nil
+}
+
+// Each calls fn with every result put, in inventory order, one at a time;
+// an error of fn stops it and is returned.
+func (s *Store) Each(fn func(i int, r *audit.Result) error) error {
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
+	}
+	var buf []byte
+	for i, off := range s.off {
+		if off < 0 {
+			continue
+		}
+		n := int(s.size[i])
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := s.f.ReadAt(buf, off); err != nil && err != io.EOF {
+			return fmt.Errorf("spill %s: partner %d: %w", s.f.Name(), i, err)
+		}
+		var r audit.Result
+		if err := json.Unmarshal(buf, &r); err != nil {
+			return fmt.Errorf("spill %s: partner %d at byte %d: %w", s.f.Name(), i, off, err)
+		}
+		if err := fn(i, &r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close removes the spill file.
+func (s *Store) Close() error {
+	cerr := s.f.Close()
+	if err := os.Remove(s.f.Name()); err != nil {
+		return fmt.Errorf("spill: %w", err)
+	}
+	return cerr
+}
