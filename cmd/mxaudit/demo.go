@@ -40,29 +40,9 @@ func demoAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
-	dir := filepath.Join(c.String("out"), "fleet")
-	if err := mkdir(dir); err != nil {
-		return cli.Exit(err.Error(), exitInternal)
-	}
-	inv, roots, priv, err := f.WriteFiles(dir)
+	inv, err := pointAtFleet(c, f, ns.Addr)
 	if err != nil {
-		return cli.Exit(err.Error(), exitInternal)
-	}
-	// The demo keeps its history beside its reports, not in the user's database.
-	// The fleet's domains exist only in its DNS server: always ask it.
-	if err := c.Set("resolver", ns.Addr); err != nil {
 		return err
-	}
-	// Its MTA-STS policy host cannot bind port 443.
-	if err := c.Set("sts-port", portOf(f.Policies.Addr)); err != nil {
-		return err
-	}
-	for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
-		if !c.IsSet(name) {
-			if err := c.Set(name, val); err != nil {
-				return err
-			}
-		}
 	}
 	logger(c).Info("demo fleet started on 127.0.0.0/8", "partners", len(f.Scenarios), "inventory", inv)
 	// The fleet is broken on purpose: findings are the demo's point, not a failure.
@@ -72,6 +52,35 @@ func demoAction(c *cli.Context) error {
 		return nil
 	}
 	return err
+}
+
+// pointAtFleet writes the fleet's inventory and roots under --out/fleet and
+// points the scan's flags at them, at the fleet's DNS server and at its
+// MTA-STS policy host; it returns the inventory's path.
+func pointAtFleet(c *cli.Context, f *fleet.Fleet, dnsAddr string) (string, error) {
+	dir := filepath.Join(c.String("out"), "fleet")
+	if err := mkdir(dir); err != nil {
+		return "", cli.Exit(err.Error(), exitInternal)
+	}
+	inv, roots, priv, err := f.WriteFiles(dir)
+	if err != nil {
+		return "", cli.Exit(err.Error(), exitInternal)
+	}
+	// The fleet's domains exist only in its DNS server: always ask it. Its
+	// MTA-STS policy host cannot bind port 443. The demo keeps its history
+	// beside its reports, not in the user's database.
+	set := map[string]string{"resolver": dnsAddr, "sts-port": portOf(f.Policies.Addr)}
+	for name, val := range map[string]string{"inventory": inv, "roots": roots, "private-roots": priv, "db": filepath.Join(c.String("out"), "history.db")} {
+		if !c.IsSet(name) {
+			set[name] = val
+		}
+	}
+	for name, val := range set {
+		if err := c.Set(name, val); err != nil {
+			return "", err
+		}
+	}
+	return inv, nil
 }
 
 func portOf(addr string) string {
