@@ -23,7 +23,15 @@ type Options struct {
 	CJKFont      *Font          // font for CJK text in PDFs; nil means SystemCJKFont() unless NoFontSearch
 	NoFontSearch bool           // do not look for a CJK font in the system font folders
 	Warn         func(string)   // receives warnings such as text no font can show; nil drops them
+	// DetailCap is how many partners with a problem get a detail section in
+	// the PDF report; 0 means DetailCap, a negative value means every one.
+	DetailCap int
 }
+
+// DetailCap is how many partners with a problem, most severe first, get a
+// detail section in the PDF report by default; the rest are counted and
+// referred to the workbook, so that the PDF of a large run stays readable.
+const DetailCap = 500
 
 // OriginVerdict is the Origin of a finding made from one of the partner's verdicts rather than by a check.
 const OriginVerdict = "verdict"
@@ -62,6 +70,7 @@ type view struct {
 	// forPartner renders for the partner itself: its remedies say what the
 	// partner must do, and checks about our own side are left out.
 	forPartner bool
+	detailCap  int // partners given a detail section in the PDF; negative for every one
 }
 
 func newView(res *audit.Results, opts Options) (*view, error) {
@@ -69,7 +78,8 @@ func newView(res *audit.Results, opts Options) (*view, error) {
 }
 
 func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error) {
-	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner}
+	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner,
+		detailCap: cmp.Or(opts.DetailCap, DetailCap)}
 	if v.tpl == nil {
 		v.tpl = templates.Default()
 	}
