@@ -220,7 +220,7 @@ func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, th audit.Thresholds, 
 
 // WriteChangesCSV writes changes.csv: every change since the previous run, the kind in words and as written in results.json.
 func WriteChangesCSV(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	v, err := newHeadView(res, opts, false)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,6 +19,24 @@ import (
 // partnerSource hands the run's partner results to fn one at a time, in
 // inventory order; an error of fn stops it and is returned.
 type partnerSource func(fn func(*audit.Result) error) error
+
+// seq is the source as an iterator, and a func giving the first error met
+// reading it (an unreadable spill file) once ranging is over.
+func (each partnerSource) seq() (iter.Seq[*audit.Result], func() error) {
+	var first error
+	return func(yield func(*audit.Result) bool) {
+		stop := errors.New("stopped")
+		err := each(func(r *audit.Result) error {
+			if !yield(r) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop && first == nil {
+			first = err
+		}
+	}, func() error { return first }
+}
 
 // heldPartners is the source of a run held in memory.
 func heldPartners(res *audit.Results) partnerSource {
@@ -67,8 +86,9 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 		return &WriteError{File: path, Err: err}
 	}
 	log.Info("results written", "file", path, "partners", n)
-	files, err := reports.WriteAll(ctx, cfg.Out, res, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
-	if err != nil {
+	seq, serr := each.seq()
+	files, err := reports.WriteAllFrom(ctx, cfg.Out, res, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
+	if err = errors.Join(err, serr()); err != nil {
 		err = &WriteError{File: cfg.Out, Err: err}
 	}
 	if !slices.Contains(cfg.Reports.Formats, reports.JSON) {
