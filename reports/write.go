@@ -94,12 +94,8 @@ func WriteAllFrom(ctx context.Context, dir string, res *audit.Results, partners 
 	}
 	var written []string
 	write := func(name string, fn func(io.Writer) error) error {
-		var b bytes.Buffer
-		if err := fn(&b); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
 		p := filepath.Join(dir, name)
-		if err := audit.WriteFileAtomic(p, b.Bytes()); err != nil {
+		if err := audit.WriteAtomic(p, fn); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		written = append(written, p)
