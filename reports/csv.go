@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -97,18 +98,24 @@ func WriteTrustErrorsCSV(w io.Writer, errs []audit.TrustError) error {
 
 // WritePartnersCSV writes partners.csv (RFC 4180, UTF-8, dates as YYYY-MM-DD, lists joined with spaces or "; ").
 func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	return WritePartnersCSVFrom(w, res, PartnersOf(res), opts)
+}
+
+// WritePartnersCSVFrom writes partners.csv as WritePartnersCSV does, row by
+// row from partners (in results order) instead of res.Partners, which it
+// does not read.
+func WritePartnersCSVFrom(w io.Writer, res *audit.Results, partners iter.Seq[*audit.Result], opts Options) error {
+	v, err := newHeadView(res, opts, false)
 	if err != nil {
 		return err
 	}
-	n := make([]int, len(res.Partners))
-	for _, f := range v.findings {
-		n[f.Partner]++
-	}
 	cw := newCSV(w, 3, 12, 15, 19, 20)
 	cw.Write(PartnersCSVHeader)
-	for i := range res.Partners {
-		r := &res.Partners[i]
+	var fs []Finding
+	for r := range partners {
+		if fs, err = v.appendFindings(fs[:0], 0, r); err != nil {
+			return err
+		}
 		subj, iss, na, dl := v.leafFacts(r)
 		days := ""
 		if dl != nil {
@@ -122,7 +129,7 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 		cw.Write([]string{
 			r.Name, r.Domain, r.Host, fmt.Sprint(r.Port), string(r.TLS), fmt.Sprint(r.Enforced), string(r.Verdict),
 			strings.Join(vs, " "), string(r.WorstSeverity()), subj, iss, Day(na), days, r.Root.Store, r.Root.File,
-			fmt.Sprint(n[i]), r.Error, rev, Day(until), fmt.Sprint(len(r.Targets)), fmt.Sprint(r.TargetsFailing),
+			fmt.Sprint(len(fs)), r.Error, rev, Day(until), fmt.Sprint(len(r.Targets)), fmt.Sprint(r.TargetsFailing),
 		})
 	}
 	cw.Flush()
@@ -134,21 +141,58 @@ func WritePartnersCSV(w io.Writer, res *audit.Results, opts Options) error {
 
 // WriteFindingsCSV writes findings.csv: every verdict (source "verdict") and check finding of every partner.
 func WriteFindingsCSV(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	return WriteFindingsCSVFrom(w, res, PartnersOf(res), opts)
+}
+
+// WriteFindingsCSVFrom writes findings.csv as WriteFindingsCSV does (most
+// severe first, then in results order) from partners instead of
+// res.Partners: it ranges over partners once per severity level that
+// occurs, holding one partner's findings at a time, so partners must give
+// the same results each time it is ranged over.
+func WriteFindingsCSVFrom(w io.Writer, res *audit.Results, partners iter.Seq[*audit.Result], opts Options) error {
+	v, err := newHeadView(res, opts, false)
 	if err != nil {
 		return err
 	}
 	cw := newCSV(w)
 	cw.Write(FindingsCSVHeader)
-	for _, f := range v.findings {
-		r := &res.Partners[f.Partner]
-		cw.Write([]string{r.Name, r.Domain, r.Host, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy})
+	// Levels run from audit.Critical's down to -1 (a severity mxaudit does not know).
+	top := audit.Critical.Level()
+	seen := make([]bool, top+2) // seen[level+1]
+	var fs []Finding
+	for level := top; level >= -1; level-- {
+		if level < top && !seen[level+1] {
+			continue
+		}
+		for r := range partners {
+			if fs, err = v.appendFindings(fs[:0], 0, r); err != nil {
+				return err
+			}
+			for _, f := range fs {
+				l := max(f.Severity.Level(), -1)
+				seen[l+1] = true
+				if l == level {
+					cw.Write([]string{r.Name, r.Domain, r.Host, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy})
+				}
+			}
+		}
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("findings csv: %w", err)
 	}
 	return nil
+}
+
+// PartnersOf gives the partners of res one at a time, in results order.
+func PartnersOf(res *audit.Results) iter.Seq[*audit.Result] {
+	return func(yield func(*audit.Result) bool) {
+		for i := range res.Partners {
+			if !yield(&res.Partners[i]) {
+				return
+			}
+		}
+	}
 }
 
 // WriteRootsCSV writes private-roots.csv with the recommended action of
@@ -176,7 +220,7 @@ func WriteRootsCSV(w io.Writer, roots []audit.PrivateRoot, th audit.Thresholds, 
 
 // WriteChangesCSV writes changes.csv: every change since the previous run, the kind in words and as written in results.json.
 func WriteChangesCSV(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	v, err := newHeadView(res, opts, false)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,9 @@ func statusColor(st string) rgb {
 // WritePDF writes the audit report: cover, executive summary with a chart,
 // the changes since the previous run (when there are any), critical and
 // error findings with remedies, the private roots lifecycle,
-// one detail section per partner with a problem, and inventory errors.
+// one detail section per partner with a problem (the first Options.DetailCap,
+// most severe first; the rest are counted and referred to the workbook), and
+// inventory errors.
 func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 	v, err := newView(res, opts)
 	if err != nil {
@@ -655,12 +657,40 @@ func (d *doc) details() error {
 	if len(order) == 0 {
 		d.para("Every partner passed.", "B", 10, 5)
 	}
+	more := 0
+	if v.detailCap >= 0 && len(order) > v.detailCap {
+		order, more = order[:v.detailCap], len(order)-v.detailCap
+	}
 	for _, i := range order {
 		if err := d.detail(i, true); err != nil {
 			return err
 		}
 	}
+	if more > 0 {
+		d.need(15)
+		d.p.Ln(4)
+		d.para(fmt.Sprintf("... %s more partner%s with a problem: see the %s and %s sheets of %s.",
+			thousands(more), plural(more), SheetPartners, SheetFindings, FileXLSX), "B", 10, 5)
+	}
 	return nil
+}
+
+// thousands writes n with a comma between each group of three digits (12,345).
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // detail writes the section of partner i: facts, verdicts and findings, chain and remedies.

@@ -23,7 +23,15 @@ type Options struct {
 	CJKFont      *Font          // font for CJK text in PDFs; nil means SystemCJKFont() unless NoFontSearch
 	NoFontSearch bool           // do not look for a CJK font in the system font folders
 	Warn         func(string)   // receives warnings such as text no font can show; nil drops them
+	// DetailCap is how many partners with a problem get a detail section in
+	// the PDF report; 0 means DetailCap, a negative value means every one.
+	DetailCap int
 }
+
+// DetailCap is how many partners with a problem, most severe first, get a
+// detail section in the PDF report by default; the rest are counted and
+// referred to the workbook, so that the PDF of a large run stays readable.
+const DetailCap = 500
 
 // OriginVerdict is the Origin of a finding made from one of the partner's verdicts rather than by a check.
 const OriginVerdict = "verdict"
@@ -62,6 +70,7 @@ type view struct {
 	// forPartner renders for the partner itself: its remedies say what the
 	// partner must do, and checks about our own side are left out.
 	forPartner bool
+	detailCap  int // partners given a detail section in the PDF; negative for every one
 }
 
 func newView(res *audit.Results, opts Options) (*view, error) {
@@ -69,7 +78,21 @@ func newView(res *audit.Results, opts Options) (*view, error) {
 }
 
 func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error) {
-	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner}
+	v, err := newHeadView(res, opts, forPartner)
+	if err != nil {
+		return nil, err
+	}
+	if v.findings, err = v.collectFindings(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// newHeadView is the view of res without its findings collected: what a
+// writer taking the partners one at a time needs (res.Partners unread).
+func newHeadView(res *audit.Results, opts Options, forPartner bool) (*view, error) {
+	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner,
+		detailCap: cmp.Or(opts.DetailCap, DetailCap)}
 	if v.tpl == nil {
 		v.tpl = templates.Default()
 	}
@@ -78,9 +101,6 @@ func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error
 	}
 	var err error
 	if v.org, v.title, v.period, err = Masthead(v.tpl, opts.Org, v.now); err != nil {
-		return nil, err
-	}
-	if v.findings, err = v.collectFindings(); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -108,39 +128,48 @@ func Masthead(tpl *templates.Set, org string, now time.Time) (organisation, titl
 func (v *view) collectFindings() ([]Finding, error) {
 	var out []Finding
 	for i := range v.res.Partners {
-		r := &v.res.Partners[i]
-		vs := r.Verdicts
-		if len(vs) == 0 && r.Verdict != "" {
-			vs = []audit.Verdict{r.Verdict}
-		}
-		for _, vd := range vs {
-			if vd == audit.Valid {
-				continue
-			}
-			rem, err := v.remedy(r, vd)
-			if err != nil {
-				return nil, err
-			}
-			msg := r.Details[vd]
-			if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
-				msg = r.Error
-			}
-			out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Origin: OriginVerdict, Issue: string(vd), Message: msg, Remedy: rem})
-		}
-		for _, f := range r.Findings {
-			if v.res.Restates(f) {
-				continue // the same facts as the verdict rows above, which carry the templated remedy and severity
-			}
-			if v.forPartner {
-				var ok bool
-				if f, ok = PartnerFinding(f); !ok {
-					continue
-				}
-			}
-			out = append(out, Finding{Partner: i, Severity: f.Severity, Origin: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
+		var err error
+		if out, err = v.appendFindings(out, i, &v.res.Partners[i]); err != nil {
+			return nil, err
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Finding) int { return b.Severity.Level() - a.Severity.Level() })
+	return out, nil
+}
+
+// appendFindings appends the findings of partner r (index i), in the order
+// of its verdicts then its checks' findings.
+func (v *view) appendFindings(out []Finding, i int, r *audit.Result) ([]Finding, error) {
+	vs := r.Verdicts
+	if len(vs) == 0 && r.Verdict != "" {
+		vs = []audit.Verdict{r.Verdict}
+	}
+	for _, vd := range vs {
+		if vd == audit.Valid {
+			continue
+		}
+		rem, err := v.remedy(r, vd)
+		if err != nil {
+			return nil, err
+		}
+		msg := r.Details[vd]
+		if msg == "" && vd.Rank() <= audit.HandshakeFailed.Rank() {
+			msg = r.Error
+		}
+		out = append(out, Finding{Partner: i, Severity: r.VerdictSeverity(vd), Origin: OriginVerdict, Issue: string(vd), Message: msg, Remedy: rem})
+	}
+	for _, f := range r.Findings {
+		if v.res.Restates(f) {
+			continue // the same facts as the verdict rows above, which carry the templated remedy and severity
+		}
+		if v.forPartner {
+			var ok bool
+			if f, ok = PartnerFinding(f); !ok {
+				continue
+			}
+		}
+		out = append(out, Finding{Partner: i, Severity: f.Severity, Origin: f.Check, Issue: f.Check, Message: f.Message, Remedy: f.Remedy})
+	}
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"strings"
 	"time"
@@ -105,23 +106,32 @@ func (x *xl) targets() error {
 
 // WriteTargetsCSV writes targets.csv: one row per target (an address of an MX host of a partner).
 func WriteTargetsCSV(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	return WriteTargetsCSVFrom(w, res, PartnersOf(res), opts)
+}
+
+// WriteTargetsCSVFrom writes targets.csv as WriteTargetsCSV does, row by
+// row from partners (in results order) instead of res.Partners.
+func WriteTargetsCSVFrom(w io.Writer, res *audit.Results, partners iter.Seq[*audit.Result], opts Options) error {
+	v, err := newHeadView(res, opts, false)
 	if err != nil {
 		return err
 	}
 	cw := newCSV(w, 3, 7, 15)
 	cw.Write(TargetsCSVHeader)
-	for _, f := range v.targetsOf() {
-		days := ""
-		if f.daysLeft != nil {
-			days = fmt.Sprint(*f.daysLeft)
+	for r := range partners {
+		for k := range r.Targets {
+			f := v.target(r, &r.Targets[k])
+			days := ""
+			if f.daysLeft != nil {
+				days = fmt.Sprint(*f.daysLeft)
+			}
+			t := f.t
+			cw.Write([]string{
+				f.r.Name, f.r.Domain, t.MX, fmt.Sprint(t.Preference), t.Found, f.ip, t.Family, fmt.Sprint(t.Port), string(t.TLS),
+				string(t.Verdict), strings.ReplaceAll(f.verdicts, ", ", " "), string(f.severity), f.subject, f.issuer, Day(f.notAfter), days,
+				t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
+			})
 		}
-		t := f.t
-		cw.Write([]string{
-			f.r.Name, f.r.Domain, t.MX, fmt.Sprint(t.Preference), t.Found, f.ip, t.Family, fmt.Sprint(t.Port), string(t.TLS),
-			string(t.Verdict), strings.ReplaceAll(f.verdicts, ", ", " "), string(f.severity), f.subject, f.issuer, Day(f.notAfter), days,
-			t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
-		})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -80,17 +81,21 @@ const (
 // that fails does not keep the others from being written: the errors are
 // joined. When ctx ends, WriteAll stops after the file under way.
 func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []Format, perPartner bool, opts Options) ([]string, error) {
+	return WriteAllFrom(ctx, dir, res, PartnersOf(res), formats, perPartner, opts)
+}
+
+// WriteAllFrom writes the reports as WriteAll does, with partners.csv,
+// targets.csv and findings.csv taken row by row from partners (the same
+// results as res.Partners, in the same order); the workbook, the PDF and
+// the per-partner PDFs still read res.Partners.
+func WriteAllFrom(ctx context.Context, dir string, res *audit.Results, partners iter.Seq[*audit.Result], formats []Format, perPartner bool, opts Options) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var written []string
 	write := func(name string, fn func(io.Writer) error) error {
-		var b bytes.Buffer
-		if err := fn(&b); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
 		p := filepath.Join(dir, name)
-		if err := audit.WriteFileAtomic(p, b.Bytes()); err != nil {
+		if err := audit.WriteAtomic(p, fn); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		written = append(written, p)
@@ -108,12 +113,12 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 		case PDF:
 			err = write(FilePDF, func(w io.Writer) error { return WritePDF(w, res, opts) })
 		case CSV:
-			err = write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSV(w, res, opts) })
+			err = write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSVFrom(w, res, partners, opts) })
 			if err == nil {
-				err = write(FileTargetsCSV, func(w io.Writer) error { return WriteTargetsCSV(w, res, opts) })
+				err = write(FileTargetsCSV, func(w io.Writer) error { return WriteTargetsCSVFrom(w, res, partners, opts) })
 			}
 			if err == nil {
-				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSV(w, res, opts) })
+				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSVFrom(w, res, partners, opts) })
 			}
 			if err == nil {
 				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, res.RunThresholds(), opts) })

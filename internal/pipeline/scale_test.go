@@ -17,6 +17,7 @@ import (
 	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/probe"
 	"github.com/mxaudit/mxaudit/internal/spill"
+	"github.com/mxaudit/mxaudit/reports"
 )
 
 // Scale bench (make bench-scale, never make test): MXAUDIT_SCALE targets,
@@ -25,7 +26,8 @@ import (
 // (STARTTLS, a TLS handshake per key type); the others are addresses of
 // 127.64.0.0/10 where nothing listens on port scaleClosedPort (connection
 // refused). Every result leaves memory as it completes, into a spill file,
-// and results.json is written from it in inventory order. It prints wall
+// and results.json, then partners.csv, targets.csv and findings.csv, are
+// written from it in inventory order. It prints wall
 // time, targets/s and this process's peak RSS (the fleet's servers
 // included); run each size in its own process so the peaks are each its own.
 const (
@@ -107,11 +109,29 @@ func TestScale(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	jsonDone := time.Since(start)
+	csvStart := time.Now()
+	seq, serr := spilledPartners(st).seq()
+	if _, err := reports.WriteAllFrom(context.Background(), dir, res, seq, []reports.Format{reports.CSV}, false, reports.Options{NoFontSearch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := serr(); err != nil {
+		t.Fatal(err)
+	}
+	csvTime := time.Since(csvStart)
 	wall := time.Since(start)
 	stopHeap()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var csvBytes int64
+	for _, name := range []string{reports.FilePartnersCSV, reports.FileTargetsCSV, reports.FileFindingsCSV} {
+		ci, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		csvBytes += ci.Size()
 	}
 	if want := min(scaleAnswering, n); verdicts[audit.Valid] != want || verdicts[audit.ConnectionRefused] != n-want || written != n {
 		t.Fatalf("verdicts %v, %d written; want %d Valid and %d ConnectionRefused", verdicts, written, want, n-want)
@@ -120,9 +140,9 @@ func TestScale(t *testing.T) {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB while probing, %d MB in all; %d MB of it the inventory's rows and the fleet before the run), CPU %s user %s sys\n",
+	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, CSV reports from the spill file (%d MB) in %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB while probing, %d MB in all; %d MB of it the inventory's rows and the fleet before the run), CPU %s user %s sys\n",
 		n, verdicts[audit.Valid], verdicts[audit.ConnectionRefused], scaleConc, probed.Round(time.Millisecond), fi.Size()>>20,
-		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20, inventory>>20,
+		jsonDone.Round(time.Millisecond), csvBytes>>20, csvTime.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20, inventory>>20,
 		time.Duration(ru.Utime.Nano()).Round(time.Second), time.Duration(ru.Stime.Nano()).Round(time.Second))
 }
 

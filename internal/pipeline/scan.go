@@ -117,7 +117,7 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 		}
 	}
 	histErr := hist.record(res)
-	writeErr := writeStage(ctx, cfg, res, log)
+	writeErr := writeStage(ctx, cfg, res, heldPartners(res), log)
 	return res, errors.Join(histErr, writeErr, interrupted(res))
 }
 

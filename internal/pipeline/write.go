@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,20 +12,63 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/promfile"
+	"github.com/mxaudit/mxaudit/internal/spill"
 	"github.com/mxaudit/mxaudit/reports"
 )
 
-// writeStage writes results.json first (always, whole), then the reports
-// and the metrics file. An interrupt that came before this stage does not
-// stop it (what is done gets written); one that comes during it stops the
-// reports after the file under way.
-func writeStage(ctx context.Context, cfg Config, res *audit.Results, log *slog.Logger) error {
+// partnerSource hands the run's partner results to fn one at a time, in
+// inventory order; an error of fn stops it and is returned.
+type partnerSource func(fn func(*audit.Result) error) error
+
+// seq is the source as an iterator, and a func giving the first error met
+// reading it (an unreadable spill file) once ranging is over.
+func (each partnerSource) seq() (iter.Seq[*audit.Result], func() error) {
+	var first error
+	return func(yield func(*audit.Result) bool) {
+		stop := errors.New("stopped")
+		err := each(func(r *audit.Result) error {
+			if !yield(r) {
+				return stop
+			}
+			return nil
+		})
+		if err != nil && err != stop && first == nil {
+			first = err
+		}
+	}, func() error { return first }
+}
+
+// heldPartners is the source of a run held in memory.
+func heldPartners(res *audit.Results) partnerSource {
+	return func(fn func(*audit.Result) error) error {
+		for i := range res.Partners {
+			if err := fn(&res.Partners[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// spilledPartners is the source of a run read back from a spill file.
+func spilledPartners(st *spill.Store) partnerSource {
+	return func(fn func(*audit.Result) error) error {
+		return st.Each(func(_ int, r *audit.Result) error { return fn(r) })
+	}
+}
+
+// writeStage writes results.json first (always, from each one partner at
+// a time; res.Partners is not read for it), then the reports and the
+// metrics file. An interrupt that came before this stage does not stop it
+// (what is done gets written); one that comes during it stops the reports
+// after the file under way.
+func writeStage(ctx context.Context, cfg Config, res *audit.Results, each partnerSource, log *slog.Logger) error {
 	if ctx.Err() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
 	var errs []error
 	if cfg.Out != "" {
-		errs = append(errs, writeResults(ctx, cfg, res, log))
+		errs = append(errs, writeResults(ctx, cfg, res, each, log))
 	}
 	if cfg.Metrics != "" {
 		errs = append(errs, writeMetrics(cfg.Metrics, res, log))
@@ -32,14 +76,19 @@ func writeStage(ctx context.Context, cfg Config, res *audit.Results, log *slog.L
 	return errors.Join(errs...)
 }
 
-func writeResults(ctx context.Context, cfg Config, res *audit.Results, log *slog.Logger) error {
+func writeResults(ctx context.Context, cfg Config, res *audit.Results, each partnerSource, log *slog.Logger) error {
 	path := filepath.Join(cfg.Out, reports.FileResultsJSON)
-	if err := audit.WriteResults(path, res); err != nil {
+	n := 0
+	counted := func(fn func(*audit.Result) error) error {
+		return each(func(r *audit.Result) error { n++; return fn(r) })
+	}
+	if err := audit.WriteResultsStream(path, res, counted); err != nil {
 		return &WriteError{File: path, Err: err}
 	}
-	log.Info("results written", "file", path, "partners", len(res.Partners))
-	files, err := reports.WriteAll(ctx, cfg.Out, res, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
-	if err != nil {
+	log.Info("results written", "file", path, "partners", n)
+	seq, serr := each.seq()
+	files, err := reports.WriteAllFrom(ctx, cfg.Out, res, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
+	if err = errors.Join(err, serr()); err != nil {
 		err = &WriteError{File: cfg.Out, Err: err}
 	}
 	if !slices.Contains(cfg.Reports.Formats, reports.JSON) {
