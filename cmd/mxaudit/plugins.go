@@ -17,7 +17,7 @@ func pluginsCommand() *cli.Command {
 		Usage: "list the checks (built-in and mxaudit-check-* plugins)",
 		Subcommands: []*cli.Command{{
 			Name:   "list",
-			Usage:  "show each check: name, version, source (built-in or path), description",
+			Usage:  "show each check: name, version, plugin (built-in or its path), description",
 			Flags:  []cli.Flag{pluginsDirFlag(), checkTimeoutFlag(), &cli.BoolFlag{Name: "long", Aliases: []string{"l"}, Usage: "also show severity, citation and settings"}},
 			Action: pluginsList,
 		}},
@@ -31,7 +31,7 @@ func pluginsList(c *cli.Context) error {
 	}
 	defer h.Close()
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tVERSION\tSOURCE\tDESCRIPTION")
+	fmt.Fprintln(w, "NAME\tVERSION\tPLUGIN\tDESCRIPTION")
 	for _, k := range h.Checks() {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.Name, k.Version, k.Plugin, k.Description)
 		if c.Bool("long") {
