@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	mxdns "github.com/mxaudit/mxaudit/internal/dns"
 )
 
 func TestFromMsgAndValidationFailure(t *testing.T) {
@@ -49,7 +50,7 @@ func TestFromMsgAndValidationFailure(t *testing.T) {
 			if len(l.Records) != tc.records || l.Secure != tc.secure || l.Reason != tc.reason || (tc.err != nil) != (l.Err != nil) {
 				t.Errorf("FromMsg = %+v", l)
 			}
-			if _, bogus := ValidationFailure(tc.m); bogus != tc.bogus {
+			if _, bogus := mxdns.ValidationFailure(tc.m); bogus != tc.bogus {
 				t.Errorf("ValidationFailure = %v, want %v", bogus, tc.bogus)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/mxaudit/mxaudit/audit"
+	mxdns "github.com/mxaudit/mxaudit/internal/dns"
 	"github.com/mxaudit/mxaudit/internal/dnssectest"
 	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/probe"
@@ -124,7 +125,7 @@ func TestThroughValidatingResolver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if why, bogus := ValidationFailure(a); bogus {
+			if why, bogus := mxdns.ValidationFailure(a); bogus {
 				in.Lookup.HostBogus = why
 			}
 			if h.hostBogus != (in.Lookup.HostBogus != "") {

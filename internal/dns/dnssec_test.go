@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,19 +47,20 @@ func TestADFromValidatingResolver(t *testing.T) {
 		ad          bool
 		kind        dns.Kind
 		records     int
+		validation  string // what Error.Validation must hold ("" = empty)
 	}{
-		{"signed MX", "sec.test", dns.TypeMX, true, "", 1},
-		{"signed A", "mx.sec.test", dns.TypeA, true, "", 1},
-		{"signed AAAA", "mx.sec.test", dns.TypeAAAA, true, "", 1},
-		{"signed TLSA", dns.TLSAName("mx.sec.test", 25), dns.TypeTLSA, true, "", 1},
-		{"signed TXT", "_mta-sts.sec.test", dns.TypeTXT, true, "", 1},
-		{"signed NODATA", "mx.sec.test", dns.TypeTLSA, true, "", 0},
-		{"signed NXDOMAIN", "nowhere.sec.test", dns.TypeA, true, dns.NXDOMAIN, 0},
-		{"unsigned NXDOMAIN", "nowhere.plain.test", dns.TypeA, false, dns.NXDOMAIN, 0},
-		{"unsigned MX", "plain.test", dns.TypeMX, false, "", 1},
-		{"unsigned TLSA", dns.TLSAName("mx.plain.test", 25), dns.TypeTLSA, false, "", 1},
-		{"bogus MX: SERVFAIL", "bogus.test", dns.TypeMX, false, dns.SERVFAIL, 0},
-		{"bogus TLSA: SERVFAIL", dns.TLSAName("mx.bogus.test", 25), dns.TypeTLSA, false, dns.SERVFAIL, 0},
+		{"signed MX", "sec.test", dns.TypeMX, true, "", 1, ""},
+		{"signed A", "mx.sec.test", dns.TypeA, true, "", 1, ""},
+		{"signed AAAA", "mx.sec.test", dns.TypeAAAA, true, "", 1, ""},
+		{"signed TLSA", dns.TLSAName("mx.sec.test", 25), dns.TypeTLSA, true, "", 1, ""},
+		{"signed TXT", "_mta-sts.sec.test", dns.TypeTXT, true, "", 1, ""},
+		{"signed NODATA", "mx.sec.test", dns.TypeTLSA, true, "", 0, ""},
+		{"signed NXDOMAIN", "nowhere.sec.test", dns.TypeA, true, dns.NXDOMAIN, 0, ""},
+		{"unsigned NXDOMAIN", "nowhere.plain.test", dns.TypeA, false, dns.NXDOMAIN, 0, ""},
+		{"unsigned MX", "plain.test", dns.TypeMX, false, "", 1, ""},
+		{"unsigned TLSA", dns.TLSAName("mx.plain.test", 25), dns.TypeTLSA, false, "", 1, ""},
+		{"bogus MX: SERVFAIL", "bogus.test", dns.TypeMX, false, dns.SERVFAIL, 0, "Signature Expired"},
+		{"bogus TLSA: SERVFAIL", dns.TLSAName("mx.bogus.test", 25), dns.TypeTLSA, false, dns.SERVFAIL, 0, "Signature Expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,6 +69,13 @@ func TestADFromValidatingResolver(t *testing.T) {
 				var de *dns.Error
 				if !errors.As(err, &de) || de.Kind != tt.kind || de.AD != tt.ad {
 					t.Fatalf("err = %v (AD %v), want kind %q with AD %v", err, de != nil && de.AD, tt.kind, tt.ad)
+				}
+				if (tt.validation == "") != (de.Validation == "") || !strings.Contains(de.Validation, tt.validation) ||
+					!strings.Contains(err.Error(), tt.validation) {
+					t.Errorf("Validation %q (%v), want %q", de.Validation, err, tt.validation)
+				}
+				if why, bogus := dns.Bogus(err); bogus != (tt.validation != "") || why != de.Validation {
+					t.Errorf("Bogus = %q, %v", why, bogus)
 				}
 				return
 			}

@@ -31,7 +31,10 @@ type Error struct {
 	Rcode  int    // the answer's RCODE, or -1 without an answer
 	Server string // the last server asked
 	AD     bool   // an NXDOMAIN came with the AD bit: its denial of existence was validated (DNSSEC)
-	Err    error  // the underlying error (a network timeout, a parse error), or nil
+	// Validation is, for a SERVFAIL whose extended errors (RFC 8914) say DNSSEC
+	// validation failed, those errors in words (see ValidationFailure); else "".
+	Validation string
+	Err        error // the underlying error (a network timeout, a parse error), or nil
 }
 
 // Sentinels for errors.Is: errors.Is(err, dns.ErrNXDOMAIN) holds for every *Error of that kind.
@@ -51,6 +54,9 @@ func (e *Error) Error() string {
 	s := fmt.Sprintf("DNS %s lookup of %s: %s", e.Type, e.Name, what)
 	if e.Server != "" {
 		s += " (resolver " + e.Server + ")"
+	}
+	if e.Validation != "" {
+		s += ": DNSSEC validation failed: " + e.Validation
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()

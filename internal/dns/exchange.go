@@ -36,6 +36,7 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*md
 		case mdns.RcodeServerFailure, mdns.RcodeRefused:
 			// Another resolver may do better; the same one would say the same.
 			last = r.fail(name, qtype, kindOf(msg.Rcode), msg.Rcode, server, nil)
+			last.Validation, _ = ValidationFailure(msg)
 			if attempt+1 < len(r.servers) {
 				continue
 			}
