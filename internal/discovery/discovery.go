@@ -80,6 +80,10 @@ type Options struct {
 	// Reach says which families this machine can reach (see Reachable);
 	// nil means both. Addresses of an unreachable family go to Result.NotTested.
 	Reach *Reach
+	// DNSSECTrusted trusts the resolver's DNSSEC validation
+	// (--dnssec-resolver-trusted): a lookup it says failed validation makes
+	// the verdict audit.DnssecBogus instead of audit.DNSError.
+	DNSSECTrusted bool
 }
 
 func (o Options) wants(a netip.Addr) bool {
@@ -165,17 +169,20 @@ type Result struct {
 	NotTested []Target // addresses of a family this machine cannot reach
 	Findings  []Finding
 	Err       error // the MX (or host) lookup failed: a *dns.Error
+	trusted   bool  // Options.DNSSECTrusted
 }
 
 // Verdict returns the verdict the domain gets before any probe, and why:
-// NullMX, audit.DNSError when nothing can be probed because of DNS, or ""
-// when there are targets (or only unreachable ones, which are not the partner's fault).
+// NullMX, audit.DNSError when nothing can be probed because of DNS
+// (audit.DnssecBogus when a lookup failed DNSSEC validation at a trusted
+// resolver), or "" when there are targets (or only unreachable ones, which
+// are not the partner's fault).
 func (r *Result) Verdict() (audit.Verdict, string) {
 	switch {
 	case r.NullMX:
 		return NullMX, r.Domain + " publishes a null MX (RFC 7505): it takes no mail"
 	case r.Err != nil:
-		return audit.DNSError, r.Err.Error()
+		return r.failed(), r.Err.Error()
 	case len(r.Targets) > 0 || len(r.NotTested) > 0:
 		return "", ""
 	}
@@ -186,7 +193,25 @@ func (r *Result) Verdict() (audit.Verdict, string) {
 	if len(why) == 0 {
 		why = append(why, "no address to probe")
 	}
-	return audit.DNSError, strings.Join(why, "; ")
+	return r.failed(), strings.Join(why, "; ")
+}
+
+// failed is the verdict of a domain left with nothing to probe by DNS:
+// audit.DnssecBogus when the resolver is trusted for DNSSEC and said the MX
+// or an address lookup failed validation (RFC 8914), else audit.DNSError.
+func (r *Result) failed() audit.Verdict {
+	if !r.trusted {
+		return audit.DNSError
+	}
+	if _, bogus := dns.Bogus(r.Err); bogus {
+		return audit.DnssecBogus
+	}
+	for _, h := range r.Hosts {
+		if _, bogus := dns.Bogus(h.Err); bogus {
+			return audit.DnssecBogus
+		}
+	}
+	return audit.DNSError
 }
 
 // Drift says whether host (a row's host) is one of the domain's MX hosts,
@@ -224,7 +249,7 @@ func Domain(ctx context.Context, r *dns.Resolver, domain string, port int, opts 
 	if port == 0 {
 		port = DefaultPort
 	}
-	res := &Result{Domain: canonical(domain)}
+	res := &Result{Domain: canonical(domain), trusted: opts.DNSSECTrusted}
 	ans, err := r.Lookup(ctx, res.Domain, dns.TypeMX)
 	if err != nil {
 		res.Err = err
@@ -284,7 +309,7 @@ func Named(ctx context.Context, r *dns.Resolver, domain, host string, port int, 
 	if port == 0 {
 		port = DefaultPort
 	}
-	res := &Result{Domain: canonical(domain)}
+	res := &Result{Domain: canonical(domain), trusted: opts.DNSSECTrusted}
 	res.resolve(ctx, r, []dns.MX{{Host: canonical(host)}}, port, opts, true, false)
 	if h := res.Hosts[0]; h.Err != nil && len(res.Targets) == 0 && len(res.NotTested) == 0 {
 		res.Err = h.Err

@@ -22,7 +22,7 @@ type row struct {
 	p       *audit.Partner // the inventory's row, never changed
 	cands   []candidate
 	targets []audit.TargetResult // cands[k]'s result; an empty Verdict until probed
-	// verdict and why: the row found nothing to probe (DNSError, NullMX), or "".
+	// verdict and why: the row found nothing to probe (DNSError, DnssecBogus, NullMX), or "".
 	verdict   audit.Verdict
 	why       string
 	findings  []audit.Finding
@@ -82,7 +82,7 @@ func (r *runner) discover(ctx context.Context, w *row) {
 }
 
 func (r *runner) discoveryOptions() discovery.Options {
-	return discovery.Options{MX: r.opts.MX, IP: r.opts.IP, Reach: r.opts.Reach}
+	return discovery.Options{MX: r.opts.MX, IP: r.opts.IP, Reach: r.opts.Reach, DNSSECTrusted: r.opts.Published.DNSSECTrusted}
 }
 
 // take adds the targets of a discovery result, its findings, and its verdict when it found nothing to probe.
