@@ -8,7 +8,7 @@ import (
 // Verdicts of the partner's published policies (DNSSEC, DANE, MTA-STS), issue 13;
 // Order places them as PolicyVerdicts says.
 const (
-	DnssecBogus       Verdict = "DnssecBogus"       // DNSSEC validation failed for the TLSA records (SERVFAIL for a signed zone)
+	DnssecBogus       Verdict = "DnssecBogus"       // DNSSEC validation failed for the TLSA records, or for the MX or address lookup (SERVFAIL for a signed zone)
 	DaneRequiredNoTLS Verdict = "DaneRequiredNoTLS" // TLSA records are published but TLS could not be set up
 	TlsaMismatch      Verdict = "TlsaMismatch"      // usable TLSA records are published and none matches the chain
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/discovery"
 	"github.com/mxaudit/mxaudit/internal/dns"
 	"github.com/mxaudit/mxaudit/internal/dnssectest"
@@ -104,9 +105,18 @@ func TestADFromValidatingResolver(t *testing.T) {
 				t.Errorf("%s: targets %v", d.domain, got)
 			}
 		}
-		res := discovery.Domain(context.Background(), r, "bogus.test", 0, discovery.Options{})
-		if !errors.Is(res.Err, dns.ErrSERVFAIL) {
-			t.Errorf("bogus.test: Err = %v, want SERVFAIL", res.Err)
+		for _, trusted := range []bool{false, true} {
+			res := discovery.Domain(context.Background(), r, "bogus.test", 0, discovery.Options{DNSSECTrusted: trusted})
+			if !errors.Is(res.Err, dns.ErrSERVFAIL) {
+				t.Errorf("bogus.test: Err = %v, want SERVFAIL", res.Err)
+			}
+			want := audit.DNSError
+			if trusted {
+				want = audit.DnssecBogus
+			}
+			if v, why := res.Verdict(); v != want || !strings.Contains(why, "Signature Expired") {
+				t.Errorf("bogus.test (trusted %v): verdict %s %q, want %s naming the EDE", trusted, v, why, want)
+			}
 		}
 	})
 }
