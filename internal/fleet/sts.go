@@ -26,6 +26,7 @@ type PolicyServer struct {
 	certs    map[string]*tls.Certificate
 	handlers map[string]http.HandlerFunc
 	fetches  atomic.Int64
+	byHost   map[string]int // fetches per policy host
 	srv      *http.Server
 }
 
@@ -35,7 +36,7 @@ func StartPolicyServer(addr string) (*PolicyServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fleet policy server: %w", err)
 	}
-	s := &PolicyServer{Addr: ln.Addr().String(), certs: map[string]*tls.Certificate{}, handlers: map[string]http.HandlerFunc{}}
+	s := &PolicyServer{Addr: ln.Addr().String(), certs: map[string]*tls.Certificate{}, handlers: map[string]http.HandlerFunc{}, byHost: map[string]int{}}
 	s.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
 		Handler: http.HandlerFunc(s.serve),
 		TLSConfig: &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -50,6 +51,11 @@ func StartPolicyServer(addr string) (*PolicyServer, error) {
 	return s, nil
 }
 
+// policyHost is the name an MTA-STS policy of domain is fetched from.
+func policyHost(domain string) string {
+	return "mta-sts." + strings.ToLower(strings.TrimSuffix(domain, "."))
+}
+
 // Serve makes the server answer for mta-sts.DOMAIN with cert and policy (as text/plain).
 func (s *PolicyServer) Serve(domain string, cert tls.Certificate, policy string) {
 	s.Handle(domain, cert, func(w http.ResponseWriter, _ *http.Request) {
@@ -61,7 +67,7 @@ func (s *PolicyServer) Serve(domain string, cert tls.Certificate, policy string)
 // Handle makes the server answer for mta-sts.DOMAIN with cert and h (a
 // redirect, a wrong content type: what a broken policy host does).
 func (s *PolicyServer) Handle(domain string, cert tls.Certificate, h http.HandlerFunc) {
-	host := "mta-sts." + strings.ToLower(strings.TrimSuffix(domain, "."))
+	host := policyHost(domain)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.certs[host] = &cert
@@ -71,6 +77,17 @@ func (s *PolicyServer) Handle(domain string, cert tls.Certificate, h http.Handle
 // Fetches returns how many policies were served.
 func (s *PolicyServer) Fetches() int { return int(s.fetches.Load()) }
 
+// FetchesOf returns how many times the policy of each domain was served, by policy host.
+func (s *PolicyServer) FetchesOf() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.byHost))
+	for h, n := range s.byHost {
+		out[h] = n
+	}
+	return out
+}
+
 // Close stops the server.
 func (s *PolicyServer) Close() { s.srv.Close() }
 
@@ -79,10 +96,15 @@ func (s *PolicyServer) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		host = r.Host
 	}
+	host = strings.ToLower(host)
 	s.mu.Lock()
-	h, ok := s.handlers[strings.ToLower(host)]
+	h, ok := s.handlers[host]
+	ok = ok && r.URL.Path == "/.well-known/mta-sts.txt"
+	if ok {
+		s.byHost[host]++
+	}
 	s.mu.Unlock()
-	if !ok || r.URL.Path != "/.well-known/mta-sts.txt" {
+	if !ok {
 		http.NotFound(w, r)
 		return
 	}

@@ -5,9 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"io"
-	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -57,57 +54,27 @@ func (w *webPKI) issue(t *testing.T, ca *fleet.CA, name string, notAfter time.Ti
 	return is.TLSCert()
 }
 
-// policyServer is one HTTPS server on 127.0.14.1 that plays mta-sts.DOMAIN
-// for many domains: the certificate by SNI, the answer by Host.
+// policyServer is the fleet's policy server (one HTTPS server on
+// 127.0.14.1 that plays mta-sts.DOMAIN for many domains), recording where
+// the fetcher was asked to dial.
 type policyServer struct {
-	addr     string
-	mu       sync.Mutex
-	certs    map[string]tls.Certificate
-	handlers map[string]http.HandlerFunc
-	dialed   []string
+	*fleet.PolicyServer
+	mu     sync.Mutex
+	dialed []string
 }
 
 func startPolicyServer(t *testing.T) *policyServer {
 	t.Helper()
-	ps := &policyServer{certs: map[string]tls.Certificate{}, handlers: map[string]http.HandlerFunc{}}
-	ln, err := net.Listen("tcp", "127.0.14.1:0")
+	s, err := fleet.StartPolicyServer("127.0.14.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps.addr = ln.Addr().String()
-	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ps.mu.Lock()
-			h := ps.handlers[r.Host]
-			ps.mu.Unlock()
-			if h == nil || r.URL.Path != "/.well-known/mta-sts.txt" {
-				http.NotFound(w, r)
-				return
-			}
-			h(w, r)
-		}),
-		TLSConfig: &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			ps.mu.Lock()
-			defer ps.mu.Unlock()
-			c, ok := ps.certs[hello.ServerName]
-			if !ok {
-				return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
-			}
-			return &c, nil
-		}},
-		ErrorLog: log.New(io.Discard, "", 0), // the rejected handshakes are the point
-	}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
-	return ps
+	t.Cleanup(s.Close)
+	return &policyServer{PolicyServer: s}
 }
 
 func (ps *policyServer) serve(domain string, cert tls.Certificate, h http.HandlerFunc) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	ps.certs[PolicyHost(domain)] = cert
-	ps.handlers[PolicyHost(domain)] = h
+	ps.Handle(domain, cert, h)
 }
 
 // fetcher returns a Fetcher that dials the policy server whatever the name, and records what it was asked to dial.
@@ -118,7 +85,7 @@ func (ps *policyServer) fetcher(roots *x509.CertPool) *Fetcher {
 			ps.dialed = append(ps.dialed, addr)
 			ps.mu.Unlock()
 			var d net.Dialer
-			return d.DialContext(ctx, network, ps.addr)
+			return d.DialContext(ctx, network, ps.Addr)
 		}}
 }
 

@@ -2,17 +2,14 @@ package pipeline
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,59 +25,19 @@ import (
 // pubNow is the fixed clock of the published-policies tests.
 var pubNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// policyHost serves mta-sts.DOMAIN for many domains on one loopback
-// address: the certificate by SNI, the answer by Host.
-type policyHost struct {
-	ip, port string
-	mu       sync.Mutex
-	certs    map[string]tls.Certificate
-	handlers map[string]http.HandlerFunc
-	hits     map[string]int
-}
-
-// startPolicyHost listens on ip:443 when it may (root), else on a free port.
-func startPolicyHost(t *testing.T, ip string) *policyHost {
+// startPolicyHost starts the fleet's policy server on ip:443 when it may
+// (root), else on a free port.
+func startPolicyHost(t *testing.T, ip string) *fleet.PolicyServer {
 	t.Helper()
-	ph := &policyHost{ip: ip, certs: map[string]tls.Certificate{}, handlers: map[string]http.HandlerFunc{}, hits: map[string]int{}}
-	ln, err := net.Listen("tcp", ip+":443")
+	s, err := fleet.StartPolicyServer(ip + ":443")
 	if err != nil {
-		ln, err = net.Listen("tcp", ip+":0")
+		s, err = fleet.StartPolicyServer(ip + ":0")
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ph.port, _ = net.SplitHostPort(ln.Addr().String())
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0),
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ph.mu.Lock()
-			h := ph.handlers[r.Host]
-			ph.hits[r.Host]++
-			ph.mu.Unlock()
-			if h == nil || r.URL.Path != "/.well-known/mta-sts.txt" {
-				http.NotFound(w, r)
-				return
-			}
-			h(w, r)
-		}),
-		TLSConfig: &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			ph.mu.Lock()
-			defer ph.mu.Unlock()
-			c, ok := ph.certs[hello.ServerName]
-			if !ok {
-				return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
-			}
-			return &c, nil
-		}}}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
-	return ph
-}
-
-func (ph *policyHost) serve(domain string, cert tls.Certificate, h http.HandlerFunc) {
-	ph.mu.Lock()
-	defer ph.mu.Unlock()
-	ph.certs[mtasts.PolicyHost(domain)] = cert
-	ph.handlers[mtasts.PolicyHost(domain)] = h
+	t.Cleanup(s.Close)
+	return s
 }
 
 func typedBody(ct, body string) http.HandlerFunc {
@@ -208,7 +165,8 @@ func TestPublishedPolicies(t *testing.T) {
 			verdict: audit.Valid, tlsRPT: "invalid", finding: "TLS-RPT record is invalid"},
 	}
 
-	ph := startPolicyHost(t, "127.0.17.1")
+	const policyIP = "127.0.17.1"
+	ph := startPolicyHost(t, policyIP)
 	zones := map[string]*dnssectest.Zone{
 		"sec.test":   {Origin: "sec.test", Signing: dnssectest.Signed},
 		"plain.test": {Origin: "plain.test", Signing: dnssectest.Unsigned},
@@ -257,13 +215,13 @@ func TestPublishedPolicies(t *testing.T) {
 				fmt.Sprintf("_%d._tcp.mx IN TLSA %s", port, dane.For(dane.DANEEE, dane.SPKI, dane.SHA2256, leaf.Cert)))
 		}
 		if c.sts != "" {
-			z.Records = append(z.Records, fmt.Sprintf("_mta-sts.%s IN TXT %q", label, c.sts), "mta-sts."+label+" IN A "+ph.ip)
+			z.Records = append(z.Records, fmt.Sprintf("_mta-sts.%s IN TXT %q", label, c.sts), "mta-sts."+label+" IN A "+policyIP)
 			stsCA, stsChain := pubCA, []*x509.Certificate{pubCA.Cert}
 			if c.stsCert == "private" {
 				stsCA, stsChain = priv, nil
 			}
 			host := mtasts.PolicyHost(domain)
-			ph.serve(domain, must(stsCA.Issue(fleet.CertSpec{CommonName: host, DNSNames: []string{host}, NotBefore: pubNow.Add(-day), NotAfter: pubNow.Add(90 * day)})).TLSCert(stsChain...), c.policy)
+			ph.Handle(domain, must(stsCA.Issue(fleet.CertSpec{CommonName: host, DNSNames: []string{host}, NotBefore: pubNow.Add(-day), NotAfter: pubNow.Add(90 * day)})).TLSCert(stsChain...), c.policy)
 		}
 		if c.rpt != "" {
 			z.Records = append(z.Records, fmt.Sprintf("_smtp._tls.%s IN TXT %q", label, c.rpt))
@@ -280,7 +238,8 @@ func TestPublishedPolicies(t *testing.T) {
 	roots.AddCert(priv.Cert)
 	public := x509.NewCertPool()
 	public.AddCert(pub.Cert)
-	httpsPort, _ := strconv.Atoi(ph.port)
+	_, httpsPortText, _ := net.SplitHostPort(ph.Addr)
+	httpsPort, _ := strconv.Atoi(httpsPortText)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res := ProbeAll(ctx, rows, Options{DNS: resolver, Roots: roots, Now: pubNow,
@@ -324,7 +283,7 @@ func TestPublishedPolicies(t *testing.T) {
 		})
 	}
 	// One fetch per domain, whatever the number of targets.
-	for host, n := range ph.hits {
+	for host, n := range ph.FetchesOf() {
 		if n != 1 {
 			t.Errorf("%s fetched %d times, want 1", host, n)
 		}
