@@ -58,19 +58,9 @@ func TestChecksScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/checks",
 		Setup: func(env *testscript.Env) error {
-			f, err := fleet.Start(fleet.Options{NoDNS: true})
-			if err != nil {
+			if _, err := startFleet(env, fleet.Options{NoDNS: true}); err != nil {
 				return err
 			}
-			env.Defer(f.Close)
-			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
-				return err
-			}
-			ns, err := f.ServeDNS(fleet.DNSOptions{}) // every lookup to the fleet, none to the system's resolvers
-			if err != nil {
-				return err
-			}
-			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
 			dir := filepath.Join(env.WorkDir, "plugins")
 			if err := os.Mkdir(dir, 0o755); err != nil {
 				return err
@@ -88,11 +78,7 @@ func TestChecksScripts(t *testing.T) {
 			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
 			return os.WriteFile(filepath.Join(dir, "mxaudit-check-notplugin"), []byte("#!/bin/sh\necho I am not a plugin\n"), 0o755)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitCode,
-			"finding":  cmdFinding,
-			"noprocs":  cmdNoProcs,
-		},
+		Cmds: scriptCmds(map[string]scriptCmd{"finding": cmdFinding, "noprocs": cmdNoProcs}),
 	})
 }
 

@@ -23,34 +23,15 @@ func TestDomainScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/domains",
 		Setup: func(env *testscript.Env) error {
-			f, err := fleet.Start(fleet.Options{Domains: true, NoDNS: true})
+			f, err := startFleet(env, fleet.Options{Domains: true, NoDNS: true})
 			if err != nil {
 				return err
 			}
-			env.Defer(f.Close)
-			ns, err := f.ServeDNS(fleet.DNSOptions{})
-			if err != nil {
-				return err
-			}
-			env.Values["dns"] = ns
-			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
-				return err
-			}
-			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
 			env.Setenv("PORT", strconv.Itoa(f.Port()))
 			env.Setenv("ALTPORT", strconv.Itoa(f.AltPort()))
-			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "config"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"verdicts": cmdVerdicts,
-			"exitcode": cmdExitCode,
-			"expand":   cmdExpand,
-			"changes":  cmdChanges,
-			"targets":  cmdTargets,
-			"dnsadd":   cmdDNSAdd,
-		},
+		Cmds: scriptCmds(map[string]scriptCmd{"targets": cmdTargets, "dnsadd": cmdDNSAdd}),
 	})
 }
 
@@ -130,32 +111,17 @@ func TestPolicyScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/policies",
 		Setup: func(env *testscript.Env) error {
-			f, err := fleet.Start(fleet.Options{Policies: true, NoDNS: true})
+			f, err := startFleet(env, fleet.Options{Policies: true, NoDNS: true})
 			if err != nil {
 				return err
 			}
-			env.Defer(f.Close)
-			ns, err := f.ServeDNS(fleet.DNSOptions{})
-			if err != nil {
-				return err
-			}
-			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
-				return err
-			}
-			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
-			env.Setenv("STSPORT", portOf(f.Policies.Addr))
 			for _, sc := range f.Scenarios {
 				if sc.Domain != nil {
 					env.Setenv("PORT", strconv.Itoa(sc.Partner.Port)) // every policy partner's MX listens on it
 				}
 			}
-			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "config"))
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"verdicts": cmdVerdicts,
-			"exitcode": cmdExitCode,
-		},
+		Cmds: scriptCmds(nil),
 	})
 }

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,6 +31,54 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// scriptCmd is a testscript command.
+type scriptCmd = func(ts *testscript.TestScript, neg bool, args []string)
+
+// scriptCmds returns the commands every script directory has (verdicts,
+// exitcode, expand, changes) and extra.
+func scriptCmds(extra map[string]scriptCmd) map[string]scriptCmd {
+	cmds := map[string]scriptCmd{"verdicts": cmdVerdicts, "exitcode": cmdExitCode, "expand": cmdExpand, "changes": cmdChanges}
+	maps.Copy(cmds, extra)
+	return cmds
+}
+
+// startFleet starts a simulated fleet with opts for one script and its DNS
+// server on 127.0.0.1 ($MXAUDIT_RESOLVER: every lookup of a script goes there,
+// never to the system's resolvers), writes its inventory.csv, roots.pem and
+// private-roots/ into $WORK, and sets $ADDR_<DOMAIN> and $PORT_<DOMAIN> of each
+// partner, $STSPORT (its MTA-STS policy host, when it has one) and XDG dirs
+// inside $WORK. The fleet is env.Values["fleet"], its DNS server env.Values["dns"].
+func startFleet(env *testscript.Env, opts fleet.Options) (*fleet.Fleet, error) {
+	f, err := fleet.Start(opts)
+	if err != nil {
+		return nil, err
+	}
+	env.Defer(f.Close)
+	ns, err := f.ServeDNS(fleet.DNSOptions{})
+	if err != nil {
+		return nil, err
+	}
+	env.Values["fleet"], env.Values["dns"] = f, ns
+	env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
+	if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
+		return nil, err
+	}
+	for _, s := range f.Scenarios {
+		key := strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(s.Partner.Domain))
+		key = strings.TrimSuffix(key, ".EXAMPLE")
+		env.Setenv("ADDR_"+key, s.Partner.Address)
+		if _, port, err := net.SplitHostPort(s.Partner.Address); err == nil {
+			env.Setenv("PORT_"+key, port)
+		}
+	}
+	if f.Policies != nil {
+		env.Setenv("STSPORT", portOf(f.Policies.Addr))
+	}
+	env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
+	env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "config"))
+	return f, nil
+}
+
 // TestScripts runs the end-to-end scripts in testdata/script against a
 // simulated partner fleet on 127.0.0.0/8 started for each script; the
 // fleet's inventory.csv, roots.pem and private-roots/ are in $WORK.
@@ -36,48 +86,20 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
-			f, err := fleet.Start(fleet.Options{Hostile: true, NoDNS: true})
-			if err != nil {
-				return err
-			}
-			env.Defer(f.Close)
-			env.Values["fleet"] = f
-			// Every lookup goes to the fleet's DNS server on 127.0.0.1, never to the system's resolvers.
-			ns, err := f.ServeDNS(fleet.DNSOptions{})
-			if err != nil {
-				return err
-			}
-			env.Setenv("MXAUDIT_RESOLVER", ns.Addr)
-			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
-				return err
-			}
-			for _, s := range f.Scenarios {
-				key := strings.ToUpper(strings.NewReplacer(" ", "_", "-", "_").Replace(s.Partner.Domain))
-				key = strings.TrimSuffix(key, ".EXAMPLE")
-				env.Setenv("ADDR_"+key, s.Partner.Address)
-				if _, port, err := net.SplitHostPort(s.Partner.Address); err == nil {
-					env.Setenv("PORT_"+key, port)
-				}
-			}
-			env.Setenv("XDG_STATE_HOME", env.WorkDir+"/state")
-			env.Setenv("XDG_CONFIG_HOME", env.WorkDir+"/config")
-			return nil
+			_, err := startFleet(env, fleet.Options{Hostile: true, NoDNS: true})
+			return err
 		},
 		Condition: condition,
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		Cmds: scriptCmds(map[string]scriptCmd{
 			"pg":         cmdPG,
 			"npartners":  cmdNPartners,
-			"verdicts":   cmdVerdicts,
-			"exitcode":   cmdExitCode,
-			"expand":     cmdExpand,
 			"sleep":      cmdSleep,
 			"fleet":      cmdFleet,
 			"dropline":   cmdDropLine,
-			"changes":    cmdChanges,
 			"signals":    cmdSignals,
 			"probeagree": cmdProbeAgree,
 			"emltext":    cmdEMLText,
-		},
+		}),
 	})
 }
 

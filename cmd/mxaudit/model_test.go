@@ -40,28 +40,17 @@ func TestModelScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/model",
 		Setup: func(env *testscript.Env) error {
-			f, err := fleet.Start(fleet.Options{NoDNS: true})
-			if err != nil {
-				return err
-			}
-			env.Defer(f.Close)
-			if _, _, _, err := f.WriteFiles(env.WorkDir); err != nil {
-				return err
-			}
-			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, "state"))
-			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, "config"))
-			return nil
+			_, err := startFleet(env, fleet.Options{NoDNS: true})
+			return err
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode":       cmdExitCode,
-			"verdicts":       cmdVerdicts,
+		Cmds: scriptCmds(map[string]scriptCmd{
 			"finding":        cmdFinding,
 			"pdftext":        cmdPDFText,
 			"xlsxsheet":      cmdXLSXSheet,
 			"onceperproblem": cmdOncePerProblem,
 			"covercounts":    cmdCoverCounts,
 			"agree":          cmdAgree,
-		},
+		}),
 	})
 }
 
