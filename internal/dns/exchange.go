@@ -92,21 +92,30 @@ var (
 	errGarbage  = errors.New("the answer is not a DNS message")
 )
 
+// dial connects to server with ctx's deadline on the connection (and an
+// early end of ctx cutting it short); done closes it.
+func dial(ctx context.Context, network, server string) (net.Conn, func(), error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return c, func() { stop(); c.Close() }, nil
+}
+
 // udp sends the query and waits for its answer, ignoring datagrams that
 // are not DNS messages or answer another ID or question (spoofed or late
 // answers) until the deadline.
 func (r *Resolver) udp(ctx context.Context, server string, q *mdns.Msg, out []byte) (*mdns.Msg, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", server)
+	c, done, err := dial(ctx, "udp", server)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
+	defer done()
 	if _, err := c.Write(out); err != nil {
 		return nil, err
 	}
@@ -136,17 +145,11 @@ func (r *Resolver) udp(ctx context.Context, server string, q *mdns.Msg, out []by
 
 // tcp asks over TCP: one length-prefixed query, one length-prefixed answer (at most 64 KiB).
 func (r *Resolver) tcp(ctx context.Context, server string, q *mdns.Msg, out []byte) (*mdns.Msg, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", server)
+	c, done, err := dial(ctx, "tcp", server)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
+	defer done()
 	framed := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(out)), uint16(len(out)))
 	if _, err := c.Write(append(framed, out...)); err != nil {
 		return nil, err
