@@ -26,6 +26,9 @@ type Options struct {
 	// DetailCap is how many partners with a problem get a detail section in
 	// the PDF report; 0 means DetailCap, a negative value means every one.
 	DetailCap int
+	// Vantages, when set, adds the comparison of the run's vantage points
+	// (mxaudit report --run-label with several of them).
+	Vantages *Vantages
 }
 
 // DetailCap is how many partners with a problem, most severe first, get a

@@ -15,6 +15,15 @@ const FileVantagesCSV = "vantages.csv"
 // DefaultVantage is how the vantage point of runs without --vantage is named.
 const DefaultVantage = "default"
 
+// Vantages is one audit seen from several vantage points, as the workbook
+// (a Vantage Points sheet) and the PDF (a section) show it beside the run
+// they render: the rows that differ, and how many every point saw alike.
+type Vantages struct {
+	Names []string     // the vantage points, in column order ("" is DefaultVantage)
+	Rows  []VantageRow // the rows that differ between them (Differing)
+	Same  int          // rows every vantage point saw alike
+}
+
 // VantageRow is one target of a partner (one inventory row, for results
 // without targets) as each vantage point saw it.
 type VantageRow struct {
