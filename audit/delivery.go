@@ -113,35 +113,52 @@ type DeliveryGroup struct {
 // DeliveryGroups groups the partners that have a delivery by policy
 // source, in order of first appearance.
 func DeliveryGroups(partners []Result) []DeliveryGroup {
-	var out []DeliveryGroup
-	idx := map[string]int{}
+	var c DeliveryCounter
 	for i := range partners {
-		d := partners[i].Delivery
-		if d == nil {
-			continue
-		}
-		src := d.DeliverySource()
-		k, ok := idx[src]
-		if !ok {
-			k = len(out)
-			idx[src] = k
-			out = append(out, DeliveryGroup{Source: src, Outcomes: map[string]int{}})
-		}
-		g := &out[k]
-		g.Partners++
-		g.Outcomes[d.Outcome]++
-		if d.WouldStop() {
-			g.WouldStop++
-		}
-		if d.ReadyFor() {
-			g.Ready++
-		}
-		if g.WhatIf == "" && d.WhatIfOutcome != "" {
-			g.WhatIf = whatIfLevel(d.WhatIfPolicy)
-		}
+		c.Add(&partners[i])
 	}
-	return out
+	return c.Groups()
 }
+
+// DeliveryCounter makes the DeliveryGroups of partners seen one at a time
+// (a run streamed past it); the zero value is ready to use.
+type DeliveryCounter struct {
+	idx    map[string]int
+	groups []DeliveryGroup
+}
+
+// Add counts partner r, if it has a delivery.
+func (c *DeliveryCounter) Add(r *Result) {
+	d := r.Delivery
+	if d == nil {
+		return
+	}
+	if c.idx == nil {
+		c.idx = map[string]int{}
+	}
+	src := d.DeliverySource()
+	k, ok := c.idx[src]
+	if !ok {
+		k = len(c.groups)
+		c.idx[src] = k
+		c.groups = append(c.groups, DeliveryGroup{Source: src, Outcomes: map[string]int{}})
+	}
+	g := &c.groups[k]
+	g.Partners++
+	g.Outcomes[d.Outcome]++
+	if d.WouldStop() {
+		g.WouldStop++
+	}
+	if d.ReadyFor() {
+		g.Ready++
+	}
+	if g.WhatIf == "" && d.WhatIfOutcome != "" {
+		g.WhatIf = whatIfLevel(d.WhatIfPolicy)
+	}
+}
+
+// Groups returns the groups counted so far, in order of first appearance.
+func (c *DeliveryCounter) Groups() []DeliveryGroup { return c.groups }
 
 // whatIfLevel names a what-if policy by its first word ("secure", "Domain").
 func whatIfLevel(p string) string {

@@ -65,7 +65,7 @@ func probeAction(c *cli.Context) error {
 	}
 	cfg := pipeline.Config{
 		Partners: []audit.Partner{p}, Trust: trustOptions(c), Revocation: revocationOptions(c),
-		Probe: popts, Thresholds: th, Checks: chk, History: pipeline.History{Disabled: true},
+		Probe: popts, Thresholds: th, Checks: chk, History: pipeline.History{Disabled: true}, Hold: true,
 		Logger: loggerAt(c, slog.LevelWarn), Problems: c.App.ErrWriter,
 	}
 	ctx, stop := pipeline.NotifyInterrupts(c.Context, exitNow)
@@ -73,11 +73,11 @@ func probeAction(c *cli.Context) error {
 	res, err := pipeline.Scan(ctx, cfg)
 	switch {
 	case res != nil && c.Bool("json"):
-		if err := printJSON(c, res); err != nil {
+		if err := printJSON(c, res.Results); err != nil {
 			return cli.Exit(err.Error(), exitInternal)
 		}
 	case res != nil && len(res.Partners) == 1:
-		if err := reports.WriteProbeExplanation(c.App.Writer, res, 0, c.Bool("transcript")); err != nil {
+		if err := reports.WriteProbeExplanation(c.App.Writer, res.Results, 0, c.Bool("transcript")); err != nil {
 			return cli.Exit(err.Error(), exitInternal)
 		}
 	}

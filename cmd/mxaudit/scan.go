@@ -169,7 +169,7 @@ func scanConfig(c *cli.Context, resolver pipeline.Resolver) (pipeline.Config, er
 }
 
 // exitWith turns a run's outcome into the command's error and exit code.
-func exitWith(res *audit.Results, err error, failOn audit.Severity) error {
+func exitWith(res *pipeline.Run, err error, failOn audit.Severity) error {
 	code := pipeline.ExitCode(res, err, failOn)
 	if code == exitOK {
 		return nil

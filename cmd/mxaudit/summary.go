@@ -8,36 +8,32 @@ import (
 	"text/tabwriter"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/pipeline"
 )
 
 // maxSummaryPartners caps the "needing action" list; results.json and the reports have them all.
-const maxSummaryPartners = 50
+const maxSummaryPartners = pipeline.NeedingActionCap
 
 // summarize prints the short human summary of a run; quiet leaves out the
 // list of partners needing action (cron).
-func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) {
-	counts := map[string]int{} // by standing: "Valid" agrees with "info"
-	sev := map[audit.Severity]int{}
-	for i := range res.Partners {
-		r := &res.Partners[i]
-		counts[r.Standing()]++
-		sev[r.WorstSeverity()]++
-	}
+func summarize(w io.Writer, run *pipeline.Run, resultsPath string, quiet bool) {
+	res, t := run.Results, &run.Tally
 	state := ""
 	if res.Incomplete {
 		state = " (INCOMPLETE: interrupted)"
 	}
-	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", len(res.Partners), res.Finished.Sub(res.Started).Round(1e7), state)
-	for _, g := range audit.DeliveryGroups(res.Partners) {
+	fmt.Fprintf(w, "mxaudit: %d partners audited in %s%s\n", t.Partners, res.Finished.Sub(res.Started).Round(1e7), state)
+	for _, g := range t.Delivery.Groups() {
 		fmt.Fprintf(w, "  delivery:   %s\n", g)
 	}
 	var parts []string
 	for _, v := range append(slices.Clone(audit.Order), audit.ValidWithFindings) {
-		if n := counts[string(v)]; n > 0 {
+		if n := t.Standings[string(v)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", v, n))
 		}
 	}
 	fmt.Fprintf(w, "  verdicts:   %s\n", strings.Join(parts, ", "))
+	sev := t.Severities
 	fmt.Fprintf(w, "  severities: critical %d, error %d, warning %d, info %d\n", sev[audit.Critical], sev[audit.Error], sev[audit.Warning], sev[audit.Info])
 	runNotes(w, res)
 	for _, pr := range res.PrivateRoots {
@@ -49,7 +45,7 @@ func summarize(w io.Writer, res *audit.Results, resultsPath string, quiet bool) 
 		}
 	}
 	if !quiet {
-		needingAction(w, res)
+		needingAction(w, t)
 	}
 	fmt.Fprintf(w, "\nresults: %s\n", resultsPath)
 }
@@ -69,17 +65,14 @@ func runNotes(w io.Writer, res *audit.Results) {
 }
 
 // needingAction lists the partners with a critical or error finding, at most maxSummaryPartners.
-func needingAction(w io.Writer, res *audit.Results) {
+func needingAction(w io.Writer, t *pipeline.Tally) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header, n := false, 0
 	for _, lvl := range []audit.Severity{audit.Critical, audit.Error} {
-		for i := range res.Partners {
-			r := &res.Partners[i]
-			if r.WorstSeverity() != lvl {
-				continue
-			}
+		for i := range t.NeedingAction[lvl] {
+			r := &t.NeedingAction[lvl][i]
 			if n++; n > maxSummaryPartners {
-				continue
+				break
 			}
 			if !header {
 				fmt.Fprintln(w, "\nPartners needing action:")
@@ -90,8 +83,8 @@ func needingAction(w io.Writer, res *audit.Results) {
 		}
 	}
 	tw.Flush()
-	if n > maxSummaryPartners {
-		fmt.Fprintf(w, "  ... and %d more: see the results and reports\n", n-maxSummaryPartners)
+	if all := t.Severities[audit.Critical] + t.Severities[audit.Error]; all > maxSummaryPartners {
+		fmt.Fprintf(w, "  ... and %d more: see the results and reports\n", all-maxSummaryPartners)
 	}
 }
 

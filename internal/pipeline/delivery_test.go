@@ -208,6 +208,7 @@ func TestDeliveryFleet(t *testing.T) {
 	cfg.Revocation.Offline = true
 	secure := mtapolicy.LevelSecure
 	cfg.MTA.WhatIfLevel = &secure
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -289,22 +290,24 @@ func TestDeliveryBounces(t *testing.T) {
 		t.Fatalf("no partner %s", name)
 		return nil
 	}
+	cfg.Hold = true
 	first, err := Scan(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := outcome(first, "hostedco2.example"); d.Outcome != audit.Deferred {
+	if d := outcome(first.Results, "hostedco2.example"); d.Outcome != audit.Deferred {
 		t.Fatalf("first run: %+v, want deferred", d)
 	}
 	time.Sleep(1100 * time.Millisecond)
+	cfg.Hold = true
 	second, err := Scan(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := outcome(second, "hostedco2.example"); d.Outcome != audit.Bounces || !strings.Contains(d.Rule, "longer than maximal_queue_lifetime (1s)") {
+	if d := outcome(second.Results, "hostedco2.example"); d.Outcome != audit.Bounces || !strings.Contains(d.Rule, "longer than maximal_queue_lifetime (1s)") {
 		t.Errorf("second run: %+v, want bounces after maximal_queue_lifetime", d)
 	}
-	if d := outcome(second, "hostedco.example"); d.Outcome != audit.Delivers {
+	if d := outcome(second.Results, "hostedco.example"); d.Outcome != audit.Delivers {
 		t.Errorf("a partner that delivers: %+v", d)
 	}
 }

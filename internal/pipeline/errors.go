@@ -41,8 +41,8 @@ func (e *HistoryError) Unwrap() error { return e.Err }
 
 // ExitCode maps the outcome of a run to the process exit code: the most
 // pressing error wins (internal, interrupted, lock, history, usage), then
-// findings at or above failOn in res.
-func ExitCode(res *audit.Results, err error, failOn audit.Severity) int {
+// findings at or above failOn in the run.
+func ExitCode(run *Run, err error, failOn audit.Severity) int {
 	var (
 		ue *UsageError
 		he *HistoryError
@@ -63,19 +63,8 @@ func ExitCode(res *audit.Results, err error, failOn audit.Severity) int {
 	case err != nil:
 		return ExitInternal
 	}
-	if res != nil && WorstSeverity(res).Level() >= failOn.Level() {
+	if run != nil && run.Tally.Worst.Level() >= failOn.Level() {
 		return ExitFindings
 	}
 	return ExitOK
-}
-
-// WorstSeverity returns the worst severity of any partner in res.
-func WorstSeverity(res *audit.Results) audit.Severity {
-	worst := audit.Info
-	for i := range res.Partners {
-		if s := res.Partners[i].WorstSeverity(); s.Level() > worst.Level() {
-			worst = s
-		}
-	}
-	return worst
 }

@@ -71,23 +71,50 @@ func (h *runHistory) fail(path string, err error) *runHistory {
 	return h
 }
 
-// record stores res as the begun run and fills res.Changes; it returns
-// the history's failure, if any, as a *HistoryError.
-func (h *runHistory) record(res *audit.Results) error {
+// recorder returns what records the run's partners as they come, or nil
+// when the history is off or unusable.
+func (h *runHistory) recorder() recorder {
 	if h.err != nil || h.db == nil {
-		return h.err
+		return nil
 	}
-	if err := h.db.Record(h.runID, res); err != nil {
-		h.err = &HistoryError{Path: h.db.Path(), Err: err}
-		h.log.Error("history not recorded; results are still written", "error", h.err)
-		return h.err
+	return &wholeRecorder{h: h}
+}
+
+// failed says the history could not record the run; the results are still
+// written. It keeps the first failure, as a *HistoryError.
+func (h *runHistory) failed(err error) {
+	if h.err != nil {
+		return
 	}
+	h.err = &HistoryError{Path: h.db.Path(), Err: err}
+	h.log.Error("history not recorded; results are still written", "error", h.err)
+}
+
+// recorded says the run is recorded, with its changes.
+func (h *runHistory) recorded(changes []audit.Change) {
 	h.runID = 0
-	h.log.Info("scan recorded", "db", h.db.Path(), "changes", len(res.Changes))
-	for _, ch := range res.Changes {
+	h.log.Info("scan recorded", "db", h.db.Path(), "changes", len(changes))
+	for _, ch := range changes {
 		h.log.Info("change", "partner", ch.Partner, "kind", ch.Kind, "before", ch.Before, "after", ch.After, "since_run", ch.SinceRun)
 	}
-	return nil
+}
+
+// wholeRecorder records the run in one go at its end (the partners held).
+type wholeRecorder struct {
+	h        *runHistory
+	partners []audit.Result
+}
+
+func (w *wholeRecorder) add(batch []audit.Result) ([]audit.Change, error) {
+	w.partners = append(w.partners, batch...)
+	return nil, nil
+}
+
+func (w *wholeRecorder) finish(head *audit.Results) ([]audit.Change, error) {
+	res := *head
+	res.Partners = w.partners
+	err := w.h.db.Record(w.h.runID, &res)
+	return res.Changes, err
 }
 
 // close marks a begun but unrecorded run interrupted, closes the database

@@ -115,14 +115,15 @@ func (cfg Config) columnPolicy(partners []audit.Partner) (*mtapolicy.MTA, []audi
 	return m, errs, nil
 }
 
-// deliveryStage decides what our MTA does with mail for every target; the
-// history tells how long a target's mail has been deferred (a deferral
-// longer than the queue lifetime has bounced).
-func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtapolicy.MTA, tr *trust.Store, hist *runHistory) {
+// deliveryDecider returns what decides what our MTA does with mail for
+// each target of a partner (given the partner's inventory rows), or nil
+// without our MTA's policy; the history tells how long a target's mail
+// has been deferred (a deferral longer than the queue lifetime has bounced).
+func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trust.Store, hist *runHistory) func(*audit.Result, []audit.Partner) {
 	if m == nil {
-		return
+		return nil
 	}
-	now := res.Started
+	now := head.Started
 	lifetime := max(m.Postfix.QueueLifetime, mtapolicy.ExchangeServerLifetime)
 	since := hist.failingSince(cfg, now.Add(-lifetime-24*time.Hour))
 	anchors := anchors(tr.PrivateRoots(now))
@@ -131,7 +132,7 @@ func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtap
 		why  string
 	}
 	done := map[[32]byte]verified{} // a probe shared by many partners is verified once
-	delivery.Decide(res, rows, delivery.Options{
+	opts := delivery.Options{
 		MTA: m, WhatIfLevel: cfg.MTA.WhatIfLevel, WhatIfDomainSecure: cfg.MTA.WhatIfDomainSecure, Now: now,
 		// The DANE facts of the published-policies stage; a resolver not
 		// trusted for DNSSEC looked no TLSA up, so they are unknown then.
@@ -157,11 +158,22 @@ func deliveryStage(cfg Config, res *audit.Results, rows []audit.Partner, m *mtap
 				return v.path, v.why
 			}
 			out := verify.Verify(verify.Input{Chain: chain}, verify.Options{Roots: tr.Pool, StoreOf: tr.StoreOf, Anchors: anchors, Now: now, Thresholds: cfg.Thresholds})
+			if len(done) >= maxVerified {
+				clear(done)
+			}
 			done[k] = verified{out.Path, chainError(out)}
 			return out.Path, done[k].why
 		},
-	})
+	}
+	return func(p *audit.Result, rows []audit.Partner) {
+		one := &audit.Results{Partners: []audit.Result{*p}}
+		delivery.Decide(one, rows, opts)
+		*p = one.Partners[0]
+	}
 }
+
+// maxVerified bounds the chains the delivery stage remembers verifying.
+const maxVerified = 1 << 14
 
 // chainError says why a chain has no verified path, from verify's chain verdicts.
 func chainError(o verify.Outcome) string {

@@ -145,6 +145,7 @@ smtp_tls_loglevel = 1
 	// mxaudit's answer, from the very files Postfix runs with.
 	cfg := f.scanConfig(t)
 	cfg.Revocation.Offline = true
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	must(err, "scan")
 	mx := map[string]*audit.Delivery{}

@@ -64,11 +64,11 @@ type Options struct {
 	// (DNSSEC, DANE, MTA-STS, TLS-RPT), which runs with DNS.
 	Published Published
 	// Emit, when set, receives each partner's result (i: its index in
-	// inventory order) as soon as it is complete, one call at a time and in
-	// any order, and the run lets go of it: ProbeAll then returns results
-	// without partners. Peak memory holds the probes under way, not the
-	// results done.
-	Emit func(i int, r audit.Result)
+	// inventory order) and its inventory rows as soon as it is complete,
+	// one call at a time and in any order, and the run lets go of it:
+	// ProbeAll then returns results without partners. Peak memory holds
+	// the probes under way, not the results done.
+	Emit func(i int, r audit.Result, rows []audit.Partner)
 }
 
 // DefaultPerProvider is the default of Options.PerProvider (--per-provider):

@@ -54,7 +54,7 @@ func TestScale(t *testing.T) {
 			Address: addr, Port: scaleClosedPort, TLS: audit.StartTLS})
 	}
 	dir := t.TempDir()
-	st, err := spill.Create(dir)
+	st, err := spill.Create[audit.Result](dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestScale(t *testing.T) {
 	res := ProbeAll(context.Background(), rows, Options{
 		Concurrency: scaleConc, PerProvider: scaleConc, Resolver: f.Resolver, Roots: f.RootsPool(), Now: f.Now,
 		Probe: probe.Options{HELO: "bench.test", Timeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
-		Emit: func(i int, r audit.Result) {
+		Emit: func(i int, r audit.Result, _ []audit.Partner) {
 			mu.Lock()
 			defer mu.Unlock()
 			verdicts[r.Verdict]++

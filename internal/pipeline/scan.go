@@ -21,6 +21,7 @@ import (
 	"github.com/mxaudit/mxaudit/internal/mtapolicy"
 	"github.com/mxaudit/mxaudit/internal/revocation"
 	"github.com/mxaudit/mxaudit/internal/shard"
+	"github.com/mxaudit/mxaudit/internal/spill"
 	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
 )
@@ -52,6 +53,10 @@ type Config struct {
 	Vantage  string     // where the probes leave from (--vantage); changes are computed per vantage point
 	RunLabel string     // ties the shards of one audit together (--run-label)
 	Shard    shard.Spec // the slice of the inventory to audit (--shard K/N); the zero Spec for all of it
+
+	// Hold keeps every partner's result in the Run Scan returns (mxaudit
+	// probe, tests); a scan streams them out and holds none.
+	Hold bool
 }
 
 // Checks selects and configures the check stage.
@@ -78,13 +83,19 @@ type Reports struct {
 	Options    reports.Options
 }
 
-// Scan runs inventory -> probe -> verify -> revocation -> checks -> history
-// -> write, and returns the results with every error of the run joined.
+// Scan runs inventory -> probe -> verify -> revocation -> published
+// policies -> delivery -> checks -> history -> write, and returns the run
+// with every error of the run joined.
+//
+// The partners leave memory as they complete: probed into a spill file,
+// read back in inventory order a batch at a time for delivery, checks and
+// history into a second one, which every writer reads. The run returned
+// holds no partner unless Config.Hold asks for them.
 //
 // Cancelling ctx is an interrupt: the stage under way stops, the results
 // so far are marked incomplete and still recorded and written. Results are
 // written whatever happens to the history; ExitCode maps the error.
-func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
+func Scan(ctx context.Context, cfg Config) (*Run, error) {
 	log := cfg.logger()
 	if err := cfg.checkNames(); err != nil {
 		return nil, err
@@ -100,25 +111,53 @@ func Scan(ctx context.Context, cfg Config) (*audit.Results, error) {
 	if err := writable(cfg.Out); err != nil {
 		return nil, err
 	}
+	var chk *checkRun
+	if !cfg.Checks.Disabled {
+		if chk, err = openChecks(ctx, cfg.Checks, log); err != nil {
+			return nil, err
+		}
+		defer chk.close()
+	}
 	hist, err := openHistory(cfg, log)
 	if err != nil {
 		return nil, err // another scan holds the lock: nothing was done
 	}
 	defer hist.close()
 
-	res := probeStage(ctx, cfg, partners, tr, log)
-	res.Vantage, res.RunLabel, res.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
-	res.InventoryErrors = append(res.InventoryErrors, invErrs...)
-	res.TrustErrors = tr.TrustErrors()
-	deliveryStage(cfg, res, partners, mta, tr, hist)
-	if !cfg.Checks.Disabled {
-		if err := checkStage(ctx, cfg.Checks, res, log); err != nil {
-			return res, err
-		}
+	probedSt, err := spill.Create[probed](cfg.Out)
+	if err != nil {
+		return nil, &WriteError{File: cfg.Out, Err: err}
 	}
-	histErr := hist.record(res)
-	writeErr := writeStage(ctx, cfg, res, heldPartners(res), log)
-	return res, errors.Join(histErr, writeErr, interrupted(res))
+	defer probedSt.Close()
+	out, err := spill.Create[audit.Result](cfg.Out)
+	if err != nil {
+		return nil, &WriteError{File: cfg.Out, Err: err}
+	}
+	defer out.Close()
+
+	head, held := probeStage(ctx, cfg, partners, tr, probedSt, mta != nil, log)
+	head.Vantage, head.RunLabel, head.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
+	head.InventoryErrors = append(head.InventoryErrors, invErrs...)
+	head.TrustErrors = tr.TrustErrors()
+	f := &finisher{cfg: cfg, head: head, hist: hist, rec: hist.recorder(), out: out, log: log,
+		decide: deliveryDecider(cfg, head, mta, tr, hist)}
+	if chk != nil && ctx.Err() == nil { // interrupted while probing: write what is done, unchecked
+		f.checks, chk.head = chk, head
+	}
+	finishErr := f.run(ctx, func(fn func(*probed) error) error { return eachProbed(probedSt, held, fn) })
+	if chk != nil && chk.err != nil {
+		return nil, chk.err
+	}
+	if finishErr != nil {
+		log.Error("results lost", "error", finishErr)
+	}
+	probedSt.Close()
+	run := &Run{Results: head, Tally: f.tally}
+	writeErr := writeStage(ctx, cfg, head, spilledPartners(out), log)
+	if cfg.Hold {
+		head.Partners = f.held
+	}
+	return run, errors.Join(hist.err, finishErr, writeErr, interrupted(head))
 }
 
 // problem prints one line about bad input for a person.
@@ -246,21 +285,24 @@ func writable(dir string) error {
 	return os.Remove(filepath.Join(dir, filepath.Base(f.Name())))
 }
 
-// probeStage probes, verifies and inspects every partner.
-func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *trust.Store, log *slog.Logger) *audit.Results {
+// probeStage probes, verifies and inspects every partner, each into st
+// as it completes; the results returned hold no partner (those st refused
+// are in held).
+func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *trust.Store, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
 	now := time.Now()
 	opts := cfg.Probe
 	opts.Roots, opts.StoreOf, opts.PrivateRoots, opts.Now = tr.Pool, tr.StoreOf, tr.PrivateRoots(now), now
 	opts.Thresholds = cfg.Thresholds
 	if opts.Published.Roots == nil && cfg.Trust.RootsFile != "" {
-		// --roots replaces the system roots: the public ones, for MTA-STS too (never the private roots).
+		// --roots replaces the system roots: the public ones, for MTA-STS too (never the private ones).
 		opts.Published.Roots = publicRoots(cfg.Trust.RootsFile)
 	}
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
 	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
-	res := probeStreamed(ctx, partners, opts, cfg.Out, log)
+	res, held := probeSpilled(ctx, partners, opts, st, keepRows, log)
 	res.Inventory = cfg.Inventory
+	res.Finished = time.Now().UTC()
 	for _, n := range res.Notes {
 		log.Warn(n)
 	}
@@ -268,41 +310,7 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 		st := opts.DNS.Stats()
 		log.Info("dns", "resolvers", strings.Join(opts.DNS.Servers(), ","), "queries", st.Queries, "over_tcp", st.TCP, "answered_from_cache", st.CacheHits)
 	}
-	return res
-}
-
-// checkStage runs the selected checks over res and merges their findings.
-// An interrupt stops it and marks res incomplete; a usage error (unknown
-// check, bad setting) is returned.
-func checkStage(ctx context.Context, c Checks, res *audit.Results, log *slog.Logger) error {
-	if ctx.Err() != nil {
-		return nil // interrupted while probing: write what is done
-	}
-	dirs := c.Dirs
-	if dirs == nil {
-		dirs = checks.DefaultDirs()
-	}
-	paths, err := checks.Discover(dirs)
-	if err != nil {
-		return &UsageError{Err: err}
-	}
-	h := checks.Open(ctx, checks.Options{Builtin: c.Builtin, Plugins: paths, Timeout: c.Timeout, Logger: log})
-	defer h.Close()
-	start := time.Now()
-	err = h.Check(ctx, res, checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings)
-	var ue *checks.UsageError
-	switch {
-	case errors.As(err, &ue):
-		return &UsageError{Err: err}
-	case err != nil:
-		res.Incomplete = true
-		log.Warn("checks interrupted; results are incomplete", "error", err)
-		return nil
-	}
-	st := h.Stats()
-	log.Info("checks done", "checks", len(h.Checks()), "failed_plugins", st.FailedPlugins, "failed_calls", st.FailedCalls,
-		"unchecked_partners", st.Unchecked, "unsendable_partners", st.Unsendable, "trimmed_partners", st.Trimmed, "elapsed", time.Since(start).Round(time.Millisecond))
-	return nil
+	return res, held
 }
 
 // interrupted returns ErrInterrupted when res is incomplete.

@@ -69,6 +69,7 @@ func TestScanHistoryLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Release()
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	var le *history.LockedError
 	if !errors.As(err, &le) || ExitCode(res, err, audit.Error) != ExitLocked {
@@ -94,6 +95,7 @@ func TestScanHistoryCorrupt(t *testing.T) {
 		}},
 		{"damaged pages", func(t *testing.T, cfg Config) {
 			// A real history database from an earlier scan, its pages after the header overwritten.
+			cfg.Hold = true
 			if _, err := Scan(context.Background(), cfg); err != nil {
 				t.Fatal(err)
 			}
@@ -115,6 +117,7 @@ func TestScanHistoryCorrupt(t *testing.T) {
 			cfg, dials := oneServer(t)
 			tc.corrupt(t, cfg)
 			dials.Store(0)
+			cfg.Hold = true
 			res, err := Scan(context.Background(), cfg)
 			if code := ExitCode(res, err, audit.Error); code != ExitHistory {
 				t.Fatalf("exit %d (%v), want %d", code, err, ExitHistory)
@@ -142,6 +145,7 @@ func TestScanNoRows(t *testing.T) {
 	if err := os.WriteFile(cfg.Inventory, []byte("partner,host,port\nM\xfcller,mx.m.example,2x5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	if code := ExitCode(res, err, audit.Error); code != ExitUsage || !strings.Contains(err.Error(), "no row could be read") {
 		t.Fatalf("exit %d (%v), want %d", code, err, ExitUsage)
@@ -169,6 +173,7 @@ func TestScanOutNotWritable(t *testing.T) {
 	if err := os.WriteFile(cfg.Out, []byte("a file, not a directory"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	if code := ExitCode(res, err, audit.Error); code != ExitUsage || !strings.Contains(err.Error(), "--out") {
 		t.Fatalf("exit %d (%v), want %d", code, err, ExitUsage)
@@ -184,6 +189,7 @@ func TestScanInterruptedWrites(t *testing.T) {
 	cfg, _ := oneServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	cfg.Hold = true
 	res, err := Scan(ctx, cfg)
 	if code := ExitCode(res, err, audit.Error); code != ExitInterrupted {
 		t.Fatalf("exit %d (%v), want %d", code, err, ExitInterrupted)

@@ -78,6 +78,7 @@ func TestScanEmptyShard(t *testing.T) {
 	key := shard.Key(audit.Partner{Name: "Scan AG"})
 	cfg.Shard = shard.Spec{K: (shard.Of(key, 2) + 1) % 2, N: 2} // the slice without it
 	cfg.RunLabel, cfg.Vantage = "empty-shard", "eu-1"
+	cfg.Hold = true
 	res, err := Scan(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +102,7 @@ func TestScanEmptyShard(t *testing.T) {
 	}
 
 	cfg.Vantage = "bad vantage"
+	cfg.Hold = true
 	if _, err := Scan(context.Background(), cfg); ExitCode(nil, err, audit.Error) != ExitUsage {
 		t.Errorf("a vantage point with a space: %v", err)
 	}

@@ -18,7 +18,7 @@ import (
 // a shared probe is told under is known), then lets go of its targets: a
 // run's memory holds the probes under way, not the results done.
 type stream struct {
-	emit    func(i int, r audit.Result)
+	emit    func(i int, r audit.Result, rows []audit.Partner)
 	mu      sync.Mutex
 	left    []int32 // per partner: rows not yet discovered + targets not yet answered
 	lastRow []int32 // per partner: the last row of it and of every partner before it
@@ -74,7 +74,7 @@ type rootUser struct {
 	roots []audit.Root
 }
 
-func newStream(r *runner, emit func(int, audit.Result)) *stream {
+func newStream(r *runner, emit func(int, audit.Result, []audit.Partner)) *stream {
 	n := len(r.partners)
 	st := &stream{emit: emit, left: make([]int32, n), lastRow: make([]int32, n), rowDone: make([]bool, len(r.rows)),
 		emitted: make([]bool, n), untested: map[string]int{}}
@@ -144,7 +144,12 @@ func (r *runner) emit(partners ...int) {
 		st.emitted[i] = true
 		r.sharedWith(i)
 		res := r.partner(i)
-		for _, w := range r.rowsOf(i) {
+		ws := r.rowsOf(i)
+		rows := make([]audit.Partner, len(ws))
+		for n, w := range ws {
+			rows[n] = *w.p
+		}
+		for _, w := range ws {
 			for f, n := range w.untested {
 				st.untested[f] += n
 			}
@@ -153,7 +158,7 @@ func (r *runner) emit(partners ...int) {
 		}
 		r.byName[i] = nil
 		st.keepRootUser(i, &res)
-		st.emit(i, res)
+		st.emit(i, res, rows)
 	}
 }
 
@@ -234,52 +239,67 @@ func targetRoots(res *audit.Result) []audit.Root {
 	return out
 }
 
-// probeStreamed runs ProbeAll with every partner's result leaving memory
-// as it completes, into a spill file in dir ("" for the temporary
-// directory), and reads them back in inventory order into the results
-// (the stages after probing still take the run whole). A result the spill
-// file refuses (a full disk) is held in memory instead, and the log says so.
-func probeStreamed(ctx context.Context, rows []audit.Partner, opts Options, dir string, log *slog.Logger) *audit.Results {
-	st, err := spill.Create(dir)
-	if err != nil {
-		log.Warn("results held in memory: no spill file", "error", err)
-		return ProbeAll(ctx, rows, opts)
-	}
-	defer st.Close()
-	held := map[int]audit.Result{}
-	opts.Emit = func(i int, r audit.Result) {
-		if err := st.Put(i, &r); err != nil {
+// probed is what the probe stage spills of each partner: its result and,
+// for the delivery stage, its inventory rows (only when our MTA's policy
+// is known: nothing else reads them).
+type probed struct {
+	Result audit.Result    `json:"r"`
+	Rows   []audit.Partner `json:"rows,omitempty"`
+}
+
+// probeSpilled runs ProbeAll with every partner's result leaving memory as
+// it completes, into st; the results returned hold no partner. A result
+// the spill file refuses (a full disk) is kept in held instead, and the
+// log says so.
+func probeSpilled(ctx context.Context, rows []audit.Partner, opts Options, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
+	held := map[int]*probed{}
+	opts.Emit = func(i int, r audit.Result, rows []audit.Partner) {
+		p := &probed{Result: r}
+		if keepRows {
+			p.Rows = rows
+		}
+		if err := st.Put(i, p); err != nil {
 			if len(held) == 0 {
 				log.Warn("spill file refused a result: results held in memory", "error", err)
 			}
-			held[i] = r
+			held[i] = p
 		}
 	}
-	res := ProbeAll(ctx, rows, opts)
-	// Every partner was emitted once: index i is in the spill file or held.
-	total := st.Count() + len(held)
-	res.Partners = make([]audit.Result, 0, total)
-	fill := func(upTo int) {
-		for len(res.Partners) < upTo {
-			res.Partners = append(res.Partners, held[len(res.Partners)])
-		}
-	}
-	err = st.Each(func(i int, r *audit.Result) error {
-		fill(i)
-		res.Partners = append(res.Partners, *r)
-		return nil
-	})
-	if err != nil {
-		log.Error("spill file unreadable: the results it held are lost", "error", err)
-		res.Incomplete = true
-		res.Partners = res.Partners[:0]
-		for i := range total {
-			if h, ok := held[i]; ok {
-				res.Partners = append(res.Partners, h)
+	return ProbeAll(ctx, rows, opts), held
+}
+
+// eachProbed calls fn with every partner probed, in inventory order: from
+// the spill file, or held when the spill file refused it. An unreadable
+// spill file ends it with an error.
+func eachProbed(st *spill.Store[probed], held map[int]*probed, fn func(*probed) error) error {
+	next := 0
+	flush := func(upTo int) error {
+		for ; next < upTo; next++ {
+			if p, ok := held[next]; ok {
+				if err := fn(p); err != nil {
+					return err
+				}
 			}
 		}
-		return res
+		return nil
 	}
-	fill(total)
-	return res
+	err := st.Each(func(i int, p *probed) error {
+		if err := flush(i); err != nil {
+			return err
+		}
+		next = i + 1
+		return fn(p)
+	})
+	if err != nil {
+		return err
+	}
+	return flush(max(st.Len(), maxKey(held)+1))
+}
+
+func maxKey(m map[int]*probed) int {
+	k := -1
+	for i := range m {
+		k = max(k, i)
+	}
+	return k
 }

@@ -41,7 +41,7 @@ func TestStreamedSameAsHeld(t *testing.T) {
 	}
 	held := ProbeAll(context.Background(), f.Partners(), opts())
 
-	st, err := spill.Create(t.TempDir())
+	st, err := spill.Create[audit.Result](t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestStreamedSameAsHeld(t *testing.T) {
 	var mu sync.Mutex
 	var order []int
 	o := opts()
-	o.Emit = func(i int, r audit.Result) {
+	o.Emit = func(i int, r audit.Result, _ []audit.Partner) {
 		mu.Lock()
 		defer mu.Unlock()
 		order = append(order, i)

@@ -51,7 +51,7 @@ func heldPartners(res *audit.Results) partnerSource {
 }
 
 // spilledPartners is the source of a run read back from a spill file.
-func spilledPartners(st *spill.Store) partnerSource {
+func spilledPartners(st *spill.Store[audit.Result]) partnerSource {
 	return func(fn func(*audit.Result) error) error {
 		return st.Each(func(_ int, r *audit.Result) error { return fn(r) })
 	}
@@ -71,7 +71,12 @@ func writeStage(ctx context.Context, cfg Config, res *audit.Results, each partne
 		errs = append(errs, writeResults(ctx, cfg, res, each, log))
 	}
 	if cfg.Metrics != "" {
-		errs = append(errs, writeMetrics(cfg.Metrics, res, log))
+		whole, err := materialize(res, each) // TODO(issue 15): promfile reads seq
+		if err != nil {
+			errs = append(errs, &WriteError{File: cfg.Metrics, Err: err})
+		} else {
+			errs = append(errs, writeMetrics(cfg.Metrics, whole, log))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -87,7 +92,11 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 	}
 	log.Info("results written", "file", path, "partners", n)
 	seq, serr := each.seq()
-	files, err := reports.WriteAllFrom(ctx, cfg.Out, res, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
+	whole, err := materialize(res, each) // TODO(issue 15): the workbook and PDF read seq
+	if err != nil {
+		return &WriteError{File: cfg.Out, Err: err}
+	}
+	files, err := reports.WriteAllFrom(ctx, cfg.Out, whole, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
 	if err = errors.Join(err, serr()); err != nil {
 		err = &WriteError{File: cfg.Out, Err: err}
 	}
@@ -127,3 +136,11 @@ type WriteError struct {
 
 func (e *WriteError) Error() string { return fmt.Sprintf("writing %s: %v", e.File, e.Err) }
 func (e *WriteError) Unwrap() error { return e.Err }
+
+// materialize is res with the partners of each.
+func materialize(res *audit.Results, each partnerSource) (*audit.Results, error) {
+	whole := *res
+	whole.Partners = nil
+	err := each(func(r *audit.Result) error { whole.Partners = append(whole.Partners, *r); return nil })
+	return &whole, err
+}

@@ -41,7 +41,7 @@ func TestWriteStageStreamsResults(t *testing.T) {
 			if err := audit.WriteResults(want, &res); err != nil {
 				t.Fatal(err)
 			}
-			st, err := spill.Create(dir)
+			st, err := spill.Create[audit.Result](dir)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
-// Package spill holds a run's partner results on disk as they complete, in
-// any order, and reads them back in inventory order: the results leave
-// memory, and every writer reads them back one at a time.
+// Package spill holds a run's partner results (or any record per partner)
+// on disk as they complete, in any order, and reads them back in inventory
+// order: the results leave memory, and every writer reads them back one at
+// a time.
 package spill
 
 import (
@@ -9,18 +10,17 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/mxaudit/mxaudit/audit"
 )
 
 // MaxRecord is the largest encoded result the store reads back (a result
 // with every chain and transcript is a few hundred KB at most).
 const MaxRecord = 64 << 20
 
-// Store is a spill file of results, each at its inventory index. It keeps
+// Store is a spill file of records of type T (an audit.Result, or a
+// result with what a later stage needs beside it), each at its inventory index. It keeps
 // 12 bytes per partner in memory (where each record is); Put is safe from
 // one goroutine at a time.
-type Store struct {
+type Store[T any] struct {
 	f    *os.File
 	w    *bufio.Writer
 	end  int64
@@ -31,25 +31,25 @@ type Store struct {
 
 // Create makes a spill file in dir ("" for the system's temporary
 // directory); the file is removed by Close.
-func Create(dir string) (*Store, error) {
+func Create[T any](dir string) (*Store[T], error) {
 	f, err := os.CreateTemp(dir, ".mxaudit-spill-*")
 	if err != nil {
 		return nil, fmt.Errorf("spill file: %w", err)
 	}
-	return &Store{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &Store[T]{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 // Path is the spill file's path.
-func (s *Store) Path() string { return s.f.Name() }
+func (s *Store[T]) Path() string { return s.f.Name() }
 
 // Len is one more than the highest index put.
-func (s *Store) Len() int { return len(s.off) }
+func (s *Store[T]) Len() int { return len(s.off) }
 
 // Count is the number of results put.
-func (s *Store) Count() int { return s.n }
+func (s *Store[T]) Count() int { return s.n }
 
 // Put writes partner i's result.
-func (s *Store) Put(i int, r *audit.Result) error {
+func (s *Store[T]) Put(i int, r *T) error {
 	if i < 0 {
 		return fmt.Errorf("spill %s: partner %d: a negative index", s.f.Name(), i)
 	}
@@ -57,14 +57,14 @@ func (s *Store) Put(i int, r *audit.Result) error {
 		s.off, s.size = append(s.off, -1), append(s.size, 0)
 	}
 	if s.off[i] >= 0 {
-		return fmt.Errorf("spill %s: partner %d (%s) put twice", s.f.Name(), i, r.Name)
+		return fmt.Errorf("spill %s: partner %d put twice", s.f.Name(), i)
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("spill: partner %s: %w", r.Name, err)
+		return fmt.Errorf("spill: partner %d: %w", i, err)
 	}
 	if len(b) > MaxRecord {
-		return fmt.Errorf("spill: partner %s: result of %d bytes over the %d-byte limit", r.Name, len(b), MaxRecord)
+		return fmt.Errorf("spill: partner %d: a record of %d bytes, over the %d-byte limit", i, len(b), MaxRecord)
 	}
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
@@ -77,7 +77,7 @@ func (s *Store) Put(i int, r *audit.Result) error {
 
 // Each calls fn with every result put, in inventory order, one at a time;
 // an error of fn stops it and is returned.
-func (s *Store) Each(fn func(i int, r *audit.Result) error) error {
+func (s *Store[T]) Each(fn func(i int, r *T) error) error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
 	}
@@ -94,7 +94,7 @@ func (s *Store) Each(fn func(i int, r *audit.Result) error) error {
 		if _, err := s.f.ReadAt(buf, off); err != nil && err != io.EOF {
 			return fmt.Errorf("spill %s: partner %d: %w", s.f.Name(), i, err)
 		}
-		var r audit.Result
+		var r T
 		if err := json.Unmarshal(buf, &r); err != nil {
 			return fmt.Errorf("spill %s: partner %d at byte %d: %w", s.f.Name(), i, off, err)
 		}
@@ -106,7 +106,7 @@ func (s *Store) Each(fn func(i int, r *audit.Result) error) error {
 }
 
 // Close removes the spill file.
-func (s *Store) Close() error {
+func (s *Store[T]) Close() error {
 	cerr := s.f.Close()
 	if err := os.Remove(s.f.Name()); err != nil {
 		return fmt.Errorf("spill: %w", err)

@@ -21,7 +21,7 @@ func TestStore(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Create(t.TempDir())
+			s, err := Create[audit.Result](t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
