@@ -1,35 +1,51 @@
 package pipeline
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
+	"github.com/mxaudit/mxaudit/internal/checks/builtin"
 	"github.com/mxaudit/mxaudit/internal/fleet"
 	"github.com/mxaudit/mxaudit/internal/probe"
-	"github.com/mxaudit/mxaudit/internal/spill"
+	"github.com/mxaudit/mxaudit/internal/trust"
 	"github.com/mxaudit/mxaudit/reports"
 )
 
-// Scale bench (make bench-scale, never make test): MXAUDIT_SCALE targets,
-// one partner each on its own loopback address, at concurrency 2,000.
+// TestMain serves the built-in checks when the scale bench re-executes
+// the test binary as its check plugin.
+func TestMain(m *testing.M) {
+	if os.Getenv("MXAUDIT_TEST_PLUGIN") == "builtin" {
+		builtin.Serve()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Scale bench (make bench-scale, never make test): a real scan (Scan, as
+// `mxaudit scan` runs it) of MXAUDIT_SCALE targets read from an inventory
+// CSV, one partner each on its own loopback address, at concurrency 2,000.
 // scaleAnswering of them are servers of a loopback fleet answering at once
 // (STARTTLS, a TLS handshake per key type); the others are addresses of
 // 127.64.0.0/10 where nothing listens on port scaleClosedPort (connection
-// refused). Every result leaves memory as it completes, into a spill file,
-// and results.json, then partners.csv, targets.csv and findings.csv, are
-// written from it in inventory order. It prints wall
-// time, targets/s and this process's peak RSS (the fleet's servers
-// included); run each size in its own process so the peaks are each its own.
+// refused). Everything a scan does runs: the built-in checks (a plugin
+// process of their own), the SQLite history, results.json, the CSVs, the
+// workbook and the PDF. It prints wall time, targets/s and this process's
+// peak RSS (the fleet's servers included; the check plugin's process is
+// printed apart); run each size in its own process so the peaks are each
+// its own. MXAUDIT_SCALE_HEAP=prefix writes a heap profile every 10 s.
 const (
 	scaleAnswering  = 1000
 	scaleClosedPort = 1
@@ -46,30 +62,31 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	rows := f.Partners()
-	for i := len(rows); i < n; i++ {
-		k := i + 1 // 127.64.0.1 onwards: 4M addresses
-		addr := fmt.Sprintf("127.%d.%d.%d", 64+k>>16, k>>8&0xff, k&0xff)
-		rows = append(rows, audit.Partner{Line: i + 2, Name: fmt.Sprintf("closed-%07d", i), Host: fmt.Sprintf("closed-%07d.bench.example", i),
-			Address: addr, Port: scaleClosedPort, TLS: audit.StartTLS})
-	}
 	dir := t.TempDir()
-	st, err := spill.Create[audit.Result](dir)
-	if err != nil {
+	inv, roots := filepath.Join(dir, "inventory.csv"), filepath.Join(dir, "roots.pem")
+	if err := writeScaleInventory(inv, f.Partners(), n); err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	var mu sync.Mutex
-	verdicts := map[audit.Verdict]int{}
-	var putErr error
-	rows = rows[:n:n]
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	inventory := ms.HeapAlloc // the inventory's rows (and the fleet), before the run
-	var peakHeap uint64
-	stopHeap := watchHeap(&peakHeap)
-	start := time.Now()
+	if err := os.WriteFile(roots, f.RootsPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	cfg := Config{
+		Inventory: inv,
+		Trust:     trust.Options{RootsFile: roots},
+		Probe: Options{Concurrency: scaleConc, PerProvider: scaleConc, Resolver: f.Resolver,
+			Probe: probe.Options{HELO: "bench.test", Timeout: 30 * time.Second, ConnectTimeout: 10 * time.Second}},
+		Checks: Checks{Builtin: func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = []string{"MXAUDIT_TEST_PLUGIN=builtin"}
+			return cmd
+		}, Dirs: []string{}},
+		History: History{Path: filepath.Join(dir, "history.db")},
+		Out:     out,
+		Reports: Reports{Formats: []reports.Format{reports.JSON, reports.CSV, reports.XLSX, reports.PDF},
+			Options: reports.Options{NoFontSearch: true}},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
 	if prof := os.Getenv("MXAUDIT_SCALE_HEAP"); prof != "" {
 		tick := time.NewTicker(10 * time.Second)
 		defer tick.Stop()
@@ -82,68 +99,62 @@ func TestScale(t *testing.T) {
 			}
 		}()
 	}
-	res := ProbeAll(context.Background(), rows, Options{
-		Concurrency: scaleConc, PerProvider: scaleConc, Resolver: f.Resolver, Roots: f.RootsPool(), Now: f.Now,
-		Probe: probe.Options{HELO: "bench.test", Timeout: 30 * time.Second, ConnectTimeout: 10 * time.Second},
-		Emit: func(i int, r audit.Result, _ []audit.Partner) {
-			mu.Lock()
-			defer mu.Unlock()
-			verdicts[r.Verdict]++
-			if err := st.Put(i, &r); err != nil && putErr == nil {
-				putErr = err
-			}
-		},
-	})
-	probed := time.Since(start)
-	var probedHeap uint64 = peakHeap
-	if putErr != nil {
-		t.Fatal(putErr)
-	}
-	if st.Count() != n || res.Incomplete {
-		t.Fatalf("not every partner emitted (incomplete %v)", res.Incomplete)
-	}
-	path := filepath.Join(dir, "results.json")
-	written := 0
-	if err := audit.WriteResultsStream(path, res, func(fn func(*audit.Result) error) error {
-		return st.Each(func(_ int, r *audit.Result) error { written++; return fn(r) })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	jsonDone := time.Since(start)
-	csvStart := time.Now()
-	seq, serr := spilledPartners(st).seq()
-	if _, err := reports.WriteAllFrom(context.Background(), dir, res, seq, []reports.Format{reports.CSV}, false, reports.Options{NoFontSearch: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := serr(); err != nil {
-		t.Fatal(err)
-	}
-	csvTime := time.Since(csvStart)
+	var peakHeap uint64
+	stopHeap := watchHeap(&peakHeap)
+	start := time.Now()
+	run, err := Scan(context.Background(), cfg)
 	wall := time.Since(start)
 	stopHeap()
-	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var csvBytes int64
-	for _, name := range []string{reports.FilePartnersCSV, reports.FileTargetsCSV, reports.FileFindingsCSV} {
-		ci, err := os.Stat(filepath.Join(dir, name))
+	want := min(scaleAnswering, n)
+	if run.Tally.Partners != n || run.Tally.Standings[string(audit.Valid)] != want || run.Tally.Standings[string(audit.ConnectionRefused)] != n-want {
+		t.Fatalf("%d partners, standings %v; want %d, %d Valid and %d ConnectionRefused", run.Tally.Partners, run.Tally.Standings, n, want, n-want)
+	}
+	var sizes []string
+	for _, name := range []string{reports.FileResultsJSON, reports.FilePartnersCSV, reports.FileXLSX, reports.FilePDF} {
+		fi, err := os.Stat(filepath.Join(out, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		csvBytes += ci.Size()
+		sizes = append(sizes, fmt.Sprintf("%s %d MB", name, fi.Size()>>20))
 	}
-	if want := min(scaleAnswering, n); verdicts[audit.Valid] != want || verdicts[audit.ConnectionRefused] != n-want || written != n {
-		t.Fatalf("verdicts %v, %d written; want %d Valid and %d ConnectionRefused", verdicts, written, want, n-want)
-	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	var self, children syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &self); err != nil {
 		t.Fatal(err)
 	}
-	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: probed in %s, with results.json (%d MB) %s, CSV reports from the spill file (%d MB) in %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB while probing, %d MB in all; %d MB of it the inventory's rows and the fleet before the run), CPU %s user %s sys\n",
-		n, verdicts[audit.Valid], verdicts[audit.ConnectionRefused], scaleConc, probed.Round(time.Millisecond), fi.Size()>>20,
-		jsonDone.Round(time.Millisecond), csvBytes>>20, csvTime.Round(time.Millisecond), float64(n)/wall.Seconds(), ru.Maxrss>>10, probedHeap>>20, peakHeap>>20, inventory>>20,
-		time.Duration(ru.Utime.Nano()).Round(time.Second), time.Duration(ru.Stime.Nano()).Round(time.Second))
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: scan (probe, checks, history, results.json, CSV, xlsx, PDF) in %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB; check plugin process %d MB), CPU %s user %s sys; %v\n",
+		n, want, n-want, scaleConc, wall.Round(time.Millisecond), float64(n)/wall.Seconds(), self.Maxrss>>10, peakHeap>>20, children.Maxrss>>10,
+		time.Duration(self.Utime.Nano()).Round(time.Second), time.Duration(self.Stime.Nano()).Round(time.Second), sizes)
+}
+
+// writeScaleInventory writes an inventory CSV of n rows: the fleet's
+// partners, then partners on closed loopback addresses.
+func writeScaleInventory(path string, answering []audit.Partner, n int) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(fh)
+	fmt.Fprintln(w, "partner,host,address,port,tls")
+	for i := range n {
+		if i < len(answering) {
+			p := answering[i]
+			fmt.Fprintf(w, "%s,%s,%s,%d,%s\n", p.Name, p.Host, p.Address, p.Port, p.TLS)
+			continue
+		}
+		k := i + 1 // 127.64.0.1 onwards: 4M addresses
+		fmt.Fprintf(w, "closed-%07d,closed-%07d.bench.example,127.%d.%d.%d,%d,starttls\n", i, i, 64+k>>16, k>>8&0xff, k&0xff, scaleClosedPort)
+	}
+	if err := w.Flush(); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
 }
 
 // writeHeap writes a heap profile to path (MXAUDIT_SCALE_HEAP): where the
