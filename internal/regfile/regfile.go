@@ -17,7 +17,11 @@ import (
 
 // Size caps, one per kind of file: the single home of these limits.
 const (
-	MaxInventory = 64 << 20 // a partner inventory CSV (about 500,000 rows)
+	MaxInventory = 64 << 20 // a partner inventory CSV read whole (about 500,000 rows)
+	// MaxInventoryStream caps an inventory CSV read a row at a time (a
+	// scan's): memory holds one row, so the cap bounds only the run (about
+	// 30 million rows).
+	MaxInventoryStream = 2 << 30
 	MaxRoots     = 16 << 20 // one roots file: PEM, DER, PKCS#7 or a Windows .sst store
 	MaxPassword  = 4 << 10  // the SMTP password file
 	MaxConfig    = 1 << 20  // the TOML check config
@@ -75,6 +79,33 @@ func Read(path string, max int64) ([]byte, error) {
 		return nil, &Error{Path: path, Reason: fmt.Sprintf("grew past the %s limit while being read", size(max)), Err: ErrTooLarge}
 	}
 	return b, nil
+}
+
+// Open opens the regular file at path (symlinks followed) of at most max
+// bytes for reading, with Read's refusals; the caller reads it at most
+// max bytes, a piece at a time, and closes it.
+func Open(path string, max int64) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{Path: path, Reason: reason(err), Err: err}
+	}
+	if err := check(path, st, max); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &Error{Path: path, Reason: reason(err), Err: err}
+	}
+	if st, err = f.Stat(); err == nil {
+		err = check(path, st, max)
+	} else {
+		err = &Error{Path: path, Reason: reason(err), Err: err}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Check reports, without reading anything, whether path is a regular file
