@@ -17,13 +17,13 @@ func (r *runner) results(interrupted bool) *audit.Results {
 		Thresholds:      &th,
 		Schema:          audit.SchemaVersion,
 		Started:         r.opts.Now.UTC(),
-		Partners:        make([]audit.Result, len(r.partners)),
+		Partners:        make([]audit.Result, len(r.first)),
 		PrivateRoots:    []audit.PrivateRoot{},
 		InventoryErrors: []audit.InventoryError{},
 	}
 	r.shareProbes()
 	untested := map[string]int{}
-	for i := range r.partners {
+	for i := range r.first {
 		res.Partners[i] = r.partner(i)
 		for _, w := range r.rowsOf(i) {
 			if !w.done {
@@ -61,7 +61,7 @@ func (r *runner) notes(untested map[string]int) []string {
 // when none could be found, the verdict of its DNS.
 func (r *runner) partner(i int) audit.Result {
 	rows := r.rowsOf(i)
-	res := audit.Result{Partner: *r.partners[i], Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
+	res := audit.Result{Partner: r.partnerRow(i), Root: audit.Root{Store: audit.RootNone}, Chain: []audit.Cert{}, Findings: []audit.Finding{}}
 	var contacts []string
 	for _, w := range rows {
 		res.Enforced = res.Enforced || w.p.Enforced

@@ -6,11 +6,13 @@
 package pipeline
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"net"
 	"slices"
@@ -102,6 +104,12 @@ type member struct {
 // returns one result per partner, in inventory order; when ctx ends early
 // the results are marked incomplete and what was not probed gets NotProbed.
 func ProbeAll(ctx context.Context, rows []audit.Partner, opts Options) *audit.Results {
+	opts = opts.withDefaults()
+	return probeRows(ctx, sliceRows(rows), opts)
+}
+
+// probeRows is ProbeAll over the rows of any source.
+func probeRows(ctx context.Context, rows Rows, opts Options) *audit.Results {
 	opts = opts.withDefaults()
 	r := &runner{opts: opts, jobs: map[audit.Target]*job{}, anchors: anchors(opts.PrivateRoots)}
 	r.group(rows)
@@ -201,11 +209,11 @@ func (o Options) withDefaults() Options {
 
 type runner struct {
 	opts     Options
-	input    []audit.Partner  // the inventory's rows, never changed
-	rows     []*row           // input[k]'s row, made when its discovery starts (r.row)
-	partners []*audit.Partner // one per name: the first row of that name
-	byName   [][]int32        // each partner's rows (indexes of input), in inventory order
-	rowOf    []int32          // the partner of each row
+	input    Rows    // the inventory's rows, never changed
+	rows     []*row  // input row k's row, made when its discovery starts (r.row)
+	first    []int32 // each partner's first row (one partner per name)
+	next     []int32 // the next row of the same name after each row, or -1
+	rowOf    []int32 // the partner of each row
 	mu       sync.Mutex
 	jobs     map[audit.Target]*job
 	sched    *scheduler
@@ -216,53 +224,103 @@ type runner struct {
 	stream   *stream             // when results are emitted as they complete (Options.Emit)
 }
 
+// Rows is the inventory a run audits, read a row at a time: a slice of
+// rows, or a spill file of them (a scan's, so that memory does not hold
+// the inventory).
+type Rows interface {
+	Len() int
+	Row(k int) audit.Partner
+}
+
+// sliceRows is an inventory held in memory.
+type sliceRows []audit.Partner
+
+func (s sliceRows) Len() int                { return len(s) }
+func (s sliceRows) Row(k int) audit.Partner { return s[k] }
+
 // group makes one partner of the rows of each name, in order of first
-// appearance. Rows are grouped by sorting their indexes by name (8 bytes a
-// row for the while), not through a map of every name.
-func (r *runner) group(rows []audit.Partner) {
-	r.input, r.rows, r.rowOf = rows, make([]*row, len(rows)), make([]int32, len(rows))
-	byName := make([]int32, len(rows))
-	for k := range byName {
-		byName[k] = int32(k)
+// appearance. Rows are grouped by sorting their indexes by a hash of their
+// name (12 bytes a row for the while, names compared only where hashes
+// meet), not through a map of every name.
+func (r *runner) group(in Rows) {
+	n := in.Len()
+	r.input, r.rows, r.rowOf, r.next = in, make([]*row, n), make([]int32, n), make([]int32, n)
+	type hashed struct {
+		h uint64
+		k int32
 	}
-	slices.SortStableFunc(byName, func(a, b int32) int { return strings.Compare(rows[a].Name, rows[b].Name) })
-	first := make([]int32, len(rows)) // the first row of each row's name
-	for n, k := range byName {
-		if n > 0 && rows[byName[n-1]].Name == rows[k].Name {
-			first[k] = first[byName[n-1]]
-		} else {
-			first[k] = k
+	seed := maphash.MakeSeed()
+	keys := make([]hashed, n)
+	for k := range keys {
+		keys[k] = hashed{maphash.String(seed, in.Row(k).Name), int32(k)}
+	}
+	slices.SortFunc(keys, func(a, b hashed) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.k, b.k)) })
+	first := make([]int32, n) // the first row of each row's name
+	for start := 0; start < n; {
+		end := start + 1
+		for end < n && keys[end].h == keys[start].h {
+			end++
 		}
+		if end == start+1 {
+			first[keys[start].k] = keys[start].k
+		} else { // one name, or (rarely) names whose hashes meet
+			var names []string
+			var firsts []int32
+			for _, e := range keys[start:end] {
+				name := in.Row(int(e.k)).Name
+				j := slices.Index(names, name)
+				if j < 0 {
+					names, firsts = append(names, name), append(firsts, e.k)
+					j = len(names) - 1
+				}
+				first[e.k] = firsts[j]
+			}
+		}
+		start = end
 	}
-	for k := range rows {
+	keys = nil
+	var last []int32 // each partner's last row so far
+	for k := range n {
+		r.next[k] = -1
 		if f := int(first[k]); f != k {
 			i := r.rowOf[f]
 			r.rowOf[k] = i
-			r.byName[i] = append(r.byName[i], int32(k))
+			r.next[last[i]] = int32(k)
+			last[i] = int32(k)
 			continue
 		}
-		r.rowOf[k] = int32(len(r.partners))
-		r.partners = append(r.partners, &rows[k])
-		r.byName = append(r.byName, []int32{int32(k)})
+		r.rowOf[k] = int32(len(r.first))
+		r.first = append(r.first, int32(k))
+		last = append(last, int32(k))
 	}
 }
 
-// row returns the row of input[k], made on first use: a row waiting for
+// row returns the row of input row k, made on first use: a row waiting for
 // its discovery costs a few bytes, not a row.
 func (r *runner) row(k int) *row {
 	if r.rows[k] == nil {
-		r.rows[k] = &row{partner: int(r.rowOf[k]), p: &r.input[k], idx: k}
+		p := r.input.Row(k)
+		r.rows[k] = &row{partner: int(r.rowOf[k]), p: &p, idx: k}
 	}
 	return r.rows[k]
 }
 
 // rowsOf returns partner i's rows in inventory order.
 func (r *runner) rowsOf(i int) []*row {
-	out := make([]*row, len(r.byName[i]))
-	for n, k := range r.byName[i] {
-		out[n] = r.row(int(k))
+	var out []*row
+	for k := r.first[i]; k >= 0; k = r.next[k] {
+		out = append(out, r.row(int(k)))
 	}
 	return out
+}
+
+// partnerRow is partner i's first row.
+func (r *runner) partnerRow(i int) audit.Partner {
+	k := int(r.first[i])
+	if w := r.rows[k]; w != nil {
+		return *w.p
+	}
+	return r.input.Row(k)
 }
 
 // enqueue hands the row's targets to their probes: a probe already asked
@@ -380,7 +438,7 @@ func (r *runner) shareProbes() {
 		}
 		for _, m := range j.members {
 			if t := &m.w.targets[m.k]; m.w.partner != owner && t.Verdict != "" {
-				t.SharedWith = r.partners[owner].Name
+				t.SharedWith = r.partnerRow(owner).Name
 			}
 		}
 	}

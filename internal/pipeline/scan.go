@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -100,15 +101,16 @@ func Scan(ctx context.Context, cfg Config) (*Run, error) {
 	if err := cfg.checkNames(); err != nil {
 		return nil, err
 	}
-	partners, invErrs, mta, err := cfg.partners(log)
+	if err := writable(cfg.Out); err != nil {
+		return nil, err
+	}
+	partners, invErrs, mta, done, err := cfg.partners(log)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	tr, err := cfg.loadTrust(log)
 	if err != nil {
-		return nil, err
-	}
-	if err := writable(cfg.Out); err != nil {
 		return nil, err
 	}
 	var chk *checkRun
@@ -174,72 +176,124 @@ func (cfg Config) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// partners returns the partners to audit: cfg.Partners, or the
-// inventory's rows (a partner CSV, or our MTA's TLS policy), and our MTA's
-// policy when the inventory gives one. A run with no row left to audit is
+// partners returns the rows to audit: cfg.Partners, or the inventory's
+// rows of cfg.Shard (a partner CSV, read a row at a time into a spill
+// file, or our MTA's TLS policy), and our MTA's policy when the inventory
+// gives one; done lets go of the rows. A run with no row left to audit is
 // a usage error, never a run.
-func (cfg Config) partners(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, *mtapolicy.MTA, error) {
+func (cfg Config) partners(log *slog.Logger) (rows Rows, invErrs []audit.InventoryError, m *mtapolicy.MTA, done func(), err error) {
 	if cfg.Partners != nil {
-		return cfg.Partners, nil, nil, nil
+		return sliceRows(cfg.Partners), nil, nil, func() {}, nil
 	}
-	partners, invErrs, mta, err := cfg.readInventory(log)
+	in, err := cfg.readInventory(log)
 	if err != nil {
-		return nil, nil, nil, &UsageError{Err: err}
+		return nil, nil, nil, nil, &UsageError{Err: err}
 	}
-	for _, e := range invErrs {
+	for _, e := range in.errs {
 		cfg.problem(e.Error())
 	}
-	if len(invErrs) > 0 {
-		log.Warn("inventory rows skipped", "file", cfg.Inventory, "rows", len(invErrs))
+	if len(in.errs) > 0 {
+		log.Warn("inventory rows skipped", "file", cfg.Inventory, "rows", len(in.errs))
 	}
+	var refuse error
 	switch {
-	case len(invErrs) > 0 && cfg.Strict:
-		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: %d bad rows; nothing probed (--strict)", cfg.Inventory, len(invErrs))}
-	case len(partners) == 0 && len(invErrs) > 0:
-		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: no row could be read (%d bad rows); nothing probed and nothing recorded", cfg.Inventory, len(invErrs))}
-	case len(partners) == 0:
-		return nil, nil, nil, &UsageError{Err: fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)}
+	case len(in.errs) > 0 && cfg.Strict:
+		refuse = fmt.Errorf("%s: %d bad rows; nothing probed (--strict)", cfg.Inventory, len(in.errs))
+	case in.total == 0 && len(in.errs) > 0:
+		refuse = fmt.Errorf("%s: no row could be read (%d bad rows); nothing probed and nothing recorded", cfg.Inventory, len(in.errs))
+	case in.total == 0:
+		refuse = fmt.Errorf("%s: no partners; nothing probed and nothing recorded", cfg.Inventory)
 	}
-	partners, invErrs, err = cfg.slice(partners, invErrs, log)
-	return partners, invErrs, mta, err
+	if refuse != nil {
+		in.done()
+		return nil, nil, nil, nil, &UsageError{Err: refuse}
+	}
+	// Shard 0 alone keeps the inventory's bad rows, so that the shards of
+	// a run label, put together, list each once. A shard holding no row is
+	// still a run (empty), so that the run label shows it finished.
+	if !cfg.Shard.Whole() {
+		log.Info("shard of the inventory", "shard", cfg.Shard.String(), "rows", in.rows.Len(), "of", in.total)
+		if cfg.Shard.K != 0 {
+			in.errs = nil
+		}
+	}
+	return in.rows, in.errs, in.mta, in.done, nil
+}
+
+// inventoryRead is an inventory as a run reads it.
+type inventoryRead struct {
+	rows  Rows // the rows of cfg.Shard
+	total int  // good rows in the whole inventory
+	errs  []audit.InventoryError
+	mta   *mtapolicy.MTA
+	done  func() // lets go of rows
 }
 
 // readInventory reads the inventory file in its format: a partner CSV
-// (whose policy column, if any, is our MTA's policy) or an MTA's own file.
-func (cfg Config) readInventory(log *slog.Logger) ([]audit.Partner, []audit.InventoryError, *mtapolicy.MTA, error) {
+// (whose policy column, if any, is our MTA's policy), a row at a time into
+// a spill file, or an MTA's own file, whole.
+func (cfg Config) readInventory(log *slog.Logger) (*inventoryRead, error) {
 	format, err := cfg.inventoryFormat()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if format != formats.Unknown && format != formats.PartnerCSV {
 		m, partners, errs, err := cfg.mtaInventory(format, log)
-		return partners, errs, m, err
+		if err != nil {
+			return nil, err
+		}
+		return &inventoryRead{rows: sliceRows(cfg.Shard.Select(partners)), total: len(partners), errs: errs, mta: m, done: func() {}}, nil
 	}
-	f, err := inventory.Load(cfg.Inventory)
+	st, err := spill.Create[audit.Partner](cfg.Out)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
+	}
+	in := &inventoryRead{done: func() { st.Close() }}
+	var withPolicy []audit.Partner // the rows naming our MTA's policy for their domain
+	f, err := inventory.Stream(cfg.Inventory, func(p audit.Partner) error {
+		in.total++
+		if p.Extra[formats.PolicyColumn] != "" {
+			withPolicy = append(withPolicy, p)
+		}
+		if !cfg.Shard.Holds(p) {
+			return nil
+		}
+		return st.Put(st.Len(), &p)
+	})
+	if err != nil {
+		in.done()
+		return nil, err
 	}
 	if f.Encoding != inventory.EncodingUTF8 {
 		log.Warn("inventory is not UTF-8: read as "+f.Encoding+" (as Excel saves CSV); save it as CSV UTF-8 to be sure", "file", cfg.Inventory)
 	}
-	m, errs, err := cfg.columnPolicy(f.Partners)
-	return f.Partners, append(f.Errors, errs...), m, err
+	m, errs, err := cfg.columnPolicy(withPolicy)
+	if err != nil {
+		in.done()
+		return nil, err
+	}
+	in.rows, in.errs, in.mta = &spillRows{st: st, log: log}, append(f.Errors, errs...), m
+	return in, nil
 }
 
-// slice keeps the rows of cfg.Shard. Shard 0 alone keeps the inventory's
-// bad rows, so that the shards of a run label, put together, list each
-// once. A shard holding no row is still a run (empty), so that the run
-// label shows it finished.
-func (cfg Config) slice(partners []audit.Partner, invErrs []audit.InventoryError, log *slog.Logger) ([]audit.Partner, []audit.InventoryError, error) {
-	if cfg.Shard.Whole() {
-		return partners, invErrs, nil
+// spillRows is an inventory read back from a spill file, a row at a time.
+type spillRows struct {
+	st   *spill.Store[audit.Partner]
+	log  *slog.Logger
+	once sync.Once
+}
+
+func (s *spillRows) Len() int { return s.st.Len() }
+
+// Row reads row k; a row the spill file cannot give back (a disk failing
+// under the run) is audited as an empty row, and the log says so once.
+func (s *spillRows) Row(k int) audit.Partner {
+	p, err := s.st.Get(k)
+	if err != nil || p == nil {
+		s.once.Do(func() { s.log.Error("inventory spill file unreadable: rows are lost", "error", err) })
+		return audit.Partner{Name: fmt.Sprintf("(inventory row %d unreadable)", k)}
 	}
-	mine := cfg.Shard.Select(partners)
-	log.Info("shard of the inventory", "shard", cfg.Shard.String(), "rows", len(mine), "of", len(partners))
-	if cfg.Shard.K != 0 {
-		invErrs = nil
-	}
-	return mine, invErrs, nil
+	return *p
 }
 
 // checkNames refuses a vantage point or run label that cannot be recorded.
@@ -288,7 +342,7 @@ func writable(dir string) error {
 // probeStage probes, verifies and inspects every partner, each into st
 // as it completes; the results returned hold no partner (those st refused
 // are in held).
-func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *trust.Store, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
+func probeStage(ctx context.Context, cfg Config, partners Rows, tr *trust.Store, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
 	now := time.Now()
 	opts := cfg.Probe
 	opts.Roots, opts.StoreOf, opts.PrivateRoots, opts.Now = tr.Pool, tr.StoreOf, tr.PrivateRoots(now), now
@@ -299,7 +353,7 @@ func probeStage(ctx context.Context, cfg Config, partners []audit.Partner, tr *t
 	}
 	opts.Inspect = revocation.NewFetcher(cfg.Revocation).Inspector(tr.Pool, now)
 	opts.Progress = cfg.Progress
-	log.Info("scan started", "partners", len(partners), "inventory", cfg.Inventory)
+	log.Info("scan started", "rows", partners.Len(), "inventory", cfg.Inventory)
 	res, held := probeSpilled(ctx, partners, opts, st, keepRows, log)
 	res.Inventory = cfg.Inventory
 	res.Finished = time.Now().UTC()

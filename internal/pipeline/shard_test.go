@@ -30,10 +30,15 @@ func TestShardSlices(t *testing.T) {
 	empty := 0
 	for k := range n {
 		cfg := Config{Inventory: inv, Shard: shard.Spec{K: k, N: n}}
-		ps, errs, _, err := cfg.partners(slog.New(slog.DiscardHandler))
+		rows, errs, _, done, err := cfg.partners(slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatalf("shard %d/%d: %v", k, n, err)
 		}
+		var ps []audit.Partner
+		for i := range rows.Len() {
+			ps = append(ps, rows.Row(i))
+		}
+		done()
 		if (len(errs) == 1) != (k == 0) {
 			t.Errorf("shard %d/%d reports %d bad rows", k, n, len(errs))
 		}

@@ -75,7 +75,7 @@ type rootUser struct {
 }
 
 func newStream(r *runner, emit func(int, audit.Result, []audit.Partner)) *stream {
-	n := len(r.partners)
+	n := len(r.first)
 	st := &stream{emit: emit, left: make([]int32, n), lastRow: make([]int32, n), rowDone: make([]bool, len(r.rows)),
 		emitted: make([]bool, n), untested: map[string]int{}}
 	for k, i := range r.rowOf {
@@ -156,7 +156,6 @@ func (r *runner) emit(partners ...int) {
 			w.cands, w.targets, w.jobs, w.findings, w.notTested, w.untested = nil, nil, nil, nil, nil, nil
 			r.rows[w.idx] = nil
 		}
-		r.byName[i] = nil
 		st.keepRootUser(i, &res)
 		st.emit(i, res, rows)
 	}
@@ -175,7 +174,7 @@ func (r *runner) sharedWith(i int) {
 			owner := j.owner
 			j.mu.Unlock()
 			if t := &w.targets[k]; owner != i && t.Verdict != "" {
-				t.SharedWith = r.partners[owner].Name
+				t.SharedWith = r.partnerRow(owner).Name
 			}
 		}
 	}
@@ -186,7 +185,7 @@ func (r *runner) sharedWith(i int) {
 func (r *runner) streamed(interrupted bool) *audit.Results {
 	st := r.stream
 	var rest []int
-	for i := range r.partners {
+	for i := range r.first {
 		if st.emitted[i] {
 			continue
 		}
@@ -251,7 +250,7 @@ type probed struct {
 // it completes, into st; the results returned hold no partner. A result
 // the spill file refuses (a full disk) is kept in held instead, and the
 // log says so.
-func probeSpilled(ctx context.Context, rows []audit.Partner, opts Options, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
+func probeSpilled(ctx context.Context, rows Rows, opts Options, st *spill.Store[probed], keepRows bool, log *slog.Logger) (*audit.Results, map[int]*probed) {
 	held := map[int]*probed{}
 	opts.Emit = func(i int, r audit.Result, rows []audit.Partner) {
 		p := &probed{Result: r}
@@ -265,7 +264,7 @@ func probeSpilled(ctx context.Context, rows []audit.Partner, opts Options, st *s
 			held[i] = p
 		}
 	}
-	return ProbeAll(ctx, rows, opts), held
+	return probeRows(ctx, rows, opts), held
 }
 
 // eachProbed calls fn with every partner probed, in inventory order: from

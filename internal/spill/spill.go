@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // MaxRecord is the largest encoded result the store reads back (a result
@@ -21,12 +22,14 @@ const MaxRecord = 64 << 20
 // 12 bytes per partner in memory (where each record is); Put is safe from
 // one goroutine at a time.
 type Store[T any] struct {
-	f    *os.File
-	w    *bufio.Writer
-	end  int64
-	off  []int64 // offset of partner i's record, -1 when absent
-	size []int32
-	n    int // records put
+	f     *os.File
+	w     *bufio.Writer
+	end   int64
+	off   []int64 // offset of partner i's record, -1 when absent
+	size  []int32
+	n     int // records put
+	mu    sync.Mutex
+	dirty bool // records put since the last flush
 }
 
 // Create makes a spill file in dir ("" for the system's temporary
@@ -70,6 +73,7 @@ func (s *Store[T]) Put(i int, r *T) error {
 		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
 	}
 	s.off[i], s.size[i] = s.end, int32(len(b))
+	s.dirty = true
 	s.end += int64(len(b))
 	s.n++
 	return nil
@@ -81,6 +85,7 @@ func (s *Store[T]) Each(fn func(i int, r *T) error) error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("spill %s: %w", s.f.Name(), err)
 	}
+	s.dirty = false
 	var buf []byte
 	for i, off := range s.off {
 		if off < 0 {
@@ -103,6 +108,32 @@ func (s *Store[T]) Each(fn func(i int, r *T) error) error {
 		}
 	}
 	return nil
+}
+
+// Get reads the record put at index i, or nil when none was. Calls of
+// Get may run at once with each other, not with Put.
+func (s *Store[T]) Get(i int) (*T, error) {
+	if i < 0 || i >= len(s.off) || s.off[i] < 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	if s.dirty {
+		if err := s.w.Flush(); err != nil {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("spill %s: %w", s.f.Name(), err)
+		}
+		s.dirty = false
+	}
+	s.mu.Unlock()
+	buf := make([]byte, s.size[i])
+	if _, err := s.f.ReadAt(buf, s.off[i]); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("spill %s: partner %d: %w", s.f.Name(), i, err)
+	}
+	var r T
+	if err := json.Unmarshal(buf, &r); err != nil {
+		return nil, fmt.Errorf("spill %s: partner %d at byte %d: %w", s.f.Name(), i, s.off[i], err)
+	}
+	return &r, nil
 }
 
 // Close removes the spill file.
