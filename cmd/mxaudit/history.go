@@ -28,6 +28,7 @@ func historyFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "no-history", Usage: "do not record this scan in the history database (no lock, no changes)"},
 		&cli.StringFlag{Name: "vantage", Usage: "`NAME` of the place the probes leave from (eu-1, onprem): changes are computed per vantage point"},
 		&cli.StringFlag{Name: "run-label", Usage: "`LABEL` tying the shards of one audit together (e.g. 2026-11-27); see report --run-label"},
+		&cli.StringFlag{Name: "inventory-id", Usage: "`NAME` the history knows the inventory by (default: its absolute path); give the shards on several hosts one name when the file lives at different paths"},
 		&cli.StringFlag{Name: "shard", Usage: "audit slice `K/N` of the inventory (K from 0 to N-1, e.g. a Kubernetes completion index), by domain"},
 		&cli.StringFlag{Name: "metrics-file", EnvVars: []string{"MXAUDIT_METRICS_FILE"},
 			Usage: "write a Prometheus node_exporter textfile to `FILE` (e.g. /var/lib/node_exporter/textfile/mxaudit.prom)"},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -38,11 +37,9 @@ func openHistory(cfg Config, log *slog.Logger) (*runHistory, error) {
 		}
 	}
 	shown := history.Redact(path)
-	inv := cfg.Inventory
-	if inv != "" {
-		if inv, err = filepath.Abs(inv); err != nil {
-			return h.fail(shown, err), nil
-		}
+	inv, err := cfg.inventoryKey()
+	if err != nil {
+		return h.fail(shown, err), nil
 	}
 	scope := history.Scope{Inventory: inv, Vantage: cfg.Vantage, Shard: cfg.Shard}
 	if h.db, h.lock, err = history.Acquire(path, scope, history.Options{}); err != nil {
@@ -147,7 +144,7 @@ func (h *runHistory) failingSince(cfg Config, since time.Time) map[string]time.T
 	if h == nil || h.db == nil || h.err != nil {
 		return out
 	}
-	inv, err := filepath.Abs(cfg.Inventory)
+	inv, err := cfg.inventoryKey()
 	if err != nil {
 		return out
 	}

@@ -30,10 +30,13 @@ import (
 // Config is everything one audit run needs; the CLI fills it from its flags,
 // the environment and the config file.
 type Config struct {
-	Inventory string          // the inventory file; ignored when Partners is set
-	Partners  []audit.Partner // audit these instead of reading Inventory (mxaudit probe)
-	Strict    bool            // a bad inventory row aborts the run before any probe
-	MTA       MTA             // our own MTA's TLS policy: the inventory itself, or a CSV's policy column
+	Inventory string // the inventory file; ignored when Partners is set
+	// InventoryID is the name the history knows the inventory by
+	// (--inventory-id); "" for its absolute path.
+	InventoryID string
+	Partners    []audit.Partner // audit these instead of reading Inventory (mxaudit probe)
+	Strict      bool            // a bad inventory row aborts the run before any probe
+	MTA         MTA             // our own MTA's TLS policy: the inventory itself, or a CSV's policy column
 
 	Trust      trust.Options
 	Revocation revocation.Options
@@ -296,12 +299,24 @@ func (s *spillRows) Row(k int) audit.Partner {
 	return *p
 }
 
+// inventoryKey is the name the history knows the inventory by: its
+// InventoryID, or its absolute path ("" without an inventory file).
+func (cfg Config) inventoryKey() (string, error) {
+	if cfg.InventoryID != "" || cfg.Inventory == "" {
+		return cfg.InventoryID, nil
+	}
+	return filepath.Abs(cfg.Inventory)
+}
+
 // checkNames refuses a vantage point or run label that cannot be recorded.
 func (cfg Config) checkNames() error {
 	if err := history.CheckName("--vantage", cfg.Vantage); err != nil {
 		return &UsageError{Err: err}
 	}
 	if err := history.CheckName("--run-label", cfg.RunLabel); err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := history.CheckName("--inventory-id", cfg.InventoryID); err != nil {
 		return &UsageError{Err: err}
 	}
 	return nil

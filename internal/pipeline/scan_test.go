@@ -3,10 +3,12 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,5 +208,53 @@ func countingDial(n *atomic.Int32) func(ctx context.Context, network, addr strin
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		n.Add(1)
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+}
+
+// TestInventoryID: the history knows an inventory by --inventory-id when
+// given, not by its path: a shard's host reading the same inventory from
+// another path continues the same history (the second night's partner
+// that left is a change), while without the id it is another inventory.
+func TestInventoryID(t *testing.T) {
+	cfg, _ := oneServer(t)
+	text, err := os.ReadFile(cfg.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, id    string
+		wantRemoved bool
+	}{
+		{name: "by id", id: "partners", wantRemoved: true},
+		{name: "by path", id: "", wantRemoved: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg
+			dir := t.TempDir()
+			c.History.Path, c.InventoryID = filepath.Join(dir, "history.db"), tc.id
+			for night, rows := range []string{string(text) + "Gone AG,mx.gone.example,127.0.0.1:1\n", string(text)} {
+				c.Inventory = filepath.Join(dir, fmt.Sprintf("host%d", night), "inventory.csv")
+				if err := os.MkdirAll(filepath.Dir(c.Inventory), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(c.Inventory, []byte(rows), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				run, err := Scan(context.Background(), c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if night == 0 {
+					continue
+				}
+				removed := slices.ContainsFunc(run.Changes, func(ch audit.Change) bool {
+					return ch.Kind == audit.ChangePartnerRemoved && ch.Partner == "Gone AG"
+				})
+				if removed != tc.wantRemoved {
+					t.Errorf("changes %+v: Gone AG removed %v, want %v", run.Changes, removed, tc.wantRemoved)
+				}
+			}
+		})
 	}
 }

@@ -65,3 +65,54 @@ func TestStore(t *testing.T) {
 		})
 	}
 }
+
+// TestGet: a record is read back by its index, also between puts (the
+// writer's buffer is flushed first) and from several goroutines at once;
+// an index never put gives nil.
+func TestGet(t *testing.T) {
+	s, err := Create[audit.Partner](t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, i := range []int{3, 0, 1} {
+		if err := s.Put(i, &audit.Partner{Name: strings.Repeat("p", i+1), Line: i + 2}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(i); err != nil || got == nil || got.Line != i+2 {
+			t.Fatalf("Get(%d) right after Put: %+v, %v", i, got, err)
+		}
+	}
+	tests := []struct {
+		name string
+		i    int
+		want string // "" for nil
+	}{
+		{name: "first", i: 0, want: "p"},
+		{name: "last", i: 3, want: "pppp"},
+		{name: "never put", i: 2},
+		{name: "beyond", i: 9},
+		{name: "negative", i: -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan struct{})
+			for range 4 {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					got, err := s.Get(tc.i)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if (got == nil) != (tc.want == "") || got != nil && got.Name != tc.want {
+						t.Errorf("Get(%d) = %+v, want %q", tc.i, got, tc.want)
+					}
+				}()
+			}
+			for range 4 {
+				<-done
+			}
+		})
+	}
+}
