@@ -88,7 +88,8 @@ type Plugins struct {
 	opts    Options
 	log     *slog.Logger
 	plugins []*proc
-	stats   Stats // of the last Run
+	mu      sync.Mutex
+	stats   Stats // of the last run
 }
 
 // proc is one plugin process.
