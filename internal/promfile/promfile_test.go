@@ -1,8 +1,8 @@
 package promfile
 
 import (
-	"cmp"
 	"bytes"
+	"cmp"
 	"flag"
 	"os"
 	"path/filepath"
