@@ -3,8 +3,8 @@
 // so a cron-driven mxaudit can be alerted on.
 //
 // Series, all gauges, each with the label vantage (the run's --vantage,
-// "default" without one) so that scanners sharing a textfile directory
-// never write the same series:
+// "default" without one) and, for a shard (--shard), shard, so that
+// scanners sharing a textfile directory never write the same series:
 //
 //	mxaudit_partner_verdict{partner,host,verdict,severity}  1 for each partner's primary verdict
 //	mxaudit_partner_failing{partner}                        1 when that verdict is at severity error or critical
@@ -27,6 +27,7 @@ package promfile
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -156,23 +157,22 @@ func (s *fileSpool) discard() {
 	os.Remove(s.f.Name())
 }
 
-// writer writes samples, each with the vantage label first.
+// writer writes samples, each with the run's labels first.
 type writer struct {
-	w       io.Writer
-	vantage string
-	buf     []byte
+	w      io.Writer
+	labels string // vantage="...", and shard="..." for a shard
+	buf    []byte
 }
 
 func (w *writer) header(name, help string) {
 	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
 }
 
-// sample writes one series to out; labels are name, value pairs after vantage.
+// sample writes one series to out; labels are name, value pairs after the run's.
 func (w *writer) sample(out io.Writer, name string, v float64, labels ...string) {
 	b := append(w.buf[:0], name...)
-	b = append(b, `{vantage="`...)
-	b = append(b, escape(w.vantage)...)
-	b = append(b, '"')
+	b = append(b, '{')
+	b = append(b, w.labels...)
 	for i := 0; i < len(labels); i += 2 {
 		b = append(b, ',')
 		b = append(b, labels[i]...)
@@ -225,9 +225,9 @@ var (
 // once: the first family goes to out directly, the others to spools
 // appended after it.
 func render(out io.Writer, head *audit.Results, partners iter.Seq[*audit.Result], o Options, newSpool func() (spool, error)) error {
-	w := &writer{w: out, vantage: head.Vantage}
-	if w.vantage == "" {
-		w.vantage = reports.DefaultVantage
+	w := &writer{w: out, labels: `vantage="` + escape(cmp.Or(head.Vantage, reports.DefaultVantage)) + `"`}
+	if head.Shard != "" {
+		w.labels += `,shard="` + escape(head.Shard) + `"`
 	}
 	spools := make([]spool, len(partnerFams))
 	defer func() {

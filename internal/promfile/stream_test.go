@@ -102,7 +102,7 @@ func TestWriteFromEqualsWrite(t *testing.T) {
 	}{
 		{"complete run", func(*audit.Results) {}, Options{}, "default", 3},
 		{"incomplete run", func(r *audit.Results) { r.Incomplete = true }, Options{LastSuccess: started.Add(-time.Hour)}, "default", 3},
-		{"domain partner at a vantage point", withTargets, Options{}, "paris-dc2", 6},
+		{"domain partner at a vantage point, a shard", withTargets, Options{}, `paris-dc2",shard="2/4`, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
