@@ -75,13 +75,17 @@ func (h *Plugins) Start(ctx context.Context, head *audit.Results, sel Selection,
 }
 
 // Check runs the selected checks over partners (one batch of the run, in
-// any size: it is cut to Options.MaxBatch and MaxBatchBytes per request)
+// any size: it is cut into requests of at most Options.MaxBatch results and
+// MaxBatchBytes, and into one request per worker when smaller; SessionBatch
+// partners a call keep every worker busy)
 // and merges their findings into partners[i].Findings, with the warnings
 // about the private roots a partner trusts. Plugin failures become
 // CheckFailed findings; when ctx ends first, the partners left unchecked
 // carry CheckFailed "interrupted" and Check returns ctx's error.
 func (s *Session) Check(ctx context.Context, partners []audit.Result) error {
-	batches := makeBatches(s.req, partners, s.h.opts.MaxBatch, s.h.opts.MaxBatchBytes, s.h.opts.MaxMessage)
+	// A call smaller than a request per worker is shared among the workers.
+	size := min(s.h.opts.MaxBatch, max(1, (len(partners)+s.h.opts.Workers-1)/s.h.opts.Workers))
+	batches := makeBatches(s.req, partners, size, s.h.opts.MaxBatchBytes, s.h.opts.MaxMessage)
 	withRoots := !s.sent
 	if withRoots {
 		// The first call carries the private roots, in a request of their own.
