@@ -172,8 +172,8 @@ func (h *Plugins) call(ctx context.Context, p *proc, names []string, b *batch) o
 			p.giveUp("interrupted")
 			return outcome{fail: "interrupted"}
 		}
-		if why := p.deadReason(); why != "" {
-			// Another call gave the plugin up (a timeout, a crash) and killed it under this one.
+		if why := p.cause(); why != "" {
+			// Another call in flight gave the plugin up (a timeout, a crash) and killed it under this one.
 			return outcome{fail: why}
 		}
 		why := p.reason(err, h.opts.Timeout).Error()
@@ -272,6 +272,14 @@ func (p *proc) giveUp(why string) {
 	}
 }
 
+// cause is why p was given up, or "".
+func (p *proc) cause() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead
+}
+
+// deadReason says why a call is not sent to p once it was given up, or "".
 func (p *proc) deadReason() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
