@@ -21,7 +21,7 @@ type Selection struct {
 }
 
 // UsageError is a mistake of the user (an unknown check name, a bad setting);
-// Run returns it before anything runs.
+// Check and Start return it before anything runs.
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
