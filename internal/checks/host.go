@@ -43,7 +43,12 @@ const (
 	DefaultTimeout       = 30 * time.Second
 	DefaultMaxBatch      = 256
 	DefaultMaxBatchBytes = 1 << 20
+	DefaultWorkers       = 2
 )
+
+// SessionBatch is how many partners a Session.Check call is best given
+// under the default Options: a full request for every worker of each plugin.
+const SessionBatch = DefaultWorkers * DefaultMaxBatch
 
 // Options says which plugins to start and how to talk to them.
 type Options struct {
@@ -58,7 +63,7 @@ type Options struct {
 	MaxBatch, MaxBatchBytes int
 	// MaxMessage is the largest request sent to a plugin; MaxMessage (gRPC's default) when 0.
 	MaxMessage int
-	// Workers is how many batches are in flight per plugin; 2 when 0.
+	// Workers is how many batches are in flight per plugin; DefaultWorkers when 0.
 	Workers int
 	// Logger gets plugin stderr and plugin failures; slog.Default() when nil.
 	Logger *slog.Logger
@@ -88,7 +93,8 @@ type Plugins struct {
 	opts    Options
 	log     *slog.Logger
 	plugins []*proc
-	stats   Stats // of the last Run
+	mu      sync.Mutex
+	stats   Stats // of the last run
 }
 
 // proc is one plugin process.
@@ -149,7 +155,7 @@ func Open(ctx context.Context, opts Options) *Plugins {
 		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 2
+		opts.Workers = DefaultWorkers
 	}
 	h := &Plugins{opts: opts, log: opts.Logger}
 	if h.log == nil {

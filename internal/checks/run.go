@@ -2,11 +2,9 @@ package checks
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -23,7 +21,7 @@ type Selection struct {
 }
 
 // UsageError is a mistake of the user (an unknown check name, a bad setting);
-// Run returns it before anything runs.
+// Check and Start return it before anything runs.
 type UsageError struct{ Msg string }
 
 func (e *UsageError) Error() string { return e.Msg }
@@ -113,90 +111,6 @@ type outcome struct {
 	fail     string                 // the whole call failed: why
 }
 
-// Check runs the selected checks over res, with cfg's settings, and merges
-// their findings into res.Partners[i].Findings and res.PrivateRoots[i].Findings.
-// Plugin failures become CheckFailed findings; Check returns a *UsageError
-// for a bad selection or setting, and ctx's error when ctx ends first (the
-// unchecked partners then carry CheckFailed "interrupted").
-func (h *Plugins) Check(ctx context.Context, res *audit.Results, sel Selection, cfg Config) error {
-	chosen, err := h.selected(sel)
-	if err != nil {
-		return err
-	}
-	if err := h.validateConfig(cfg); err != nil {
-		return err
-	}
-	var active []*proc
-	for _, p := range h.plugins {
-		if len(chosen[p]) > 0 {
-			active = append(active, p)
-		}
-	}
-	// Configure every live plugin; a plugin rejecting its settings is a usage error.
-	var (
-		wg      sync.WaitGroup
-		cfgErrs = make([]error, len(active))
-	)
-	for i, p := range active {
-		if p.err != nil {
-			continue
-		}
-		wg.Go(func() { cfgErrs[i] = h.configure(ctx, p, chosen[p], cfg) })
-	}
-	wg.Wait()
-	for _, err := range cfgErrs {
-		var ue *UsageError
-		if errors.As(err, &ue) {
-			return err
-		}
-	}
-
-	batches := makeBatches(res, h.opts.MaxBatch, h.opts.MaxBatchBytes, h.opts.MaxMessage)
-	for _, b := range batches {
-		if b.unsendable != "" {
-			h.log.Warn("result too large for the check plugins", "partner", res.Partners[b.start].Name, "why", b.unsendable)
-		}
-		if b.trimmed > 0 {
-			h.log.Info("results trimmed to fit the check plugins", "results", b.trimmed)
-		}
-	}
-	out := make([][]outcome, len(active)) // [plugin][batch]
-	for i, p := range active {
-		out[i] = make([]outcome, len(batches))
-		if p.err != nil || cfgErrs[i] != nil {
-			why := p.err
-			if why == nil {
-				why = cfgErrs[i]
-			}
-			for b := range batches {
-				out[i][b].fail = why.Error()
-			}
-			continue
-		}
-		work := make(chan int)
-		for range h.opts.Workers {
-			wg.Go(func() {
-				for b := range work {
-					out[i][b] = h.call(ctx, p, chosen[p], batches[b])
-				}
-			})
-		}
-		wg.Go(func() {
-			defer close(work)
-			for b := range batches {
-				work <- b
-			}
-		})
-	}
-	wg.Wait()
-	h.stats = statsOf(active, batches, out)
-	h.merge(res, active, chosen, batches, out)
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("checks interrupted: %w", err)
-	}
-	return nil
-}
-
 // configure sends p the settings of its chosen checks.
 func (h *Plugins) configure(ctx context.Context, p *proc, names []string, cfg Config) error {
 	req := &checkspb.ConfigureRequest{}
@@ -221,7 +135,7 @@ func (h *Plugins) configure(ctx context.Context, p *proc, names []string, cfg Co
 	return err
 }
 
-// Stats counts what could not be checked in a Run.
+// Stats counts what could not be checked in a run.
 type Stats struct {
 	FailedPlugins int // plugins that failed at least one batch (or never started)
 	FailedCalls   int // batches, per plugin, that failed or were not sent
@@ -230,40 +144,13 @@ type Stats struct {
 	Trimmed       int // partners sent in a trimmed form (transcript shortened) to fit
 }
 
-// Stats returns the counts of the last Run; log them, since a check that
-// failed only on some partners is no plugin Failure.
-func (h *Plugins) Stats() Stats { return h.stats }
-
-func statsOf(active []*proc, batches []*batch, out [][]outcome) Stats {
-	var st Stats
-	unchecked := map[int]bool{}
-	for _, b := range batches {
-		st.Trimmed += b.trimmed
-		if b.unsendable != "" {
-			st.Unsendable += b.end - b.start
-		}
-	}
-	for pi := range active {
-		failed := false
-		for bi, b := range batches {
-			o := out[pi][bi]
-			if o.fail == "" && len(o.errs) == 0 {
-				continue
-			}
-			failed = true
-			if o.fail != "" {
-				st.FailedCalls++
-			}
-			for i := b.start; i < b.end; i++ {
-				unchecked[i] = true
-			}
-		}
-		if failed {
-			st.FailedPlugins++
-		}
-	}
-	st.Unchecked = len(unchecked)
-	return st
+// Stats returns the counts of the last run (Check, or a Session once
+// finished); log them, since a check that failed only on some partners is no
+// plugin Failure.
+func (h *Plugins) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stats
 }
 
 // call sends one batch to p and validates the answer.
@@ -284,6 +171,10 @@ func (h *Plugins) call(ctx context.Context, p *proc, names []string, b *batch) o
 		if ctx.Err() != nil {
 			p.giveUp("interrupted")
 			return outcome{fail: "interrupted"}
+		}
+		if why := p.cause(); why != "" {
+			// Another call in flight gave the plugin up (a timeout, a crash) and killed it under this one.
+			return outcome{fail: why}
 		}
 		why := p.reason(err, h.opts.Timeout).Error()
 		if p.client.Exited() || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Unavailable {
@@ -331,68 +222,6 @@ func validate(resp *checkspb.CheckResponse, names []string, b *batch) error {
 		}
 	}
 	return nil
-}
-
-// merge adds every outcome to res in plugin order, then batch order.
-func (h *Plugins) merge(res *audit.Results, active []*proc, chosen map[*proc][]string, batches []*batch, out [][]outcome) {
-	byName := map[string][]int{}
-	for i := range res.Partners {
-		byName[res.Partners[i].Name] = append(byName[res.Partners[i].Name], i)
-	}
-	for pi, p := range active {
-		names := chosen[p]
-		for bi, b := range batches {
-			o := out[pi][bi]
-			if o.fail != "" {
-				f := failed(names, p.plugin, o.fail)
-				for i := b.start; i < b.end; i++ {
-					res.Partners[i].Findings = append(res.Partners[i].Findings, f)
-				}
-				if b.roots {
-					for i := range res.PrivateRoots {
-						res.PrivateRoots[i].Findings = append(res.PrivateRoots[i].Findings, f)
-					}
-				}
-				continue
-			}
-			for _, e := range o.errs {
-				f := failed([]string{e.Check}, p.plugin, e.Message)
-				for i := b.start; i < b.end; i++ {
-					res.Partners[i].Findings = append(res.Partners[i].Findings, f)
-				}
-			}
-			for _, pf := range o.findings {
-				f := audit.Finding{Check: pf.Check, Severity: audit.Severity(pf.Severity), Message: pf.Message, Remedy: pf.Remedy}
-				switch t := pf.Target.(type) {
-				case *checkspb.Finding_Result:
-					i := b.start + int(t.Result)
-					res.Partners[i].Findings = append(res.Partners[i].Findings, f)
-				case *checkspb.Finding_PrivateRoot:
-					root := &res.PrivateRoots[t.PrivateRoot]
-					root.Findings = append(root.Findings, f)
-					if f.Severity.Level() < audit.Warning.Level() || root.Status == audit.RootExpired {
-						// An expired root is the Expired verdict of every
-						// partner whose chain ends in it: said once, there.
-						continue
-					}
-					// The partners trusting this root hear about it too.
-					pf := f
-					if !strings.HasPrefix(f.Message, "private root ") {
-						pf.Message = fmt.Sprintf("private root %s: %s", root.Subject, f.Message)
-					}
-					done := map[int]bool{}
-					for _, n := range append(slices.Clone(root.UsedBy), root.DeclaredBy...) {
-						for _, i := range byName[n] {
-							if !done[i] {
-								done[i] = true
-								res.Partners[i].Findings = append(res.Partners[i].Findings, pf)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
 }
 
 // failed builds the CheckFailed finding for checks names of the plugin at source.
@@ -443,6 +272,14 @@ func (p *proc) giveUp(why string) {
 	}
 }
 
+// cause is why p was given up, or "".
+func (p *proc) cause() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead
+}
+
+// deadReason says why a call is not sent to p once it was given up, or "".
 func (p *proc) deadReason() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -60,8 +60,8 @@ func (connPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.
 
 // batch is a slice of the results in wire form.
 type batch struct {
-	start, end int  // Results.Partners[start:end]
-	roots      bool // carries the private roots
+	start, end int  // the partners [start:end] of one Session.Check call
+	roots      bool // carries the private roots (and no partner)
 	nRoots     int
 	raw        rawRequest
 	// unsendable says why the batch (one result) is not sent at all: the
@@ -84,26 +84,36 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) []byte {
 	return protowire.AppendBytes(b, enc)
 }
 
-// makeBatches cuts res into batches of at most max results and maxBytes
-// bytes; the clock and the thresholds travel in every batch, the private
-// roots with the first. A result larger
-// than maxMessage is trimmed (encodeForChecks) and travels alone; one that
-// does not fit even trimmed gets a batch of its own marked unsendable.
-func makeBatches(res *audit.Results, max, maxBytes, maxMessage int) []*batch {
-	var head []byte
-	if now := checkspb.Timestamp(res.Started); now != nil {
-		head = appendMessage(nil, fieldNow, now)
+// requestHead is the start of every request of a run: the clock and the thresholds.
+func requestHead(head *audit.Results) rawRequest {
+	var raw rawRequest
+	if now := checkspb.Timestamp(head.Started); now != nil {
+		raw = appendMessage(raw, fieldNow, now)
 	}
-	head = appendMessage(head, fieldThresholds, checkspb.EncodeThresholds(res.RunThresholds()))
-	first := &batch{roots: true, nRoots: len(res.PrivateRoots), raw: append(rawRequest(nil), head...)}
-	for i := range res.PrivateRoots {
-		first.raw = appendMessage(first.raw, fieldPrivateRoots, checkspb.EncodePrivateRoot(&res.PrivateRoots[i]))
+	return appendMessage(raw, fieldThresholds, checkspb.EncodeThresholds(head.RunThresholds()))
+}
+
+// rootsBatch is the request carrying the private roots and no partner.
+func rootsBatch(head rawRequest, roots []audit.PrivateRoot) *batch {
+	b := &batch{roots: true, nRoots: len(roots), raw: append(rawRequest(nil), head...)}
+	for i := range roots {
+		b.raw = appendMessage(b.raw, fieldPrivateRoots, checkspb.EncodePrivateRoot(&roots[i]))
 	}
-	out := []*batch{first}
-	cur := first
+	return b
+}
+
+// makeBatches cuts partners into batches of at most max results and
+// maxBytes bytes, each starting with head (the clock and the thresholds).
+// A result larger than maxMessage is trimmed (encodeForChecks) and travels
+// alone; one that does not fit even trimmed gets a batch of its own marked
+// unsendable.
+func makeBatches(head rawRequest, partners []audit.Result, max, maxBytes, maxMessage int) []*batch {
+	var out []*batch
+	cur := &batch{raw: append(rawRequest(nil), head...)}
+	out = append(out, cur)
 	limit := maxMessage - requestHeadroom
-	for i := range res.Partners {
-		enc, trimmed, ok := encodeForChecks(&res.Partners[i], limit)
+	for i := range partners {
+		enc, trimmed, ok := encodeForChecks(&partners[i], limit)
 		n := len(enc) + 2*protowire.SizeVarint(uint64(len(enc)))
 		if !ok {
 			out = append(out, &batch{start: i, end: i + 1, raw: append(rawRequest(nil), head...),
@@ -123,6 +133,6 @@ func makeBatches(res *audit.Results, max, maxBytes, maxMessage int) []*batch {
 		cur.raw = protowire.AppendBytes(cur.raw, enc)
 		cur.end = i + 1
 	}
-	// Drop the empty batches an unsendable result may leave (never the first: it carries the roots).
-	return slices.DeleteFunc(out, func(b *batch) bool { return b != first && b.end == b.start })
+	// Drop the empty batches an unsendable result (or no partner at all) leaves.
+	return slices.DeleteFunc(out, func(b *batch) bool { return b.end == b.start })
 }

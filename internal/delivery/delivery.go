@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,33 +46,45 @@ type Options struct {
 // Decide sets Delivery on every probed target and every partner of res.
 // rows are the inventory rows of the run (by line: the domain a target's
 // mail is addressed to); a target of a row not among them uses its
-// partner's domain.
+// partner's domain. It is DecidePartner for each partner with its rows.
 func Decide(res *audit.Results, rows []audit.Partner, o Options) {
 	if o.MTA == nil {
 		return
 	}
-	type rowKey struct {
-		name string
-		line int
-	}
-	byLine := map[rowKey]audit.Partner{}
+	byName := map[string][]audit.Partner{}
 	for _, p := range rows {
-		byLine[rowKey{p.Name, p.Line}] = p
+		byName[p.Name] = append(byName[p.Name], p)
 	}
 	for i := range res.Partners {
-		p := &res.Partners[i]
-		for k := range p.Targets {
-			t := &p.Targets[k]
-			row, ok := byLine[rowKey{p.Name, t.Line}]
-			if !ok || t.Line == 0 {
-				row = p.Partner
+		DecidePartner(&res.Partners[i], byName[res.Partners[i].Name], o)
+	}
+}
+
+// DecidePartner sets Delivery on every probed target of p and on p itself.
+// rows are the inventory rows of p's name, in inventory order (each
+// target's row, by line, gives the domain its mail is addressed to); a
+// target whose row is not among them uses p's own domain. Its memory does
+// not depend on the run: the pipeline calls it a partner at a time.
+func DecidePartner(p *audit.Result, rows []audit.Partner, o Options) {
+	if o.MTA == nil {
+		return
+	}
+	for k := range p.Targets {
+		t := &p.Targets[k]
+		row := p.Partner
+		if t.Line != 0 {
+			for _, r := range slices.Backward(rows) { // the last row of a line, as a map by line would keep
+				if r.Line == t.Line && r.Name == p.Name {
+					row = r
+					break
+				}
 			}
-			t.Delivery = o.target(p, t, row)
 		}
-		p.Delivery = audit.WorstDelivery(p.Targets)
-		if p.Delivery == nil {
-			p.Delivery = undelivered(p, o.MTA)
-		}
+		t.Delivery = o.target(p, t, row)
+	}
+	p.Delivery = audit.WorstDelivery(p.Targets)
+	if p.Delivery == nil {
+		p.Delivery = undelivered(p, o.MTA)
 	}
 }
 

@@ -43,6 +43,7 @@ func TestRender(t *testing.T) {
 	}{
 		{"complete run", func(*audit.Results) {}, Options{}, "complete.prom"},
 		{"incomplete run keeps the last success", func(r *audit.Results) { r.Incomplete = true }, Options{LastSuccess: started.Add(-24 * time.Hour)}, "incomplete.prom"},
+		{"a domain partner's targets, at a vantage point", withTargets, Options{}, "targets.prom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,11 +63,32 @@ func TestRender(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("Render differs from %s (go test -update to accept):\n%s", path, got)
 			}
-			if n := strings.Count(string(got), `mxaudit_partner_failing{partner="contoso"}`); n != 1 {
+			n := 0
+			for _, line := range strings.Split(string(got), "\n") {
+				if strings.HasPrefix(line, "mxaudit_partner_failing{") && strings.Contains(line, `,partner="contoso"}`) {
+					n++
+				}
+			}
+			if n != 1 {
 				t.Errorf("duplicate partner name gives %d series", n)
 			}
 		})
 	}
+}
+
+// withTargets adds a domain partner with two MX hosts, one target listed
+// twice (two inventory rows), one of them not probed, and names the vantage point and shard.
+func withTargets(r *audit.Results) {
+	r.Vantage, r.Shard = "paris-dc2", "2/4"
+	leaf := []audit.Cert{{NotAfter: started.Add(10 * 24 * time.Hour)}}
+	mx1 := audit.TargetResult{Line: 7, MX: "mx1.adatum.example", Address: "192.0.2.10", Port: 25, Verdict: audit.Valid, Chain: leaf}
+	mx1v6 := audit.TargetResult{Line: 7, MX: "mx1.adatum.example", Address: "2001:db8::10", Port: 25, Verdict: audit.NameMismatch, Chain: leaf}
+	mx2 := audit.TargetResult{Line: 7, MX: "mx2.adatum.example", Address: "192.0.2.20", Port: 25, Verdict: audit.NotProbed}
+	again := mx1
+	again.Line = 8
+	r.Partners = append(r.Partners, audit.Result{
+		Partner: audit.Partner{Name: "adatum", Domain: "adatum.example", Host: "mx1.adatum.example", Port: 25, Enforced: true},
+		Verdict: audit.NameMismatch, Chain: leaf, Targets: []audit.TargetResult{mx1, mx1v6, mx2, again}})
 }
 
 func TestWriteAndLastSuccess(t *testing.T) {

@@ -18,7 +18,7 @@ import (
 
 // benchResults builds n realistic results: an RSA-2048 leaf and
 // intermediate (DER), EHLO lines and an SMTP transcript, ~2.7 KB each on the wire.
-func benchResults(b *testing.B, n int) *audit.Results {
+func benchResults(b testing.TB, n int) *audit.Results {
 	ca, err := fleet.NewRoot(fleet.CertSpec{CommonName: "Bench Issuing CA", Org: "Example", RSABits: 2048, NotBefore: now.AddDate(-1, 0, 0), NotAfter: now.AddDate(4, 0, 0)})
 	if err != nil {
 		b.Fatal(err)
