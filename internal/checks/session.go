@@ -31,6 +31,16 @@ type Session struct {
 	done   bool
 }
 
+// Validate checks sel and cfg against the plugins' checks and declared
+// settings, as Start does, without configuring anything: a run asks it
+// before its first probe, so that a misspelt check costs no probing.
+func (h *Plugins) Validate(sel Selection, cfg Config) error {
+	if _, err := h.selected(sel); err != nil {
+		return err
+	}
+	return h.validateConfig(cfg)
+}
+
 // Start validates sel and cfg against the plugins and configures them for a
 // run whose head (Started, Thresholds, PrivateRoots; Partners unused) is
 // head; it returns a *UsageError for an unknown check or a bad setting. A

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -70,11 +69,13 @@ func (f *finisher) batch(ctx context.Context, batch []audit.Result, rows [][]aud
 			f.decide(&batch[i], rows[i])
 		}
 	}
-	if f.checks != nil && !f.stopped {
-		if ctx.Err() != nil || f.checks.check(ctx, batch) != nil {
+	if f.checks != nil {
+		// After an interrupt each batch still goes through at once: its
+		// partners carry CheckFailed "interrupted".
+		if err := f.checks.check(ctx, batch); err != nil && !f.stopped {
 			f.stopped = true
 			f.head.Incomplete = true
-			f.log.Warn("checks interrupted; results are incomplete")
+			f.log.Warn("checks interrupted; results are incomplete", "error", err)
 		}
 	}
 	if f.rec != nil {
@@ -102,7 +103,7 @@ func (f *finisher) batch(ctx context.Context, batch []audit.Result, rows [][]aud
 // roots, the changes of the partners the run no longer has, and the
 // history's run row.
 func (f *finisher) end(ctx context.Context) {
-	if f.checks != nil && !f.stopped {
+	if f.checks != nil {
 		if err := f.checks.finish(ctx, f.head); err != nil {
 			f.head.Incomplete = true
 		}
@@ -119,18 +120,18 @@ func (f *finisher) end(ctx context.Context) {
 	f.head.Changes = f.changes
 }
 
-// checkRun is the check stage of a run, taken a batch at a time.
+// checkRun is the check stage of a run: the plugins, started and given
+// their selection and settings before any probe, then a session over the
+// run's partners a batch at a time.
 type checkRun struct {
-	h    *checks.Plugins
-	c    Checks
-	head *audit.Results
-	log  *slog.Logger
-	err  error // a usage error (unknown check, bad setting): the run stops
+	h   *checks.Plugins
+	c   Checks
+	s   *checks.Session
+	log *slog.Logger
 }
 
-// openChecks starts the check plugins and tries the selection and the
-// settings on them, before any probe: an unknown plugin folder, check or
-// setting is a usage error.
+// openChecks starts the check plugins; an unknown plugin folder, check or
+// setting is a usage error, before any probe.
 func openChecks(ctx context.Context, c Checks, log *slog.Logger) (*checkRun, error) {
 	dirs := c.Dirs
 	if dirs == nil {
@@ -141,35 +142,33 @@ func openChecks(ctx context.Context, c Checks, log *slog.Logger) (*checkRun, err
 		return nil, &UsageError{Err: err}
 	}
 	h := checks.Open(ctx, checks.Options{Builtin: c.Builtin, Plugins: paths, Timeout: c.Timeout, Logger: log})
-	cr := &checkRun{h: h, c: c, log: log}
-	var ue *checks.UsageError
-	if err := h.Check(ctx, &audit.Results{}, checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings); errors.As(err, &ue) {
+	if err := h.Validate(checks.Selection{Only: c.Only, Skip: c.Skip}, c.Settings); err != nil {
 		h.Close()
 		return nil, &UsageError{Err: err}
 	}
-	return cr, nil
+	return &checkRun{h: h, c: c, log: log}, nil
+}
+
+// start begins the session over head's partners: the selection and
+// settings are sent once; a bad one is a usage error.
+func (cr *checkRun) start(ctx context.Context, head *audit.Results) error {
+	s, err := cr.h.Start(ctx, head, checks.Selection{Only: cr.c.Only, Skip: cr.c.Skip}, cr.c.Settings)
+	var ue *checks.UsageError
+	if errors.As(err, &ue) {
+		return &UsageError{Err: err}
+	}
+	cr.s = s
+	return err
 }
 
 // check runs the checks over batch, merging their findings into it.
 func (cr *checkRun) check(ctx context.Context, batch []audit.Result) error {
-	// The roots go along (a partner's findings may name them); their own
-	// findings are made once, by finish.
-	part := audit.Results{Started: cr.head.Started, Thresholds: cr.head.Thresholds, Partners: batch,
-		PrivateRoots: slices.Clone(cr.head.PrivateRoots)}
-	err := cr.h.Check(ctx, &part, checks.Selection{Only: cr.c.Only, Skip: cr.c.Skip}, cr.c.Settings)
-	var ue *checks.UsageError
-	if errors.As(err, &ue) {
-		cr.err = &UsageError{Err: err}
-	}
-	return err
+	return cr.s.Check(ctx, batch)
 }
 
-// finish runs the checks of the private roots.
-func (cr *checkRun) finish(ctx context.Context, head *audit.Results) error {
-	part := *head
-	part.Partners = nil
-	err := cr.h.Check(ctx, &part, checks.Selection{Only: cr.c.Only, Skip: cr.c.Skip}, cr.c.Settings)
-	head.PrivateRoots = part.PrivateRoots
+// finish runs the checks of the private roots into head's.
+func (cr *checkRun) finish(ctx context.Context, _ *audit.Results) error {
+	err := cr.s.Finish(ctx)
 	st := cr.h.Stats()
 	cr.log.Info("checks done", "checks", len(cr.h.Checks()), "failed_plugins", st.FailedPlugins, "failed_calls", st.FailedCalls,
 		"unchecked_partners", st.Unchecked, "unsendable_partners", st.Unsendable, "trimmed_partners", st.Trimmed)

@@ -165,11 +165,7 @@ func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trus
 			return out.Path, done[k].why
 		},
 	}
-	return func(p *audit.Result, rows []audit.Partner) {
-		one := &audit.Results{Partners: []audit.Result{*p}}
-		delivery.Decide(one, rows, opts)
-		*p = one.Partners[0]
-	}
+	return func(p *audit.Result, rows []audit.Partner) { delivery.DecidePartner(p, rows, opts) }
 }
 
 // maxVerified bounds the chains the delivery stage remembers verifying.

@@ -147,12 +147,18 @@ func Scan(ctx context.Context, cfg Config) (*Run, error) {
 	f := &finisher{cfg: cfg, head: head, hist: hist, rec: hist.recorder(), out: out, log: log,
 		decide: deliveryDecider(cfg, head, mta, tr, hist)}
 	if chk != nil && ctx.Err() == nil { // interrupted while probing: write what is done, unchecked
-		f.checks, chk.head = chk, head
+		if err := chk.start(ctx, head); err != nil {
+			var ue *UsageError
+			if errors.As(err, &ue) {
+				return nil, err
+			}
+			head.Incomplete = true
+			log.Warn("checks not run; results are incomplete", "error", err)
+		} else {
+			f.checks = chk
+		}
 	}
 	finishErr := f.run(ctx, func(fn func(*probed) error) error { return eachProbed(probedSt, held, fn) })
-	if chk != nil && chk.err != nil {
-		return nil, chk.err
-	}
 	if finishErr != nil {
 		log.Error("results lost", "error", finishErr)
 	}

@@ -71,12 +71,7 @@ func writeStage(ctx context.Context, cfg Config, res *audit.Results, each partne
 		errs = append(errs, writeResults(ctx, cfg, res, each, log))
 	}
 	if cfg.Metrics != "" {
-		whole, err := materialize(res, each) // TODO(issue 15): promfile reads seq
-		if err != nil {
-			errs = append(errs, &WriteError{File: cfg.Metrics, Err: err})
-		} else {
-			errs = append(errs, writeMetrics(cfg.Metrics, whole, log))
-		}
+		errs = append(errs, writeMetrics(cfg.Metrics, res, each, log))
 	}
 	return errors.Join(errs...)
 }
@@ -112,7 +107,7 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 
 // writeMetrics writes the Prometheus textfile; an incomplete run keeps the
 // time of the last successful one.
-func writeMetrics(path string, res *audit.Results, log *slog.Logger) error {
+func writeMetrics(path string, res *audit.Results, each partnerSource, log *slog.Logger) error {
 	var o promfile.Options
 	if res.Incomplete {
 		last, err := promfile.LastSuccess(path)
@@ -121,7 +116,8 @@ func writeMetrics(path string, res *audit.Results, log *slog.Logger) error {
 		}
 		o.LastSuccess = last
 	}
-	if err := promfile.Write(path, res, o); err != nil {
+	seq, serr := each.seq()
+	if err := errors.Join(promfile.WriteFrom(path, res, seq, o), serr()); err != nil {
 		return &WriteError{File: path, Err: err}
 	}
 	log.Info("metrics written", "file", path)
