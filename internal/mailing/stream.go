@@ -438,8 +438,9 @@ func ownerReports(head *audit.Results, partners Partners, opts reports.Options) 
 		// passes; until then the owner's reports need the run whole.
 		all := *head
 		err := partners(func(r *audit.Result) error {
-			all.Partners = append(all.Partners, *r)
-			return nil
+			cp, err := clone(r)
+			all.Partners = append(all.Partners, cp)
+			return err
 		})
 		if err != nil {
 			return nil, nil, err
