@@ -80,7 +80,9 @@ func OpenResults(path string) (*ResultsFile, error) {
 		}
 		lr.limit(dec.InputOffset(), headCap-int64(head.Len()))
 		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+		err = dec.Decode(&raw)
+		lr.max = 0
+		if err != nil {
 			if errors.Is(err, errOverCap) {
 				return nil, fmt.Errorf("%s: the fields other than partners are over %d bytes", path, headCap)
 			}
