@@ -82,6 +82,9 @@ func OpenResults(path string) (*ResultsFile, error) {
 		var raw json.RawMessage
 		err = dec.Decode(&raw)
 		lr.max = 0
+		if err == nil && int64(head.Len()+len(raw)) > headCap {
+			err = errOverCap
+		}
 		if err != nil {
 			if errors.Is(err, errOverCap) {
 				return nil, fmt.Errorf("%s: the fields other than partners are over %d bytes", path, headCap)

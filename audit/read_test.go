@@ -102,13 +102,14 @@ func TestOpenResults(t *testing.T) {
 func TestOpenResultsErrors(t *testing.T) {
 	tests := []struct {
 		name, file string
-		cap        int64
+		cap, head  int64    // partnerCap and headCap when not 0
 		atOpen     bool     // the error comes from OpenResults, else from Each
 		want       []string // in the error
 	}{
 		{name: "truncated", file: "stream-truncated.json", atOpen: true, want: []string{"stream-truncated.json: partner 1 (from byte ", "unexpected EOF"}},
 		{name: "bad JSON", file: "stream-bad-json.json", atOpen: true, want: []string{"stream-bad-json.json: partner 1 (from byte ", "invalid character ','"}},
 		{name: "over the cap", file: "stream-over-cap.json", cap: 20000, atOpen: true, want: []string{"stream-over-cap.json: partner 1 (from byte ", "over 20000 bytes"}},
+		{name: "a head over its cap", file: "stream-v1.json", head: 4000, atOpen: true, want: []string{"stream-v1.json: the fields other than partners are over 4000 bytes"}},
 		{name: "a field of the wrong type", file: "stream-bad-type.json", want: []string{"stream-bad-type.json: partner 2 (from byte ", "port of type int"}},
 		{name: "not an object", file: "../../go.mod", atOpen: true, want: []string{"go.mod: (byte "}},
 	}
@@ -117,6 +118,10 @@ func TestOpenResultsErrors(t *testing.T) {
 			if tc.cap > 0 {
 				defer func(c int64) { partnerCap = c }(partnerCap)
 				partnerCap = tc.cap
+			}
+			if tc.head > 0 {
+				defer func(c int64) { headCap = c }(headCap)
+				headCap = tc.head
 			}
 			path := filepath.Join("testdata", tc.file)
 			rf, err := OpenResults(path)
