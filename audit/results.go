@@ -391,26 +391,6 @@ func (r *Result) WorstSeverity() Severity {
 	return worst
 }
 
-// ReadResults reads a results.json file.
-func ReadResults(path string) (*Results, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r Results
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	switch r.Schema {
-	case 1:
-		r.upgrade()
-	case SchemaVersion:
-	default:
-		return nil, fmt.Errorf("%s: schema %d, this mxaudit reads schemas 1 and %d", path, r.Schema, SchemaVersion)
-	}
-	return &r, nil
-}
-
 // WriteResults writes r as indented JSON to path atomically.
 func WriteResults(path string, r *Results) error {
 	b, err := json.MarshalIndent(r, "", "  ")

@@ -289,20 +289,3 @@ func (r *Result) TargetsText() string {
 	}
 	return fmt.Sprintf("%d of %d addresses", r.TargetsFailing, n)
 }
-
-// upgrade turns a schema-1 document into the current model: each result
-// that reached an address gets its one target (the host it audited), so readers of Targets need no
-// second path. Rows of one partner name stay separate results, as they were.
-func (res *Results) upgrade() {
-	for i := range res.Partners {
-		r := &res.Partners[i]
-		// A result without an address (DNSError, not probed) had no target.
-		if len(r.Targets) == 0 && r.Host != "" && (r.Address != "" || r.SMTP.RemoteAddr != "") {
-			r.Targets = []TargetResult{NewTarget(r)}
-			if r.Targets[0].Failing() {
-				r.TargetsFailing = 1
-			}
-		}
-	}
-	res.Schema = SchemaVersion
-}

@@ -131,198 +131,26 @@ func RunKey(res *audit.Results) string { return res.Started.UTC().Format(time.RF
 // mailed is one line of the owner's lists.
 type mailed struct{ Partner, Situation, To, Reason string }
 
-// group is one partner: the indexes of the inventory rows with its name, in order.
-type group struct {
-	name string
-	rows []int
-}
-
-// groups returns the partners of res by name, in the order of their first row.
-func groups(res *audit.Results) []group {
-	var out []group
-	at := map[string]int{}
-	for i := range res.Partners {
-		n := res.Partners[i].Name
-		if k, ok := at[n]; ok {
-			out[k].rows = append(out[k].rows, i)
-			continue
-		}
-		at[n] = len(out)
-		out = append(out, group{name: n, rows: []int{i}})
-	}
-	return out
-}
-
 // Compose builds the messages for res: one per partner name and address,
 // covering every inventory row of that name (a partner listed with two MX
 // hosts gets one message and one PDF about both). The partners' PDFs are
 // rendered once each; a partner with several addresses gets one message
 // per address, so that one refused address does not keep the others from
-// their report.
+// their report. It is ComposeFrom with every message kept.
 func Compose(res *audit.Results, opts Options) (*Plan, error) {
-	sender, err := mail.ParseAddress(opts.Sender)
-	if err != nil {
-		return nil, &AddressError{Option: "sender", Value: opts.Sender, Err: err}
-	}
-	var owners []*mail.Address
-	if opts.Owner != "" {
-		if owners, err = SplitContacts(opts.Owner); err != nil {
-			return nil, &AddressError{Option: "owner", Value: opts.Owner, Err: err}
-		}
-	}
-	th := res.RunThresholds()
-	if opts.ExpiringDays == 0 {
-		opts.ExpiringDays = th.ExpiryWarningDays
-	}
-	tpl := opts.Reports.Templates
-	if tpl == nil {
-		tpl = templates.Default()
-		opts.Reports.Templates = tpl
-	}
-	if opts.Date.IsZero() {
-		opts.Date = time.Now()
-	}
 	plan := &Plan{Run: opts.Run}
 	if plan.Run == "" {
 		plan.Run = RunKey(res)
 	}
-	var unknown []string
-	for _, n := range opts.Partners {
-		if !slices.ContainsFunc(res.Partners, func(r audit.Result) bool { return r.Name == n }) {
-			unknown = append(unknown, n)
+	err := ComposeFrom(res, PartnersOf(res), opts, func(b Batch) error {
+		if b.Skip != nil {
+			plan.Skipped = append(plan.Skipped, *b.Skip)
 		}
-	}
-	if len(unknown) > 0 {
-		return nil, &UnknownPartnerError{Names: unknown}
-	}
-	now := res.Started.UTC()
-	common, err := commonData(tpl, opts.Reports.Org, now)
+		plan.Messages = append(plan.Messages, b.Messages...)
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	c := composer{opts: opts, sender: sender, run: plan.Run}
-	files := reports.PartnerFileNames(res)
-	counts := map[Situation]int{}
-	expiringSoon, unprobed := 0, 0
-	var sent, notSent []mailed
-	for _, g := range groups(res) {
-		results := make([]*audit.Result, len(g.rows))
-		for k, i := range g.rows {
-			results[k] = &res.Partners[i]
-		}
-		rows := targetRows(results)
-		a, err := Assess(rows, res.PrivateRoots, now, opts.ExpiringDays, th, tpl)
-		if err != nil {
-			return nil, fmt.Errorf("partner %s: %w", g.name, err)
-		}
-		if a.Probed == 0 {
-			unprobed++
-		} else {
-			counts[a.Situation]++
-			if a.ExpiringSoon {
-				expiringSoon++
-			}
-		}
-		skip := func(reason string, failed bool) {
-			plan.Skipped = append(plan.Skipped, Skip{Partner: g.name, Reason: reason, Failed: failed})
-			notSent = append(notSent, mailed{Partner: g.name, Reason: reason})
-		}
-		contacts := contactsOf(rows)
-		switch {
-		case opts.Partners != nil && !slices.Contains(opts.Partners, g.name):
-			continue // not asked for: not even worth a line
-		case a.Probed == 0:
-			skip("not probed (the run was interrupted)", false)
-			continue
-		case opts.OnlyFailing && a.Situation != Failing:
-			continue
-		case len(contacts) == 0:
-			skip("no contact in the inventory", false)
-			continue
-		}
-		var to []*mail.Address
-		for _, ct := range contacts {
-			as, err := SplitContacts(ct)
-			if err != nil {
-				to = nil
-				skip("contact: "+err.Error(), true)
-				break
-			}
-			for _, ad := range as {
-				if !slices.ContainsFunc(to, func(x *mail.Address) bool { return strings.EqualFold(x.Address, ad.Address) }) {
-					to = append(to, ad)
-				}
-			}
-		}
-		if len(to) == 0 {
-			continue
-		}
-		file := files[g.rows[0]]
-		data := c.partnerData(common, rows, a, file)
-		subject, body, err := render(tpl, "mail-"+string(a.Situation)+".tmpl", data)
-		if err != nil {
-			return nil, fmt.Errorf("partner %s: %w", g.name, err)
-		}
-		var pdf bytes.Buffer
-		if err := reports.PartnerPDF(&pdf, res, g.name, opts.Reports); err != nil {
-			return nil, fmt.Errorf("partner %s: %w", g.name, err)
-		}
-		atts := []attachment{{name: file, typ: TypePDF, data: pdf.Bytes()}}
-		if opts.XLSX {
-			var x bytes.Buffer
-			if err := reports.PartnerXLSX(&x, res, g.name, opts.Reports); err != nil {
-				return nil, fmt.Errorf("partner %s: workbook: %w", g.name, err)
-			}
-			atts = append(atts, attachment{name: strings.TrimSuffix(file, ".pdf") + ".xlsx", typ: TypeXLSX, data: x.Bytes()})
-		}
-		var addrs []string
-		hosts := rowKeys(rows)
-		for _, ad := range to {
-			m, err := c.message(g.name, ad, subject, body, atts)
-			if err != nil {
-				return nil, fmt.Errorf("partner %s: %w", g.name, err)
-			}
-			m.Situation, m.Hosts = a.Situation, hosts
-			plan.Messages = append(plan.Messages, m)
-			addrs = append(addrs, ad.Address)
-		}
-		sent = append(sent, mailed{Partner: g.name, Situation: string(a.Situation), To: strings.Join(addrs, ", ")})
-	}
-	if len(owners) == 0 {
-		return plan, nil
-	}
-	var pdf, xlsx bytes.Buffer
-	if err := reports.WritePDF(&pdf, res, opts.Reports); err != nil {
-		return nil, fmt.Errorf("owner: %w", err)
-	}
-	if err := reports.WriteXLSX(&xlsx, res, opts.Reports); err != nil {
-		return nil, fmt.Errorf("owner: %w", err)
-	}
-	data := common
-	data["Partners"], data["Servers"] = len(groups(res)), servers(res)
-	data["Failing"], data["AllGood"], data["RootSuccessor"] = counts[Failing], counts[AllGood], counts[RootSuccessor]
-	data["Expiring"] = expiringSoon
-	data["NotProbed"] = unprobed
-	data["ExpiringDays"] = opts.ExpiringDays
-	data["Incomplete"] = res.Incomplete
-	data["Finished"] = reports.Stamp(res.Finished)
-	data["Mailed"], data["NotMailed"] = sent, notSent
-	data["PDF"], data["XLSX"] = reports.FilePDF, reports.FileXLSX
-	subject, body, err := render(tpl, "mail-owner.tmpl", data)
-	if err != nil {
-		return nil, fmt.Errorf("owner: %w", err)
-	}
-	atts := []attachment{
-		{name: reports.FilePDF, typ: TypePDF, data: pdf.Bytes()},
-		{name: reports.FileXLSX, typ: TypeXLSX, data: xlsx.Bytes()},
-	}
-	for _, a := range owners {
-		m, err := c.message("", a, subject, body, atts)
-		if err != nil {
-			return nil, fmt.Errorf("owner: %w", err)
-		}
-		m.Owner = true
-		plan.Messages = append(plan.Messages, m)
 	}
 	return plan, nil
 }

@@ -47,6 +47,29 @@ type DeliverOptions struct {
 // or still failing after the retries) fails every remaining message with the
 // same error. Cancelling ctx fails the messages not yet sent.
 func Deliver(ctx context.Context, t Transport, plan *Plan, o DeliverOptions) []Outcome {
+	d := NewDeliverer(ctx, t, plan.Run, o)
+	out := make([]Outcome, 0, len(plan.Messages))
+	for _, m := range plan.Messages {
+		out = append(out, d.Send(m))
+	}
+	return out
+}
+
+// Deliverer delivers the messages of one run one at a time as Deliver does,
+// keeping across calls what Deliver keeps across a plan: the pace of the
+// rate limit and a connection failure that fails every later message.
+type Deliverer struct {
+	ctx      context.Context
+	t        Transport
+	run      string
+	o        DeliverOptions
+	interval time.Duration
+	last     time.Time // start of the previous send
+	fatal    error
+}
+
+// NewDeliverer returns a Deliverer of the messages of run (RunKey) through t.
+func NewDeliverer(ctx context.Context, t Transport, run string, o DeliverOptions) *Deliverer {
 	if o.Backoff == 0 {
 		o.Backoff = time.Second
 	}
@@ -56,77 +79,75 @@ func Deliver(ctx context.Context, t Transport, plan *Plan, o DeliverOptions) []O
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	var interval time.Duration
+	d := &Deliverer{ctx: ctx, t: t, run: run, o: o}
 	if o.Rate > 0 {
-		interval = time.Duration(float64(time.Minute) / o.Rate)
+		d.interval = time.Duration(float64(time.Minute) / o.Rate)
 	}
-	var last time.Time // start of the previous send
-	var fatal error
-	out := make([]Outcome, 0, len(plan.Messages))
-	report := func(oc Outcome) {
-		out = append(out, oc)
-		if o.Progress != nil {
-			o.Progress(oc)
+	return d
+}
+
+// Send delivers m (unless the send log lists it), records it, reports it to Progress, and returns its outcome.
+func (d *Deliverer) Send(m *Message) Outcome {
+	oc := d.send(m)
+	if d.o.Progress != nil {
+		d.o.Progress(oc)
+	}
+	return oc
+}
+
+func (d *Deliverer) send(m *Message) Outcome {
+	ctx, o := d.ctx, d.o
+	if o.Log != nil && !o.Resend {
+		if prev, ok := o.Log.Find(d.run, m); ok {
+			return Outcome{Message: m, Status: AlreadySent, Previous: prev}
 		}
 	}
-	for _, m := range plan.Messages {
-		if o.Log != nil && !o.Resend {
-			if prev, ok := o.Log.Find(plan.Run, m); ok {
-				report(Outcome{Message: m, Status: AlreadySent, Previous: prev})
-				continue
-			}
+	if d.fatal != nil {
+		return Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", d.fatal)}
+	}
+	if err := ctx.Err(); err != nil {
+		return Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", err)}
+	}
+	if d.interval > 0 && !d.last.IsZero() {
+		if err := sleep(ctx, time.Until(d.last.Add(d.interval))); err != nil {
+			return Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", err)}
 		}
-		if fatal != nil {
-			report(Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", fatal)})
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			report(Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", err)})
-			continue
-		}
-		if interval > 0 && !last.IsZero() {
-			if err := sleep(ctx, time.Until(last.Add(interval))); err != nil {
-				report(Outcome{Message: m, Status: Failed, Err: fmt.Errorf("not sent: %w", err)})
-				continue
-			}
-		}
-		last = time.Now()
-		oc := Outcome{Message: m}
-		wait := o.Backoff
-		for {
-			oc.Attempts++
-			err := t.Send(ctx, m)
-			if err == nil {
-				oc.Status = Sent
-				break
-			}
-			var se *SendError
-			if !errors.As(err, &se) {
-				se = &SendError{Err: err}
-			}
-			if se.Temporary && oc.Attempts <= o.Retries && ctx.Err() == nil {
-				if sleep(ctx, wait) == nil {
-					wait = min(2*wait, o.MaxBackoff)
-					continue
-				}
-			}
-			oc.Status, oc.Err = Failed, err
-			if se.Conn {
-				fatal = err
-			}
+	}
+	d.last = time.Now()
+	oc := Outcome{Message: m}
+	wait := o.Backoff
+	for {
+		oc.Attempts++
+		err := d.t.Send(ctx, m)
+		if err == nil {
+			oc.Status = Sent
 			break
 		}
-		if oc.Status == Sent && o.Log != nil && !o.NoRecord {
-			if err := o.Log.Add(LogEntry{Run: plan.Run, RunID: o.RunID, Partner: m.Partner, Hosts: m.Hosts, Owner: m.Owner, To: m.To,
-				MessageID: m.ID, Subject: m.Subject, Sent: o.Now().UTC()}); err != nil {
-				// Delivered but not recorded: a re-run would send it again, so say so and stop.
-				oc.Err = err
-				fatal = fmt.Errorf("the send log cannot be written: %w", err)
+		var se *SendError
+		if !errors.As(err, &se) {
+			se = &SendError{Err: err}
+		}
+		if se.Temporary && oc.Attempts <= o.Retries && ctx.Err() == nil {
+			if sleep(ctx, wait) == nil {
+				wait = min(2*wait, o.MaxBackoff)
+				continue
 			}
 		}
-		report(oc)
+		oc.Status, oc.Err = Failed, err
+		if se.Conn {
+			d.fatal = err
+		}
+		break
 	}
-	return out
+	if oc.Status == Sent && o.Log != nil && !o.NoRecord {
+		if err := o.Log.Add(LogEntry{Run: d.run, RunID: o.RunID, Partner: m.Partner, Hosts: m.Hosts, Owner: m.Owner, To: m.To,
+			MessageID: m.ID, Subject: m.Subject, Sent: o.Now().UTC()}); err != nil {
+			// Delivered but not recorded: a re-run would send it again, so say so and stop.
+			oc.Err = err
+			d.fatal = fmt.Errorf("the send log cannot be written: %w", err)
+		}
+	}
+	return oc
 }
 
 // sleep waits d or until ctx is done.

@@ -32,41 +32,56 @@ type Totals struct {
 	Skipped     int // partners without a contact or not probed
 }
 
-// Mail composes res's messages as j says, prints the partners left out,
-// delivers the messages through t printing one line for each, and counts
-// them. The error is Compose's: nothing was sent.
+// Mail composes res's messages as j says and delivers them: MailFrom with
+// the run held whole.
 func Mail(ctx context.Context, res *audit.Results, t Transport, j Job) (Totals, error) {
+	return MailFrom(ctx, res, PartnersOf(res), t, j)
+}
+
+// MailFrom composes the messages of the run given as head and its partners
+// (read in passes, see ComposeFrom) one partner at a time, as j says,
+// prints each partner left out, delivers each partner's messages through t
+// before the next partner's are composed, printing one line for each, and
+// counts them. An error is ComposeFrom's: returned before anything was
+// sent when the options are wrong (an unknown partner, a bad address);
+// later (a template, a report, reading the partners), after the messages
+// of the partners before.
+func MailFrom(ctx context.Context, head *audit.Results, partners Partners, t Transport, j Job) (Totals, error) {
 	var n Totals
-	plan, err := Compose(res, j.Compose)
-	if err != nil {
-		return n, err
-	}
-	for _, s := range plan.Skipped {
-		word := "skipped"
-		if s.Failed {
-			word = "FAILED"
-			n.Failed++
-		} else {
-			n.Skipped++
-		}
-		fmt.Fprintf(j.Out, "%-13s %s: %s\n", word, s.Partner, s.Reason)
-	}
 	opts := j.Deliver
 	opts.Progress = func(oc Outcome) { printOutcome(j.Out, oc, j.DryRun) }
 	if j.DryRun {
 		opts.NoRecord, opts.Rate = true, 0
 	}
-	for _, oc := range Deliver(ctx, t, plan, opts) {
-		switch oc.Status {
-		case Sent:
-			n.Sent++
-		case AlreadySent:
-			n.AlreadySent++
-		default:
-			n.Failed++
-		}
+	run := j.Compose.Run
+	if run == "" {
+		run = RunKey(head)
 	}
-	return n, nil
+	d := NewDeliverer(ctx, t, run, opts)
+	err := ComposeFrom(head, partners, j.Compose, func(b Batch) error {
+		if s := b.Skip; s != nil {
+			word := "skipped"
+			if s.Failed {
+				word = "FAILED"
+				n.Failed++
+			} else {
+				n.Skipped++
+			}
+			fmt.Fprintf(j.Out, "%-13s %s: %s\n", word, s.Partner, s.Reason)
+		}
+		for _, m := range b.Messages {
+			switch d.Send(m).Status {
+			case Sent:
+				n.Sent++
+			case AlreadySent:
+				n.AlreadySent++
+			default:
+				n.Failed++
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 // printOutcome writes the line of one message: sent (written, in a dry

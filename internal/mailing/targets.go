@@ -47,12 +47,3 @@ func addressOnly(a string) string {
 	}
 	return a
 }
-
-// servers counts the targets of res: what the owner's message calls the mail servers audited.
-func servers(res *audit.Results) int {
-	n := 0
-	for i := range res.Partners {
-		n += max(1, len(res.Partners[i].Targets))
-	}
-	return n
-}
