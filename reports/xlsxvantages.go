@@ -34,7 +34,7 @@ func (x *xl) vantagesSheet() error {
 	}}
 	return x.stream(s, func(row func([]any) error) error {
 		for _, r := range vs.Rows {
-			cells := []any{r.Partner, r.Domain, r.Host, r.Port, r.Address}
+			cells := []any{r.Partner, r.Domain, blank(r.Host), r.Port, blank(r.Address)}
 			for i := range vs.Names {
 				var vd any
 				if i < len(r.Verdicts) && r.Verdicts[i] != "" {
