@@ -1,6 +1,8 @@
 package reports
 
 import (
+	"archive/zip"
+	"bufio"
 	"cmp"
 	"fmt"
 	"io"
@@ -107,7 +109,7 @@ func writeXLSX(w io.Writer, res *audit.Results, partners iter.Seq[*audit.Result]
 			return fmt.Errorf("xlsx: sheet %s: %w", s.name, err)
 		}
 	}
-	if _, err := x.f.WriteTo(w); err != nil {
+	if err := x.writeTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	return nil
@@ -142,7 +144,7 @@ func WriteRootsXLSX(w io.Writer, rl RootsLifecycle, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("xlsx: sheet Load Errors: %w", err)
 	}
-	if _, err := x.f.WriteTo(w); err != nil {
+	if err := x.writeTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	return nil
@@ -207,6 +209,21 @@ func newXL(v *view) (*xl, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// writeTo writes the workbook's zip archive straight to w: excelize's
+// WriteTo builds the whole archive in a bytes.Buffer first, which grows
+// with the rows, so the zip writer it uses (File.SetZipWriter) writes to
+// w instead and WriteTo's buffer stays empty. (excelize marks entries over
+// 4 GiB as zip64 by patching that buffer; no sheet of Excel's 1,048,576
+// rows of ours comes near that.)
+func (x *xl) writeTo(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(bw) })
+	if _, err := x.f.WriteTo(io.Discard); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Print settings of every sheet, the way an auditor prints a workbook.
