@@ -749,7 +749,11 @@ func (x *xl) findingsSheet() error {
 			if !seen[level] {
 				continue
 			}
+			i := -1
 			for r := range x.partners {
+				if i++; i < len(x.t.levels) && x.t.levels[i]&levelBit(level) == 0 {
+					continue // no finding at this level
+				}
 				if fs, err = x.v.appendFindings(fs[:0], 0, r); err != nil {
 					return err
 				}

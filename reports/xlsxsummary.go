@@ -31,7 +31,14 @@ type xlTally struct {
 	nFindings int
 	groups    []audit.DeliveryGroup // by policy source, in order of first appearance
 	certs     certHeap
+	// levels holds, per partner in results order, a bit per severity level
+	// its findings have (levelBit): one byte a partner, so that the
+	// Findings sheet's passes skip the partners without a finding at their level.
+	levels []uint8
 }
+
+// levelBit is the bit of a severity level in xlTally.levels.
+func levelBit(level int) uint8 { return 1 << (max(level, -1) + 1) }
 
 // tally ranges over partners once.
 func (x *xl) tally(partners iter.Seq[*audit.Result]) error {
@@ -50,9 +57,12 @@ func (x *xl) tally(partners iter.Seq[*audit.Result]) error {
 		}
 		t.worst[sev]++
 		t.standing[r.Standing()]++
+		var mask uint8
 		for _, f := range fs {
 			t.findings[f.Severity]++
+			mask |= levelBit(f.Severity.Level())
 		}
+		t.levels = append(t.levels, mask)
 		t.nFindings += len(fs)
 		if r.Delivery != nil {
 			t.groups = mergeGroups(t.groups, audit.DeliveryGroups([]audit.Result{*r}))
