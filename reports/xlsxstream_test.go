@@ -424,3 +424,47 @@ func BenchmarkXLSX10kPeak(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
+
+// TestCertHeap: the heap keeps the soonest-expiring distinct certificates
+// with every partner presenting them, within the names budget, and lets
+// the names of a certificate it drops go.
+func TestCertHeap(t *testing.T) {
+	setVar(t, &certNamesBudget, 40)
+	day0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	cert := func(i int) audit.Cert {
+		return audit.Cert{SHA256: fmt.Sprintf("%064x", i), NotAfter: day0.AddDate(0, 0, i)}
+	}
+	h := newCertHeap(2)
+	h.add(cert(5), "partner-a") // dropped later: its 9 bytes of names go with it
+	h.add(cert(3), "partner-b")
+	h.add(cert(3), "partner-b") // the same partner again: counted once
+	h.add(cert(3), "partner-c")
+	h.add(cert(1), "partner-d")          // drops cert 5
+	h.add(cert(9), "partner-e")          // expires too late
+	h.add(cert(1), "partner-h")          // 36 bytes: within the budget only since cert 5's names went
+	h.add(cert(3), "partner-ffffffffff") // over the budget of 40 bytes: counted, not named
+	h.add(cert(3), "partner-g")          // and every later one
+	kept := h.sorted()
+	type row struct {
+		day      int
+		n        int
+		presents string
+	}
+	var got []row
+	for _, e := range kept {
+		got = append(got, row{int(e.NotAfter.Sub(day0).Hours() / 24), e.partners(), e.presentedBy()})
+	}
+	want := []row{
+		{1, 2, "partner-d; partner-h"},
+		{3, 4, "partner-b; partner-c … and 2 more"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("kept %+v, want %+v", got, want)
+	}
+	if h.nameBytes != 4*9 {
+		t.Errorf("names take %d bytes, want 36 (the dropped certificate's names let go)", h.nameBytes)
+	}
+	if n, est := h.more(); n != 2 || !est {
+		t.Errorf("more() = %d, %v, want 2 certificates left out (5 and 9), estimated", n, est)
+	}
+}

@@ -18,6 +18,11 @@ import (
 // target's leaf). A variable so that tests can lower it.
 var CertSheetCap = 10000
 
+// certNamesBudget bounds the partner names the Certificates sheet keeps
+// over all its certificates (each cell holds maxCellText characters at
+// most); names beyond it are counted ("… and N more"), not kept.
+var certNamesBudget = 16 << 20 // a variable so that tests can lower it
+
 // xlTally is what the workbook needs of every partner, gathered in one
 // pass over them: the Summary sheet's counts, the policy sources of our
 // MTA (which order the Partners sheet) and the certificates that expire
@@ -223,9 +228,9 @@ type certEntry struct {
 	lastName string
 }
 
-// addName adds partner name, as joinCapped would show the list: names
-// while they fit in a cell, then only counted.
-func (e *certEntry) addName(name string) {
+// addName adds partner name to e, as joinCapped would show the list:
+// names while they fit in a cell (and in the heap's budget), then only counted.
+func (h *certHeap) addName(e *certEntry, name string) {
 	if name == e.lastName && (len(e.names) > 0 || e.more > 0) {
 		return
 	}
@@ -234,12 +239,13 @@ func (e *certEntry) addName(name string) {
 	if len(e.names) > 0 {
 		sep = 2
 	}
-	if e.more > 0 || e.size+len(name)+2 > maxCellText-40 { // joinCapped's test
+	if e.more > 0 || e.size+len(name)+2 > maxCellText-40 || h.nameBytes+len(name) > certNamesBudget { // joinCapped's test, and the budget
 		e.more++
 		return
 	}
 	e.names = append(e.names, name)
 	e.size += sep + len(name)
+	h.nameBytes += len(name)
 }
 
 // partners is how many partners present the certificate.
@@ -258,11 +264,12 @@ func (e *certEntry) presentedBy() string {
 // (ties by SHA-256), keyed as distinctCerts keys them, and estimates how
 // many distinct certificates there are in all.
 type certHeap struct {
-	cap      int
-	entries  []*certEntry // a heap, latest expiry on top
-	byKey    map[string]*certEntry
-	dropped  bool // a certificate was left out (so distinct is an estimate)
-	distinct hll
+	cap       int
+	entries   []*certEntry // a heap, latest expiry on top
+	byKey     map[string]*certEntry
+	dropped   bool // a certificate was left out (so distinct is an estimate)
+	nameBytes int  // of the names the entries keep (certNamesBudget)
+	distinct  hll
 }
 
 func newCertHeap(n int) certHeap {
@@ -296,7 +303,7 @@ func (h *certHeap) add(c audit.Cert, name string) {
 	key := certKey(&c)
 	h.distinct.add(key)
 	if e, ok := h.byKey[key]; ok {
-		e.addName(name)
+		h.addName(e, name)
 		return
 	}
 	c.DER = nil
@@ -308,9 +315,12 @@ func (h *certHeap) add(c audit.Cert, name string) {
 		}
 		old := heap.Pop(h).(*certEntry)
 		delete(h.byKey, old.key)
+		for _, n := range old.names {
+			h.nameBytes -= len(n)
+		}
 		h.dropped = true
 	}
-	e.addName(name)
+	h.addName(e, name)
 	h.byKey[key] = e
 	heap.Push(h, e)
 }
