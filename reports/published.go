@@ -27,15 +27,20 @@ type policyRow struct {
 func (v *view) policyRows() []policyRow {
 	var out []policyRow
 	for i := range v.res.Partners {
-		r := &v.res.Partners[i]
-		for k := range r.Targets {
-			t := &r.Targets[k]
-			if t.Policies == nil {
-				continue
-			}
-			out = append(out, policyRow{r: r, mx: t.MX, addr: t.Address, p: t.Policies,
-				types: resultTypes(t.Verdicts, t.ResultTypes), failed: policyVerdicts(t.Verdicts)})
+		out = policyRowsOf(&v.res.Partners[i], out)
+	}
+	return out
+}
+
+// policyRowsOf appends the published policies of partner r's targets that have them to out.
+func policyRowsOf(r *audit.Result, out []policyRow) []policyRow {
+	for k := range r.Targets {
+		t := &r.Targets[k]
+		if t.Policies == nil {
+			continue
 		}
+		out = append(out, policyRow{r: r, mx: t.MX, addr: t.Address, p: t.Policies,
+			types: resultTypes(t.Verdicts, t.ResultTypes), failed: policyVerdicts(t.Verdicts)})
 	}
 	return out
 }
@@ -67,13 +72,16 @@ func (x *xl) policies() error {
 		{"DANE detail", 60}, {"TLSA records", 40}, {"MTA-STS", 10}, {"MTA-STS id", 18}, {"MTA-STS mx", 30},
 		{"TLS-RPT", 10}, {"TLS-RPT rua", 36}, {"Policy verdicts", 30}, {"RFC 8460 result types", 40},
 	}
-	return x.stream(SheetPolicies, "Policies", cols, true, func(row func([]any) error) error {
-		for _, pr := range x.v.policyRows() {
-			p := pr.p
-			if err := row([]any{pr.r.Name, pr.r.Domain, pr.mx, pr.addr, p.DNSSEC, p.DANE, p.DANEDetail,
-				strings.Join(p.TLSA, "\n"), p.MTASTS, p.MTASTSID, strings.Join(p.MTASTSMX, ", "),
-				p.TLSRPT, strings.Join(p.TLSRPTRUA, ", "), pr.failed, pr.types}); err != nil {
-				return err
+	s := sheet{name: SheetPolicies, table: "Policies", cols: cols, whole: FileResultsJSON}
+	return x.stream(s, func(row func([]any) error) error {
+		for r := range x.partners {
+			for _, pr := range policyRowsOf(r, nil) {
+				p := pr.p
+				if err := row([]any{pr.r.Name, pr.r.Domain, pr.mx, pr.addr, p.DNSSEC, p.DANE, p.DANEDetail,
+					strings.Join(p.TLSA, "\n"), p.MTASTS, p.MTASTSID, strings.Join(p.MTASTSMX, ", "),
+					p.TLSRPT, strings.Join(p.TLSRPTRUA, ", "), pr.failed, pr.types}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -38,18 +38,6 @@ type targetFacts struct {
 	daysLeft *int
 }
 
-// targetsOf returns the targets of every partner, in results order.
-func (v *view) targetsOf() []targetFacts {
-	var out []targetFacts
-	for i := range v.res.Partners {
-		r := &v.res.Partners[i]
-		for k := range r.Targets {
-			out = append(out, v.target(r, &r.Targets[k]))
-		}
-	}
-	return out
-}
-
 func (v *view) target(r *audit.Result, t *audit.TargetResult) targetFacts {
 	f := targetFacts{r: r, t: t, view: t.View(r), ip: t.Address}
 	if h, _, err := net.SplitHostPort(t.Address); err == nil {
@@ -80,19 +68,13 @@ func (x *xl) targets() error {
 		{"Issuer", 36}, {"Expires", 12}, {"Days left", 10}, {"Root source", 12}, {"TLS version", 11}, {"Error", 40},
 		{"Shared probe with", 24},
 	}
-	return x.stream(SheetTargets, "Targets", cols, true, func(row func([]any) error) error {
-		for _, f := range x.v.targetsOf() {
-			var days any
-			if f.daysLeft != nil {
-				days = *f.daysLeft
-			}
-			t := f.t
-			if err := row([]any{
-				f.r.Name, f.r.Domain, t.MX, t.Preference, t.Found, f.ip, t.Family, t.Port, string(t.TLS),
-				string(t.Verdict), f.verdicts, string(f.severity), f.subject, f.issuer, f.notAfter, days,
-				t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
-			}); err != nil {
-				return err
+	s := sheet{name: SheetTargets, table: "Targets", cols: cols, whole: FileTargetsCSV}
+	return x.stream(s, func(row func([]any) error) error {
+		for r := range x.partners {
+			for k := range r.Targets {
+				if err := row(x.targetCells(x.v.target(r, &r.Targets[k]))); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -102,6 +84,20 @@ func (x *xl) targets() error {
 		}
 		return x.daysCF(SheetTargets, "P", last, x.v.th.ExpiryWarningDays)
 	})
+}
+
+// targetCells are the cells of a target's row of the Targets sheet.
+func (x *xl) targetCells(f targetFacts) []any {
+	var days any
+	if f.daysLeft != nil {
+		days = *f.daysLeft
+	}
+	t := f.t
+	return []any{
+		f.r.Name, f.r.Domain, t.MX, t.Preference, t.Found, f.ip, t.Family, t.Port, string(t.TLS),
+		string(t.Verdict), f.verdicts, string(f.severity), f.subject, f.issuer, f.notAfter, days,
+		t.Root.Store, t.TLSVersion, t.Error, t.SharedWith,
+	}
 }
 
 // WriteTargetsCSV writes targets.csv: one row per target (an address of an MX host of a partner).

@@ -1,10 +1,14 @@
 package reports
 
 import (
+	"archive/zip"
+	"bufio"
 	"cmp"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +35,8 @@ const maxCellText = 32000
 type xl struct {
 	f                          *excelize.File
 	v                          *view
+	partners                   iter.Seq[*audit.Result] // the run's partners, in results order; ranged once per pass
+	t                          *xlTally                // what one pass over the partners gathered
 	header, date, stamp, bold  int
 	title                      int
 	sevFill                    map[audit.Severity]int // conditional styles
@@ -38,12 +44,24 @@ type xl struct {
 	worse, recovered           int // conditional styles of the Changes rows
 	statusFill                 map[string]int
 	footer                     string // the printed footer of every sheet
+	vantages                   *Vantages
 }
 
 // WriteXLSX writes the audit workbook: Summary, Partners, Targets, Findings,
-// Changes, Certificates, Private Roots and Inventory Errors.
+// Changes, Certificates, Policies, Private Roots and Inventory Errors (and
+// Vantage Points with Options.Vantages).
 func WriteXLSX(w io.Writer, res *audit.Results, opts Options) error {
-	return writeXLSX(w, res, opts, false)
+	return WriteXLSXFrom(w, res, PartnersOf(res), opts)
+}
+
+// WriteXLSXFrom writes the workbook WriteXLSX writes, from partners (in
+// results order) instead of head.Partners, which it does not read: it
+// ranges over partners once for the Summary's counts, then once per sheet
+// pass (the Partners sheet once per delivery outcome of our MTA's policy,
+// the Findings sheet once per severity), so partners must give the same
+// results each time, and holds one partner at a time.
+func WriteXLSXFrom(w io.Writer, head *audit.Results, partners iter.Seq[*audit.Result], opts Options) error {
+	return writeXLSX(w, head, partners, opts, false)
 }
 
 // PartnerXLSX writes the workbook of one partner (matched by name): every
@@ -53,11 +71,11 @@ func PartnerXLSX(w io.Writer, res *audit.Results, partner string, opts Options) 
 	if err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
-	return writeXLSX(w, one, opts, true)
+	return writeXLSX(w, one, PartnersOf(one), opts, true)
 }
 
-func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) error {
-	v, err := newViewFor(res, opts, forPartner)
+func writeXLSX(w io.Writer, res *audit.Results, partners iter.Seq[*audit.Result], opts Options, forPartner bool) error {
+	v, err := newHeadView(res, opts, forPartner)
 	if err != nil {
 		return err
 	}
@@ -66,6 +84,10 @@ func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) e
 		return err
 	}
 	defer x.f.Close()
+	x.partners, x.vantages = partners, opts.Vantages
+	if err := x.tally(partners); err != nil {
+		return fmt.Errorf("xlsx: %w", err)
+	}
 	if err := x.summary(); err != nil {
 		return fmt.Errorf("xlsx: sheet %s: %w", SheetSummary, err)
 	}
@@ -73,12 +95,13 @@ func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) e
 		name string
 		fn   func() error
 	}{
-		{SheetPartners, x.partners},
+		{SheetPartners, x.partnersSheet},
 		{SheetTargets, x.targets},
 		{SheetFindings, x.findingsSheet},
 		{SheetChanges, x.changes},
 		{SheetCertificates, x.certificates},
 		{SheetPolicies, x.policies},
+		{SheetVantages, x.vantagesSheet},
 		{SheetPrivateRoots, func() error { return x.privateRoots(res.PrivateRoots) }},
 		{SheetInventoryErrors, x.inventoryErrors},
 	} {
@@ -86,7 +109,7 @@ func writeXLSX(w io.Writer, res *audit.Results, opts Options, forPartner bool) e
 			return fmt.Errorf("xlsx: sheet %s: %w", s.name, err)
 		}
 	}
-	if _, err := x.f.WriteTo(w); err != nil {
+	if err := x.writeTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	return nil
@@ -110,8 +133,7 @@ func WriteRootsXLSX(w io.Writer, rl RootsLifecycle, opts Options) error {
 	if err := x.privateRootsOn(rl.Roots, false); err != nil {
 		return fmt.Errorf("xlsx: sheet %s: %w", SheetPrivateRoots, err)
 	}
-	cols := []column{{"File", 40}, {"Error", 90}}
-	err = x.stream("Load Errors", "LoadErrors", cols, true, func(row func([]any) error) error {
+	err = x.stream(sheet{name: "Load Errors", table: "LoadErrors", cols: []column{{"File", 40}, {"Error", 90}}}, func(row func([]any) error) error {
 		for _, e := range rl.Errors {
 			if err := row([]any{e.File, e.Message}); err != nil {
 				return err
@@ -122,7 +144,7 @@ func WriteRootsXLSX(w io.Writer, rl RootsLifecycle, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("xlsx: sheet Load Errors: %w", err)
 	}
-	if _, err := x.f.WriteTo(w); err != nil {
+	if err := x.writeTo(w); err != nil {
 		return fmt.Errorf("xlsx: %w", err)
 	}
 	return nil
@@ -187,6 +209,21 @@ func newXL(v *view) (*xl, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// writeTo writes the workbook's zip archive straight to w: excelize's
+// WriteTo builds the whole archive in a bytes.Buffer first, which grows
+// with the rows, so the zip writer it uses (File.SetZipWriter) writes to
+// w instead and WriteTo's buffer stays empty. (excelize marks entries over
+// 4 GiB as zip64 by patching that buffer; no sheet of Excel's 1,048,576
+// rows of ours comes near that.)
+func (x *xl) writeTo(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	x.f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(bw) })
+	if _, err := x.f.WriteTo(io.Discard); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Print settings of every sheet, the way an auditor prints a workbook.
@@ -272,18 +309,36 @@ type column struct {
 	width float64
 }
 
+// MaxSheetRows is Excel's limit of rows in a sheet. A variable so that
+// tests can lower it.
+var MaxSheetRows = 1048576
+
+// sheet is a sheet stream writes: its name, its table and columns, and
+// where every row is when Excel's row limit leaves some out.
+type sheet struct {
+	name, table string
+	cols        []column
+	existing    bool   // the sheet exists already (the workbook's first)
+	whole       string // the file holding every row, named when MaxSheetRows leaves rows out
+	// note, when set, returns a line written below the table once the rows
+	// are written ("" for none).
+	note func() string
+}
+
 // stream writes a sheet with the StreamWriter: frozen header, column widths,
 // rows, a table (which carries the autofilter) and conditional formats.
-func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func(func([]any) error) error, cf func(last int) error) error {
-	if newSheet {
-		if _, err := x.f.NewSheet(sheet); err != nil {
+// Rows beyond Excel's limit are counted, not written, and a note row below
+// the table says how many were left out and where they are.
+func (x *xl) stream(s sheet, rows func(func([]any) error) error, cf func(last int) error) error {
+	if !s.existing {
+		if _, err := x.f.NewSheet(s.name); err != nil {
 			return err
 		}
 	}
-	if err := x.printSetup(sheet, false); err != nil {
+	if err := x.printSetup(s.name, false); err != nil {
 		return err
 	}
-	sw, err := x.f.NewStreamWriter(sheet)
+	sw, err := x.f.NewStreamWriter(s.name)
 	if err != nil {
 		return err
 	}
@@ -293,20 +348,25 @@ func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func
 	}); err != nil {
 		return err
 	}
-	for i, c := range cols {
+	for i, c := range s.cols {
 		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
 			return err
 		}
 	}
-	head := make([]any, len(cols))
-	for i, c := range cols {
+	head := make([]any, len(s.cols))
+	for i, c := range s.cols {
 		head[i] = excelize.Cell{StyleID: x.header, Value: c.title}
 	}
 	if err := sw.SetRow("A1", head, excelize.RowOpts{Height: 20}); err != nil {
 		return err
 	}
-	n := 1
+	n, left := 1, 0
+	maxRow := MaxSheetRows - 2 // room for the notes below the table
 	err = rows(func(vals []any) error {
+		if n >= maxRow {
+			left++
+			return nil
+		}
 		n++
 		for i, val := range vals {
 			switch t := val.(type) {
@@ -322,18 +382,32 @@ func (x *xl) stream(sheet, table string, cols []column, newSheet bool, rows func
 				}
 			}
 		}
-		return sw.SetRow(fmt.Sprintf("A%d", n), vals)
+		return sw.SetRow("A"+strconv.Itoa(n), vals)
 	})
 	if err != nil {
 		return err
 	}
 	last := max(n, 2) // a table needs a row below its header
-	lastCol, _ := excelize.ColumnNumberToName(len(cols))
+	lastCol, _ := excelize.ColumnNumberToName(len(s.cols))
 	if err := sw.AddTable(&excelize.Table{
-		Range: fmt.Sprintf("A1:%s%d", lastCol, last), Name: table,
+		Range: fmt.Sprintf("A1:%s%d", lastCol, last), Name: s.table,
 		StyleName: "TableStyleLight1", ShowRowStripes: ptr(true),
 	}); err != nil {
 		return err
+	}
+	var notes []string
+	if left > 0 {
+		notes = append(notes, fmt.Sprintf("%d more rows are left out: a sheet holds %d rows at most; %s holds every row.", left, MaxSheetRows, cmp.Or(s.whole, FileResultsJSON)))
+	}
+	if s.note != nil {
+		if t := s.note(); t != "" {
+			notes = append(notes, t)
+		}
+	}
+	for i, t := range notes {
+		if err := sw.SetRow("A"+strconv.Itoa(last+1+i), []any{excelize.Cell{StyleID: x.bold, Value: t}}); err != nil {
+			return err
+		}
 	}
 	if cf != nil {
 		if err := cf(last); err != nil {
@@ -388,12 +462,7 @@ func (x *xl) summary() error {
 	if err := set("A2", v.org+" · "+v.period, 0); err != nil {
 		return err
 	}
-	failingN := 0
-	for i := range v.res.Partners {
-		if v.severityOf(i).Level() >= audit.Warning.Level() {
-			failingN++
-		}
-	}
+	t := x.t
 	rootsAttention := v.rootsToActOn()
 	facts := [][2]any{
 		{"Organisation", v.org},
@@ -402,20 +471,28 @@ func (x *xl) summary() error {
 		{"Run finished", v.res.Finished.UTC()},
 		{"Inventory", v.res.Inventory},
 		{"Run complete", !v.res.Incomplete},
-		{"Partners", len(v.res.Partners)},
-		{"Partners with a problem", failingN},
-		{"Findings", len(v.findings)},
+		{"Partners", t.partners},
+		{"Partners with a problem", t.failing},
+		{"Findings", t.nFindings},
 		{"Changes since the previous run", len(v.res.Changes)},
 		{"Private roots", len(v.res.PrivateRoots)},
 		{"Private roots expired or expiring", rootsAttention},
 		{"Inventory errors", len(v.res.InventoryErrors)},
 		{"Results schema", v.res.Schema},
 	}
-	if d := deliverySummary(v.res.Partners); d != "" { // leads, after the partner count
+	if d := deliverySummaryOf(t.groups); d != "" { // leads, after the partner count
 		facts = slices.Insert(facts, 7, [2]any{"Delivery (our MTA's policy)", d})
 	}
 	if n := len(v.res.TrustErrors); n > 0 { // named in the PDF and trust-errors.csv
 		facts = slices.Insert(facts, len(facts)-1, [2]any{"Trust files not read", n})
+	}
+	if vs := x.vantages; vs != nil { // the Vantage Points sheet
+		names := make([]string, len(vs.Names))
+		for i, n := range vs.Names {
+			names[i] = vantageName(n)
+		}
+		facts = slices.Insert(facts, len(facts)-1, [2]any{"Vantage points", strings.Join(names, ", ")},
+			[2]any{"Targets seen differently", len(vs.Rows)}, [2]any{"Targets seen alike", vs.Same})
 	}
 	for _, k := range audit.ThresholdKeys { // what the run was graded by
 		n, _ := v.th.Get(k)
@@ -470,13 +547,13 @@ func (x *xl) summary() error {
 		row++
 		return
 	}
-	vc := v.byVerdict()
+	vc := t.byStanding()
 	vFirst, vLast, err := table("Partners by verdict", [3]string{"Verdict", "Partners", ""}, vc, nil)
 	if err != nil {
 		return err
 	}
-	fs := v.findingsBySeverity()
-	sFirst, sLast, err := table("By severity", [3]string{"Severity", "Partners (worst)", "Findings"}, v.bySeverity(),
+	fs := t.findings
+	sFirst, sLast, err := table("By severity", [3]string{"Severity", "Partners (worst)", "Findings"}, t.bySeverity(),
 		func(c count) any { return fs[audit.Severity(c.Label)] })
 	if err != nil {
 		return err
@@ -525,7 +602,7 @@ func (x *xl) summary() error {
 	if err := chart("E3", "Partners by verdict", vFirst, vLast, vc); err != nil {
 		return err
 	}
-	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", sFirst, sLast, v.bySeverity())
+	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", sFirst, sLast, t.bySeverity())
 }
 
 // xlColor is the bar colour of a count: its severity's, grey for NotProbed.
@@ -537,7 +614,10 @@ func xlColor(c count) string {
 	return fmt.Sprintf("%02X%02X%02X", col.r, col.g, col.b)
 }
 
-func (x *xl) partners() error {
+// partnersSheet writes one row per partner, grouped by our MTA's policy
+// source and worst delivery first (one pass over the partners per
+// deliveryPass), then the partners without a delivery.
+func (x *xl) partnersSheet() error {
 	cols := []column{
 		{"Partner", 28}, {"Domain", 22}, {"Host", 26}, {"Port", 7}, {"TLS mode", 10}, {"Enforced", 10},
 		{"Verdict", 18}, {"All verdicts", 30}, {"Worst severity", 14}, {"Leaf subject", 36}, {"Issuer", 36},
@@ -545,37 +625,23 @@ func (x *xl) partners() error {
 		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
 		{"Revocation", 16}, {"Revocation answer until", 14}, {"Addresses", 11}, {"Addresses failing", 11},
 	}
-	lead, order := deliveryLead(x.v.res.Partners)
+	lead := leadColumns(x.t.groups)
 	cols = append(lead, cols...)
-	nFind := make([]int, len(x.v.res.Partners))
-	for _, f := range x.v.findings {
-		nFind[f.Partner]++
-	}
-	return x.stream(SheetPartners, "Partners", cols, true, func(row func([]any) error) error {
-		for _, i := range order {
-			r := &x.v.res.Partners[i]
-			subj, iss, na, dl := x.v.leafFacts(r)
-			var days any
-			if dl != nil {
-				days = *dl
-			}
-			vs := make([]string, len(r.Verdicts))
-			for j, vd := range r.Verdicts {
-				vs[j] = string(vd)
-			}
-			rev, until := revocationFacts(r)
-			var revUntil any
-			if !until.IsZero() {
-				revUntil = until
-			}
-			n, failing := addresses(r)
-			if err := row(append(deliveryCells(r, len(lead)), []any{
-				r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
-				string(r.Verdict), strings.Join(vs, ", "), string(x.v.severityOf(i)), subj, iss,
-				na, days, r.Root.Subject, r.Root.Store, r.Root.File,
-				nFind[i], r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
-			}...)); err != nil {
-				return err
+	s := sheet{name: SheetPartners, table: "Partners", cols: cols, whole: FilePartnersCSV}
+	return x.stream(s, func(row func([]any) error) error {
+		var fs []Finding
+		var err error
+		for _, pass := range deliveryPasses(x.t.groups) {
+			for r := range x.partners {
+				if !pass.has(r.Delivery) {
+					continue
+				}
+				if fs, err = x.v.appendFindings(fs[:0], 0, r); err != nil {
+					return err
+				}
+				if err := row(append(deliveryCells(r, len(lead)), x.partnerCells(r, fs)...)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -587,51 +653,60 @@ func (x *xl) partners() error {
 	})
 }
 
+// partnerCells are the cells of partner r's row after the delivery lead; fs are its findings.
+func (x *xl) partnerCells(r *audit.Result, fs []Finding) []any {
+	subj, iss, na, dl := x.v.leafFacts(r)
+	var days any
+	if dl != nil {
+		days = *dl
+	}
+	vs := make([]string, len(r.Verdicts))
+	for j, vd := range r.Verdicts {
+		vs[j] = string(vd)
+	}
+	rev, until := revocationFacts(r)
+	var revUntil any
+	if !until.IsZero() {
+		revUntil = until
+	}
+	n, failing := addresses(r)
+	return []any{
+		r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
+		string(r.Verdict), strings.Join(vs, ", "), string(x.severity(r, fs)), subj, iss,
+		na, days, r.Root.Subject, r.Root.Store, r.Root.File,
+		len(fs), r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
+	}
+}
+
 // deliveryLead is the columns the Partners sheet leads with when our MTA's
 // policy was evaluated (delivery, policy, its source, the rule, the
 // what-if), and the order of the rows: grouped by policy source, worst
-// delivery first within a source, then inventory order.
+// delivery first within a source, then inventory order (deliveryPasses).
 func deliveryLead(ps []audit.Result) ([]column, []int) {
-	order := make([]int, len(ps))
-	for i := range order {
-		order[i] = i
-	}
 	groups := audit.DeliveryGroups(ps)
-	if len(groups) == 0 {
-		return nil, order
-	}
-	rank := map[string]int{}
-	for k, g := range groups {
-		rank[g.Source] = k
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		da, db := ps[a].Delivery, ps[b].Delivery
-		switch {
-		case da == nil || db == nil:
-			return cmp.Compare(boolInt(da == nil), boolInt(db == nil))
-		case rank[da.DeliverySource()] != rank[db.DeliverySource()]:
-			return cmp.Compare(rank[da.DeliverySource()], rank[db.DeliverySource()])
-		case audit.WorseDelivery(da.Outcome, db.Outcome):
-			return -1
-		case audit.WorseDelivery(db.Outcome, da.Outcome):
-			return 1
+	var order []int
+	for _, p := range deliveryPasses(groups) {
+		for i := range ps {
+			if p.has(ps[i].Delivery) {
+				order = append(order, i)
+			}
 		}
-		return 0
-	})
+	}
+	return leadColumns(groups), order
+}
+
+// leadColumns is the Partners sheet's lead columns for the policy sources groups; none without one.
+func leadColumns(groups []audit.DeliveryGroup) []column {
+	if len(groups) == 0 {
+		return nil
+	}
 	cols := []column{{"Delivery", 16}, {"Our policy", 30}, {"Policy source", 30}, {"Why (our MTA's rule)", 60}}
 	for _, g := range groups {
 		if g.WhatIf != "" {
-			return append(cols, column{"Under " + g.WhatIf, 16}, column{"Why, under " + g.WhatIf, 60}), order
+			return append(cols, column{"Under " + g.WhatIf, 16}, column{"Why, under " + g.WhatIf, 60})
 		}
 	}
-	return cols, order
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return cols
 }
 
 // deliveryCells are the n lead cells of partner r.
@@ -652,16 +727,44 @@ func shiftCol(n, k int) string {
 	return name
 }
 
+// findingsSheet writes one row per finding, most severe first, then in
+// results order: one pass over the partners per severity level that
+// occurs (as WriteFindingsCSVFrom does), holding one partner's findings at a time.
 func (x *xl) findingsSheet() error {
 	cols := []column{
 		{"Partner", 28}, {"Domain", 22}, {"Host", 26}, {"Enforced", 10}, {"Severity", 11},
 		{"Origin", 16}, {"Issue", 20}, {"Message", 60}, {"Remedy", 80},
 	}
-	return x.stream(SheetFindings, "Findings", cols, true, func(row func([]any) error) error {
-		for _, f := range x.v.findings {
-			r := &x.v.res.Partners[f.Partner]
-			if err := row([]any{r.Name, r.Domain, r.Host, r.Enforced, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy}); err != nil {
-				return err
+	s := sheet{name: SheetFindings, table: "Findings", cols: cols, whole: FileFindingsCSV}
+	return x.stream(s, func(row func([]any) error) error {
+		seen := map[int]bool{} // the levels of the severities that occur, -1 for those mxaudit does not know
+		for sev, n := range x.t.findings {
+			if n > 0 {
+				seen[max(sev.Level(), -1)] = true
+			}
+		}
+		var fs []Finding
+		var err error
+		for level := audit.Critical.Level(); level >= -1; level-- {
+			if !seen[level] {
+				continue
+			}
+			i := -1
+			for r := range x.partners {
+				if i++; i < len(x.t.levels) && x.t.levels[i]&levelBit(level) == 0 {
+					continue // no finding at this level
+				}
+				if fs, err = x.v.appendFindings(fs[:0], 0, r); err != nil {
+					return err
+				}
+				for _, f := range fs {
+					if max(f.Severity.Level(), -1) != level {
+						continue
+					}
+					if err := row([]any{r.Name, r.Domain, r.Host, r.Enforced, string(f.Severity), f.Origin, f.Issue, f.Message, f.Remedy}); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -674,7 +777,7 @@ func (x *xl) changes() error {
 	cols := []column{
 		{"Partner", 28}, {"Change", 24}, {"Kind", 20}, {"Before", 60}, {"After", 60}, {"Since run", 10}, {"Target", 40},
 	}
-	return x.stream(SheetChanges, "Changes", cols, true, func(row func([]any) error) error {
+	return x.stream(sheet{name: SheetChanges, table: "Changes", cols: cols, whole: FileChangesCSV}, func(row func([]any) error) error {
 		for _, c := range x.v.res.Changes {
 			label, err := x.v.changeLabel(c.Kind)
 			if err != nil {
@@ -701,21 +804,32 @@ func blank(s string) any {
 	return s
 }
 
+// certificates writes the CertSheetCap distinct certificates that expire
+// soonest (xlTally.certs), and a note row counting the others.
 func (x *xl) certificates() error {
 	cols := []column{
 		{"Subject", 40}, {"Issuer", 40}, {"Serial", 26}, {"SHA-1 thumbprint", 44}, {"SHA-256", 70},
 		{"Not before", 12}, {"Not after", 12}, {"Days left", 10}, {"Key", 12}, {"Signature algorithm", 20},
 		{"Partners", 10}, {"Presented by", 60},
 	}
-	return x.stream(SheetCertificates, "Certificates", cols, true, func(row func([]any) error) error {
-		for _, c := range x.v.distinctCerts() {
+	kept := x.t.certs.sorted()
+	s := sheet{name: SheetCertificates, table: "Certificates", cols: cols, whole: FileResultsJSON, note: func() string {
+		n, _ := x.t.certs.more()
+		if n == 0 {
+			return ""
+		}
+		return fmt.Sprintf("About %d more distinct certificates, expiring after %s, are left out: this sheet lists the %d that expire soonest; %s holds every chain and %s every target's leaf.",
+			n, Day(kept[len(kept)-1].NotAfter), len(kept), FileResultsJSON, FileTargetsCSV)
+	}}
+	return x.stream(s, func(row func([]any) error) error {
+		for _, c := range kept {
 			key := c.KeyType
 			if c.KeyBits > 0 {
 				key = fmt.Sprintf("%s %d", c.KeyType, c.KeyBits)
 			}
 			if err := row([]any{
 				c.Subject, c.Issuer, c.Serial, c.SHA1, c.SHA256, c.NotBefore, c.NotAfter,
-				audit.DaysLeft(c.NotAfter, x.v.now), key, c.SigAlg, len(c.Partners), joinCapped(c.Partners, maxCellText),
+				audit.DaysLeft(c.NotAfter, x.v.now), key, c.SigAlg, c.partners(), c.presentedBy(),
 			}); err != nil {
 				return err
 			}
@@ -734,7 +848,7 @@ func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
 		{"Not after", 12}, {"Days left", 10}, {"Status", 10}, {"Declared by", 30}, {"Used by this run", 30},
 		{"Recommended action", 80},
 	}
-	return x.stream(SheetPrivateRoots, "PrivateRoots", cols, newSheet, func(row func([]any) error) error {
+	return x.stream(sheet{name: SheetPrivateRoots, table: "PrivateRoots", cols: cols, existing: !newSheet, whole: FileRootsCSV}, func(row func([]any) error) error {
 		for _, r := range sortedRoots(roots) {
 			act, err := x.v.rootAction(r)
 			if err != nil {
@@ -762,7 +876,7 @@ func (x *xl) privateRootsOn(roots []audit.PrivateRoot, newSheet bool) error {
 
 func (x *xl) inventoryErrors() error {
 	cols := []column{{"File", 30}, {"Line", 8}, {"Column", 16}, {"Message", 80}}
-	return x.stream(SheetInventoryErrors, "InventoryErrors", cols, true, func(row func([]any) error) error {
+	return x.stream(sheet{name: SheetInventoryErrors, table: "InventoryErrors", cols: cols, whole: FileResultsJSON}, func(row func([]any) error) error {
 		for _, e := range x.v.res.InventoryErrors {
 			if err := row([]any{e.File, e.Line, e.Column, e.Message}); err != nil {
 				return err
@@ -770,14 +884,4 @@ func (x *xl) inventoryErrors() error {
 		}
 		return nil
 	}, nil)
-}
-
-// deliverySummary says, per policy source, where mail stops today and would
-// stop under the what-if policy; "" without an MTA policy.
-func deliverySummary(ps []audit.Result) string {
-	var out []string
-	for _, g := range audit.DeliveryGroups(ps) {
-		out = append(out, g.String())
-	}
-	return strings.Join(out, "\n")
 }
