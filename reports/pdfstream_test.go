@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -266,5 +267,81 @@ func TestPartnerPDFsCancel(t *testing.T) {
 	got, _ := writePartnerPDFs(ctx, t.TempDir(), &head, seq, Options{NoFontSearch: true})
 	if len(got) == 0 || len(got) >= 40 {
 		t.Errorf("%d PDFs written after a cancel at the 20th partner, want some and fewer than 40", len(got))
+	}
+}
+
+// TestViewFromPartners: the figures of a view streamed from the partners
+// (newViewFrom, for the workbook's Summary) are those of the view of the
+// results held whole, for our report and for a partner's.
+func TestViewFromPartners(t *testing.T) {
+	read := func(file string) func(*testing.T) *audit.Results {
+		return func(t *testing.T) *audit.Results {
+			res, err := audit.ReadResults(filepath.Join("testdata", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+	}
+	for _, fx := range []struct {
+		name string
+		load func(*testing.T) *audit.Results
+	}{
+		{"results", read("results.json")}, {"targets", read("results-targets.json")},
+		{"policies", read("results-policies.json")}, {"deliveries", withDeliveries},
+	} {
+		for _, forPartner := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/partner=%v", fx.name, forPartner), func(t *testing.T) {
+				res := fx.load(t)
+				held, err := newViewFor(res, Options{}, forPartner)
+				if err != nil {
+					t.Fatal(err)
+				}
+				passes := 0
+				head := *res
+				head.Partners = nil
+				streamed, err := newViewFrom(&head, decoded(t, res, &passes), Options{}, forPartner)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if passes != 1 {
+					t.Errorf("ranged over the partners %d times, want 1", passes)
+				}
+				want := fmt.Sprint(held.byVerdict(), held.bySeverity(), held.findingsBySeverity(), deliverySummary(res.Partners), len(held.findings))
+				got := fmt.Sprint(streamed.byVerdict(), streamed.bySeverity(), streamed.findingsBySeverity(), streamed.t.deliverySummary(), streamed.t.nFindings)
+				if got != want {
+					t.Errorf("streamed %s\n     held %s", got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestWriteAllFromPartners: every report written from the partners alone
+// (head.Partners nil) is there, and report.pdf is the one written from the results held whole.
+func TestWriteAllFromPartners(t *testing.T) {
+	res := loadFixture(t)
+	opts := Options{NoFontSearch: true}
+	heldDir, seqDir := t.TempDir(), t.TempDir()
+	if _, err := WriteAll(context.Background(), heldDir, res, AllFormats, false, opts); err != nil {
+		t.Fatal(err)
+	}
+	passes := 0
+	head := *res
+	head.Partners = nil
+	got, err := WriteAllFrom(context.Background(), seqDir, &head, decoded(t, res, &passes), AllFormats, false, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{FileXLSX, FilePDF, FilePartnersCSV, FileTargetsCSV, FileFindingsCSV, FileRootsCSV} {
+		p := filepath.Join(seqDir, f)
+		if _, err := os.Stat(p); err != nil || !slices.Contains(got, p) {
+			t.Errorf("%s not written (%v)", f, err)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(heldDir, FilePDF))
+	b, _ := os.ReadFile(filepath.Join(seqDir, FilePDF))
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("report.pdf from the partners (%d bytes) differs from the held one (%d bytes)", len(b), len(a))
 	}
 }

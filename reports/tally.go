@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"iter"
 	"slices"
@@ -93,19 +94,7 @@ func (v *view) tallyPartners(partners iter.Seq[*audit.Result], missing func(*aud
 		i++
 	}
 	slices.SortStableFunc(t.groups, func(a, b *findingGroup) int {
-		if d := b.sev.Level() - a.sev.Level(); d != 0 {
-			return d
-		}
-		if d := b.n - a.n; d != 0 {
-			return d
-		}
-		switch {
-		case a.issue < b.issue:
-			return -1
-		case a.issue > b.issue:
-			return 1
-		}
-		return 0
+		return cmp.Or(b.sev.Level()-a.sev.Level(), b.n-a.n, strings.Compare(a.issue, b.issue))
 	})
 	return t, nil
 }
