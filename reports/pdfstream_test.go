@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestPDFFromPartners(t *testing.T) {
 type synthetic struct {
 	base []audit.Result
 	n    int
-	peak uint64
+	peak atomic.Uint64 // sampled from the generator and from a ticker
 }
 
 func (s *synthetic) all() iter.Seq[*audit.Result] {
@@ -87,7 +88,12 @@ func (s *synthetic) all() iter.Seq[*audit.Result] {
 func (s *synthetic) sample() {
 	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(m)
-	s.peak = max(s.peak, m[0].Value.Uint64())
+	for v := m[0].Value.Uint64(); ; {
+		p := s.peak.Load()
+		if v <= p || s.peak.CompareAndSwap(p, v) {
+			return
+		}
+	}
 }
 
 // peakPDF renders the PDF of n synthetic partners from a generator and
@@ -99,7 +105,7 @@ func peakPDF(t *testing.T, base *audit.Results, n int) (string, uint64, *synthet
 	head.Partners = nil
 	runtime.GC()
 	s.sample()
-	before := s.peak
+	before := s.peak.Load()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() { // the peak while the document is assembled and written out, too
 		defer close(done)
@@ -123,7 +129,8 @@ func peakPDF(t *testing.T, base *audit.Results, n int) (string, uint64, *synthet
 		t.Fatal(err)
 	}
 	text, _ := pdfText(t, b.Bytes())
-	return strings.Join(strings.Fields(text), " "), s.peak - min(before, s.peak), s
+	peak := s.peak.Load()
+	return strings.Join(strings.Fields(text), " "), peak - min(before, peak), s
 }
 
 // TestPDFBoundedHeap: the PDF of 100,000 partners from a generator takes
