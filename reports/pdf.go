@@ -2,9 +2,9 @@ package reports
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"strings"
 
@@ -53,10 +53,21 @@ func statusColor(st string) rgb {
 // most severe first; the rest are counted and referred to the workbook), and
 // inventory errors.
 func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
-	v, err := newView(res, opts)
+	return WritePDFFrom(w, res, PartnersOf(res), opts)
+}
+
+// WritePDFFrom writes the audit report as WritePDF does, with the partners
+// taken one at a time from partners (the run's results in results order;
+// head.Partners is not read): one pass takes every figure and capped list
+// the report shows (tally), and the detail sections take one more pass per
+// severity they show. Every table that lists partners is capped and says
+// how many more there are and which file lists them all.
+func WritePDFFrom(w io.Writer, head *audit.Results, partners iter.Seq[*audit.Result], opts Options) error {
+	v, err := newHeadView(head, opts, false)
 	if err != nil {
 		return err
 	}
+	v.partners = partners
 	d, err := newDoc(v, opts)
 	if err != nil {
 		return err
@@ -71,10 +82,11 @@ func WritePDF(w io.Writer, res *audit.Results, opts Options) error {
 		return err
 	}
 	d.findings()
-	if err := d.roots(res.PrivateRoots, true); err != nil {
+	if err := d.roots(head.PrivateRoots, true); err != nil {
 		return err
 	}
 	d.policies()
+	d.vantages(opts.Vantages)
 	if err := d.details(); err != nil {
 		return err
 	}
@@ -99,16 +111,24 @@ func PartnerPDF(w io.Writer, res *audit.Results, partner string, opts Options) e
 // their changes and the private roots they use or declare, so that nothing
 // about other partners can leak into what is sent to this one.
 func partnerOnly(res *audit.Results, partner string) (*audit.Results, error) {
-	one := *res
-	one.Partners = nil
+	var rows []audit.Result
 	for _, r := range res.Partners {
 		if r.Name == partner {
-			one.Partners = append(one.Partners, r)
+			rows = append(rows, r)
 		}
 	}
-	if len(one.Partners) == 0 {
+	if len(rows) == 0 {
 		return nil, fmt.Errorf("no partner %q in the results", partner)
 	}
+	return partnerHead(res, partner, rows), nil
+}
+
+// partnerHead returns a copy of the run head res with rows as its
+// partners (the rows named partner), its changes and private roots
+// narrowed to that partner, and nothing else about other partners.
+func partnerHead(res *audit.Results, partner string, rows []audit.Result) *audit.Results {
+	one := *res
+	one.Partners = rows
 	one.InventoryErrors = nil
 	one.TrustErrors = nil
 	one.Changes = nil
@@ -124,7 +144,7 @@ func partnerOnly(res *audit.Results, partner string) (*audit.Results, error) {
 			one.PrivateRoots = append(one.PrivateRoots, pr)
 		}
 	}
-	return &one, nil
+	return &one
 }
 
 // partnerPDF renders the per-partner report of the partner of row idx: that row and every other row of the same name.
@@ -133,6 +153,12 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 	if err != nil {
 		return err
 	}
+	return onePartnerPDF(w, one, opts)
+}
+
+// onePartnerPDF renders the per-partner report of one, which holds only
+// the rows of one partner name (partnerOnly, partnerHead).
+func onePartnerPDF(w io.Writer, one *audit.Results, opts Options) error {
 	v, err := newViewFor(one, opts, true)
 	if err != nil {
 		return err
@@ -145,7 +171,7 @@ func partnerPDF(w io.Writer, res *audit.Results, idx int, opts Options) error {
 		return err
 	}
 	for i := range one.Partners {
-		if err := d.detail(i, len(one.Partners) > 1); err != nil {
+		if err := d.detail(i, &one.Partners[i], len(one.Partners) > 1); err != nil {
 			return err
 		}
 	}
@@ -225,26 +251,34 @@ func newDoc(v *view, opts Options) (*doc, error) {
 		d.setFont(style, size)
 		d.invalidate()
 	})
-	if scanMissing(d, v.res) {
+	if v.t == nil || !v.t.scanned { // one pass: the figures, and any text no font can show
+		if v.t, err = v.tallyPartners(v.each(), d.missingIn); err != nil {
+			return nil, err
+		}
+		v.t.missing = v.t.missing || d.missingInHead(v.res)
+	}
+	if v.t.missing {
 		v.warn("pdf: some names contain characters that no available font can show (CJK needs a TrueType font: pass --font FILE or install Debian's fonts-droid-fallback); they appear as " + placeholder)
 	}
 	return d, nil
 }
 
-// scanMissing reports whether any text of res has a character no loaded font covers.
-func scanMissing(d *doc, res *audit.Results) bool {
-	check := func(ss ...string) bool {
-		for _, s := range ss {
-			for _, r := range s {
-				if r > 0x2000 && !d.reg.Covers(r) && !d.cjk.Covers(r) && !unicode_ignorable(r) {
-					return true
-				}
+// uncovered reports whether any of ss has a character no loaded font covers.
+func (d *doc) uncovered(ss ...string) bool {
+	for _, s := range ss {
+		for _, r := range s {
+			if r > 0x2000 && !d.reg.Covers(r) && !d.cjk.Covers(r) && !unicode_ignorable(r) {
+				return true
 			}
 		}
-		return false
 	}
-	for i := range res.Partners {
-		r := &res.Partners[i]
+	return false
+}
+
+// missingIn reports whether any text of partner r has a character no loaded font covers.
+func (d *doc) missingIn(r *audit.Result) bool {
+	check := d.uncovered
+	{
 		if check(r.Name, r.Domain, r.Host, r.Error, r.Root.Subject) {
 			return true
 		}
@@ -264,6 +298,12 @@ func scanMissing(d *doc, res *audit.Results) bool {
 			}
 		}
 	}
+	return false
+}
+
+// missingInHead reports whether any text of the run head res (changes, private roots) has a character no loaded font covers.
+func (d *doc) missingInHead(res *audit.Results) bool {
+	check := d.uncovered
 	for _, c := range res.Changes {
 		if check(c.Partner, c.Before, c.After) {
 			return true
@@ -313,7 +353,7 @@ func (d *doc) cover() error {
 	d.setFont("", 11)
 	d.text(d.left, 119, d.width, 6, "Audit run: "+Stamp(v.res.Started), "L")
 	scope, err := v.tpl.Text("scope.tmpl", map[string]any{
-		"Partners": len(v.res.Partners), "Inventory": v.res.Inventory, "Started": Stamp(v.res.Started),
+		"Partners": v.t.partners, "Inventory": v.res.Inventory, "Started": Stamp(v.res.Started),
 		"Finished": Stamp(v.res.Finished), "Incomplete": v.res.Incomplete, "PrivateRoots": len(v.res.PrivateRoots),
 	})
 	if err != nil {
@@ -324,7 +364,7 @@ func (d *doc) cover() error {
 	d.text(d.left, 132, d.width, 6, "Scope", "L")
 	p.SetXY(d.left, 139)
 	d.para(scope, "", 10, 5)
-	if d.missing > 0 || scanMissing(d, v.res) {
+	if d.missing > 0 || v.t.missing {
 		p.Ln(4)
 		d.color(colCritical)
 		d.para("Some names contain characters that no font available to this report can show; they appear as "+placeholder+". Render again with a CJK TrueType font (--font FILE).", "", 9, 4.5)
@@ -338,25 +378,14 @@ func (d *doc) summary() error {
 	d.addPage()
 	d.heading("Executive summary", 16)
 	d.delivery()
-	fs := v.findingsBySeverity()
-	bySev := map[audit.Severity]int{}
-	failingN, validWithFindings := 0, 0
-	for i := range v.res.Partners {
-		r := &v.res.Partners[i]
-		bySev[r.WorstSeverity()]++
-		if failing(r) {
-			failingN++
-		}
-		if r.Standing() == audit.ValidWithFindings {
-			validWithFindings++
-		}
-	}
+	t := v.t
+	fs, bySev := t.findings, t.ownWorst
 	attention := v.rootsToActOn()
 	text, err := v.tpl.Text("summary.tmpl", map[string]any{
-		"Partners": len(v.res.Partners), "Failing": failingN, "Critical": bySev[audit.Critical],
-		"Errors": bySev[audit.Error], "Warnings": bySev[audit.Warning], "Findings": len(v.findings),
+		"Partners": t.partners, "Failing": t.failing, "Critical": bySev[audit.Critical],
+		"Errors": bySev[audit.Error], "Warnings": bySev[audit.Warning], "Findings": t.nFindings,
 		"RootsAttention": attention, "ExpiringDays": v.th.RootExpiringDays, "InventoryErrors": len(v.res.InventoryErrors),
-		"PrivateRoots": len(v.res.PrivateRoots), "ValidWithFindings": validWithFindings, "Thresholds": v.th,
+		"PrivateRoots": len(v.res.PrivateRoots), "ValidWithFindings": t.validWithFindings, "Thresholds": v.th,
 	})
 	if err != nil {
 		return err
@@ -369,7 +398,7 @@ func (d *doc) summary() error {
 		n     int
 		c     rgb
 	}{
-		{"Partners", len(v.res.Partners), colNavy},
+		{"Partners", t.partners, colNavy},
 		{"Critical", bySev[audit.Critical], colCritical},
 		{"Error", bySev[audit.Error], colError},
 		{"Warning", bySev[audit.Warning], colWarning},
@@ -495,7 +524,7 @@ func (d *doc) changes(newPage bool) error {
 		p.SetXY(d.left, y+7.5)
 		d.para(g.meaning, "", 9, 4.5)
 		p.Ln(1)
-		items := g.items
+		items := g.items[:min(len(g.items), maxListRows)]
 		d.table([]tcol{{"Partner", 40, "L", true}, {"Before", 65, "L", true}, {"After", 65, "L", true}, {"Run", 10, "R", false}},
 			len(items), func(i int) ([]string, []mark) {
 				c := items[i]
@@ -508,18 +537,13 @@ func (d *doc) changes(newPage bool) error {
 				}
 				return []string{c.Partner, before, after, fmt.Sprint(c.SinceRun)}, nil
 			})
+		d.more(len(g.items)-len(items), "change", FileChangesCSV)
 	}
 	return nil
 }
 
-type findingGroup struct {
-	sev    audit.Severity
-	issue  string
-	remedy string
-	items  []Finding
-}
-
-// findings writes the critical and error findings grouped by problem and remedy.
+// findings writes the critical and error findings grouped by problem and
+// remedy, each group's table capped at maxListRows partners.
 func (d *doc) findings() {
 	v, p := d.v, d.p
 	d.addPage()
@@ -528,30 +552,12 @@ func (d *doc) findings() {
 	if err == nil {
 		d.para(intro, "", 9.5, 4.8)
 	}
-	var groups []*findingGroup
-	idx := map[string]*findingGroup{}
-	for _, f := range v.findings {
-		if f.Severity.Level() < audit.Error.Level() {
-			continue
-		}
-		key := string(f.Severity) + "\x00" + f.Issue + "\x00" + f.Remedy
-		g := idx[key]
-		if g == nil {
-			g = &findingGroup{sev: f.Severity, issue: f.Issue, remedy: f.Remedy}
-			idx[key] = g
-			groups = append(groups, g)
-		}
-		g.items = append(g.items, f)
-	}
-	slices.SortStableFunc(groups, func(a, b *findingGroup) int {
-		return cmp.Or(b.sev.Level()-a.sev.Level(), len(b.items)-len(a.items), strings.Compare(a.issue, b.issue))
-	})
-	if len(groups) == 0 {
+	if len(v.t.groups) == 0 {
 		p.Ln(2)
 		d.para("No critical or error findings.", "B", 10, 5)
 		return
 	}
-	for _, g := range groups {
+	for _, g := range v.t.groups {
 		d.need(30)
 		p.Ln(2)
 		y := p.GetY()
@@ -562,7 +568,7 @@ func (d *doc) findings() {
 		d.text(d.left, y+0.5, 20, 5, strings.ToUpper(string(g.sev)), "C")
 		p.SetTextColor(0, 0, 0)
 		d.setFont("B", 11)
-		d.text(d.left+23, y, d.width-23, 6, fmt.Sprintf("%s — %d partner%s", g.issue, len(g.items), plural(len(g.items))), "L")
+		d.text(d.left+23, y, d.width-23, 6, fmt.Sprintf("%s — %s partner%s", g.issue, thousands(g.n), plural(g.n)), "L")
 		p.SetXY(d.left, y+8)
 		if g.remedy != "" {
 			d.para("What to do: "+g.remedy, "", 9, 4.5)
@@ -571,10 +577,27 @@ func (d *doc) findings() {
 		items := g.items
 		d.table([]tcol{{"Partner", 45, "L", true}, {"Domain", 35, "L", true}, {"Host", 40, "L", true}, {"Detail", 60, "L", true}},
 			len(items), func(i int) ([]string, []mark) {
-				r := &v.res.Partners[items[i].Partner]
-				return []string{r.Name, r.Domain, hostPort(r), items[i].Message}, nil
+				it := items[i]
+				return []string{it.partner, it.domain, it.host, it.message}, nil
 			})
+		d.more(g.n-len(items), "partner", FileFindingsCSV+" and the "+SheetFindings+" sheet of "+FileXLSX)
 	}
+	for _, sev := range severities {
+		if n := v.t.groupsLeft[sev]; n > 0 {
+			d.p.Ln(2)
+			d.para(fmt.Sprintf("... and %s more %s finding%s of other problems: see %s and the %s sheet of %s.",
+				thousands(n), sev, plural(n), FileFindingsCSV, SheetFindings, FileXLSX), "B", 9, 4.5)
+		}
+	}
+}
+
+// more writes, under a capped table, how many more rows (of what) were left out and where they all are.
+func (d *doc) more(n int, what, where string) {
+	if n <= 0 {
+		return
+	}
+	d.p.Ln(1)
+	d.para(fmt.Sprintf("... and %s more %s%s: see %s.", thousands(n), what, plural(n), where), "B", 8.5, 4.2)
 }
 
 func plural(n int) string {
@@ -635,18 +658,12 @@ func (d *doc) rootsTable(roots []audit.PrivateRoot, newPage bool, errs []LoadErr
 	return nil
 }
 
-// details writes one section per partner with a problem, most severe first.
+// details writes one section per partner with a problem, most severe
+// first and in results order within a severity, up to the view's cap: one
+// pass over the partners per severity shown, so that no result is held.
 func (d *doc) details() error {
 	v := d.v
-	var order []int
-	for i := range v.res.Partners {
-		if failing(&v.res.Partners[i]) {
-			order = append(order, i)
-		}
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		return v.res.Partners[b].WorstSeverity().Level() - v.res.Partners[a].WorstSeverity().Level()
-	})
+	quota, more := v.t.detailQuota(v.detailCap)
 	d.addPage()
 	d.heading("Partner details", 16)
 	intro, err := v.tpl.Text("details-intro.tmpl", nil)
@@ -654,15 +671,26 @@ func (d *doc) details() error {
 		return err
 	}
 	d.para(intro, "", 9.5, 4.8)
-	if len(order) == 0 {
+	if v.t.failing == 0 {
 		d.para("Every partner passed.", "B", 10, 5)
 	}
-	more := 0
-	if v.detailCap >= 0 && len(order) > v.detailCap {
-		order, more = order[:v.detailCap], len(order)-v.detailCap
-	}
-	for _, i := range order {
-		if err := d.detail(i, true); err != nil {
+	for _, sev := range severities {
+		if quota[sev] == 0 {
+			continue
+		}
+		left, i := quota[sev], 0
+		for r := range v.each() {
+			if r.WorstSeverity() == sev {
+				if err = d.detail(i, r, true); err != nil {
+					break
+				}
+				if left--; left == 0 {
+					break
+				}
+			}
+			i++
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -693,14 +721,26 @@ func thousands(n int) string {
 	return b.String()
 }
 
-// detail writes the section of partner i: facts, verdicts and findings, chain and remedies.
-func (d *doc) detail(i int, withHeading bool) error {
+// detail writes the section of partner r (index i): facts, verdicts and findings, chain and remedies.
+func (d *doc) detail(i int, r *audit.Result, withHeading bool) error {
 	v, p := d.v, d.p
-	r := &v.res.Partners[i]
+	fs, err := v.appendFindings(nil, i, r)
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(fs, func(a, b Finding) int { return b.Severity.Level() - a.Severity.Level() })
+	sev := r.WorstSeverity()
+	if v.forPartner { // only what the partner is told counts (severityOf)
+		sev = audit.Info
+		for _, f := range fs {
+			if f.Severity.Level() > sev.Level() {
+				sev = f.Severity
+			}
+		}
+	}
 	d.need(45)
 	p.Ln(3)
 	y := p.GetY()
-	sev := v.severityOf(i)
 	if withHeading {
 		d.p.SetDrawColor(sevColor(sev).r, sevColor(sev).g, sevColor(sev).b)
 		d.p.SetLineWidth(0.8)
@@ -756,12 +796,6 @@ func (d *doc) detail(i int, withHeading bool) error {
 	}
 	d.targetsTable(r)
 
-	var fs []Finding
-	for _, f := range v.findings {
-		if f.Partner == i {
-			fs = append(fs, f)
-		}
-	}
 	if len(fs) == 0 {
 		d.para("Valid: nothing to change.", "B", 9, 4.5)
 	} else {
@@ -909,24 +943,18 @@ const maxDeliveryLines = 12
 // where our MTA's mail stops today and under the what-if policy, and the
 // partners whose mail stops, with our MTA's rule.
 func (d *doc) delivery() {
-	groups := audit.DeliveryGroups(d.v.res.Partners)
-	if len(groups) == 0 {
+	t := d.v.t
+	if len(t.delivery) == 0 {
 		return
 	}
-	for _, g := range groups {
+	for _, g := range t.delivery {
 		d.para(g.String()+".", "B", 10, 5)
 	}
-	n := 0
-	for i := range d.v.res.Partners {
-		r := &d.v.res.Partners[i]
-		if r.Delivery == nil || audit.Flows(r.Delivery.Outcome) {
-			continue
-		}
-		if n++; n > maxDeliveryLines {
-			d.para("... and more: the Partners sheet lists every partner by delivery.", "", 8.5, 4.2)
-			break
-		}
-		d.para(fmt.Sprintf("%s: %s. %s", r.Name, r.Delivery.Outcome, r.Delivery.Rule), "", 8.5, 4.2)
+	for _, line := range t.stopped {
+		d.para(line, "", 8.5, 4.2)
+	}
+	if n := t.stoppedN - len(t.stopped); n > 0 {
+		d.para(fmt.Sprintf("... and %s more: the %s sheet of %s lists every partner by delivery.", thousands(n), SheetPartners, FileXLSX), "", 8.5, 4.2)
 	}
 	d.p.Ln(3)
 }

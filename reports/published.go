@@ -145,8 +145,8 @@ func explainPolicies(b *strings.Builder, p *audit.Policies) {
 // policies writes the PDF section of the published policies: one row per
 // target whose policies were checked; nothing when none was.
 func (d *doc) policies() {
-	rows := d.v.policyRows()
-	if len(rows) == 0 {
+	t := d.v.t
+	if t.policiesN == 0 {
 		return
 	}
 	d.addPage()
@@ -154,14 +154,12 @@ func (d *doc) policies() {
 	d.para("What each partner publishes for senders that check TLS (Exchange Online, Postfix with dane, Gmail): "+
 		"a failure here loses mail from every such sender, even when your own connector would deliver. "+
 		"The RFC 8460 result type is what the partner's TLS-RPT reports will say.", "", 9.5, 4.8)
+	rows := t.policies
 	d.table([]tcol{{"Partner", 32, "L", true}, {"MX host", 38, "L", true}, {"DNSSEC", 16, "L", false}, {"DANE", 16, "L", false},
 		{"MTA-STS", 24, "L", true}, {"TLS-RPT", 16, "L", false}, {"Problems (RFC 8460)", 38, "L", true}},
 		len(rows), func(i int) ([]string, []mark) {
 			pr := rows[i]
-			sts := pr.p.MTASTS
-			if pr.p.MTASTSID != "" {
-				sts += " (id " + pr.p.MTASTSID + ")"
-			}
-			return []string{pr.r.Name, pr.mx, pr.p.DNSSEC, pr.p.DANE, sts, pr.p.TLSRPT, pr.types}, nil
+			return []string{pr.partner, pr.mx, pr.dnssec, pr.dane, pr.mtasts, pr.tlsrpt, pr.types}, nil
 		})
+	d.more(t.policiesN-len(rows), "target", "the "+SheetPolicies+" sheet of "+FileXLSX)
 }

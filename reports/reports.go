@@ -8,6 +8,8 @@ package reports
 import (
 	"cmp"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -74,6 +76,10 @@ type view struct {
 	// partner must do, and checks about our own side are left out.
 	forPartner bool
 	detailCap  int // partners given a detail section in the PDF; negative for every one
+	// partners gives the partners in results order: res.Partners, or the
+	// run's spill when the view is streamed (res.Partners nil).
+	partners iter.Seq[*audit.Result]
+	t        *tally // the figures of one pass over partners; nil until taken
 }
 
 func newView(res *audit.Results, opts Options) (*view, error) {
@@ -88,14 +94,49 @@ func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error
 	if v.findings, err = v.collectFindings(); err != nil {
 		return nil, err
 	}
+	if v.t, err = v.tallyPartners(v.partners, nil); err != nil {
+		return nil, err
+	}
 	return v, nil
+}
+
+// newViewFrom is the view of the run head with its partners given one at a
+// time (head.Partners unread): its figures are tallied in one pass, and
+// v.findings stays nil (a streamed writer ranges v.partners instead).
+func newViewFrom(head *audit.Results, partners iter.Seq[*audit.Result], opts Options, forPartner bool) (*view, error) {
+	v, err := newHeadView(head, opts, forPartner)
+	if err != nil {
+		return nil, err
+	}
+	v.partners = partners
+	if v.t, err = v.tallyPartners(partners, nil); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// each gives the view's partners one at a time, in results order.
+func (v *view) each() iter.Seq[*audit.Result] { return v.partners }
+
+// tallied returns the view's tally, taking it now when it was not taken
+// (a template error then goes to the warnings).
+func (v *view) tallied() *tally {
+	if v.t == nil {
+		t, err := v.tallyPartners(v.partners, nil)
+		if err != nil {
+			v.warn(err.Error())
+			t = newTally()
+		}
+		v.t = t
+	}
+	return v.t
 }
 
 // newHeadView is the view of res without its findings collected: what a
 // writer taking the partners one at a time needs (res.Partners unread).
 func newHeadView(res *audit.Results, opts Options, forPartner bool) (*view, error) {
 	v := &view{res: res, now: res.Started.UTC(), th: res.RunThresholds(), tpl: opts.Templates, warn: opts.Warn, forPartner: forPartner,
-		detailCap: cmp.Or(opts.DetailCap, DetailCap)}
+		detailCap: cmp.Or(opts.DetailCap, DetailCap), partners: PartnersOf(res)}
 	if v.tpl == nil {
 		v.tpl = templates.Default()
 	}
@@ -271,10 +312,7 @@ type count struct {
 // Valid, so that "Valid" here is the Valid tile (partners at info). Standings
 // no partner has are left out.
 func (v *view) byVerdict() []count {
-	n := map[string]int{}
-	for i := range v.res.Partners {
-		n[v.res.Partners[i].Standing()]++
-	}
+	n := maps.Clone(v.tallied().standing)
 	var out []count
 	for _, vd := range audit.Order {
 		if n[string(vd)] > 0 {
@@ -299,10 +337,7 @@ func (v *view) byVerdict() []count {
 
 // bySeverity counts partners by worst severity, most severe first, all four severities.
 func (v *view) bySeverity() []count {
-	n := map[audit.Severity]int{}
-	for i := range v.res.Partners {
-		n[v.severityOf(i)]++
-	}
+	n := v.tallied().worst
 	out := make([]count, 0, len(severities))
 	for _, s := range severities {
 		out = append(out, count{string(s), n[s], s})
@@ -312,11 +347,7 @@ func (v *view) bySeverity() []count {
 
 // findingsBySeverity counts findings by severity, most severe first.
 func (v *view) findingsBySeverity() map[audit.Severity]int {
-	n := map[audit.Severity]int{}
-	for _, f := range v.findings {
-		n[f.Severity]++
-	}
-	return n
+	return maps.Clone(v.tallied().findings)
 }
 
 // CertRow is one distinct certificate seen in the run and the partners presenting it.

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,8 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 
 	"github.com/mxaudit/mxaudit/audit"
@@ -84,11 +81,13 @@ func WriteAll(ctx context.Context, dir string, res *audit.Results, formats []For
 	return WriteAllFrom(ctx, dir, res, PartnersOf(res), formats, perPartner, opts)
 }
 
-// WriteAllFrom writes the reports as WriteAll does, with partners.csv,
-// targets.csv and findings.csv taken row by row from partners (the same
-// results as res.Partners, in the same order); the workbook, the PDF and
-// the per-partner PDFs still read res.Partners.
-func WriteAllFrom(ctx context.Context, dir string, res *audit.Results, partners iter.Seq[*audit.Result], formats []Format, perPartner bool, opts Options) ([]string, error) {
+// WriteAllFrom writes the reports as WriteAll does, with the partners
+// taken from partners (the run's results in results order, ranged once per
+// report or more; head.Partners is not read and may be nil): the CSVs row
+// by row, the workbook in passes (WriteXLSXFrom), the PDF report from its
+// one-pass tally, and the per-partner PDFs
+// one partner at a time (writePartnerPDFs).
+func WriteAllFrom(ctx context.Context, dir string, head *audit.Results, partners iter.Seq[*audit.Result], formats []Format, perPartner bool, opts Options) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -109,86 +108,59 @@ func WriteAllFrom(ctx context.Context, dir string, res *audit.Results, partners 
 		var err error
 		switch f {
 		case XLSX:
-			err = write(FileXLSX, func(w io.Writer) error { return WriteXLSX(w, res, opts) })
+			err = write(FileXLSX, func(w io.Writer) error { return WriteXLSXFrom(w, head, partners, opts) })
 		case PDF:
-			err = write(FilePDF, func(w io.Writer) error { return WritePDF(w, res, opts) })
+			err = write(FilePDF, func(w io.Writer) error { return WritePDFFrom(w, head, partners, opts) })
 		case CSV:
-			err = write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSVFrom(w, res, partners, opts) })
-			if err == nil {
-				err = write(FileTargetsCSV, func(w io.Writer) error { return WriteTargetsCSVFrom(w, res, partners, opts) })
-			}
-			if err == nil {
-				err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSVFrom(w, res, partners, opts) })
-			}
-			if err == nil {
-				err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, res.PrivateRoots, res.RunThresholds(), opts) })
-			}
-			if err == nil && len(res.TrustErrors) > 0 {
-				err = write(FileTrustCSV, func(w io.Writer) error { return WriteTrustErrorsCSV(w, res.TrustErrors) })
-			} else if err == nil {
-				if rerr := os.Remove(filepath.Join(dir, FileTrustCSV)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-					err = fmt.Errorf("%s: %w", FileTrustCSV, rerr)
-				}
-			}
-			if err == nil && len(res.Changes) > 0 {
-				err = write(FileChangesCSV, func(w io.Writer) error { return WriteChangesCSV(w, res, opts) })
-			} else if err == nil {
-				if rerr := os.Remove(filepath.Join(dir, FileChangesCSV)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-					err = fmt.Errorf("%s: %w", FileChangesCSV, rerr)
-				}
-			}
+			err = writeCSVs(dir, head, partners, opts, write)
 		}
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if perPartner && ctx.Err() == nil {
-		if err := os.MkdirAll(filepath.Join(dir, DirPartnerPDFs), 0o755); err != nil {
-			return written, err
-		}
-		// One PDF costs ~30 ms (mostly embedding the font): render on every core, report in partner order.
-		names := PartnerFileNames(res)
-		paths := make([]string, len(res.Partners))
-		perr := make([]error, len(res.Partners))
-		next := make(chan int)
-		var wg sync.WaitGroup
-		for range runtime.GOMAXPROCS(0) {
-			wg.Go(func() {
-				for i := range next {
-					var b bytes.Buffer
-					name := filepath.Join(DirPartnerPDFs, names[i])
-					if err := partnerPDF(&b, res, i, opts); err != nil {
-						perr[i] = fmt.Errorf("%s: %w", name, err)
-						continue
-					}
-					paths[i] = filepath.Join(dir, name)
-					if err := audit.WriteFileAtomic(paths[i], b.Bytes()); err != nil {
-						perr[i] = fmt.Errorf("%s: %w", name, err)
-						paths[i] = ""
-					}
-				}
-			})
-		}
-		first := firstRows(res) // one PDF per partner name, covering all its rows
-	feed:
-		for _, i := range first {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				break feed
-			}
-		}
-		close(next)
-		wg.Wait()
-		for _, i := range first {
-			if perr[i] != nil {
-				errs = append(errs, perr[i])
-			} else if paths[i] != "" {
-				written = append(written, paths[i])
-			}
+		paths, err := writePartnerPDFs(ctx, dir, head, partners, opts)
+		written = append(written, paths...)
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return written, errors.Join(errs...)
+}
+
+// writeCSVs writes partners.csv, targets.csv, findings.csv,
+// private-roots.csv and, when the run has any, trust-errors.csv and
+// changes.csv (removing a stale one otherwise) with write.
+func writeCSVs(dir string, head *audit.Results, partners iter.Seq[*audit.Result], opts Options, write func(string, func(io.Writer) error) error) error {
+	err := write(FilePartnersCSV, func(w io.Writer) error { return WritePartnersCSVFrom(w, head, partners, opts) })
+	if err == nil {
+		err = write(FileTargetsCSV, func(w io.Writer) error { return WriteTargetsCSVFrom(w, head, partners, opts) })
+	}
+	if err == nil {
+		err = write(FileFindingsCSV, func(w io.Writer) error { return WriteFindingsCSVFrom(w, head, partners, opts) })
+	}
+	if err == nil {
+		err = write(FileRootsCSV, func(w io.Writer) error { return WriteRootsCSV(w, head.PrivateRoots, head.RunThresholds(), opts) })
+	}
+	if err == nil && len(head.TrustErrors) > 0 {
+		err = write(FileTrustCSV, func(w io.Writer) error { return WriteTrustErrorsCSV(w, head.TrustErrors) })
+	} else if err == nil {
+		err = removeStale(dir, FileTrustCSV)
+	}
+	if err == nil && len(head.Changes) > 0 {
+		err = write(FileChangesCSV, func(w io.Writer) error { return WriteChangesCSV(w, head, opts) })
+	} else if err == nil {
+		err = removeStale(dir, FileChangesCSV)
+	}
+	return err
+}
+
+// removeStale removes dir/name, left from an earlier run, if it is there.
+func removeStale(dir, name string) error {
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
 }
 
 // firstRows returns the index of the first row of each partner name, in order.
@@ -209,22 +181,16 @@ func firstRows(res *audit.Results) []int {
 // and '.' replaced by '-', made unique with a numeric suffix. Rows of the
 // same partner name share one file, which covers them all.
 func PartnerFileNames(res *audit.Results) []string {
-	seen := map[string]bool{}
+	var names fileNames
 	byName := map[string]string{}
 	out := make([]string, len(res.Partners))
 	for i := range res.Partners {
-		if f, ok := byName[res.Partners[i].Name]; ok {
-			out[i] = f
-			continue
+		f, ok := byName[res.Partners[i].Name]
+		if !ok {
+			f = names.next(res.Partners[i].Name)
+			byName[res.Partners[i].Name] = f
 		}
-		base := slug(res.Partners[i].Name)
-		name := base + ".pdf"
-		for n := 2; seen[strings.ToLower(name)]; n++ {
-			name = fmt.Sprintf("%s-%d.pdf", base, n)
-		}
-		seen[strings.ToLower(name)] = true
-		out[i] = name
-		byName[res.Partners[i].Name] = name
+		out[i] = f
 	}
 	return out
 }

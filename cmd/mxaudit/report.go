@@ -31,6 +31,8 @@ func reportFlags() []cli.Flag {
 		&cli.StringFlag{Name: "templates", Usage: "override the report wording with the *.tmpl files (and logo.png) in `DIR`"},
 		&cli.StringFlag{Name: "font", Usage: "TrueType `FILE` for CJK text in PDFs (default: looked for in the system font folders)"},
 		&cli.StringFlag{Name: "org", Usage: "organisation `NAME` on the reports (default: the organisation.tmpl template)"},
+		&cli.IntFlag{Name: "detail-cap", EnvVars: []string{"MXAUDIT_DETAIL_CAP"},
+			Usage: "give `N` partners with a problem, most severe first, a detail section in report.pdf (0: the default 500, -1: every one)"},
 	}
 }
 
@@ -44,7 +46,10 @@ func reportOptions(c *cli.Context) (reports.Options, []reports.Format, error) {
 	if err != nil {
 		return reports.Options{}, nil, fmt.Errorf("--templates: %w", err)
 	}
-	opts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { logger(c).Warn(s) }}
+	if c.Int("detail-cap") < -1 {
+		return reports.Options{}, nil, fmt.Errorf("--detail-cap %d: want a count of partners, 0 for %d or -1 for every one", c.Int("detail-cap"), reports.DetailCap)
+	}
+	opts := reports.Options{Org: c.String("org"), Templates: tpl, Warn: func(s string) { logger(c).Warn(s) }, DetailCap: c.Int("detail-cap")}
 	if p := c.String("font"); p != "" {
 		if opts.CJKFont, err = reports.LoadFont(p); err != nil {
 			return reports.Options{}, nil, fmt.Errorf("--font: %w", err)

@@ -3,6 +3,7 @@ package mailing
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/mail"
@@ -429,30 +430,30 @@ func (c *stream) owner(partners Partners, sv survey) error {
 	return c.emit(b)
 }
 
-// ownerReports renders the full report and workbook the owner gets.
+// ownerReports renders the full report and workbook the owner gets, from
+// the partners read in passes.
 func ownerReports(head *audit.Results, partners Partners, opts reports.Options) (pdf, xlsx []byte, err error) {
-	res := head
-	if head.Partners == nil {
-		// TODO(merge): with reports.WritePDFFrom and reports.WriteXLSXFrom
-		// (branches s-pdf, s-xlsx) render from head and the partners read in
-		// passes; until then the owner's reports need the run whole.
-		all := *head
-		err := partners(func(r *audit.Result) error {
-			cp, err := clone(r)
-			all.Partners = append(all.Partners, cp)
-			return err
-		})
-		if err != nil {
-			return nil, nil, err
+	var first error
+	seq := func(yield func(*audit.Result) bool) {
+		stop := errors.New("stopped")
+		if err := partners(func(r *audit.Result) error {
+			if !yield(r) {
+				return stop
+			}
+			return nil
+		}); err != nil && err != stop && first == nil {
+			first = err
 		}
-		res = &all
 	}
 	var p, x bytes.Buffer
-	if err := reports.WritePDF(&p, res, opts); err != nil {
+	if err := reports.WritePDFFrom(&p, head, seq, opts); err != nil {
 		return nil, nil, err
 	}
-	if err := reports.WriteXLSX(&x, res, opts); err != nil {
+	if err := reports.WriteXLSXFrom(&x, head, seq, opts); err != nil {
 		return nil, nil, err
+	}
+	if first != nil {
+		return nil, nil, first
 	}
 	return p.Bytes(), x.Bytes(), nil
 }

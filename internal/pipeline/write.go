@@ -87,11 +87,7 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 	}
 	log.Info("results written", "file", path, "partners", n)
 	seq, serr := each.seq()
-	whole, err := materialize(res, each) // TODO(issue 15): the workbook and PDF read seq
-	if err != nil {
-		return &WriteError{File: cfg.Out, Err: err}
-	}
-	files, err := reports.WriteAllFrom(ctx, cfg.Out, whole, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
+	files, err := reports.WriteAllFrom(ctx, cfg.Out, res, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
 	if err = errors.Join(err, serr()); err != nil {
 		err = &WriteError{File: cfg.Out, Err: err}
 	}
@@ -132,11 +128,3 @@ type WriteError struct {
 
 func (e *WriteError) Error() string { return fmt.Sprintf("writing %s: %v", e.File, e.Err) }
 func (e *WriteError) Unwrap() error { return e.Err }
-
-// materialize is res with the partners of each.
-func materialize(res *audit.Results, each partnerSource) (*audit.Results, error) {
-	whole := *res
-	whole.Partners = nil
-	err := each(func(r *audit.Result) error { whole.Partners = append(whole.Partners, *r); return nil })
-	return &whole, err
-}
