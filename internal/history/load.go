@@ -247,17 +247,29 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	if err != nil {
 		return nil, err
 	}
+	s, err := loadRows(ctx, q, id, started, `x.run_id = ?`, []any{id}, withTargets)
+	if err != nil {
+		return nil, err
+	}
+	s.Marks = marks
+	return s, nil
+}
+
+// loadRows reads the results of run id (started at started) that cond
+// selects (on results x and partners p) as change detection sees them.
+func loadRows(ctx context.Context, q queryer, id int64, started time.Time, cond string, args []any, withTargets bool) (*snapshot, error) {
 	targets := map[int][]state{}
 	if withTargets {
-		if targets, err = loadTargetStates(ctx, q, id); err != nil {
+		var err error
+		if targets, err = loadTargetStates(ctx, q, id, cond, args); err != nil {
 			return nil, err
 		}
 	}
 	var b snapshotBuilder
-	rows, err := q.QueryContext(ctx, `SELECT r.seq, p.name, p.doc, r.verdict, r.root_source,
+	rows, err := q.QueryContext(ctx, `SELECT x.seq, p.name, p.doc, x.verdict, x.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM results r JOIN partners p ON p.id = r.partner_id LEFT JOIN certs c ON c.id = r.leaf_id
-		WHERE r.run_id = ? ORDER BY r.seq`, id)
+		FROM results x JOIN partners p ON p.id = x.partner_id LEFT JOIN certs c ON c.id = x.leaf_id
+		WHERE `+cond+` ORDER BY x.seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 	}
@@ -291,9 +303,7 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 	}
-	s := b.snapshot(id, started)
-	s.Marks = marks
-	return s, nil
+	return b.snapshot(id, started), nil
 }
 
 // leafColumns are the certs columns of a leaf, NULL without one.
@@ -310,11 +320,13 @@ func (l leafColumns) leaf() *leafInfo {
 		NotAfter: time.Unix(l.notAfter.Int64, 0).UTC()}
 }
 
-// loadTargetStates reads the targets of run id, by the seq of their partner's result.
-func loadTargetStates(ctx context.Context, q queryer, id int64) (map[int][]state, error) {
+// loadTargetStates reads the targets of the results of run id that cond
+// selects (see loadRows), by the seq of their partner's result.
+func loadTargetStates(ctx context.Context, q queryer, id int64, cond string, args []any) (map[int][]state, error) {
 	rows, err := q.QueryContext(ctx, `SELECT t.seq, t.target, t.mx, t.address, t.port, t.verdict, t.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM targets t LEFT JOIN certs c ON c.id = t.leaf_id WHERE t.run_id = ? ORDER BY t.seq, t.tseq`, id)
+		FROM results x JOIN partners p ON p.id = x.partner_id JOIN targets t ON t.run_id = x.run_id AND t.seq = x.seq
+		LEFT JOIN certs c ON c.id = t.leaf_id WHERE `+cond+` ORDER BY t.seq, t.tseq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
 	}
