@@ -247,7 +247,7 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	if err != nil {
 		return nil, err
 	}
-	s, err := loadRows(ctx, q, id, started, `x.run_id = ?`, []any{id}, withTargets)
+	s, err := loadRows(ctx, q, id, started, byRun, `x.run_id = ?`, []any{id}, withTargets)
 	if err != nil {
 		return nil, err
 	}
@@ -255,20 +255,29 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	return s, nil
 }
 
+// The joins of results x and partners p loadRows reads from: byRun for a
+// whole run (results first), byName for some partners of a run (their
+// partner rows first, then their results by results_by_partner; the cond
+// joins them).
+const (
+	byRun  = `results x JOIN partners p ON p.id = x.partner_id`
+	byName = `partners p CROSS JOIN results x`
+)
+
 // loadRows reads the results of run id (started at started) that cond
-// selects (on results x and partners p) as change detection sees them.
-func loadRows(ctx context.Context, q queryer, id int64, started time.Time, cond string, args []any, withTargets bool) (*snapshot, error) {
+// selects from from (byRun or byName) as change detection sees them.
+func loadRows(ctx context.Context, q queryer, id int64, started time.Time, from, cond string, args []any, withTargets bool) (*snapshot, error) {
 	targets := map[int][]state{}
 	if withTargets {
 		var err error
-		if targets, err = loadTargetStates(ctx, q, id, cond, args); err != nil {
+		if targets, err = loadTargetStates(ctx, q, id, from, cond, args); err != nil {
 			return nil, err
 		}
 	}
 	var b snapshotBuilder
 	rows, err := q.QueryContext(ctx, `SELECT x.seq, p.name, p.doc, x.verdict, x.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM results x JOIN partners p ON p.id = x.partner_id LEFT JOIN certs c ON c.id = x.leaf_id
+		FROM `+from+` LEFT JOIN certs c ON c.id = x.leaf_id
 		WHERE `+cond+` ORDER BY x.seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
@@ -322,11 +331,11 @@ func (l leafColumns) leaf() *leafInfo {
 
 // loadTargetStates reads the targets of the results of run id that cond
 // selects (see loadRows), by the seq of their partner's result.
-func loadTargetStates(ctx context.Context, q queryer, id int64, cond string, args []any) (map[int][]state, error) {
+func loadTargetStates(ctx context.Context, q queryer, id int64, from, cond string, args []any) (map[int][]state, error) {
 	rows, err := q.QueryContext(ctx, `SELECT t.seq, t.target, t.mx, t.address, t.port, t.verdict, t.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM results x JOIN partners p ON p.id = x.partner_id JOIN targets t ON t.run_id = x.run_id AND t.seq = x.seq
-		LEFT JOIN certs c ON c.id = t.leaf_id WHERE `+cond+` ORDER BY t.seq, t.tseq`, args...)
+		FROM `+from+` CROSS JOIN targets t LEFT JOIN certs c ON c.id = t.leaf_id
+		WHERE t.run_id = x.run_id AND t.seq = x.seq AND `+cond+` ORDER BY t.seq, t.tseq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
 	}

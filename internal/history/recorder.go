@@ -186,8 +186,8 @@ func (r *Recorder) failingSince(batch []audit.Result, out map[string]time.Time) 
 	}
 	names := namesOf(batch)
 	rows, err := r.tx.QueryContext(r.ctx, `SELECT p.name, t.target, t.failing_since
-		FROM partners p JOIN results x ON x.partner_id = p.id AND x.run_id = ? JOIN targets t ON t.run_id = x.run_id AND t.seq = x.seq
-		WHERE p.name IN (`+marks(len(names))+`) AND t.failing_since <> 0`, append([]any{r.prev}, names...)...)
+		FROM partners p CROSS JOIN results x CROSS JOIN targets t
+		WHERE x.partner_id = p.id AND t.run_id = x.run_id AND t.seq = x.seq AND x.run_id = ? AND p.name IN (`+marks(len(names))+`) AND t.failing_since <> 0`, append([]any{r.prev}, names...)...)
 	if err != nil {
 		return fmt.Errorf("history: reading delivery streaks: %w", err)
 	}
@@ -365,8 +365,8 @@ func (r *Recorder) priors(cur *snapshot) (map[string]*partnerState, map[string]*
 	// The runs since the baseline that audited each partner.
 	byRun := map[int64][]any{}
 	rows, err := r.tx.QueryContext(r.ctx, `SELECT DISTINCT p.name, x.run_id
-		FROM partners p JOIN results x ON x.partner_id = p.id JOIN runs u ON u.id = x.run_id
-		WHERE p.name IN (`+marks(len(names))+`) AND x.run_id >= ? AND x.run_id < ? AND x.verdict <> ?
+		FROM partners p CROSS JOIN results x JOIN runs u ON u.id = x.run_id
+		WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND x.run_id >= ? AND x.run_id < ? AND x.verdict <> ?
 		AND u.inventory = ? AND u.vantage = ? AND u.status = ?`,
 		append(names, r.base, r.runID, string(audit.NotProbed), s.Inventory, s.Vantage, StatusComplete)...)
 	if err != nil {
@@ -475,7 +475,7 @@ func (r *Recorder) load(id int64, names []any) (*snapshot, error) {
 		}
 		r.started[id] = started
 	}
-	return loadRows(r.ctx, r.tx, id, started, `x.run_id = ? AND p.name IN (`+marks(len(names))+`)`, append([]any{id}, names...), true)
+	return loadRows(r.ctx, r.tx, id, started, byName, `x.partner_id = p.id AND x.run_id = ? AND p.name IN (`+marks(len(names))+`)`, append([]any{id}, names...), true)
 }
 
 // Finish computes the changes only the end of the run tells (the last
@@ -535,7 +535,7 @@ func (r *Recorder) removed() ([]audit.Change, error) {
 	for after := -1; ; {
 		rows, err := r.tx.QueryContext(r.ctx, `SELECT b.seq, p.name, p.doc FROM results b JOIN partners p ON p.id = b.partner_id
 			WHERE b.run_id = ? AND b.seq > ? AND NOT EXISTS
-				(SELECT 1 FROM partners q JOIN results x ON x.partner_id = q.id AND x.run_id = ? WHERE q.name = p.name)
+				(SELECT 1 FROM partners q CROSS JOIN results x WHERE x.partner_id = q.id AND x.run_id = ? AND q.name = p.name)
 			ORDER BY b.seq LIMIT ?`, r.base, after, r.runID, removedPage)
 		if err != nil {
 			return nil, fmt.Errorf("history: finding removed partners: %w", err)

@@ -289,48 +289,14 @@ func TestRecorderMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("records 55,000 partners")
 	}
-	ca := newCA("Public", "Public CA")
-	leaves := make([]audit.Cert, 16)
-	for i := range leaves {
-		leaves[i] = ca.leaf(fmt.Sprintf("mx%d.example", i), now.AddDate(1, 0, 0), nil)
-	}
+	gen := synthetic(t)
 	peak := func(n int) uint64 {
 		db := openTest(t)
-		gen := func(i int) audit.Result {
-			name := fmt.Sprintf("partner%06d", i)
-			r := domainPartner(name, tgt("mx1."+name+".example", "192.0.2.1", audit.Valid, ca.chain(leaves[i%len(leaves)])),
-				tgt("mx2."+name+".example", "192.0.2.2", audit.Valid, ca.chain(leaves[(i+1)%len(leaves)])))
-			r.Domain, r.Line = name+".example", i+2
-			return r
-		}
 		var top uint64
+		sample := func() { top = max(top, heapNow()) }
 		for night := range 2 {
-			head := results(inv, now.AddDate(0, 0, night))
-			head.Partners = nil
-			rec, err := db.Recorder(0, head)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch := make([]audit.Result, 0, 256)
-			for i := 0; i < n; i += 256 {
-				batch = batch[:0]
-				for j := i; j < min(i+256, n); j++ {
-					batch = append(batch, gen(j))
-				}
-				if _, err := rec.Prior(batch); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := rec.Add(batch); err != nil {
-					t.Fatal(err)
-				}
-				if (i/256)%16 == 0 {
-					top = max(top, heapNow())
-				}
-			}
-			if _, err := rec.Finish(head); err != nil {
-				t.Fatal(err)
-			}
-			top = max(top, heapNow())
+			recordNight(t, db, gen, n, night, sample)
+			sample()
 		}
 		return top
 	}
