@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/mtapolicy"
+	"github.com/mxaudit/mxaudit/internal/pgtest"
 )
 
 // recordStreamed records res as the pipeline does: a Recorder fed batches
@@ -313,4 +314,39 @@ func heapNow() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// TestPostgresMigrateV5 migrates a PostgreSQL history of schema 5 to 6
+// (the same step as SQLite's): the column and the index are there and
+// recording works on the migrated database.
+func TestPostgresMigrateV5(t *testing.T) {
+	url := pgtest.Shared(t).CreateDB(t)
+	raw := rawPG(t, url)
+	for _, step := range pgMigrations[:5] {
+		if _, err := raw.Exec(step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(`CREATE TABLE mxaudit_schema (application_id BIGINT NOT NULL, version INTEGER NOT NULL);
+		INSERT INTO mxaudit_schema VALUES (1836605800, 5)`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ver, cols, idx int
+	raw.QueryRow(`SELECT version FROM mxaudit_schema`).Scan(&ver)
+	raw.QueryRow(`SELECT count(*) FROM information_schema.columns WHERE table_name = 'targets' AND column_name = 'failing_since'`).Scan(&cols)
+	raw.QueryRow(`SELECT count(*) FROM pg_indexes WHERE indexname = 'results_by_partner'`).Scan(&idx)
+	if ver != 6 || cols != 1 || idx != 1 {
+		t.Errorf("after migrating: schema %d, failing_since columns %d, results_by_partner indexes %d; want 6, 1, 1", ver, cols, idx)
+	}
+	runs := fleetRuns()
+	record(t, db, runs[0])
+	recordStreamed(t, db, runs[1], 2)
+	if len(runs[1].Changes) != 13 {
+		t.Errorf("changes on the migrated database: %q", kinds(runs[1].Changes))
+	}
 }
