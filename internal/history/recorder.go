@@ -23,7 +23,8 @@ import (
 // its own, with indexed queries.
 //
 // While a Recorder is open, its DB must not be used for anything else (an
-// SQLite database has one connection, which the Recorder's transaction holds).
+// SQLite database has one connection, which the Recorder's transaction
+// holds). A Recorder is for one goroutine.
 type Recorder struct {
 	db    *DB
 	ctx   context.Context
@@ -33,6 +34,7 @@ type Recorder struct {
 	runID int64
 	scope Scope
 	head  *audit.Results
+	at    time.Time // head.Started: the run's clock
 	marks []int
 	// base is the baseline run (0: none, so no changes); sameScope says
 	// it is of this run's scope (else of another shard layout of the
@@ -70,7 +72,7 @@ func (db *DB) Recorder(runID int64, head *audit.Results) (_ *Recorder, err error
 	if err != nil {
 		return nil, fmt.Errorf("history: recording run: %w", err)
 	}
-	r := &Recorder{db: db, ctx: ctx, sqlTx: sqlTx, tx: db.tx(sqlTx), head: head, marks: head.RunThresholds().ExpiryMarks(),
+	r := &Recorder{db: db, ctx: ctx, sqlTx: sqlTx, tx: db.tx(sqlTx), head: head, at: head.Started, marks: head.RunThresholds().ExpiryMarks(),
 		started: map[int64]time.Time{}}
 	if err := r.begin(runID); err != nil {
 		sqlTx.Rollback()
@@ -247,7 +249,7 @@ func (r *Recorder) add(batch []audit.Result) ([]audit.Change, error) {
 	if err := r.failingSince(batch, streaks); err != nil {
 		return nil, err
 	}
-	started := r.head.Started
+	started := r.at
 	since := func(partner string, t *audit.TargetResult) int64 {
 		d := t.Delivery
 		if d == nil || audit.Flows(d.Outcome) || d.Outcome == audit.Undetermined {
@@ -325,7 +327,7 @@ func (r *Recorder) compare(items []item) ([]audit.Change, error) {
 	for _, it := range items {
 		b.add(it.name, it.domain, it.verdict, it.states...)
 	}
-	cur := b.snapshot(r.runID, r.head.Started)
+	cur := b.snapshot(r.runID, r.at)
 	cur.Marks = r.marks
 	r.audited += cur.audited()
 	if r.base == 0 {
