@@ -270,7 +270,9 @@ func diff(cur *snapshot, beforeP map[string]*partnerState, beforeT map[string]*s
 		seen[c.Name] = true
 		p := beforeP[c.Name]
 		if p == nil {
-			out = append(out, audit.Change{Partner: c.Name, Kind: PartnerAdded, After: c.describe(), SinceRun: base.RunID})
+			if c.Verdict != audit.NotProbed { // told once it is probed
+				out = append(out, audit.Change{Partner: c.Name, Kind: PartnerAdded, After: c.describe(), SinceRun: base.RunID})
+			}
 			continue
 		}
 		out = append(out, comparePartner(p, c, beforeT, marks)...)

@@ -27,12 +27,34 @@
 // (inventory, vantage point and shard, schema 4) that was recorded
 // completely, was not interrupted (Results.Incomplete false) and audited at
 // least one partner (a night whose every inventory row was rejected audits
-// none). Without a baseline a run reports no changes. Each partner is
-// compared with the last earlier run from the same vantage point that
-// audited it, and each of its targets with the last earlier run from that
-// vantage point that audited that target (interrupted runs included: a
-// partner probed before the Ctrl-C was audited); a partner no earlier run audited is partner_added, and a
-// partner of the baseline the run does not hold is partner_removed.
+// none); without one, the latest such run of the inventory and vantage
+// point in another shard layout (--shard N changed). Without a baseline a
+// run reports no changes. Each partner is compared with the last earlier
+// run from the same vantage point, in any shard, that audited it (first
+// among the runs since the baseline, then before), and each of its targets
+// with the last of those runs that audited that target (interrupted runs
+// included: a partner probed before the Ctrl-C was audited); a partner no
+// earlier run audited is partner_added once it is probed, and a partner of
+// the baseline the run does not hold is partner_removed (of a baseline of
+// another shard layout, only the partners the run's shard holds).
+//
+// # Recording a run as it streams
+//
+// A Recorder writes a run batch by batch in one transaction: Prior (the
+// delivery streaks of the batch's targets), Add (its rows and changes),
+// Finish (the removed partners, found by SQL after the run's rows are
+// written, and the run's row). Every lookup is an indexed query per batch
+// (results_by_partner, schema 6); memory does not grow with the run.
+// Record is a Recorder fed one batch. EachResult and EachLabelResult read
+// a run back page by page, RunHead and LabelHead its head.
+//
+// # Delivery streaks
+//
+// Each target stores failing_since (schema 6): the start of the unbroken
+// streak of runs of its scope in which our MTA's delivery to it did not
+// flow (deferred or bounces), carried from the target in the previous
+// complete run of the scope; a run in which it flowed, was undetermined or
+// was not audited breaks it. Runs recorded before schema 6 carry none.
 // Partners and targets not probed (verdict NotProbed) are not compared.
 // A partner whose DNS failed on one side (no target) is compared by its
 // verdict alone. Certificate comparisons need a leaf certificate on both
@@ -87,7 +109,7 @@
 //
 // The database runs in WAL mode with a busy timeout. A scan first inserts
 // its run as "running" (Begin), then writes every result in one transaction
-// (Record) that marks it "complete". A process killed in between leaves the
+// (Record, or a Recorder from its first Add to Finish) that marks it "complete". A process killed in between leaves the
 // previous runs intact and its own run without results; the next Begin marks
 // it "interrupted".
 package history

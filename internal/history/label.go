@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"slices"
 	"text/tabwriter"
 
@@ -153,8 +154,26 @@ func (l *LabelStatus) WriteText(w io.Writer) error {
 // inventory order, the private roots once with the partners of every shard,
 // inventory and trust errors once, the changes of every shard. It fails
 // with ErrLabelIncomplete, naming the parts, when one has not finished.
+// For a label too large to hold, use LabelHead and EachLabelResult.
 func (db *DB) LabelResults(l *LabelStatus, vantage string) (*audit.Results, error) {
-	var parts []*audit.Results
+	runs, err := labelRuns(l, vantage)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*audit.Results, len(runs))
+	for i, id := range runs {
+		if parts[i], err = db.Results(id); err != nil {
+			return nil, err
+		}
+	}
+	return Merge(parts), nil
+}
+
+// labelRuns returns the complete runs of the shards of run label l from
+// vantage point vantage, in shard order, or ErrLabelIncomplete naming the
+// parts that have not finished.
+func labelRuns(l *LabelStatus, vantage string) ([]int64, error) {
+	var runs []int64
 	var missing []string
 	for _, p := range l.Parts {
 		if p.Vantage != vantage {
@@ -164,24 +183,137 @@ func (db *DB) LabelResults(l *LabelStatus, vantage string) (*audit.Results, erro
 			missing = append(missing, fmt.Sprintf("%s (%s)", p.Name(), p.Status))
 			continue
 		}
-		res, err := db.Results(p.Run)
-		if err != nil {
-			return nil, err
-		}
-		parts = append(parts, res)
+		runs = append(runs, p.Run)
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("run label %s: %w: %v", l.Label, ErrLabelIncomplete, missing)
 	}
-	if len(parts) == 0 {
+	if len(runs) == 0 {
 		return nil, fmt.Errorf("history: run label %q has no run from vantage %q: %w", l.Label, vantage, ErrNoRun)
 	}
-	return Merge(parts), nil
+	return runs, nil
 }
+
+// LabelHead is the head of LabelResults (Partners nil): the heads of the
+// shards put together, each private root declared and used by the
+// partners that declare and use it in any shard, graded again.
+func (db *DB) LabelHead(l *LabelStatus, vantage string) (*audit.Results, error) {
+	runs, err := labelRuns(l, vantage)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]*audit.Results, len(runs))
+	for i, id := range runs {
+		if parts[i], err = db.RunHead(id); err != nil {
+			return nil, err
+		}
+	}
+	out := mergeHeads(parts)
+	for i := range out.PrivateRoots {
+		pr := &out.PrivateRoots[i]
+		pr.DeclaredBy, pr.UsedBy = []string{}, []string{}
+		for _, p := range parts {
+			for _, r := range p.PrivateRoots {
+				if r.File == pr.File && r.SHA256 == pr.SHA256 {
+					pr.DeclaredBy = appendNew(pr.DeclaredBy, r.DeclaredBy)
+					pr.UsedBy = appendNew(pr.UsedBy, r.UsedBy)
+				}
+			}
+		}
+		pr.DaysLeft = audit.DaysLeft(pr.NotAfter, out.Started)
+		pr.Status = out.RunThresholds().RootStatus(pr.DaysLeft, len(pr.UsedBy) > 0)
+	}
+	return out, nil
+}
+
+// appendNew appends the strings of add that out does not hold yet.
+func appendNew(out, add []string) []string {
+	for _, s := range add {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// EachLabelResult calls fn with every result of the shards of run label l
+// from vantage point vantage in inventory order (by inventory line, the
+// shards' results merged as they are read: memory holds one page of
+// results per shard), as LabelResults orders them.
+func (db *DB) EachLabelResult(l *LabelStatus, vantage string, fn func(*audit.Result) error) error {
+	runs, err := labelRuns(l, vantage)
+	if err != nil {
+		return err
+	}
+	type source struct {
+		next func() (*audit.Result, bool)
+		stop func()
+		cur  *audit.Result
+		err  error
+	}
+	srcs := make([]*source, len(runs))
+	for i, id := range runs {
+		s := &source{}
+		seq := func(yield func(*audit.Result) bool) {
+			s.err = db.EachResult(id, func(r *audit.Result) error {
+				if !yield(r) {
+					return errStop
+				}
+				return nil
+			})
+			if errors.Is(s.err, errStop) {
+				s.err = nil
+			}
+		}
+		s.next, s.stop = iter.Pull(seq)
+		defer s.stop()
+		s.cur, _ = s.next()
+		if s.err != nil {
+			return s.err
+		}
+		srcs[i] = s
+	}
+	for {
+		var best *source
+		for _, s := range srcs {
+			if s.cur != nil && (best == nil || s.cur.Line < best.cur.Line) {
+				best = s
+			}
+		}
+		if best == nil {
+			return nil
+		}
+		if err := fn(best.cur); err != nil {
+			return err
+		}
+		best.cur, _ = best.next()
+		if best.err != nil {
+			return best.err
+		}
+	}
+}
+
+// errStop stops an EachResult early.
+var errStop = errors.New("stop")
 
 // Merge puts the runs of the shards of one run label (one vantage point)
 // together; see LabelResults.
 func Merge(parts []*audit.Results) *audit.Results {
+	out := mergeHeads(parts)
+	for _, p := range parts {
+		out.Partners = append(out.Partners, p.Partners...)
+	}
+	slices.SortStableFunc(out.Partners, func(a, b audit.Result) int { return cmp.Compare(a.Line, b.Line) })
+	// Who declares and uses each root, and its status, over every shard's partners.
+	out.PrivateRoots = audit.Lifecycle(out.PrivateRoots, out.Partners, audit.UsedByChain, out.Started, out.RunThresholds())
+	if out.PrivateRoots == nil {
+		out.PrivateRoots = []audit.PrivateRoot{}
+	}
+	return out
+}
+
+// mergeHeads puts the heads of parts together, without partners: see LabelResults.
+func mergeHeads(parts []*audit.Results) *audit.Results {
 	out := *parts[0]
 	out.Shard = ""
 	out.Partners, out.PrivateRoots, out.InventoryErrors, out.TrustErrors, out.Changes = nil, nil, nil, nil, nil
@@ -195,7 +327,6 @@ func Merge(parts []*audit.Results) *audit.Results {
 			out.Finished = p.Finished
 		}
 		out.Incomplete = out.Incomplete || p.Incomplete
-		out.Partners = append(out.Partners, p.Partners...)
 		out.Changes = append(out.Changes, p.Changes...)
 		for _, e := range p.InventoryErrors {
 			if !seenInv[e] {
@@ -224,9 +355,6 @@ func Merge(parts []*audit.Results) *audit.Results {
 			}
 		}
 	}
-	slices.SortStableFunc(out.Partners, func(a, b audit.Result) int { return cmp.Compare(a.Line, b.Line) })
-	// Who declares and uses each root, and its status, over every shard's partners.
-	out.PrivateRoots = audit.Lifecycle(out.PrivateRoots, out.Partners, audit.UsedByChain, out.Started, out.RunThresholds())
 	if out.PrivateRoots == nil {
 		out.PrivateRoots = []audit.PrivateRoot{}
 	}

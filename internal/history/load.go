@@ -247,17 +247,38 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	if err != nil {
 		return nil, err
 	}
+	s, err := loadRows(ctx, q, id, started, byRun, `x.run_id = ?`, []any{id}, withTargets)
+	if err != nil {
+		return nil, err
+	}
+	s.Marks = marks
+	return s, nil
+}
+
+// The joins of results x and partners p loadRows reads from: byRun for a
+// whole run (results first), byName for some partners of a run (their
+// partner rows first, then their results by results_by_partner; the cond
+// joins them).
+const (
+	byRun  = `results x JOIN partners p ON p.id = x.partner_id`
+	byName = `partners p CROSS JOIN results x`
+)
+
+// loadRows reads the results of run id (started at started) that cond
+// selects from from (byRun or byName) as change detection sees them.
+func loadRows(ctx context.Context, q queryer, id int64, started time.Time, from, cond string, args []any, withTargets bool) (*snapshot, error) {
 	targets := map[int][]state{}
 	if withTargets {
-		if targets, err = loadTargetStates(ctx, q, id); err != nil {
+		var err error
+		if targets, err = loadTargetStates(ctx, q, id, from, cond, args); err != nil {
 			return nil, err
 		}
 	}
 	var b snapshotBuilder
-	rows, err := q.QueryContext(ctx, `SELECT r.seq, p.name, p.doc, r.verdict, r.root_source,
+	rows, err := q.QueryContext(ctx, `SELECT x.seq, p.name, p.doc, x.verdict, x.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM results r JOIN partners p ON p.id = r.partner_id LEFT JOIN certs c ON c.id = r.leaf_id
-		WHERE r.run_id = ? ORDER BY r.seq`, id)
+		FROM `+from+` LEFT JOIN certs c ON c.id = x.leaf_id
+		WHERE `+cond+` ORDER BY x.seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 	}
@@ -291,9 +312,7 @@ func loadSnapshot(ctx context.Context, q queryer, id int64, withTargets bool) (*
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("history: reading run %d: %w", id, err)
 	}
-	s := b.snapshot(id, started)
-	s.Marks = marks
-	return s, nil
+	return b.snapshot(id, started), nil
 }
 
 // leafColumns are the certs columns of a leaf, NULL without one.
@@ -310,11 +329,13 @@ func (l leafColumns) leaf() *leafInfo {
 		NotAfter: time.Unix(l.notAfter.Int64, 0).UTC()}
 }
 
-// loadTargetStates reads the targets of run id, by the seq of their partner's result.
-func loadTargetStates(ctx context.Context, q queryer, id int64) (map[int][]state, error) {
+// loadTargetStates reads the targets of the results of run id that cond
+// selects (see loadRows), by the seq of their partner's result.
+func loadTargetStates(ctx context.Context, q queryer, id int64, from, cond string, args []any) (map[int][]state, error) {
 	rows, err := q.QueryContext(ctx, `SELECT t.seq, t.target, t.mx, t.address, t.port, t.verdict, t.root_source,
 			c.sha256, c.subject, c.issuer, c.key_sha256, c.not_after
-		FROM targets t LEFT JOIN certs c ON c.id = t.leaf_id WHERE t.run_id = ? ORDER BY t.seq, t.tseq`, id)
+		FROM `+from+` CROSS JOIN targets t LEFT JOIN certs c ON c.id = t.leaf_id
+		WHERE t.run_id = x.run_id AND t.seq = x.seq AND `+cond+` ORDER BY t.seq, t.tseq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: reading the targets of run %d: %w", id, err)
 	}
@@ -331,109 +352,6 @@ func loadTargetStates(ctx context.Context, q queryer, id int64) (map[int][]state
 		out[seq] = append(out[seq], st)
 	}
 	return out, rows.Err()
-}
-
-// Results loads run id back as the audit.Results it was recorded from,
-// with the changes computed when it was recorded.
-func (db *DB) Results(id int64) (_ *audit.Results, err error) {
-	defer func() { err = db.wrap(OpRead, err) }()
-	ctx := context.Background()
-	if _, err := runStarted(ctx, db.c(), id); err != nil {
-		return nil, err
-	}
-	var doc []byte
-	if err := db.c().QueryRowContext(ctx, `SELECT doc FROM runs WHERE id = ?`, id).Scan(&doc); err != nil {
-		return nil, fmt.Errorf("history: run %d: %w", id, err)
-	}
-	var res audit.Results
-	if err := unmarshalDeflated(doc, &res); err != nil {
-		return nil, fmt.Errorf("history: run %d: %w", id, err)
-	}
-	ders := map[string][]byte{}
-	der := func(sha string) ([]byte, error) {
-		if b, ok := ders[sha]; ok {
-			return b, nil
-		}
-		var b []byte
-		err := db.c().QueryRowContext(ctx, `SELECT der FROM certs WHERE sha256 = ?`, sha).Scan(&b)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("certificate %s: %w", sha, err)
-		}
-		ders[sha] = b
-		return b, nil
-	}
-
-	type row struct {
-		pdoc, bdoc []byte
-		duration   int64
-		timings    string
-	}
-	rows, err := db.c().QueryContext(ctx, `SELECT p.doc, b.doc, r.duration_ms, r.timings
-		FROM results r JOIN partners p ON p.id = r.partner_id JOIN bodies b ON b.id = r.body_id
-		WHERE r.run_id = ? ORDER BY r.seq`, id)
-	if err != nil {
-		return nil, fmt.Errorf("history: run %d: %w", id, err)
-	}
-	var raw []row
-	for rows.Next() {
-		var x row
-		if err := rows.Scan(&x.pdoc, &x.bdoc, &x.duration, &x.timings); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("history: run %d: %w", id, err)
-		}
-		raw = append(raw, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("history: run %d: %w", id, err)
-	}
-
-	expanded := map[string]audit.Cert{}
-	res.Partners = make([]audit.Result, len(raw))
-	for i, x := range raw {
-		var body storedBody
-		if err := unmarshalDeflated(x.bdoc, &body); err != nil {
-			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
-		}
-		r := &res.Partners[i]
-		*r = body.Result
-		if err := json.Unmarshal(x.pdoc, &r.Partner); err != nil {
-			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
-		}
-		r.DurationMS = x.duration
-		if r.SMTP.TimingsMS, err = decodeTimings(x.timings); err != nil {
-			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
-		}
-		if err := restoreChain(r.Chain, body.CompactChain, der, expanded); err != nil {
-			return nil, fmt.Errorf("history: run %d result %d: %w", id, i, err)
-		}
-		for k := range r.Targets {
-			var compact []int
-			if k < len(body.CompactTargets) {
-				compact = body.CompactTargets[k]
-			}
-			if err := restoreChain(r.Targets[k].Chain, compact, der, expanded); err != nil {
-				return nil, fmt.Errorf("history: run %d result %d target %d: %w", id, i, k, err)
-			}
-		}
-	}
-	if db.hasTargets() {
-		if err := db.restoreTargets(ctx, id, res.Partners); err != nil {
-			return nil, err
-		}
-	}
-	for i := range res.PrivateRoots {
-		pr := &res.PrivateRoots[i]
-		if pr.SHA256 != "" {
-			if pr.DER, err = der(pr.SHA256); err != nil {
-				return nil, fmt.Errorf("history: run %d: %w", id, err)
-			}
-		}
-	}
-	if res.Changes, err = db.Changes(id); err != nil {
-		return nil, err
-	}
-	return &res, nil
 }
 
 // restoreChain gives the certificates of a stored chain their DER back, and
@@ -461,32 +379,6 @@ func restoreChain(chain []audit.Cert, compact []int, der func(string) ([]byte, e
 		chain[j] = c
 	}
 	return nil
-}
-
-// restoreTargets gives the targets of run id's results their durations and timings back.
-func (db *DB) restoreTargets(ctx context.Context, id int64, results []audit.Result) error {
-	rows, err := db.c().QueryContext(ctx, `SELECT seq, tseq, duration_ms, timings FROM targets WHERE run_id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("history: run %d targets: %w", id, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq, tseq int
-		var dur int64
-		var timings string
-		if err := rows.Scan(&seq, &tseq, &dur, &timings); err != nil {
-			return fmt.Errorf("history: run %d targets: %w", id, err)
-		}
-		if seq < 0 || seq >= len(results) || tseq < 0 || tseq >= len(results[seq].Targets) {
-			return fmt.Errorf("history: run %d: target %d of result %d out of range", id, tseq, seq)
-		}
-		t := &results[seq].Targets[tseq]
-		t.DurationMS = dur
-		if t.SMTP.TimingsMS, err = decodeTimings(timings); err != nil {
-			return fmt.Errorf("history: run %d result %d target %d: %w", id, seq, tseq, err)
-		}
-	}
-	return rows.Err()
 }
 
 // Changes returns the changes recorded with run id.

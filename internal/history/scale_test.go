@@ -208,6 +208,22 @@ func TestRunLabelMissingShard(t *testing.T) {
 		if merged.Shard != "" || merged.RunLabel != label || !merged.Started.Equal(whole.Started) {
 			t.Errorf("merged run: shard %q label %q started %s", merged.Shard, merged.RunLabel, merged.Started)
 		}
+		// Streamed: the same partners in the same order, the same head.
+		var streamed []string
+		if err := db.EachLabelResult(st, "", func(r *audit.Result) error {
+			streamed = append(streamed, r.Name)
+			return nil
+		}); err != nil || !slices.Equal(streamed, names(whole)) {
+			t.Errorf("EachLabelResult: %q, %v; want %q", streamed, err, names(whole))
+		}
+		head, err := db.LabelHead(st, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		head.Partners = merged.Partners
+		if a, b := must(json.Marshal(head)), must(json.Marshal(merged)); string(a) != string(b) {
+			t.Errorf("LabelHead differs from LabelResults:\n%s\n%s", a, b)
+		}
 		if r, err := db.Run(dead); err != nil || r.Status != StatusInterrupted {
 			t.Errorf("the dead shard's run: %+v %v", r, err)
 		}

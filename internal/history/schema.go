@@ -101,7 +101,20 @@ ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 	// partner's result keeps the worst of them. Runs recorded before have
 	// none: each of their results is its row's one target.
 	migrationV5 + ` WITHOUT ROWID;`,
+	// v6: recording a run as it streams. targets.failing_since: the start
+	// (unix nanoseconds) of the unbroken streak of runs of the scope in
+	// which our MTA's delivery to the target did not flow, 0 when it
+	// flowed, was undetermined or was not decided (runs recorded before
+	// schema 6 have 0: no streak is carried from them); results by partner
+	// row, so that a partner's last audit is an indexed lookup.
+	migrationV6,
 }
+
+// migrationV6 is the same on both backends.
+const migrationV6 = `
+ALTER TABLE targets ADD COLUMN failing_since BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX results_by_partner ON results(partner_id, run_id);
+`
 
 // migrationV4 is the same on both backends.
 const migrationV4 = `
@@ -215,10 +228,11 @@ ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 `,
 	migrationV4,
 	migrationV5 + `;`,
+	migrationV6,
 }
 
 // SchemaVersion is the database schema version this package writes: len(migrations).
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // hasTargets reports whether the database has the targets table (schema 5);
 // a read-only database of an older schema, read as it is, has none.

@@ -110,6 +110,7 @@ type pending struct {
 	chain   []*audit.Cert // every certificate to intern: the result's chain and its targets'
 	timings string
 	targets []string // each target's timings
+	failing []int64  // each target's failing_since
 }
 
 // prepare computes the documents of result r at position seq.
@@ -184,14 +185,34 @@ func (w *writer) leafID(chain []audit.Cert) sql.NullInt64 {
 	return sql.NullInt64{}
 }
 
-// results writes every result of rs, batch by batch.
-func (w *writer) results(runID int64, rs []audit.Result) error {
+// writerCache bounds how many ids of interned rows a writer remembers:
+// beyond, it forgets them all (they are looked up again when needed).
+const writerCache = 20000
+
+// trim forgets the interned ids once there are more than writerCache.
+func (w *writer) trim() {
+	if len(w.certs)+len(w.partners)+len(w.bodies)+len(w.exact) > writerCache {
+		clear(w.certs)
+		clear(w.partners)
+		clear(w.bodies)
+		clear(w.exact)
+	}
+}
+
+// results writes every result of rs, the first at position seq0, batch by
+// batch; since gives each target's failing_since.
+func (w *writer) results(runID int64, seq0 int, rs []audit.Result, since func(string, *audit.TargetResult) int64) error {
 	for start := 0; start < len(rs); start += writeBatch {
+		w.trim()
 		batch := make([]*pending, 0, min(writeBatch, len(rs)-start))
 		for i := start; i < min(start+writeBatch, len(rs)); i++ {
-			p, err := w.prepare(i, &rs[i])
+			p, err := w.prepare(seq0+i, &rs[i])
 			if err != nil {
 				return fmt.Errorf("history: recording partner %q: %w", rs[i].Name, err)
+			}
+			p.failing = make([]int64, len(rs[i].Targets))
+			for k := range rs[i].Targets {
+				p.failing[k] = since(rs[i].Name, &rs[i].Targets[k])
 			}
 			batch = append(batch, p)
 		}
@@ -215,9 +236,9 @@ func (w *writer) results(runID int64, rs []audit.Result) error {
 func (w *writer) targets(runID int64, p *pending) error {
 	for k := range p.r.Targets {
 		t := &p.r.Targets[k]
-		if _, err := w.stmt(`INSERT INTO targets (run_id, seq, tseq, target, mx, address, port, verdict, root_source, leaf_id, duration_ms, timings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := w.stmt(`INSERT INTO targets (run_id, seq, tseq, target, mx, address, port, verdict, root_source, leaf_id, duration_ms, timings, failing_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			runID, p.seq, k, stateKey(t.MX, t.Port, t.Address), t.MX, t.Address, t.Port, string(t.Verdict), t.Root.Store,
-			w.leafID(t.Chain), t.DurationMS, p.targets[k]); err != nil {
+			w.leafID(t.Chain), t.DurationMS, p.targets[k], p.failing[k]); err != nil {
 			return fmt.Errorf("target %s: %w", t.Key(), err)
 		}
 	}
