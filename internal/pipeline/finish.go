@@ -8,6 +8,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/checks"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/spill"
 )
 
@@ -23,8 +24,8 @@ const finishBatch = 256
 type finisher struct {
 	cfg     Config
 	head    *audit.Results
-	decide  func(p *audit.Result, rows []audit.Partner) // nil without our MTA's policy
-	checks  *checkRun                                   // nil when the checks are off
+	decide  func(p *audit.Result, rows []audit.Partner, prior history.Prior) // nil without our MTA's policy
+	checks  *checkRun                                                        // nil when the checks are off
 	hist    *runHistory
 	rec     recorder
 	out     *spill.Store[audit.Result]
@@ -65,8 +66,16 @@ func (f *finisher) run(ctx context.Context, each func(func(*probed) error) error
 // batch finishes the partners of one batch and hands them on.
 func (f *finisher) batch(ctx context.Context, batch []audit.Result, rows [][]audit.Partner) error {
 	if f.decide != nil {
+		var prior history.Prior // how long our MTA's mail to each target has not flowed
+		if f.rec != nil {
+			p, err := f.rec.prior(batch)
+			if err != nil {
+				f.historyFailed(err)
+			}
+			prior = p
+		}
 		for i := range batch {
-			f.decide(&batch[i], rows[i])
+			f.decide(&batch[i], rows[i], prior)
 		}
 	}
 	if f.checks != nil {
@@ -82,8 +91,7 @@ func (f *finisher) batch(ctx context.Context, batch []audit.Result, rows [][]aud
 		changes, err := f.rec.add(batch)
 		f.changes = append(f.changes, changes...)
 		if err != nil {
-			f.hist.failed(err)
-			f.rec = nil
+			f.historyFailed(err)
 		}
 	}
 	for i := range batch {
@@ -112,12 +120,22 @@ func (f *finisher) end(ctx context.Context) {
 		changes, err := f.rec.finish(f.head)
 		f.changes = append(f.changes, changes...)
 		if err != nil {
-			f.hist.failed(err)
+			f.historyFailed(err)
 		} else {
 			f.hist.recorded(f.changes)
 		}
 	}
 	f.head.Changes = f.changes
+}
+
+// historyFailed gives up recording the run: the history keeps none of it
+// (the run is marked interrupted), the results are still written.
+func (f *finisher) historyFailed(err error) {
+	f.hist.failed(err)
+	if f.rec != nil {
+		f.rec.close()
+		f.rec = nil
+	}
 }
 
 // checkRun is the check stage of a run: the plugins, started and given
@@ -183,6 +201,8 @@ func (cr *checkRun) close() {
 
 // recorder records a run's partners a batch at a time.
 type recorder interface {
+	prior(batch []audit.Result) (history.Prior, error) // what the history knew of them
 	add(batch []audit.Result) ([]audit.Change, error)
 	finish(head *audit.Results) ([]audit.Change, error)
+	close() // gives up a run not finished
 }

@@ -68,13 +68,19 @@ func (h *runHistory) fail(path string, err error) *runHistory {
 	return h
 }
 
-// recorder returns what records the run's partners as they come, or nil
-// when the history is off or unusable.
-func (h *runHistory) recorder() recorder {
+// recorder begins recording the run's partners as they come (one
+// transaction, committed by finish), or returns nil when the history is off
+// or unusable.
+func (h *runHistory) recorder(head *audit.Results) recorder {
 	if h.err != nil || h.db == nil {
 		return nil
 	}
-	return &wholeRecorder{h: h}
+	rec, err := h.db.Recorder(h.runID, head)
+	if err != nil {
+		h.failed(err)
+		return nil
+	}
+	return &dbRecorder{rec}
 }
 
 // failed says the history could not record the run; the results are still
@@ -96,23 +102,15 @@ func (h *runHistory) recorded(changes []audit.Change) {
 	}
 }
 
-// wholeRecorder records the run in one go at its end (the partners held).
-type wholeRecorder struct {
-	h        *runHistory
-	partners []audit.Result
-}
+// dbRecorder records into the history database.
+type dbRecorder struct{ r *history.Recorder }
 
-func (w *wholeRecorder) add(batch []audit.Result) ([]audit.Change, error) {
-	w.partners = append(w.partners, batch...)
-	return nil, nil
+func (d *dbRecorder) prior(batch []audit.Result) (history.Prior, error) { return d.r.Prior(batch) }
+func (d *dbRecorder) add(batch []audit.Result) ([]audit.Change, error)  { return d.r.Add(batch) }
+func (d *dbRecorder) finish(head *audit.Results) ([]audit.Change, error) {
+	return d.r.Finish(head)
 }
-
-func (w *wholeRecorder) finish(head *audit.Results) ([]audit.Change, error) {
-	res := *head
-	res.Partners = w.partners
-	err := w.h.db.Record(w.h.runID, &res)
-	return res.Changes, err
-}
+func (d *dbRecorder) close() { d.r.Close() }
 
 // close marks a begun but unrecorded run interrupted, closes the database
 // and releases the lock.
@@ -129,65 +127,3 @@ func (h *runHistory) close() {
 		h.log.Warn("history: lock not released", "error", fmt.Sprint(err))
 	}
 }
-
-// maxStreakRuns bounds how many earlier runs are read to tell how long a
-// target's mail has failed.
-const maxStreakRuns = 60
-
-// failingSince reads the earlier complete runs of this scope, newest
-// first, and returns for each partner target (name and TargetResult.Key)
-// the start of the oldest run of the unbroken streak in which our MTA's
-// delivery to it did not flow; runs older than since are not read. A
-// target that flowed in the newest earlier run has no entry.
-func (h *runHistory) failingSince(cfg Config, since time.Time) map[string]time.Time {
-	out := map[string]time.Time{}
-	if h == nil || h.db == nil || h.err != nil {
-		return out
-	}
-	inv, err := cfg.inventoryKey()
-	if err != nil {
-		return out
-	}
-	runs, err := h.db.Runs(history.RunFilter{Inventory: inv, Limit: maxStreakRuns})
-	if err != nil {
-		h.log.Warn("history: earlier runs not read; deferred mail is not told from bounced", "error", err)
-		return out
-	}
-	closed := map[string]bool{}
-	for i := len(runs) - 1; i >= 0; i-- {
-		r := runs[i]
-		if r.ID == h.runID || r.Status != history.StatusComplete || r.Vantage != cfg.Vantage || r.Shard != cfg.Shard.String() {
-			continue
-		}
-		if r.Started.Before(since) {
-			break
-		}
-		res, err := h.db.Results(r.ID)
-		if err != nil {
-			h.log.Warn("history: an earlier run not read", "run", r.ID, "error", err)
-			break
-		}
-		seen := map[string]bool{}
-		for _, p := range res.Partners {
-			for _, t := range p.Targets {
-				k := streakKey(p.Name, &t)
-				seen[k] = true
-				switch {
-				case closed[k]:
-				case t.Delivery == nil || audit.Flows(t.Delivery.Outcome) || t.Delivery.Outcome == audit.Undetermined:
-					closed[k] = true
-				default:
-					out[k] = r.Started
-				}
-			}
-		}
-		for k := range out {
-			if !seen[k] {
-				closed[k] = true // the target was not audited then: the streak ends
-			}
-		}
-	}
-	return out
-}
-
-func streakKey(partner string, t *audit.TargetResult) string { return partner + "\x00" + t.Key() }

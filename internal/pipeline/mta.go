@@ -12,6 +12,7 @@ import (
 
 	"github.com/mxaudit/mxaudit/audit"
 	"github.com/mxaudit/mxaudit/internal/delivery"
+	"github.com/mxaudit/mxaudit/internal/history"
 	"github.com/mxaudit/mxaudit/internal/inventory"
 	"github.com/mxaudit/mxaudit/internal/inventory/formats"
 	"github.com/mxaudit/mxaudit/internal/mtapolicy"
@@ -119,13 +120,11 @@ func (cfg Config) columnPolicy(partners []audit.Partner) (*mtapolicy.MTA, []audi
 // each target of a partner (given the partner's inventory rows), or nil
 // without our MTA's policy; the history tells how long a target's mail
 // has been deferred (a deferral longer than the queue lifetime has bounced).
-func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trust.Store, hist *runHistory) func(*audit.Result, []audit.Partner) {
+func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trust.Store) func(*audit.Result, []audit.Partner, history.Prior) {
 	if m == nil {
 		return nil
 	}
 	now := head.Started
-	lifetime := max(m.Postfix.QueueLifetime, mtapolicy.ExchangeServerLifetime)
-	since := hist.failingSince(cfg, now.Add(-lifetime-24*time.Hour))
 	anchors := anchors(tr.PrivateRoots(now))
 	type verified struct {
 		path []*x509.Certificate
@@ -142,12 +141,7 @@ func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trus
 			}
 			return delivery.TLSAFrom(t.Policies)
 		},
-		FailingFor: func(p *audit.Result, t *audit.TargetResult) time.Duration {
-			if s, ok := since[streakKey(p.Name, t)]; ok {
-				return now.Sub(s)
-			}
-			return 0
-		},
+
 		Verify: func(chain []*x509.Certificate) ([]*x509.Certificate, string) {
 			h := sha256.New()
 			for _, c := range chain {
@@ -165,7 +159,16 @@ func deliveryDecider(cfg Config, head *audit.Results, m *mtapolicy.MTA, tr *trus
 			return out.Path, done[k].why
 		},
 	}
-	return func(p *audit.Result, rows []audit.Partner) { delivery.DecidePartner(p, rows, opts) }
+	return func(p *audit.Result, rows []audit.Partner, prior history.Prior) {
+		o := opts
+		o.FailingFor = func(p *audit.Result, t *audit.TargetResult) time.Duration {
+			if s, ok := prior.FailingSince(p.Name, t); ok {
+				return now.Sub(s)
+			}
+			return 0
+		}
+		delivery.DecidePartner(p, rows, o)
+	}
 }
 
 // maxVerified bounds the chains the delivery stage remembers verifying.

@@ -144,8 +144,8 @@ func Scan(ctx context.Context, cfg Config) (*Run, error) {
 	head.Vantage, head.RunLabel, head.Shard = cfg.Vantage, cfg.RunLabel, cfg.Shard.String()
 	head.InventoryErrors = append(head.InventoryErrors, invErrs...)
 	head.TrustErrors = tr.TrustErrors()
-	f := &finisher{cfg: cfg, head: head, hist: hist, rec: hist.recorder(), out: out, log: log,
-		decide: deliveryDecider(cfg, head, mta, tr, hist)}
+	f := &finisher{cfg: cfg, head: head, hist: hist, rec: hist.recorder(head), out: out, log: log,
+		decide: deliveryDecider(cfg, head, mta, tr)}
 	if chk != nil && ctx.Err() == nil { // interrupted while probing: write what is done, unchecked
 		if err := chk.start(ctx, head); err != nil {
 			var ue *UsageError
