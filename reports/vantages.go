@@ -50,29 +50,53 @@ type VantageRow struct {
 // first run's order, then rows only later runs hold. names[i] names
 // runs[i]; "" is DefaultVantage.
 func CompareVantages(names []string, runs []*audit.Results) []VantageRow {
-	index := map[string]int{}
-	var rows []VantageRow
-	failing := map[[2]int]bool{}
+	c := NewVantageComparison(names)
 	for v, res := range runs {
 		for i := range res.Partners {
-			for _, r := range vantageUnits(&res.Partners[i]) {
-				key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s", r.Name, r.Domain, r.Host, r.Port, r.Address)
-				j, ok := index[key]
-				if !ok {
-					j = len(rows)
-					index[key] = j
-					rows = append(rows, VantageRow{Partner: r.Name, Domain: r.Domain, Host: r.Host, Port: r.Port, Address: r.Address,
-						Verdicts: make([]audit.Verdict, len(runs))})
-				}
-				rows[j].Verdicts[v] = r.Verdict
-				failing[[2]int{j, v}] = r.VerdictSeverity(r.Verdict).Level() >= audit.Error.Level()
-			}
+			c.Add(v, &res.Partners[i])
 		}
 	}
-	for j := range rows {
-		rows[j].Note = vantageNote(names, rows[j].Verdicts, func(v int) bool { return failing[[2]int{j, v}] })
+	return c.Rows()
+}
+
+// VantageComparison is CompareVantages taking the partners one at a time
+// (each vantage point's run read as a stream): it holds a row per target,
+// not the results.
+type VantageComparison struct {
+	names   []string
+	index   map[string]int
+	rows    []VantageRow
+	failing [][]bool // per row, per vantage point
+}
+
+// NewVantageComparison starts the comparison of the vantage points names.
+func NewVantageComparison(names []string) *VantageComparison {
+	return &VantageComparison{names: names, index: map[string]int{}}
+}
+
+// Add puts partner r, as vantage point v (an index of names) saw it, in the comparison.
+func (c *VantageComparison) Add(v int, r *audit.Result) {
+	for _, u := range vantageUnits(r) {
+		key := fmt.Sprintf("%s\x00%s\x00%s\x00%d\x00%s", u.Name, u.Domain, u.Host, u.Port, u.Address)
+		j, ok := c.index[key]
+		if !ok {
+			j = len(c.rows)
+			c.index[key] = j
+			c.rows = append(c.rows, VantageRow{Partner: u.Name, Domain: u.Domain, Host: u.Host, Port: u.Port, Address: u.Address,
+				Verdicts: make([]audit.Verdict, len(c.names))})
+			c.failing = append(c.failing, make([]bool, len(c.names)))
+		}
+		c.rows[j].Verdicts[v] = u.Verdict
+		c.failing[j][v] = u.VerdictSeverity(u.Verdict).Level() >= audit.Error.Level()
 	}
-	return rows
+}
+
+// Rows returns the rows, each with its note.
+func (c *VantageComparison) Rows() []VantageRow {
+	for j := range c.rows {
+		c.rows[j].Note = vantageNote(c.names, c.rows[j].Verdicts, func(v int) bool { return c.failing[j][v] })
+	}
+	return c.rows
 }
 
 // vantageUnits returns what CompareVantages compares of partner r: each

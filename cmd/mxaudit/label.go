@@ -40,14 +40,17 @@ func labelReport(c *cli.Context) error {
 	if err := st.WriteText(c.App.ErrWriter); err != nil {
 		return cli.Exit(err.Error(), exitInternal)
 	}
-	runs := make([]*audit.Results, len(vantages))
+	runs := make([]*runSource, len(vantages))
 	for i, v := range vantages {
-		if runs[i], err = db.LabelResults(st, v); err != nil {
+		head, err := db.LabelHead(st, v)
+		if err != nil {
 			return labelError(err)
 		}
+		each := func(fn func(*audit.Result) error) error { return db.EachLabelResult(st, v, fn) }
+		runs[i] = &runSource{head: head, each: each, from: db.Path(), close: func() {}}
 	}
 	if len(runs) == 1 {
-		return render(c, c.String("out"), runs[0])
+		return render(c, c.String("out"), runs[0], nil)
 	}
 	return renderVantages(c, vantages, runs)
 }
@@ -62,18 +65,25 @@ func labelError(err error) error {
 }
 
 // renderVantages writes each vantage point's reports into a folder named
-// after it, and vantages.csv beside them; the rows that differ go to stdout.
-func renderVantages(c *cli.Context, vantages []string, runs []*audit.Results) error {
+// after it, each with the comparison of the vantage points (a workbook
+// sheet, a PDF section), and vantages.csv beside them; the rows that
+// differ go to stdout.
+func renderVantages(c *cli.Context, vantages []string, runs []*runSource) error {
+	rows, err := compareVantages(vantages, runs)
+	if err != nil {
+		return cli.Exit(err.Error(), exitInternal)
+	}
+	differ := reports.Differing(rows)
+	cmp := &reports.Vantages{Names: vantages, Rows: differ, Same: len(rows) - len(differ)}
 	out := c.String("out")
 	for i, v := range vantages {
 		if v == "" {
 			v = reports.DefaultVantage
 		}
-		if err := render(c, filepath.Join(out, v), runs[i]); err != nil {
+		if err := render(c, filepath.Join(out, v), runs[i], cmp); err != nil {
 			return err
 		}
 	}
-	rows := reports.CompareVantages(vantages, runs)
 	var b bytes.Buffer
 	if err := reports.WriteVantagesCSV(&b, vantages, rows); err != nil {
 		return cli.Exit(err.Error(), exitInternal)
@@ -83,8 +93,19 @@ func renderVantages(c *cli.Context, vantages []string, runs []*audit.Results) er
 		return cli.Exit(err.Error(), exitInternal)
 	}
 	fmt.Fprintln(c.App.Writer, p)
-	for _, r := range reports.Differing(rows) {
+	for _, r := range differ {
 		fmt.Fprintf(c.App.Writer, "%s %s:%d: %s\n", r.Partner, r.Host, r.Port, r.Note)
 	}
 	return nil
+}
+
+// compareVantages reads each vantage point's run once, a partner at a time, into the comparison.
+func compareVantages(vantages []string, runs []*runSource) ([]reports.VantageRow, error) {
+	cmp := reports.NewVantageComparison(vantages)
+	for v, src := range runs {
+		if err := src.each(func(r *audit.Result) error { cmp.Add(v, r); return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return cmp.Rows(), nil
 }

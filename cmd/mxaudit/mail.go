@@ -77,10 +77,11 @@ func mailAction(c *cli.Context) error {
 	if err := checkMailFlags(c); err != nil {
 		return err
 	}
-	head, partners, logPath, err := mailSource(c)
+	src, logPath, err := mailSource(c)
 	if err != nil {
 		return err
 	}
+	defer src.close()
 	tr, err := mailTransport(c)
 	if err != nil {
 		return err
@@ -97,7 +98,7 @@ func mailAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 	defer stop()
 	dry := c.Bool("dry-run")
-	n, err := mailing.MailFrom(ctx, head, partners, tr, mailing.Job{Compose: compose, DryRun: dry, Out: c.App.Writer, Deliver: mailing.DeliverOptions{
+	n, err := mailing.MailFrom(ctx, src.head, src.each, tr, mailing.Job{Compose: compose, DryRun: dry, Out: c.App.Writer, Deliver: mailing.DeliverOptions{
 		RunID: c.Int64("run"), Log: sendLog, Resend: c.Bool("resend"),
 		Retries: c.Int("retries"), Backoff: c.Duration("retry-wait"), Rate: c.Float64("rate"),
 	}})
@@ -127,38 +128,21 @@ func checkMailFlags(c *cli.Context) error {
 	return nil
 }
 
-// mailSource opens the run to mail (--from or --run): its head and its
-// partners read in passes, and says where its send log is.
-func mailSource(c *cli.Context) (*audit.Results, mailing.Partners, string, error) {
-	head, partners, from, err := mailRun(c)
+// mailSource opens the run to mail (--from or --run; read a partner at a
+// time on every pass) and says where its send log is.
+func mailSource(c *cli.Context) (*runSource, string, error) {
+	src, err := pastRun(c)
 	if err != nil {
-		return nil, nil, "", err
+		return nil, "", err
 	}
 	if p := c.String("send-log"); p != "" {
-		return head, partners, p, nil
+		return src, p, nil
 	}
-	if history.IsURL(from) {
-		return nil, nil, "", usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
+	if history.IsURL(src.from) {
+		src.close()
+		return nil, "", usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
 	}
-	return head, partners, mailing.LogBeside(from), nil
-}
-
-// mailRun reads a results.json as a stream (its partners again on every
-// pass); a history run is read whole (pastRun) until the history reads
-// runs as a stream too.
-func mailRun(c *cli.Context) (*audit.Results, mailing.Partners, string, error) {
-	if c.IsSet("run") {
-		res, from, err := pastRun(c)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		return res, mailing.PartnersOf(res), from, nil
-	}
-	rf, err := audit.OpenResults(c.String("from"))
-	if err != nil {
-		return nil, nil, "", cli.Exit(err.Error(), exitUsage)
-	}
-	return rf.Head, rf.Each, c.String("from"), nil
+	return src, mailing.LogBeside(src.from), nil
 }
 
 // mailTransport is the dry run's folder or the SMTP server, checked before the (slower) rendering of the PDFs.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,27 +101,31 @@ func reportAction(c *cli.Context) error {
 	case c.IsSet("run-label"):
 		return labelReport(c)
 	}
-	res, _, err := pastRun(c)
+	src, err := pastRun(c)
 	if err != nil {
 		return err
 	}
-	return render(c, c.String("out"), res)
+	defer src.close()
+	return render(c, c.String("out"), src, nil)
 }
 
-// render writes the reports of res into out and prints the files written.
-func render(c *cli.Context, out string, res *audit.Results) error {
+// render writes the reports of the run src into out, the partners read
+// in passes, never held, and prints the files written; vantages, when
+// set, is the comparison the reports show beside the run.
+func render(c *cli.Context, out string, src *runSource, vantages *reports.Vantages) error {
 	opts, formats, err := reportOptions(c)
 	if err != nil {
 		return cli.Exit(err.Error(), exitUsage)
 	}
-	files, err := reports.WriteAll(c.Context, out, res, formats, c.Bool("per-partner"), opts)
-	if err != nil {
+	opts.Vantages = vantages
+	files, err := reports.WriteAllFrom(c.Context, out, src.head, src.seq(), formats, c.Bool("per-partner"), opts)
+	if err = errors.Join(err, src.err); err != nil {
 		return cli.Exit("reports: "+err.Error(), exitInternal)
 	}
 	if slices.Contains(formats, reports.JSON) {
 		dst := filepath.Join(out, reports.FileResultsJSON)
 		if !c.IsSet("from") || !sameFile(dst, c.String("from")) {
-			if err := audit.WriteResults(dst, res); err != nil {
+			if err := audit.WriteResultsStream(dst, src.head, src.each); err != nil {
 				return cli.Exit(err.Error(), exitInternal)
 			}
 			files = append(files, dst)
@@ -143,26 +148,53 @@ func countSet(c *cli.Context, names ...string) int {
 	return n
 }
 
-// pastRun reads the results of the run --run names in the history database,
-// or the results.json --from names, and returns the file it came from.
-func pastRun(c *cli.Context) (*audit.Results, string, error) {
-	if !c.IsSet("run") {
-		res, err := audit.ReadResults(c.String("from"))
-		if err != nil {
-			return nil, "", cli.Exit(err.Error(), exitUsage)
+// runSource is a past run to render or mail: its head and its partners,
+// read again from the file or database on every pass.
+type runSource struct {
+	head  *audit.Results
+	each  func(fn func(*audit.Result) error) error
+	from  string // the results.json or the database it comes from
+	close func()
+	err   error // the first error of a pass through seq
+}
+
+// seq is the partners as an iterator; a read error ends it and is kept in s.err.
+func (s *runSource) seq() iter.Seq[*audit.Result] {
+	return func(yield func(*audit.Result) bool) {
+		stop := errors.New("stopped")
+		if err := s.each(func(r *audit.Result) error {
+			if !yield(r) {
+				return stop
+			}
+			return nil
+		}); err != nil && err != stop && s.err == nil {
+			s.err = err
 		}
-		return res, c.String("from"), nil
+	}
+}
+
+// pastRun opens the run --run names in the history database, or the
+// results.json --from names, for reading a partner at a time.
+func pastRun(c *cli.Context) (*runSource, error) {
+	if !c.IsSet("run") {
+		rf, err := audit.OpenResults(c.String("from"))
+		if err != nil {
+			return nil, cli.Exit(err.Error(), exitUsage)
+		}
+		return &runSource{head: rf.Head, each: rf.Each, from: c.String("from"), close: func() {}}, nil
 	}
 	db, err := openHistoryDB(c)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	defer db.Close()
-	res, err := db.Results(c.Int64("run"))
+	id := c.Int64("run")
+	head, err := db.RunHead(id)
 	if err != nil {
-		return nil, "", cli.Exit(err.Error(), exitUsage)
+		db.Close()
+		return nil, cli.Exit(err.Error(), exitUsage)
 	}
-	return res, db.Path(), nil
+	each := func(fn func(*audit.Result) error) error { return db.EachResult(id, fn) }
+	return &runSource{head: head, each: each, from: db.Path(), close: func() { db.Close() }}, nil
 }
 
 // periodSummary prints the quarterly view of every run between --since and --until.
