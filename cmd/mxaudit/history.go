@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -46,7 +48,7 @@ func historyCommand() *cli.Command {
 			"history) or scan with --no-history.",
 		Flags: []cli.Flag{
 			dbFlag(),
-			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "only scans of the inventory `FILE`"},
+			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "only scans of the inventory `FILE` (or of the --inventory-id a scan gave it)"},
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: 30, Usage: "the newest `N` scans (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "check", Usage: "check the database's integrity instead of listing the scans"},
@@ -153,10 +155,8 @@ func listHistory(c *cli.Context) error {
 	}
 	defer db.Close()
 	f := history.RunFilter{Limit: c.Int("limit")}
-	if inv := c.String("inventory"); inv != "" {
-		if f.Inventory, err = filepath.Abs(inv); err != nil {
-			return cli.Exit(err.Error(), exitUsage)
-		}
+	if f.Inventory, err = inventoryKey(c.String("inventory")); err != nil {
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	runs, err := db.Runs(f)
 	if err != nil {
@@ -253,4 +253,20 @@ func parseHistoryDate(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is neither a date (2006-01-02) nor an RFC 3339 time", s)
 	}
 	return t, nil
+}
+
+// inventoryKey is how the history knows the inventory --inventory names:
+// an --inventory-id (a name without a slash that is no file here) as it
+// is, a file by its absolute path.
+func inventoryKey(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	if strings.Contains(v, "/") {
+		return filepath.Abs(v)
+	}
+	if _, err := os.Stat(v); err != nil {
+		return v, nil
+	}
+	return filepath.Abs(v)
 }

@@ -83,6 +83,12 @@ func startFleet(env *testscript.Env, opts fleet.Options) (*fleet.Fleet, error) {
 // simulated partner fleet on 127.0.0.0/8 started for each script; the
 // fleet's inventory.csv, roots.pem and private-roots/ are in $WORK.
 func TestScripts(t *testing.T) {
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import openpyxl").Run() == nil {
+			python = p
+			break
+		}
+	}
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
@@ -99,6 +105,8 @@ func TestScripts(t *testing.T) {
 			"signals":    cmdSignals,
 			"probeagree": cmdProbeAgree,
 			"emltext":    cmdEMLText,
+			"pdftext":    cmdPDFText,
+			"xlsxsheet":  cmdXLSXSheet,
 		}),
 	})
 }

@@ -81,6 +81,9 @@ func xlsxSheet(ts *testscript.TestScript, path, sheet string) string {
 ws = openpyxl.load_workbook(sys.argv[1])[sys.argv[2]]
 for row in ws.iter_rows(values_only=True):
     print("\t".join("" if v is None else str(v).replace("\t", " ").replace("\n", " ") for v in row).rstrip("\t"))`
+	if python == "" {
+		ts.Fatalf("xlsxsheet: no python3 with openpyxl (Debian python3-openpyxl)")
+	}
 	out, err := exec.Command(python, "-c", py, path, sheet).Output()
 	ts.Check(err)
 	return string(out)

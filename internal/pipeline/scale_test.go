@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
+	var stages bytes.Buffer // the log (slog's handler writes a line at a time): when each stage ended
 	cfg := Config{
 		Inventory: inv,
 		Trust:     trust.Options{RootsFile: roots},
@@ -85,7 +87,7 @@ func TestScale(t *testing.T) {
 		Out:     out,
 		Reports: Reports{Formats: []reports.Format{reports.JSON, reports.CSV, reports.XLSX, reports.PDF},
 			Options: reports.Options{NoFontSearch: true}},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(&stages, nil)),
 	}
 	if prof := os.Getenv("MXAUDIT_SCALE_HEAP"); prof != "" {
 		tick := time.NewTicker(10 * time.Second)
@@ -130,6 +132,13 @@ func TestScale(t *testing.T) {
 	fmt.Printf("scale: %d targets (%d answering, %d refused), concurrency %d: scan (probe, checks, history, results.json, CSV, xlsx, PDF) in %s, %.0f targets/s, peak RSS %d MB (heap at most %d MB; check plugin process %d MB), CPU %s user %s sys; %v\n",
 		n, want, n-want, scaleConc, wall.Round(time.Millisecond), float64(n)/wall.Seconds(), self.Maxrss>>10, peakHeap>>20, children.Maxrss>>10,
 		time.Duration(self.Utime.Nano()).Round(time.Second), time.Duration(self.Stime.Nano()).Round(time.Second), sizes)
+	for _, line := range strings.Split(stages.String(), "\n") {
+		for _, msg := range []string{"scan started", "checks done", "partners finished", "scan recorded", "results written", "reports written"} {
+			if strings.Contains(line, `msg="`+msg+`"`) {
+				fmt.Printf("scale:   %s\n", line)
+			}
+		}
+	}
 }
 
 // writeScaleInventory writes an inventory CSV of n rows: the fleet's
