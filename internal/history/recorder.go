@@ -42,8 +42,8 @@ type Recorder struct {
 	base      int64
 	sameScope bool
 	window    map[int64]bool // the complete runs of the inventory and vantage point since the baseline (any shard)
-	prev      int64 // the previous complete run of the scope, whose failing_since is carried; 0 for none
-	seq       int   // the next result's position
+	prev      int64          // the previous complete run of the scope, whose failing_since is carried; 0 for none
+	seq       int            // the next result's position
 	nchanges  int
 	partners  int
 	failing   int
