@@ -127,7 +127,7 @@ func TestHistoryCheck(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"healthy", []string{"history", "--check", "--db", healthy}, 0, []string{"ok (integrity_check; schema 5, 2 runs)"}},
+		{"healthy", []string{"history", "--check", "--db", healthy}, 0, []string{"ok (integrity_check; schema 6, 2 runs)"}},
 		{"healthy, quick", []string{"history", "--check", "--quick", "--db", healthy}, 0, []string{"ok (quick_check"}},
 		{"damaged", []string{"history", "--check", "--db", damaged}, exitFindings, nil},
 		{"damaged, quick", []string{"history", "--check", "--quick", "--db", damaged}, exitFindings, nil},

@@ -347,3 +347,44 @@ func retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == pgDeadlock || pe.Code == pgSerialization)
 }
+
+// analyzeIfStale gives PostgreSQL's planner statistics of the tables a
+// Recorder looks up batch by batch (results, targets, partners) when they
+// have none or when a tenth of their rows changed since (a first run's
+// rows, recorded in one transaction, before autovacuum saw them): without
+// them it scans a whole run for every batch. Best effort, in a short
+// transaction of its own that waits at most 2 s for a lock (autovacuum
+// or another scanner analyzing the same table): on failure the run goes on.
+func (db *DB) analyzeIfStale(ctx context.Context) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND relname IN ('results', 'targets', 'partners')
+		AND (coalesce(last_analyze, last_autoanalyze) IS NULL OR n_mod_since_analyze > greatest(n_live_tup, 1000) / 10)`)
+	if err != nil {
+		return
+	}
+	var stale []string
+	for rows.Next() {
+		var t string
+		if rows.Scan(&t) == nil {
+			stale = append(stale, t)
+		}
+	}
+	rows.Close()
+	db.analyze(ctx, stale...)
+}
+
+// analyze analyzes tables (of a fixed list) in a short transaction that
+// waits at most 2 s for a lock; best effort.
+func (db *DB) analyze(ctx context.Context, tables ...string) {
+	if len(tables) == 0 {
+		return
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL lock_timeout = '2s'; ANALYZE `+strings.Join(tables, ", ")); err == nil {
+		tx.Commit()
+	}
+}

@@ -194,3 +194,21 @@ func leafOf(c *audit.Cert) (*leafInfo, error) {
 	}
 	return info, nil
 }
+
+// runIDs returns the ids a query selects.
+func runIDs(ctx context.Context, tx conn, q string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("history: listing runs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("history: listing runs: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}

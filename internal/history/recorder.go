@@ -41,8 +41,9 @@ type Recorder struct {
 	// inventory and vantage point: see baseline).
 	base      int64
 	sameScope bool
-	prev      int64 // the previous complete run of the scope, whose failing_since is carried; 0 for none
-	seq       int   // the next result's position
+	window    map[int64]bool // the complete runs of the inventory and vantage point since the baseline (any shard)
+	prev      int64          // the previous complete run of the scope, whose failing_since is carried; 0 for none
+	seq       int            // the next result's position
 	nchanges  int
 	partners  int
 	failing   int
@@ -68,12 +69,25 @@ type item struct {
 func (db *DB) Recorder(runID int64, head *audit.Results) (_ *Recorder, err error) {
 	defer func() { err = db.wrap(OpRecord, err) }()
 	ctx := context.Background()
+	if db.pg {
+		db.analyzeIfStale(ctx)
+	}
 	sqlTx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("history: recording run: %w", err)
 	}
 	r := &Recorder{db: db, ctx: ctx, sqlTx: sqlTx, tx: db.tx(sqlTx), head: head, at: head.Started, marks: head.RunThresholds().ExpiryMarks(),
 		started: map[int64]time.Time{}}
+	if db.pg {
+		// The per-batch lookups must walk from the batch's partner rows
+		// through results_by_partner (nested loops over indexes), never
+		// scan a whole run per batch: the run's own rows are never in the
+		// statistics. For this transaction only.
+		if _, err := sqlTx.ExecContext(ctx, `SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+			sqlTx.Rollback()
+			return nil, fmt.Errorf("history: recording run: %w", err)
+		}
+	}
 	if err := r.begin(runID); err != nil {
 		sqlTx.Rollback()
 		return nil, err
@@ -110,6 +124,17 @@ func (r *Recorder) begin(runID int64) error {
 	var err error
 	if r.base, r.sameScope, err = r.baseline(); err != nil {
 		return err
+	}
+	if r.base != 0 {
+		ids, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND status = ? AND id >= ? AND id < ?`,
+			r.scope.Inventory, r.scope.Vantage, StatusComplete, r.base, runID)
+		if err != nil {
+			return err
+		}
+		r.window = map[int64]bool{}
+		for _, id := range ids {
+			r.window[id] = true
+		}
 	}
 	s := r.scope
 	err = tx.QueryRowContext(ctx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND shards = ? AND shard = ? AND status = ? AND id < ? ORDER BY id DESC LIMIT 1`,
@@ -363,14 +388,14 @@ func (r *Recorder) priors(cur *snapshot) (map[string]*partnerState, map[string]*
 	for i := range cur.Partners {
 		names = append(names, cur.Partners[i].Name)
 	}
-	s := r.scope
-	// The runs since the baseline that audited each partner.
+	// The runs since the baseline that audited each partner (the runs of
+	// the window are told apart here: a join with runs would have
+	// PostgreSQL walk the whole run for every batch).
 	byRun := map[int64][]any{}
 	rows, err := r.tx.QueryContext(r.ctx, `SELECT DISTINCT p.name, x.run_id
-		FROM partners p CROSS JOIN results x JOIN runs u ON u.id = x.run_id
-		WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND x.run_id >= ? AND x.run_id < ? AND x.verdict <> ?
-		AND u.inventory = ? AND u.vantage = ? AND u.status = ?`,
-		append(names, r.base, r.runID, string(audit.NotProbed), s.Inventory, s.Vantage, StatusComplete)...)
+		FROM partners p CROSS JOIN results x
+		WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND x.run_id >= ? AND x.run_id < ? AND x.verdict <> ?`,
+		append(names, r.base, r.runID, string(audit.NotProbed))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 	}
@@ -381,6 +406,9 @@ func (r *Recorder) priors(cur *snapshot) (map[string]*partnerState, map[string]*
 		if err := rows.Scan(&name, &run); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		}
+		if !r.window[run] {
+			continue
 		}
 		found[name] = true
 		byRun[run] = append(byRun[run], name)
@@ -520,8 +548,17 @@ func (r *Recorder) Finish(tail *audit.Results) (_ []audit.Change, err error) {
 	if err := r.sqlTx.Commit(); err != nil {
 		return nil, fmt.Errorf("history: committing run %d: %w", r.runID, err)
 	}
+	if r.db.pg && r.seq >= analyzeAfter {
+		// The next run's lookups need statistics that know this run (the
+		// server's own counters reach autovacuum late).
+		r.db.analyze(r.ctx, "partners", "results", "targets")
+	}
 	return out, nil
 }
+
+// analyzeAfter is the size of a run after which Finish has PostgreSQL
+// analyze the tables at once.
+const analyzeAfter = 1000
 
 // removedPage is how many rows of the baseline removed reads at a time.
 const removedPage = 500
