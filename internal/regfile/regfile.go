@@ -22,9 +22,9 @@ const (
 	// scan's): memory holds one row, so the cap bounds only the run (about
 	// 30 million rows).
 	MaxInventoryStream = 2 << 30
-	MaxRoots     = 16 << 20 // one roots file: PEM, DER, PKCS#7 or a Windows .sst store
-	MaxPassword  = 4 << 10  // the SMTP password file
-	MaxConfig    = 1 << 20  // the TOML check config
+	MaxRoots           = 16 << 20 // one roots file: PEM, DER, PKCS#7 or a Windows .sst store
+	MaxPassword        = 4 << 10  // the SMTP password file
+	MaxConfig          = 1 << 20  // the TOML check config
 )
 
 // ErrNotRegular says the path is a FIFO, a device, a socket or a directory.
