@@ -252,7 +252,7 @@ func newDoc(v *view, opts Options) (*doc, error) {
 		d.invalidate()
 	})
 	if v.t == nil || !v.t.scanned { // one pass: the figures, and any text no font can show
-		if v.t, err = v.tallyPartners(v.each(), d.missingIn); err != nil {
+		if v.t, err = v.tallyPartners(v.each(), d.missingIn, nil); err != nil {
 			return nil, err
 		}
 		v.t.missing = v.t.missing || d.missingInHead(v.res)
@@ -382,10 +382,10 @@ func (d *doc) summary() error {
 	fs, bySev := t.findings, t.ownWorst
 	attention := v.rootsToActOn()
 	text, err := v.tpl.Text("summary.tmpl", map[string]any{
-		"Partners": t.partners, "Failing": t.failing, "Critical": bySev[audit.Critical],
+		"Partners": t.partners, "Failing": t.failingOwn(), "Critical": bySev[audit.Critical],
 		"Errors": bySev[audit.Error], "Warnings": bySev[audit.Warning], "Findings": t.nFindings,
 		"RootsAttention": attention, "ExpiringDays": v.th.RootExpiringDays, "InventoryErrors": len(v.res.InventoryErrors),
-		"PrivateRoots": len(v.res.PrivateRoots), "ValidWithFindings": t.validWithFindings, "Thresholds": v.th,
+		"PrivateRoots": len(v.res.PrivateRoots), "ValidWithFindings": t.standing[audit.ValidWithFindings], "Thresholds": v.th,
 	})
 	if err != nil {
 		return err
@@ -671,7 +671,7 @@ func (d *doc) details() error {
 		return err
 	}
 	d.para(intro, "", 9.5, 4.8)
-	if v.t.failing == 0 {
+	if v.t.failingOwn() == 0 {
 		d.para("Every partner passed.", "B", 10, 5)
 	}
 	for _, sev := range severities {
@@ -729,15 +729,7 @@ func (d *doc) detail(i int, r *audit.Result, withHeading bool) error {
 		return err
 	}
 	slices.SortStableFunc(fs, func(a, b Finding) int { return b.Severity.Level() - a.Severity.Level() })
-	sev := r.WorstSeverity()
-	if v.forPartner { // only what the partner is told counts (severityOf)
-		sev = audit.Info
-		for _, f := range fs {
-			if f.Severity.Level() > sev.Level() {
-				sev = f.Severity
-			}
-		}
-	}
+	sev := v.worstTold(r, fs)
 	d.need(45)
 	p.Ln(3)
 	y := p.GetY()
@@ -944,10 +936,11 @@ const maxDeliveryLines = 12
 // partners whose mail stops, with our MTA's rule.
 func (d *doc) delivery() {
 	t := d.v.t
-	if len(t.delivery) == 0 {
+	groups := t.delivery.Groups()
+	if len(groups) == 0 {
 		return
 	}
-	for _, g := range t.delivery {
+	for _, g := range groups {
 		d.para(g.String()+".", "B", 10, 5)
 	}
 	for _, line := range t.stopped {

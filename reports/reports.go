@@ -94,7 +94,7 @@ func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error
 	if v.findings, err = v.collectFindings(); err != nil {
 		return nil, err
 	}
-	if v.t, err = v.tallyPartners(v.partners, nil); err != nil {
+	if v.t, err = v.tallyPartners(v.partners, nil, nil); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -109,7 +109,7 @@ func newViewFrom(head *audit.Results, partners iter.Seq[*audit.Result], opts Opt
 		return nil, err
 	}
 	v.partners = partners
-	if v.t, err = v.tallyPartners(partners, nil); err != nil {
+	if v.t, err = v.tallyPartners(partners, nil, nil); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -122,7 +122,7 @@ func (v *view) each() iter.Seq[*audit.Result] { return v.partners }
 // (a template error then goes to the warnings).
 func (v *view) tallied() *tally {
 	if v.t == nil {
-		t, err := v.tallyPartners(v.partners, nil)
+		t, err := v.tallyPartners(v.partners, nil, nil)
 		if err != nil {
 			v.warn(err.Error())
 			t = newTally()
@@ -278,16 +278,29 @@ func PartnerFinding(f audit.Finding) (audit.Finding, bool) {
 	return f, true
 }
 
-// severityOf returns the worst severity of partner i as this view tells
-// it: for a partner's own report, only what the partner is told counts.
+// severityOf returns the worst severity of partner i as this view tells it (worstTold).
 func (v *view) severityOf(i int) audit.Severity {
-	r := &v.res.Partners[i]
+	var fs []Finding
+	if v.forPartner {
+		for _, f := range v.findings {
+			if f.Partner == i {
+				fs = append(fs, f)
+			}
+		}
+	}
+	return v.worstTold(&v.res.Partners[i], fs)
+}
+
+// worstTold returns the worst severity of partner r, fs its findings, as
+// this view tells it: for a partner's own report, only what the partner is
+// told counts.
+func (v *view) worstTold(r *audit.Result, fs []Finding) audit.Severity {
 	if !v.forPartner {
 		return r.WorstSeverity()
 	}
 	worst := audit.Info
-	for _, f := range v.findings {
-		if f.Partner == i && f.Severity.Level() > worst.Level() {
+	for _, f := range fs {
+		if f.Severity.Level() > worst.Level() {
 			worst = f.Severity
 		}
 	}
@@ -295,7 +308,10 @@ func (v *view) severityOf(i int) audit.Severity {
 }
 
 // failing reports whether r has anything at or above warning.
-func failing(r *audit.Result) bool { return r.WorstSeverity().Level() >= audit.Warning.Level() }
+func failing(r *audit.Result) bool { return problem(r.WorstSeverity()) }
+
+// problem reports whether severity s makes a partner failing: warning or above.
+func problem(s audit.Severity) bool { return s.Level() >= audit.Warning.Level() }
 
 // severities lists the severities most severe first.
 var severities = []audit.Severity{audit.Critical, audit.Error, audit.Warning, audit.Info}

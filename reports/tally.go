@@ -23,24 +23,22 @@ const maxFindingGroups = 40
 // taken in one pass over the partners: counters, and the capped lists the
 // report prints. Its size does not grow with the number of partners.
 type tally struct {
-	partners          int
-	standing          map[string]int         // partners by audit.Result.Standing
-	worst             map[audit.Severity]int // partners by worst severity as the view tells it (severityOf)
-	ownWorst          map[audit.Severity]int // partners by audit.Result.WorstSeverity: the detail sections' order
-	findings          map[audit.Severity]int // findings by severity
-	nFindings         int
-	failing           int // partners at warning or above (failing)
-	validWithFindings int
-	delivery          []audit.DeliveryGroup
-	stopped           []string // the first maxDeliveryLines partners whose mail does not flow, as the summary names them
-	stoppedN          int      // every partner whose mail does not flow
-	policies          []policyLine
-	policiesN         int // targets with published policies
-	groups            []*findingGroup
-	groupIdx          map[string]*findingGroup
-	groupsLeft        map[audit.Severity]int // findings at error or above in groups past maxFindingGroups
-	missing           bool                   // some text has a character no loaded font covers (only when scanned)
-	scanned           bool
+	partners   int
+	standing   map[string]int         // partners by audit.Result.Standing
+	worst      map[audit.Severity]int // partners by worst severity as the view tells it (severityOf)
+	ownWorst   map[audit.Severity]int // partners by audit.Result.WorstSeverity: the detail sections' order
+	findings   map[audit.Severity]int // findings by severity
+	nFindings  int
+	delivery   audit.DeliveryCounter // partners by policy source of our MTA (audit.DeliveryGroups)
+	stopped    []string              // the first maxDeliveryLines partners whose mail does not flow, as the summary names them
+	stoppedN   int                   // every partner whose mail does not flow
+	policies   []policyLine
+	policiesN  int // targets with published policies
+	groups     []*findingGroup
+	groupIdx   map[string]*findingGroup
+	groupsLeft map[audit.Severity]int // findings at error or above in groups past maxFindingGroups
+	missing    bool                   // some text has a character no loaded font covers (only when scanned)
+	scanned    bool
 }
 
 // findingGroup is the critical or error findings of one problem and remedy:
@@ -66,11 +64,32 @@ func newTally() *tally {
 
 // deliverySummary says, per policy source, where mail stops today and would
 // stop under the what-if policy; "" without an MTA policy.
-func (t *tally) deliverySummary() string { return deliverySummaryOf(t.delivery) }
+func (t *tally) deliverySummary() string { return deliverySummaryOf(t.delivery.Groups()) }
+
+// failingOwn counts the partners at warning or above by their own worst
+// severity (audit.Result.WorstSeverity): the PDF's figure and its detail sections.
+func (t *tally) failingOwn() int { return atWarning(t.ownWorst) }
+
+// failingTold counts the partners at warning or above by their worst
+// severity as the view tells it (worstTold): the workbook's figure.
+func (t *tally) failingTold() int { return atWarning(t.worst) }
+
+// atWarning sums the partners of bySev whose severity is a problem.
+func atWarning(bySev map[audit.Severity]int) int {
+	n := 0
+	for s, k := range bySev {
+		if problem(s) {
+			n += k
+		}
+	}
+	return n
+}
 
 // tallyPartners makes the view's tally in one pass over partners; missing,
-// when not nil, reports whether a partner has text no font can show.
-func (v *view) tallyPartners(partners iter.Seq[*audit.Result], missing func(*audit.Result) bool) (*tally, error) {
+// when not nil, reports whether a partner has text no font can show; each,
+// when not nil, is given every partner and its findings as the view tells
+// them, for what only one writer gathers in the same pass.
+func (v *view) tallyPartners(partners iter.Seq[*audit.Result], missing func(*audit.Result) bool, each func(*audit.Result, []Finding)) (*tally, error) {
 	t := newTally()
 	t.scanned = missing != nil
 	var fs []Finding
@@ -81,6 +100,9 @@ func (v *view) tallyPartners(partners iter.Seq[*audit.Result], missing func(*aud
 			return nil, err
 		}
 		t.add(v, r, fs)
+		if each != nil {
+			each(r, fs)
+		}
 		if missing != nil && !t.missing {
 			t.missing = missing(r)
 		}
@@ -96,29 +118,15 @@ func (v *view) tallyPartners(partners iter.Seq[*audit.Result], missing func(*aud
 func (t *tally) add(v *view, r *audit.Result, fs []Finding) {
 	t.partners++
 	t.standing[r.Standing()]++
-	own := r.WorstSeverity()
-	t.ownWorst[own]++
-	if own.Level() >= audit.Warning.Level() {
-		t.failing++
-	}
-	if r.Standing() == audit.ValidWithFindings {
-		t.validWithFindings++
-	}
-	worst := own
-	if v.forPartner {
-		worst = audit.Info
-	}
+	t.ownWorst[r.WorstSeverity()]++
+	t.worst[v.worstTold(r, fs)]++
 	for _, f := range fs {
 		t.findings[f.Severity]++
 		t.nFindings++
-		if v.forPartner && f.Severity.Level() > worst.Level() {
-			worst = f.Severity
-		}
 		if f.Severity.Level() >= audit.Error.Level() {
 			t.group(r, f)
 		}
 	}
-	t.worst[worst]++
 	t.addDelivery(r)
 	t.addPolicies(r)
 }
@@ -159,24 +167,7 @@ func (t *tally) addDelivery(r *audit.Result) {
 	if d == nil {
 		return
 	}
-	one := [1]audit.Result{{Delivery: d}}
-	for _, g := range audit.DeliveryGroups(one[:]) { // the one rule of grouping, one partner at a time
-		k := slices.IndexFunc(t.delivery, func(h audit.DeliveryGroup) bool { return h.Source == g.Source })
-		if k < 0 {
-			t.delivery = append(t.delivery, g)
-			continue
-		}
-		h := &t.delivery[k]
-		h.Partners += g.Partners
-		h.WouldStop += g.WouldStop
-		h.Ready += g.Ready
-		for o, n := range g.Outcomes {
-			h.Outcomes[o] += n
-		}
-		if h.WhatIf == "" {
-			h.WhatIf = g.WhatIf
-		}
-	}
+	t.delivery.Add(r)
 	if audit.Flows(d.Outcome) {
 		return
 	}
@@ -222,7 +213,7 @@ func (t *tally) detailQuota(limit int) (quota map[audit.Severity]int, more int) 
 		}
 		quota[s] = n
 	}
-	return quota, t.failing - sumQuota(quota)
+	return quota, t.failingOwn() - sumQuota(quota)
 }
 
 func sumQuota(q map[audit.Severity]int) int {

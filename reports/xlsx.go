@@ -36,7 +36,7 @@ type xl struct {
 	f                          *excelize.File
 	v                          *view
 	partners                   iter.Seq[*audit.Result] // the run's partners, in results order; ranged once per pass
-	t                          *xlTally                // what one pass over the partners gathered
+	ex                         *xlExtras               // what the tally pass gathered for the workbook alone
 	header, date, stamp, bold  int
 	title                      int
 	sevFill                    map[audit.Severity]int // conditional styles
@@ -462,7 +462,7 @@ func (x *xl) summary() error {
 	if err := set("A2", v.org+" · "+v.period, 0); err != nil {
 		return err
 	}
-	t := x.t
+	t := v.tallied()
 	rootsAttention := v.rootsToActOn()
 	facts := [][2]any{
 		{"Organisation", v.org},
@@ -472,7 +472,7 @@ func (x *xl) summary() error {
 		{"Inventory", v.res.Inventory},
 		{"Run complete", !v.res.Incomplete},
 		{"Partners", t.partners},
-		{"Partners with a problem", t.failing},
+		{"Partners with a problem", t.failingTold()},
 		{"Findings", t.nFindings},
 		{"Changes since the previous run", len(v.res.Changes)},
 		{"Private roots", len(v.res.PrivateRoots)},
@@ -480,7 +480,7 @@ func (x *xl) summary() error {
 		{"Inventory errors", len(v.res.InventoryErrors)},
 		{"Results schema", v.res.Schema},
 	}
-	if d := deliverySummaryOf(t.groups); d != "" { // leads, after the partner count
+	if d := t.deliverySummary(); d != "" { // leads, after the partner count
 		facts = slices.Insert(facts, 7, [2]any{"Delivery (our MTA's policy)", d})
 	}
 	if n := len(v.res.TrustErrors); n > 0 { // named in the PDF and trust-errors.csv
@@ -547,13 +547,13 @@ func (x *xl) summary() error {
 		row++
 		return
 	}
-	vc := t.byStanding()
+	vc := v.byVerdict()
 	vFirst, vLast, err := table("Partners by verdict", [3]string{"Verdict", "Partners", ""}, vc, nil)
 	if err != nil {
 		return err
 	}
 	fs := t.findings
-	sFirst, sLast, err := table("By severity", [3]string{"Severity", "Partners (worst)", "Findings"}, t.bySeverity(),
+	sFirst, sLast, err := table("By severity", [3]string{"Severity", "Partners (worst)", "Findings"}, v.bySeverity(),
 		func(c count) any { return fs[audit.Severity(c.Label)] })
 	if err != nil {
 		return err
@@ -602,7 +602,7 @@ func (x *xl) summary() error {
 	if err := chart("E3", "Partners by verdict", vFirst, vLast, vc); err != nil {
 		return err
 	}
-	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", sFirst, sLast, t.bySeverity())
+	return chart(fmt.Sprintf("E%d", max(vLast+4, 18)), "Partners by worst severity", sFirst, sLast, v.bySeverity())
 }
 
 // xlColor is the bar colour of a count: its severity's, grey for NotProbed.
@@ -625,13 +625,13 @@ func (x *xl) partnersSheet() error {
 		{"Findings", 10}, {"TLS version", 11}, {"Error", 40}, {"Contact", 24},
 		{"Revocation", 16}, {"Revocation answer until", 14}, {"Addresses", 11}, {"Addresses failing", 11},
 	}
-	lead := leadColumns(x.t.groups)
+	lead := leadColumns(x.v.t.delivery.Groups())
 	cols = append(lead, cols...)
 	s := sheet{name: SheetPartners, table: "Partners", cols: cols, whole: FilePartnersCSV}
 	return x.stream(s, func(row func([]any) error) error {
 		var fs []Finding
 		var err error
-		for _, pass := range deliveryPasses(x.t.groups) {
+		for _, pass := range deliveryPasses(x.v.t.delivery.Groups()) {
 			for r := range x.partners {
 				if !pass.has(r.Delivery) {
 					continue
@@ -672,7 +672,7 @@ func (x *xl) partnerCells(r *audit.Result, fs []Finding) []any {
 	n, failing := addresses(r)
 	return []any{
 		r.Name, r.Domain, r.Host, r.Port, string(r.TLS), r.Enforced,
-		string(r.Verdict), strings.Join(vs, ", "), string(x.severity(r, fs)), subj, iss,
+		string(r.Verdict), strings.Join(vs, ", "), string(x.v.worstTold(r, fs)), subj, iss,
 		na, days, r.Root.Subject, r.Root.Store, r.Root.File,
 		len(fs), r.TLSVersion, r.Error, r.Contact, rev, revUntil, n, failing,
 	}
@@ -738,7 +738,7 @@ func (x *xl) findingsSheet() error {
 	s := sheet{name: SheetFindings, table: "Findings", cols: cols, whole: FileFindingsCSV}
 	return x.stream(s, func(row func([]any) error) error {
 		seen := map[int]bool{} // the levels of the severities that occur, -1 for those mxaudit does not know
-		for sev, n := range x.t.findings {
+		for sev, n := range x.v.t.findings {
 			if n > 0 {
 				seen[max(sev.Level(), -1)] = true
 			}
@@ -751,7 +751,7 @@ func (x *xl) findingsSheet() error {
 			}
 			i := -1
 			for r := range x.partners {
-				if i++; i < len(x.t.levels) && x.t.levels[i]&levelBit(level) == 0 {
+				if i++; i < len(x.ex.levels) && x.ex.levels[i]&levelBit(level) == 0 {
 					continue // no finding at this level
 				}
 				if fs, err = x.v.appendFindings(fs[:0], 0, r); err != nil {
@@ -805,16 +805,16 @@ func blank(s string) any {
 }
 
 // certificates writes the CertSheetCap distinct certificates that expire
-// soonest (xlTally.certs), and a note row counting the others.
+// soonest (xlExtras.certs), and a note row counting the others.
 func (x *xl) certificates() error {
 	cols := []column{
 		{"Subject", 40}, {"Issuer", 40}, {"Serial", 26}, {"SHA-1 thumbprint", 44}, {"SHA-256", 70},
 		{"Not before", 12}, {"Not after", 12}, {"Days left", 10}, {"Key", 12}, {"Signature algorithm", 20},
 		{"Partners", 10}, {"Presented by", 60},
 	}
-	kept := x.t.certs.sorted()
+	kept := x.ex.certs.sorted()
 	s := sheet{name: SheetCertificates, table: "Certificates", cols: cols, whole: FileResultsJSON, note: func() string {
-		n, _ := x.t.certs.more()
+		n, _ := x.ex.certs.more()
 		if n == 0 {
 			return ""
 		}

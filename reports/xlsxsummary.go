@@ -23,140 +23,40 @@ var CertSheetCap = 10000
 // most); names beyond it are counted ("… and N more"), not kept.
 var certNamesBudget = 16 << 20 // a variable so that tests can lower it
 
-// xlTally is what the workbook needs of every partner, gathered in one
-// pass over them: the Summary sheet's counts, the policy sources of our
-// MTA (which order the Partners sheet) and the certificates that expire
-// soonest. Its size does not grow with the number of partners.
-type xlTally struct {
-	partners  int
-	failing   int                    // partners at warning or above, as the view tells it
-	standing  map[string]int         // partners by audit.Result.Standing
-	worst     map[audit.Severity]int // partners by worst severity
-	findings  map[audit.Severity]int // findings by severity
-	nFindings int
-	groups    []audit.DeliveryGroup // by policy source, in order of first appearance
-	certs     certHeap
+// xlExtras is what only the workbook gathers of every partner, in the
+// view's tally pass (view.tallyPartners, whose tally holds the Summary's
+// counts and the policy sources that order the Partners sheet): the
+// certificates that expire soonest, and a byte a partner. Apart from those
+// bytes its size does not grow with the number of partners.
+type xlExtras struct {
+	certs certHeap
 	// levels holds, per partner in results order, a bit per severity level
 	// its findings have (levelBit): one byte a partner, so that the
 	// Findings sheet's passes skip the partners without a finding at their level.
 	levels []uint8
 }
 
-// levelBit is the bit of a severity level in xlTally.levels.
+// levelBit is the bit of a severity level in xlExtras.levels.
 func levelBit(level int) uint8 { return 1 << (max(level, -1) + 1) }
 
-// tally ranges over partners once.
+// tally ranges over partners once: the view's tally, and the workbook's extras.
 func (x *xl) tally(partners iter.Seq[*audit.Result]) error {
-	t := &xlTally{standing: map[string]int{}, worst: map[audit.Severity]int{}, findings: map[audit.Severity]int{},
-		certs: newCertHeap(CertSheetCap)}
-	var fs []Finding
-	var err error
-	for r := range partners {
-		if fs, err = x.v.appendFindings(fs[:0], 0, r); err != nil {
-			return err
-		}
-		t.partners++
-		sev := x.severity(r, fs)
-		if sev.Level() >= audit.Warning.Level() {
-			t.failing++
-		}
-		t.worst[sev]++
-		t.standing[r.Standing()]++
+	ex := &xlExtras{certs: newCertHeap(CertSheetCap)}
+	t, err := x.v.tallyPartners(partners, nil, func(r *audit.Result, fs []Finding) {
 		var mask uint8
 		for _, f := range fs {
-			t.findings[f.Severity]++
 			mask |= levelBit(f.Severity.Level())
 		}
-		t.levels = append(t.levels, mask)
-		t.nFindings += len(fs)
-		if r.Delivery != nil {
-			t.groups = mergeGroups(t.groups, audit.DeliveryGroups([]audit.Result{*r}))
-		}
+		ex.levels = append(ex.levels, mask)
 		for _, c := range servedCerts(r) {
-			t.certs.add(c, r.Name)
+			ex.certs.add(c, r.Name)
 		}
+	})
+	if err != nil {
+		return err
 	}
-	x.t = t
+	x.v.t, x.ex = t, ex
 	return nil
-}
-
-// severity is partner r's worst severity as the view tells it (fs its
-// findings): for a partner's own workbook, only what the partner is told counts.
-func (x *xl) severity(r *audit.Result, fs []Finding) audit.Severity {
-	if !x.v.forPartner {
-		return r.WorstSeverity()
-	}
-	worst := audit.Info
-	for _, f := range fs {
-		if f.Severity.Level() > worst.Level() {
-			worst = f.Severity
-		}
-	}
-	return worst
-}
-
-// mergeGroups adds the groups of add to into, as audit.DeliveryGroups of
-// all their partners together would count them.
-func mergeGroups(into, add []audit.DeliveryGroup) []audit.DeliveryGroup {
-	for _, a := range add {
-		k := slices.IndexFunc(into, func(g audit.DeliveryGroup) bool { return g.Source == a.Source })
-		if k < 0 {
-			into = append(into, audit.DeliveryGroup{Source: a.Source, Outcomes: map[string]int{}})
-			k = len(into) - 1
-		}
-		g := &into[k]
-		g.Partners += a.Partners
-		for o, n := range a.Outcomes {
-			g.Outcomes[o] += n
-		}
-		g.WouldStop += a.WouldStop
-		g.Ready += a.Ready
-		if g.WhatIf == "" {
-			g.WhatIf = a.WhatIf
-		}
-	}
-	return into
-}
-
-// byStanding is view.byVerdict from the tally's counts: by primary verdict
-// in audit.Order, ValidWithFindings right after Valid, then standings this
-// mxaudit does not know by name.
-func (t *xlTally) byStanding() []count {
-	n := make(map[string]int, len(t.standing))
-	for k, c := range t.standing {
-		n[k] = c
-	}
-	var out []count
-	for _, vd := range audit.Order {
-		if n[string(vd)] > 0 {
-			out = append(out, count{string(vd), n[string(vd)], vd.Severity(false)})
-			delete(n, string(vd))
-		}
-		if vd == audit.Valid && n[audit.ValidWithFindings] > 0 {
-			out = append(out, count{audit.ValidWithFindings, n[audit.ValidWithFindings], audit.Warning})
-			delete(n, audit.ValidWithFindings)
-		}
-	}
-	rest := make([]string, 0, len(n))
-	for vd, c := range n {
-		if c > 0 {
-			rest = append(rest, vd)
-		}
-	}
-	slices.Sort(rest)
-	for _, s := range rest {
-		out = append(out, count{s, n[s], audit.Warning})
-	}
-	return out
-}
-
-// bySeverity counts partners by worst severity, most severe first, all four severities.
-func (t *xlTally) bySeverity() []count {
-	out := make([]count, 0, len(severities))
-	for _, s := range severities {
-		out = append(out, count{string(s), t.worst[s], s})
-	}
-	return out
 }
 
 // deliverySummaryOf says, per policy source, where mail stops today and
