@@ -591,6 +591,14 @@ func (d *doc) findings() {
 	}
 }
 
+// tableTitle writes the bold title of a table that follows, on the page the table starts on.
+func (d *doc) tableTitle(title string) {
+	d.setFont("B", 9)
+	d.need(14)
+	d.text(d.left, d.p.GetY(), d.width, 5, title, "L")
+	d.p.SetXY(d.left, d.p.GetY()+5.5)
+}
+
 // more writes, under a capped table, how many more rows (of what) were left out and where they all are.
 func (d *doc) more(n int, what, where string) {
 	if n <= 0 {
@@ -800,10 +808,7 @@ func (d *doc) detail(i int, r *audit.Result, withHeading bool) error {
 		d.para("Error: "+r.Error, "", 8.5, 4.2)
 	}
 	if len(r.Chain) > 0 {
-		d.setFont("B", 9)
-		d.need(14)
-		d.text(d.left, p.GetY(), d.width, 5, "Chain presented", "L")
-		p.SetXY(d.left, p.GetY()+5.5)
+		d.tableTitle("Chain presented")
 		d.table([]tcol{{"#", 6, "R", false}, {"Subject", 50, "L", true}, {"Issuer", 50, "L", true}, {"Not after", 20, "L", false}, {"SHA-1 thumbprint", 54, "L", true}},
 			len(r.Chain), func(k int) ([]string, []mark) {
 				c := r.Chain[k]
@@ -959,11 +964,7 @@ func (d *doc) keyTypes(r *audit.Result) {
 	if len(r.Certificates) < 2 {
 		return
 	}
-	p := d.p
-	d.setFont("B", 9)
-	d.need(14)
-	d.text(d.left, p.GetY(), d.width, 5, "Certificates by key type (each sender gets one of them)", "L")
-	p.SetXY(d.left, p.GetY()+5.5)
+	d.tableTitle("Certificates by key type (each sender gets one of them)")
 	d.table([]tcol{{"Key", 14, "L", false}, {"TLS", 34, "L", true}, {"Leaf", 62, "L", true}, {"Not after", 20, "L", false}, {"Verdicts", 50, "L", true}},
 		len(r.Certificates), func(k int) ([]string, []mark) {
 			ca := r.Certificates[k]

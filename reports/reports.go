@@ -379,10 +379,7 @@ func (v *view) distinctCerts() []CertRow {
 	for i := range v.res.Partners {
 		r := &v.res.Partners[i]
 		for _, c := range servedCerts(r) {
-			key := c.SHA256
-			if key == "" {
-				key = c.SHA1 + "|" + c.Subject + "|" + c.Serial
-			}
+			key := certKey(&c)
 			j, ok := idx[key]
 			if !ok {
 				j = len(out)

@@ -25,7 +25,7 @@ const maxFindingGroups = 40
 type tally struct {
 	partners   int
 	standing   map[string]int         // partners by audit.Result.Standing
-	worst      map[audit.Severity]int // partners by worst severity as the view tells it (severityOf)
+	worst      map[audit.Severity]int // partners by worst severity as the view tells it (worstTold)
 	ownWorst   map[audit.Severity]int // partners by audit.Result.WorstSeverity: the detail sections' order
 	findings   map[audit.Severity]int // findings by severity
 	nFindings  int

@@ -154,7 +154,6 @@ func (d *doc) targetsTable(r *audit.Result) {
 	if len(r.Targets) == 0 || len(r.Targets) == 1 && r.Targets[0].Found == audit.FoundHost {
 		return
 	}
-	p := d.p
 	title := fmt.Sprintf("Mail servers audited: %d addresses", len(r.Targets))
 	if t := r.TargetsText(); t != "" {
 		title += ", failing: " + t
@@ -162,10 +161,7 @@ func (d *doc) targetsTable(r *audit.Result) {
 	if len(r.NotTested) > 0 {
 		title += fmt.Sprintf(" (%d not tested from here)", len(r.NotTested))
 	}
-	d.setFont("B", 9)
-	d.need(14)
-	d.text(d.left, p.GetY(), d.width, 5, title, "L")
-	p.SetXY(d.left, p.GetY()+5.5)
+	d.tableTitle(title)
 	facts := make([]targetFacts, len(r.Targets))
 	for k := range r.Targets {
 		facts[k] = d.v.target(r, &r.Targets[k])
