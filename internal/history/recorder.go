@@ -387,11 +387,21 @@ func (r *Recorder) priors(cur *snapshot) (map[string]*partnerState, map[string]*
 	// (an equality on the run keeps PostgreSQL on results_by_partner).
 	byRun := map[int64][]any{}
 	found := map[string]bool{}
+	// SQLite takes an equality on the run to its primary key and walks
+	// the whole run: a range of one run keeps it on results_by_partner.
+	onRun := `x.run_id = ? AND ? = 0`
+	if !r.db.pg {
+		onRun = `x.run_id >= ? AND x.run_id <= ? + 0`
+	}
 	for _, run := range r.window {
+		arg2 := any(0)
+		if !r.db.pg {
+			arg2 = run
+		}
 		rows, err := r.tx.QueryContext(r.ctx, `SELECT DISTINCT p.name
 			FROM partners p CROSS JOIN results x
-			WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND x.run_id = ? AND x.verdict <> ?`,
-			append(names, run, string(audit.NotProbed))...)
+			WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND `+onRun+` AND x.verdict <> ?`,
+			append(names, run, arg2, string(audit.NotProbed))...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
