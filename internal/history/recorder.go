@@ -41,9 +41,9 @@ type Recorder struct {
 	// inventory and vantage point: see baseline).
 	base      int64
 	sameScope bool
-	window    map[int64]bool // the complete runs of the inventory and vantage point since the baseline (any shard)
-	prev      int64          // the previous complete run of the scope, whose failing_since is carried; 0 for none
-	seq       int            // the next result's position
+	window    []int64 // the complete runs of the inventory and vantage point since the baseline (any shard)
+	prev      int64   // the previous complete run of the scope, whose failing_since is carried; 0 for none
+	seq       int     // the next result's position
 	nchanges  int
 	partners  int
 	failing   int
@@ -126,14 +126,9 @@ func (r *Recorder) begin(runID int64) error {
 		return err
 	}
 	if r.base != 0 {
-		ids, err := runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND status = ? AND id >= ? AND id < ?`,
-			r.scope.Inventory, r.scope.Vantage, StatusComplete, r.base, runID)
-		if err != nil {
+		if r.window, err = runIDs(ctx, tx, `SELECT id FROM runs WHERE inventory = ? AND vantage = ? AND status = ? AND id >= ? AND id < ?`,
+			r.scope.Inventory, r.scope.Vantage, StatusComplete, r.base, runID); err != nil {
 			return err
-		}
-		r.window = map[int64]bool{}
-		for _, id := range ids {
-			r.window[id] = true
 		}
 	}
 	s := r.scope
@@ -388,34 +383,41 @@ func (r *Recorder) priors(cur *snapshot) (map[string]*partnerState, map[string]*
 	for i := range cur.Partners {
 		names = append(names, cur.Partners[i].Name)
 	}
-	// The runs since the baseline that audited each partner (the runs of
-	// the window are told apart here: a join with runs would have
-	// PostgreSQL walk the whole run for every batch).
+	// The runs since the baseline that audited each partner, run by run
+	// (an equality on the run keeps PostgreSQL on results_by_partner).
 	byRun := map[int64][]any{}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT DISTINCT p.name, x.run_id
-		FROM partners p CROSS JOIN results x
-		WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND x.run_id >= ? AND x.run_id < ? AND x.verdict <> ?`,
-		append(names, r.base, r.runID, string(audit.NotProbed))...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
-	}
 	found := map[string]bool{}
-	for rows.Next() {
-		var name string
-		var run int64
-		if err := rows.Scan(&name, &run); err != nil {
-			rows.Close()
+	// SQLite takes an equality on the run to its primary key and walks
+	// the whole run: a range of one run keeps it on results_by_partner.
+	onRun := `x.run_id = ? AND ? = 0`
+	if !r.db.pg {
+		onRun = `x.run_id >= ? AND x.run_id <= ? + 0`
+	}
+	for _, run := range r.window {
+		arg2 := any(0)
+		if !r.db.pg {
+			arg2 = run
+		}
+		rows, err := r.tx.QueryContext(r.ctx, `SELECT DISTINCT p.name
+			FROM partners p CROSS JOIN results x
+			WHERE x.partner_id = p.id AND p.name IN (`+marks(len(names))+`) AND `+onRun+` AND x.verdict <> ?`,
+			append(names, run, arg2, string(audit.NotProbed))...)
+		if err != nil {
 			return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
 		}
-		if !r.window[run] {
-			continue
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+			}
+			found[name] = true
+			byRun[run] = append(byRun[run], name)
 		}
-		found[name] = true
-		byRun[run] = append(byRun[run], name)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("history: finding the last audit of each partner: %w", err)
+		}
 	}
 	// The others: their last audit before, if any.
 	for _, n := range names {
@@ -525,6 +527,9 @@ func (r *Recorder) Finish(tail *audit.Results) (_ []audit.Change, err error) {
 	}
 	r.held = nil
 	if r.base != 0 && r.audited > 0 {
+		if r.db.pg {
+			r.analyzeRun()
+		}
 		gone, err := r.removed()
 		if err != nil {
 			return nil, err
@@ -559,6 +564,23 @@ func (r *Recorder) Finish(tail *audit.Results) (_ []audit.Change, err error) {
 // analyzeAfter is the size of a run after which Finish has PostgreSQL
 // analyze the tables at once.
 const analyzeAfter = 1000
+
+// analyzeRun has PostgreSQL analyze results and partners inside the run's
+// transaction (which sees the run's own rows), so that finding the
+// removed partners joins this run's rows by index rather than walking
+// them for every row of the baseline. Best effort: waiting at most 2 s
+// for the lock (autovacuum, another scanner), under a savepoint.
+func (r *Recorder) analyzeRun() {
+	if _, err := r.tx.ExecContext(r.ctx, `SAVEPOINT analyze_run`); err != nil {
+		return
+	}
+	_, err := r.tx.ExecContext(r.ctx, `SET LOCAL lock_timeout = '2s'; ANALYZE results, partners; SET LOCAL lock_timeout = 0`)
+	if err != nil {
+		r.tx.ExecContext(r.ctx, `ROLLBACK TO SAVEPOINT analyze_run`)
+		return
+	}
+	r.tx.ExecContext(r.ctx, `RELEASE SAVEPOINT analyze_run`)
+}
 
 // removedPage is how many rows of the baseline removed reads at a time.
 const removedPage = 500
