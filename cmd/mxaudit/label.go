@@ -24,35 +24,53 @@ func labelReport(c *cli.Context) error {
 		return err
 	}
 	defer db.Close()
-	st, err := db.Label(c.String("run-label"))
-	if errors.Is(err, history.ErrNoRun) {
-		return cli.Exit(err.Error(), exitUsage)
-	} else if err != nil {
-		return cli.Exit(err.Error(), exitInternal)
-	}
-	vantages := st.Vantages()
-	if c.IsSet("vantage") {
-		if !slices.Contains(vantages, c.String("vantage")) {
-			return cli.Exit(fmt.Sprintf("run label %s has no run from vantage %q (it has %s)", st.Label, c.String("vantage"), strings.Join(vantages, ", ")), exitUsage)
-		}
-		vantages = []string{c.String("vantage")}
-	}
-	if err := st.WriteText(c.App.ErrWriter); err != nil {
-		return cli.Exit(err.Error(), exitInternal)
+	st, vantages, err := labelVantages(c, db)
+	if err != nil {
+		return err
 	}
 	runs := make([]*runSource, len(vantages))
 	for i, v := range vantages {
-		head, err := db.LabelHead(st, v)
-		if err != nil {
-			return labelError(err)
+		if runs[i], err = labelSource(db, st, v); err != nil {
+			return err
 		}
-		each := func(fn func(*audit.Result) error) error { return db.EachLabelResult(st, v, fn) }
-		runs[i] = &runSource{head: head, each: each, from: db.Path(), close: func() {}}
 	}
 	if len(runs) == 1 {
 		return render(c, c.String("out"), runs[0], nil)
 	}
 	return renderVantages(c, vantages, runs)
+}
+
+// labelVantages finds the run label --run-label names, says its shards on
+// stderr, and returns its vantage points (the one --vantage names, if set).
+func labelVantages(c *cli.Context, db *history.DB) (*history.LabelStatus, []string, error) {
+	st, err := db.Label(c.String("run-label"))
+	if errors.Is(err, history.ErrNoRun) {
+		return nil, nil, cli.Exit(err.Error(), exitUsage)
+	} else if err != nil {
+		return nil, nil, cli.Exit(err.Error(), exitInternal)
+	}
+	vantages := st.Vantages()
+	if c.IsSet("vantage") {
+		if !slices.Contains(vantages, c.String("vantage")) {
+			return nil, nil, cli.Exit(fmt.Sprintf("run label %s has no run from vantage %q (it has %s)", st.Label, c.String("vantage"), strings.Join(vantages, ", ")), exitUsage)
+		}
+		vantages = []string{c.String("vantage")}
+	}
+	if err := st.WriteText(c.App.ErrWriter); err != nil {
+		return nil, nil, cli.Exit(err.Error(), exitInternal)
+	}
+	return st, vantages, nil
+}
+
+// labelSource is the run label st from vantage point v: its shards put
+// together, read a partner at a time (db stays open while it is read).
+func labelSource(db *history.DB, st *history.LabelStatus, v string) (*runSource, error) {
+	head, err := db.LabelHead(st, v)
+	if err != nil {
+		return nil, labelError(err)
+	}
+	each := func(fn func(*audit.Result) error) error { return db.EachLabelResult(st, v, fn) }
+	return &runSource{head: head, each: each, from: db.Path(), close: func() {}}, nil
 }
 
 // labelError maps a failure to put a run label together to its exit code:

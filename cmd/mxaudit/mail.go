@@ -38,6 +38,8 @@ func mailCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "results.json `FILE` of the run to mail"},
 			&cli.Int64Flag{Name: "run", Usage: "mail run `ID` of the history database (see mxaudit history)"},
+			&cli.StringFlag{Name: "run-label", Usage: "mail the shards of run `LABEL` put together (once every shard has finished)"},
+			&cli.StringFlag{Name: "vantage", Usage: "with --run-label: the runs from vantage point `NAME` (needed when the label has several)"},
 			dbFlag(),
 			&cli.StringFlag{Name: "sender", Usage: "From `ADDR`ess of the messages", EnvVars: []string{"MXAUDIT_MAIL_SENDER"}},
 			&cli.StringFlag{Name: "to-owner", Usage: "also send the full report and workbook to `ADDR` (comma-separated for several)"},
@@ -116,8 +118,8 @@ func mailAction(c *cli.Context) error {
 // checkMailFlags refuses the combinations of flags mail cannot run with.
 func checkMailFlags(c *cli.Context) error {
 	switch dry := c.Bool("dry-run"); {
-	case c.IsSet("from") == c.IsSet("run"):
-		return usage("mail: give exactly one of --from FILE or --run ID")
+	case countSet(c, "from", "run", "run-label") != 1:
+		return usage("mail: give exactly one of --from FILE, --run ID or --run-label LABEL")
 	case c.String("sender") == "":
 		return usage("mail: --sender ADDR is required (the From address)")
 	case dry && c.String("out") == "":
@@ -140,7 +142,7 @@ func mailSource(c *cli.Context) (*runSource, string, error) {
 	}
 	if history.IsURL(src.from) {
 		src.close()
-		return nil, "", usage("mail --run with a PostgreSQL history: name the send log with --send-log FILE")
+		return nil, "", usage("mail --run or --run-label with a PostgreSQL history: name the send log with --send-log FILE")
 	}
 	return src, mailing.LogBeside(src.from), nil
 }

@@ -173,9 +173,13 @@ func (s *runSource) seq() iter.Seq[*audit.Result] {
 	}
 }
 
-// pastRun opens the run --run names in the history database, or the
+// pastRun opens the run --run names in the history database, the shards
+// of the run label --run-label names (from one vantage point), or the
 // results.json --from names, for reading a partner at a time.
 func pastRun(c *cli.Context) (*runSource, error) {
+	if c.IsSet("run-label") {
+		return labelRun(c)
+	}
 	if !c.IsSet("run") {
 		rf, err := audit.OpenResults(c.String("from"))
 		if err != nil {
@@ -195,6 +199,29 @@ func pastRun(c *cli.Context) (*runSource, error) {
 	}
 	each := func(fn func(*audit.Result) error) error { return db.EachResult(id, fn) }
 	return &runSource{head: head, each: each, from: db.Path(), close: func() { db.Close() }}, nil
+}
+
+// labelRun is pastRun for --run-label: one vantage point's (--vantage
+// when the label has several).
+func labelRun(c *cli.Context) (*runSource, error) {
+	db, err := openHistoryDB(c)
+	if err != nil {
+		return nil, err
+	}
+	st, vantages, err := labelVantages(c, db)
+	if err == nil && len(vantages) > 1 {
+		err = usage("run label %s has runs from %s: name one with --vantage", st.Label, strings.Join(vantages, ", "))
+	}
+	var src *runSource
+	if err == nil {
+		src, err = labelSource(db, st, vantages[0])
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	src.close = func() { db.Close() }
+	return src, nil
 }
 
 // periodSummary prints the quarterly view of every run between --since and --until.
