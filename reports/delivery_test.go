@@ -84,3 +84,20 @@ func TestPDFLeadsWithDelivery(t *testing.T) {
 		t.Error("the summary does not lead with delivery")
 	}
 }
+
+// deliveryLead is the columns the Partners sheet leads with when our MTA's
+// policy was evaluated (delivery, policy, its source, the rule, the
+// what-if), and the order of the rows: grouped by policy source, worst
+// delivery first within a source, then inventory order (deliveryPasses).
+func deliveryLead(ps []audit.Result) ([]column, []int) {
+	groups := audit.DeliveryGroups(ps)
+	var order []int
+	for _, p := range deliveryPasses(groups) {
+		for i := range ps {
+			if p.has(ps[i].Delivery) {
+				order = append(order, i)
+			}
+		}
+	}
+	return leadColumns(groups), order
+}

@@ -2,6 +2,8 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,4 +49,29 @@ func TestKeyTypesInReports(t *testing.T) {
 			t.Errorf("PDF lacks %q", want)
 		}
 	}
+}
+
+// distinctCerts returns every certificate of every chain once, by SHA-256, soonest expiry first.
+func (v *view) distinctCerts() []CertRow {
+	idx := map[string]int{}
+	var out []CertRow
+	for i := range v.res.Partners {
+		r := &v.res.Partners[i]
+		for _, c := range servedCerts(r) {
+			key := certKey(&c)
+			j, ok := idx[key]
+			if !ok {
+				j = len(out)
+				idx[key] = j
+				out = append(out, CertRow{Cert: c})
+			}
+			if p := out[j].Partners; len(p) == 0 || p[len(p)-1] != r.Name {
+				out[j].Partners = append(out[j].Partners, r.Name)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b CertRow) int {
+		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.SHA256, b.SHA256))
+	})
+	return out
 }

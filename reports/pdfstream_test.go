@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -337,4 +338,27 @@ func TestWriteAllFromPartners(t *testing.T) {
 	if len(a) == 0 || !bytes.Equal(a, b) {
 		t.Errorf("report.pdf from the partners (%d bytes) differs from the held one (%d bytes)", len(b), len(a))
 	}
+}
+
+// findingsBySeverity counts findings by severity, most severe first.
+func (v *view) findingsBySeverity() map[audit.Severity]int {
+	return maps.Clone(v.tallied().findings)
+}
+
+// failing reports whether r has anything at or above warning.
+func failing(r *audit.Result) bool { return problem(r.WorstSeverity()) }
+
+// newViewFrom is the view of the run head with its partners given one at a
+// time (head.Partners unread): its figures are tallied in one pass, and
+// v.findings stays nil (a streamed writer ranges v.partners instead).
+func newViewFrom(head *audit.Results, partners iter.Seq[*audit.Result], opts Options, forPartner bool) (*view, error) {
+	v, err := newHeadView(head, opts, forPartner)
+	if err != nil {
+		return nil, err
+	}
+	v.partners = partners
+	if v.t, err = v.tallyPartners(partners, nil, nil); err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -22,16 +22,6 @@ type policyRow struct {
 	failed string // the target's policy verdicts
 }
 
-// policyRows returns the published policies of every target of every
-// partner that has them, in results order.
-func (v *view) policyRows() []policyRow {
-	var out []policyRow
-	for i := range v.res.Partners {
-		out = policyRowsOf(&v.res.Partners[i], out)
-	}
-	return out
-}
-
 // policyRowsOf appends the published policies of partner r's targets that have them to out.
 func policyRowsOf(r *audit.Result, out []policyRow) []policyRow {
 	for k := range r.Targets {

@@ -100,21 +100,6 @@ func newViewFor(res *audit.Results, opts Options, forPartner bool) (*view, error
 	return v, nil
 }
 
-// newViewFrom is the view of the run head with its partners given one at a
-// time (head.Partners unread): its figures are tallied in one pass, and
-// v.findings stays nil (a streamed writer ranges v.partners instead).
-func newViewFrom(head *audit.Results, partners iter.Seq[*audit.Result], opts Options, forPartner bool) (*view, error) {
-	v, err := newHeadView(head, opts, forPartner)
-	if err != nil {
-		return nil, err
-	}
-	v.partners = partners
-	if v.t, err = v.tallyPartners(partners, nil, nil); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // each gives the view's partners one at a time, in results order.
 func (v *view) each() iter.Seq[*audit.Result] { return v.partners }
 
@@ -307,9 +292,6 @@ func (v *view) worstTold(r *audit.Result, fs []Finding) audit.Severity {
 	return worst
 }
 
-// failing reports whether r has anything at or above warning.
-func failing(r *audit.Result) bool { return problem(r.WorstSeverity()) }
-
 // problem reports whether severity s makes a partner failing: warning or above.
 func problem(s audit.Severity) bool { return s.Level() >= audit.Warning.Level() }
 
@@ -361,40 +343,10 @@ func (v *view) bySeverity() []count {
 	return out
 }
 
-// findingsBySeverity counts findings by severity, most severe first.
-func (v *view) findingsBySeverity() map[audit.Severity]int {
-	return maps.Clone(v.tallied().findings)
-}
-
 // CertRow is one distinct certificate seen in the run and the partners presenting it.
 type CertRow struct {
 	audit.Cert
 	Partners []string
-}
-
-// distinctCerts returns every certificate of every chain once, by SHA-256, soonest expiry first.
-func (v *view) distinctCerts() []CertRow {
-	idx := map[string]int{}
-	var out []CertRow
-	for i := range v.res.Partners {
-		r := &v.res.Partners[i]
-		for _, c := range servedCerts(r) {
-			key := certKey(&c)
-			j, ok := idx[key]
-			if !ok {
-				j = len(out)
-				idx[key] = j
-				out = append(out, CertRow{Cert: c})
-			}
-			if p := out[j].Partners; len(p) == 0 || p[len(p)-1] != r.Name {
-				out[j].Partners = append(out[j].Partners, r.Name)
-			}
-		}
-	}
-	slices.SortStableFunc(out, func(a, b CertRow) int {
-		return cmp.Or(a.NotAfter.Compare(b.NotAfter), strings.Compare(a.SHA256, b.SHA256))
-	})
-	return out
 }
 
 // servedCerts returns every certificate partner r's servers presented: the

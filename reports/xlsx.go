@@ -678,23 +678,6 @@ func (x *xl) partnerCells(r *audit.Result, fs []Finding) []any {
 	}
 }
 
-// deliveryLead is the columns the Partners sheet leads with when our MTA's
-// policy was evaluated (delivery, policy, its source, the rule, the
-// what-if), and the order of the rows: grouped by policy source, worst
-// delivery first within a source, then inventory order (deliveryPasses).
-func deliveryLead(ps []audit.Result) ([]column, []int) {
-	groups := audit.DeliveryGroups(ps)
-	var order []int
-	for _, p := range deliveryPasses(groups) {
-		for i := range ps {
-			if p.has(ps[i].Delivery) {
-				order = append(order, i)
-			}
-		}
-	}
-	return leadColumns(groups), order
-}
-
 // leadColumns is the Partners sheet's lead columns for the policy sources groups; none without one.
 func leadColumns(groups []audit.DeliveryGroup) []column {
 	if len(groups) == 0 {

@@ -3,12 +3,13 @@ package reports
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/mxaudit/mxaudit/audit"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/mxaudit/mxaudit/audit"
 
 	"github.com/xuri/excelize/v2"
 )

@@ -48,12 +48,3 @@ func (t *Tally) add(r *audit.Result) {
 		t.NeedingAction[sev] = append(t.NeedingAction[sev], *r)
 	}
 }
-
-// tallyOf counts the partners of res.
-func tallyOf(res *audit.Results) Tally {
-	t := newTally()
-	for i := range res.Partners {
-		t.add(&res.Partners[i])
-	}
-	return t
-}

@@ -38,18 +38,6 @@ func (each partnerSource) seq() (iter.Seq[*audit.Result], func() error) {
 	}, func() error { return first }
 }
 
-// heldPartners is the source of a run held in memory.
-func heldPartners(res *audit.Results) partnerSource {
-	return func(fn func(*audit.Result) error) error {
-		for i := range res.Partners {
-			if err := fn(&res.Partners[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
 // spilledPartners is the source of a run read back from a spill file.
 func spilledPartners(st *spill.Store[audit.Result]) partnerSource {
 	return func(fn func(*audit.Result) error) error {

@@ -129,3 +129,15 @@ func TestPartnerSourceSeq(t *testing.T) {
 		})
 	}
 }
+
+// heldPartners is the source of a run held in memory.
+func heldPartners(res *audit.Results) partnerSource {
+	return func(fn func(*audit.Result) error) error {
+		for i := range res.Partners {
+			if err := fn(&res.Partners[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
