@@ -146,17 +146,8 @@ func Scan(ctx context.Context, cfg Config) (*Run, error) {
 	head.TrustErrors = tr.TrustErrors()
 	f := &finisher{cfg: cfg, head: head, hist: hist, rec: hist.recorder(head), out: out, log: log,
 		decide: deliveryDecider(cfg, head, mta, tr)}
-	if chk != nil && ctx.Err() == nil { // interrupted while probing: write what is done, unchecked
-		if err := chk.start(ctx, head); err != nil {
-			var ue *UsageError
-			if errors.As(err, &ue) {
-				return nil, err
-			}
-			head.Incomplete = true
-			log.Warn("checks not run; results are incomplete", "error", err)
-		} else {
-			f.checks = chk
-		}
+	if f.checks, err = startChecks(ctx, chk, head, log); err != nil {
+		return nil, err
 	}
 	finishErr := f.run(ctx, func(fn func(*probed) error) error { return eachProbed(probedSt, held, fn) })
 	if finishErr != nil {
@@ -386,6 +377,26 @@ func probeStage(ctx context.Context, cfg Config, partners Rows, tr *trust.Store,
 		log.Info("dns", "resolvers", strings.Join(opts.DNS.Servers(), ","), "queries", st.Queries, "over_tcp", st.TCP, "answered_from_cache", st.CacheHits)
 	}
 	return res, held
+}
+
+// startChecks begins the check session over head's partners, or returns
+// nil when there are no checks, the run was interrupted while probing
+// (what is done is written, unchecked) or the plugins failed (the run is
+// then incomplete); only a usage error stops the run.
+func startChecks(ctx context.Context, chk *checkRun, head *audit.Results, log *slog.Logger) (*checkRun, error) {
+	if chk == nil || ctx.Err() != nil {
+		return nil, nil
+	}
+	if err := chk.start(ctx, head); err != nil {
+		var ue *UsageError
+		if errors.As(err, &ue) {
+			return nil, err
+		}
+		head.Incomplete = true
+		log.Warn("checks not run; results are incomplete", "error", err)
+		return nil, nil
+	}
+	return chk, nil
 }
 
 // interrupted returns ErrInterrupted when res is incomplete.
