@@ -79,6 +79,10 @@ func (db *DB) Recorder(runID int64, head *audit.Results) (_ *Recorder, err error
 	r := &Recorder{db: db, ctx: ctx, sqlTx: sqlTx, tx: db.tx(sqlTx), head: head, at: head.Started, marks: head.RunThresholds().ExpiryMarks(),
 		started: map[int64]time.Time{}}
 	if db.pg {
+		if err := holdPruneLock(ctx, sqlTx); err != nil {
+			sqlTx.Rollback()
+			return nil, fmt.Errorf("history: recording run: waiting for a prune: %w", err)
+		}
 		// The per-batch lookups must walk from the batch's partner rows
 		// through results_by_partner (nested loops over indexes), never
 		// scan a whole run per batch: the run's own rows are never in the
