@@ -40,12 +40,18 @@ func historyFlags() []cli.Flag {
 func historyCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "history",
-		Usage:     "list the recorded scans, or check the database (--check)",
+		Usage:     "list the recorded scans, check the database (--check), or prune old scans (--prune)",
 		ArgsUsage: " ",
 		Description: "Reads the history database without writing to it. --check runs SQLite's\n" +
 			"integrity check (--quick: the faster quick_check) and exits with 1 when the\n" +
 			"database is damaged; move a damaged database aside (the next scan starts a new\n" +
-			"history) or scan with --no-history.",
+			"history) or scan with --no-history.\n\n" +
+			"--prune --older-than 90d (or a date, 2026-06-30) removes the scans started before\n" +
+			"the cutoff, and the certificates, partner rows and result bodies no remaining scan\n" +
+			"uses, in one transaction; the latest complete scan of each inventory, vantage point\n" +
+			"and shard stays (the next scan compares with it). It takes the scan's lock (exit 4\n" +
+			"while a scan holds it; on PostgreSQL while a scan records). --dry-run only says what\n" +
+			"it would remove; --vacuum (SQLite) then rebuilds the file and says the bytes freed.",
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "only scans of the inventory `FILE` (or of the --inventory-id a scan gave it)"},
@@ -53,6 +59,10 @@ func historyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 			&cli.BoolFlag{Name: "check", Usage: "check the database's integrity instead of listing the scans"},
 			&cli.BoolFlag{Name: "quick", Usage: "with --check: SQLite's quick_check instead of the full integrity_check"},
+			&cli.BoolFlag{Name: "prune", Usage: "remove the scans started before --older-than (each scope's latest complete scan stays)"},
+			&cli.StringFlag{Name: "older-than", Usage: "with --prune: the cutoff, `DAYS` before now (90d) or a date (2026-06-30)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "with --prune: say what would be removed, remove nothing"},
+			&cli.BoolFlag{Name: "vacuum", Usage: "with --prune: VACUUM the SQLite file afterwards and say the bytes freed"},
 		},
 		Action: listHistory,
 	}
@@ -148,6 +158,12 @@ func listHistory(c *cli.Context) error {
 	}
 	if c.Bool("check") {
 		return checkHistory(c)
+	}
+	if err := pruneFlagsAlone(c); err != nil {
+		return err
+	}
+	if c.Bool("prune") {
+		return pruneHistory(c)
 	}
 	db, err := openHistoryDB(c)
 	if err != nil {
@@ -269,4 +285,86 @@ func inventoryKey(v string) (string, error) {
 		return v, nil
 	}
 	return filepath.Abs(v)
+}
+
+// pruneFlagsAlone refuses --prune with --check or --inventory, without
+// --older-than, and the prune options without --prune.
+func pruneFlagsAlone(c *cli.Context) error {
+	prune := c.Bool("prune")
+	switch {
+	case prune && c.Bool("check"):
+		return cli.Exit("--prune and --check are separate runs", exitUsage)
+	case prune && c.IsSet("inventory"):
+		return cli.Exit("--prune removes old scans of every inventory; it takes no --inventory", exitUsage)
+	case prune && c.String("older-than") == "":
+		return cli.Exit("--prune needs --older-than (90d, or a date such as 2026-06-30)", exitUsage)
+	case !prune && (c.IsSet("older-than") || c.Bool("dry-run") || c.Bool("vacuum")):
+		return cli.Exit("--older-than, --dry-run and --vacuum go with --prune", exitUsage)
+	}
+	return nil
+}
+
+// pruneHistory is `history --prune`: under the scan's lock, remove the
+// scans started before --older-than.
+func pruneHistory(c *cli.Context) error {
+	before, err := history.ParseCutoff(c.String("older-than"), time.Now())
+	if err != nil {
+		return cli.Exit("--older-than "+err.Error(), exitUsage)
+	}
+	path, err := historyPath(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	if c.Bool("vacuum") && history.IsURL(path) {
+		return cli.Exit("--vacuum is for SQLite files (PostgreSQL's autovacuum reclaims the space)", exitUsage)
+	}
+	db, lock, err := openToPrune(path)
+	if err != nil {
+		return pruneExit(path, err)
+	}
+	defer lock.Release()
+	defer db.Close()
+	rep, err := db.Prune(history.PruneOptions{Before: before, DryRun: c.Bool("dry-run"), Vacuum: c.Bool("vacuum")})
+	if err != nil {
+		return pruneExit(path, err)
+	}
+	if c.Bool("json") {
+		return printJSON(c, rep)
+	}
+	return history.WritePrune(c.App.Writer, rep)
+}
+
+// openToPrune opens an existing database for writing: an SQLite file
+// under its lock (taken first, as a scan does), or a PostgreSQL database
+// (Prune takes its lock; the returned Lock is nil).
+func openToPrune(path string) (*history.DB, *history.Lock, error) {
+	var lock *history.Lock
+	if !history.IsURL(path) {
+		var err error
+		if lock, err = history.TryLock(path); err != nil {
+			return nil, nil, err
+		}
+	}
+	db, err := history.Open(path, history.Options{MustExist: true})
+	if err != nil {
+		lock.Release()
+		return nil, nil, err
+	}
+	return db, lock, nil
+}
+
+// pruneExit maps a prune's failure to its exit code: 4 for a held lock,
+// 2 for a database that is missing, not ours, newer or read-only.
+func pruneExit(path string, err error) error {
+	var le *history.LockedError
+	var tn *history.SchemaTooNewError
+	switch {
+	case errors.As(err, &le):
+		return cli.Exit(err.Error(), exitLocked)
+	case errors.Is(err, fs.ErrNotExist):
+		return cli.Exit(fmt.Sprintf("no history database at %s (run a scan first, or name one with --db)", history.Redact(path)), exitUsage)
+	case errors.As(err, &tn), errors.Is(err, history.ErrNotHistory), errors.Is(err, history.ErrReadOnly), errors.Is(err, fs.ErrPermission):
+		return cli.Exit(err.Error(), exitUsage)
+	}
+	return cli.Exit(err.Error(), exitInternal)
 }

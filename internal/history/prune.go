@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,7 +42,9 @@ type PruneReport struct {
 	Kept []int64 `json:"kept"`
 	// Rows counts the rows removed per table.
 	Rows map[string]int64 `json:"rows"`
-	// BytesFreed is what VACUUM gave back to the file system (SQLite with Vacuum).
+	// Vacuumed says VACUUM ran (SQLite with Vacuum).
+	Vacuumed bool `json:"vacuumed"`
+	// BytesFreed is what VACUUM gave back to the file system.
 	BytesFreed int64 `json:"bytes_freed"`
 }
 
@@ -90,6 +95,7 @@ func (db *DB) Prune(o PruneOptions) (_ *PruneReport, err error) {
 		if rep.BytesFreed, err = db.vacuum(ctx); err != nil {
 			return rep, fmt.Errorf("history: prune: the runs are removed, VACUUM failed: %w", err)
 		}
+		rep.Vacuumed = true
 	}
 	return rep, nil
 }
@@ -342,4 +348,64 @@ func (db *DB) vacuum(ctx context.Context) (int64, error) {
 	}
 	now, err := size()
 	return was - now, err
+}
+
+// ParseCutoff reads a retention cutoff: a number of days before now ("90d", "0d" for now)
+// or a date ("2026-06-30", the start of that day in now's time zone).
+func ParseCutoff(s string, now time.Time) (time.Time, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return time.Time{}, fmt.Errorf("%q: give a number of days (90d; 0d: every scan but the baselines) or a date (2026-06-30)", s)
+		}
+		return now.AddDate(0, 0, -n), nil
+	}
+	t, err := time.ParseInLocation("2006-01-02", s, now.Location())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither a number of days (90d) nor a date (2026-06-30)", s)
+	}
+	if t.After(now) {
+		return time.Time{}, fmt.Errorf("%q is in the future", s)
+	}
+	return t, nil
+}
+
+// WritePrune writes what a prune removed (or would remove) as text.
+func WritePrune(w io.Writer, rep *PruneReport) error {
+	verb := "removed"
+	if rep.DryRun {
+		verb = "would remove (dry run, nothing removed)"
+	}
+	cutoff := rep.Before.UTC().Format("2006-01-02 15:04:05 UTC")
+	if _, err := fmt.Fprintf(w, "%s: %s %d runs started before %s%s\n", rep.Path, verb, len(rep.Runs), cutoff, idList(rep.Runs)); err != nil {
+		return err
+	}
+	if len(rep.Kept) > 0 {
+		fmt.Fprintf(w, "kept %d runs started before the cutoff%s: the latest complete run of each scope is the baseline the next scan's changes are computed against\n", len(rep.Kept), idList(rep.Kept))
+	}
+	var rows []string
+	for _, t := range []string{"results", "targets", "changes", "certs", "partners", "bodies"} {
+		rows = append(rows, fmt.Sprintf("%s %d", t, rep.Rows[t]))
+	}
+	fmt.Fprintf(w, "rows: %s\n", strings.Join(rows, ", "))
+	if rep.Vacuumed {
+		fmt.Fprintf(w, "VACUUM freed %d bytes\n", rep.BytesFreed)
+	}
+	return nil
+}
+
+// idList is " (ids 1, 2, 3)", the first 20 of ids, or "".
+func idList(ids []int64) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, id := range ids[:min(len(ids), 20)] {
+		parts = append(parts, strconv.FormatInt(id, 10))
+	}
+	more := ""
+	if len(ids) > 20 {
+		more = ", ..."
+	}
+	return " (ids " + strings.Join(parts, ", ") + more + ")"
 }

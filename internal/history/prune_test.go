@@ -241,3 +241,30 @@ func TestPruneLocked(t *testing.T) {
 		}
 	})
 }
+
+func TestParseCutoff(t *testing.T) {
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, in string
+		want     time.Time
+		err      bool
+	}{
+		{name: "days", in: "90d", want: at.AddDate(0, 0, -90)},
+		{name: "one day", in: "1d", want: at.AddDate(0, 0, -1)},
+		{name: "date", in: "2026-06-30", want: time.Date(2026, 6, 30, 0, 0, 0, 0, time.UTC)},
+		{name: "zero days", in: "0d", want: at},
+		{name: "negative days", in: "-5d", err: true},
+		{name: "no unit", in: "90", err: true},
+		{name: "hours", in: "90h", err: true},
+		{name: "future date", in: "2027-01-01", err: true},
+		{name: "empty", in: "", err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseCutoff(tc.in, at)
+			if (err != nil) != tc.err || !got.Equal(tc.want) {
+				t.Errorf("ParseCutoff(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
