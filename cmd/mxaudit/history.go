@@ -156,11 +156,11 @@ func listHistory(c *cli.Context) error {
 	if c.Bool("quick") && !c.Bool("check") {
 		return cli.Exit("--quick goes with --check", exitUsage)
 	}
-	if c.Bool("check") {
-		return checkHistory(c)
-	}
 	if err := pruneFlagsAlone(c); err != nil {
 		return err
+	}
+	if c.Bool("check") {
+		return checkHistory(c)
 	}
 	if c.Bool("prune") {
 		return pruneHistory(c)

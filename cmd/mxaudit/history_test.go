@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"os"
@@ -163,5 +164,87 @@ func TestHistoryCheck(t *testing.T) {
 	var rep history.CheckReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitFindings || rep.OK() {
 		t.Errorf("--check --json of a damaged database (exit %d, %v):\n%s", code, err, out)
+	}
+}
+
+// TestHistoryPrune runs `history --prune` in order on one database: bad
+// flags, a held lock, a dry run, the prune, the check after it; and
+// against databases it must refuse (missing, not ours, newer, read-only).
+func TestHistoryPrune(t *testing.T) {
+	db := historyDB(t)
+	foreign := filepath.Join(t.TempDir(), "other.db")
+	newer := historyDB(t)
+	readOnly := historyDB(t)
+	for _, s := range []struct{ path, stmt string }{{foreign, "CREATE TABLE mail (id INTEGER)"}, {newer, "PRAGMA user_version = 99"}} {
+		sdb, err := sql.Open("sqlite", s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sdb.Exec(s.stmt); err != nil {
+			t.Fatal(err)
+		}
+		sdb.Close()
+	}
+	os.Chmod(readOnly, 0o444)
+	tests := []struct {
+		name string
+		args []string
+		hold bool // a scan holds the database's lock
+		code int
+		want []string
+	}{
+		{"no cutoff", []string{"history", "--prune", "--db", db}, false, exitUsage, nil},
+		{"cutoff without prune", []string{"history", "--older-than", "90d", "--db", db}, false, exitUsage, nil},
+		{"prune and check", []string{"history", "--prune", "--check", "--older-than", "90d", "--db", db}, false, exitUsage, nil},
+		{"prune of one inventory", []string{"history", "--prune", "--older-than", "90d", "--inventory", "/inv.csv", "--db", db}, false, exitUsage, nil},
+		{"cutoff without unit", []string{"history", "--prune", "--older-than", "90", "--db", db}, false, exitUsage, nil},
+		{"held lock", []string{"history", "--prune", "--older-than", "0d", "--db", db}, true, exitLocked, nil},
+		{"dry run", []string{"history", "--prune", "--older-than", "0d", "--dry-run", "--db", db}, false, 0, []string{"would remove (dry run, nothing removed) 1 runs", "(ids 1)", "kept 1 runs", "(ids 2)"}},
+		{"dry run removed nothing", []string{"history", "--db", db}, false, 0, []string{"1 2026-03-01", "2 2026-03-02"}},
+		{"prune", []string{"history", "--prune", "--older-than", "0d", "--db", db}, false, 0, []string{"removed 1 runs", "(ids 1)", "kept 1 runs", "baseline", "rows: results 3, targets 0, changes 0"}},
+		{"check after prune", []string{"history", "--check", "--db", db}, false, 0, []string{"ok (integrity_check; schema 6, 1 runs)"}},
+		{"nothing left to prune", []string{"history", "--prune", "--older-than", "0d", "--vacuum", "--db", db}, false, 0, []string{"removed 0 runs", "VACUUM freed"}},
+		{"missing", []string{"history", "--prune", "--older-than", "90d", "--db", filepath.Join(t.TempDir(), "none.db")}, false, exitUsage, nil},
+		{"not a history", []string{"history", "--prune", "--older-than", "90d", "--db", foreign}, false, exitUsage, nil},
+		{"newer schema", []string{"history", "--prune", "--older-than", "90d", "--db", newer}, false, exitUsage, nil},
+	}
+	if os.Geteuid() != 0 { // root writes a file of mode 0444 all the same
+		tests = append(tests, struct {
+			name string
+			args []string
+			hold bool
+			code int
+			want []string
+		}{"read-only", []string{"history", "--prune", "--older-than", "0d", "--db", readOnly}, false, exitUsage, nil})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.hold {
+				lock, err := history.TryLock(db)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer lock.Release()
+			}
+			out, code := runApp(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.code, out)
+			}
+			flat := strings.Join(strings.Fields(out), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(flat, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	sdb, err := sql.Open("sqlite", newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	var ver int
+	if err := sdb.QueryRow("PRAGMA user_version").Scan(&ver); err != nil || ver != 99 {
+		t.Errorf("the refused prune changed the newer database: user_version %d, %v", ver, err)
 	}
 }

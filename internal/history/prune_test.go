@@ -268,3 +268,21 @@ func TestParseCutoff(t *testing.T) {
 		})
 	}
 }
+
+func TestPruneReadOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, db, results(inv, day(0), result("contoso", audit.Valid, audit.RootSystem, nil)))
+	db.Close()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Prune(PruneOptions{Before: day(30)}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("prune of a database opened read-only: %v, want ErrReadOnly", err)
+	}
+}
