@@ -71,25 +71,11 @@ func (db *DB) Prune(o PruneOptions) (_ *PruneReport, err error) {
 	}
 	ctx := context.Background()
 	rep := &PruneReport{Path: db.path, Before: o.Before, DryRun: o.DryRun, Runs: []int64{}, Kept: []int64{}, Rows: map[string]int64{}}
-	sqlTx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("history: prune: %w", err)
-	}
-	defer sqlTx.Rollback()
-	tx := db.tx(sqlTx)
-	if db.pg {
-		if err := pruneLockPG(ctx, tx, db.path); err != nil {
-			return nil, err
-		}
-	}
-	if err := db.prune(ctx, tx, o.Before, rep); err != nil {
+	if err := db.pruneTx(ctx, o, rep); err != nil {
 		return nil, fmt.Errorf("history: prune: %w", err)
 	}
 	if o.DryRun {
 		return rep, nil
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return nil, fmt.Errorf("history: prune: %w", err)
 	}
 	if o.Vacuum {
 		if rep.BytesFreed, err = db.vacuum(ctx); err != nil {
@@ -98,6 +84,40 @@ func (db *DB) Prune(o PruneOptions) (_ *PruneReport, err error) {
 		rep.Vacuumed = true
 	}
 	return rep, nil
+}
+
+// pruneTx runs the prune in one transaction, rolled back for a dry run.
+// On SQLite its connection checks no foreign key meanwhile: a deleted
+// certificate or body would be looked for in every result (no index
+// leads from them), and the statements only delete unreferenced rows
+// (Check verifies the keys).
+func (db *DB) pruneTx(ctx context.Context, o PruneOptions, rep *PruneReport) error {
+	c, err := db.sql.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !db.pg {
+		if _, err := c.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		defer c.ExecContext(ctx, `PRAGMA foreign_keys = ON`)
+	}
+	sqlTx, err := c.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer sqlTx.Rollback()
+	tx := db.tx(sqlTx)
+	if db.pg {
+		if err := pruneLockPG(ctx, tx, db.path); err != nil {
+			return err
+		}
+	}
+	if err := db.prune(ctx, tx, o.Before, rep); err != nil || o.DryRun {
+		return err
+	}
+	return sqlTx.Commit()
 }
 
 // pruneLockPG takes the prune lock for the transaction, or says which
