@@ -146,7 +146,7 @@ func TestMigrateFromV1(t *testing.T) {
 	record(t, db, runs[0])
 	db.Close()
 	raw := rawSQL(t, path)
-	if _, err := raw.Exec(`DROP INDEX results_by_partner; DROP TABLE targets; DROP INDEX runs_by_scope; DROP INDEX runs_by_label; ALTER TABLE runs DROP COLUMN vantage;
+	if _, err := raw.Exec(`DROP INDEX results_by_partner; DROP INDEX results_by_body; DROP INDEX results_by_leaf; DROP TABLE targets; DROP INDEX runs_by_scope; DROP INDEX runs_by_label; ALTER TABLE runs DROP COLUMN vantage;
 		ALTER TABLE runs DROP COLUMN label; ALTER TABLE runs DROP COLUMN shard; ALTER TABLE runs DROP COLUMN shards;
 		DROP INDEX partners_by_key; ALTER TABLE partners DROP COLUMN target; ALTER TABLE runs DROP COLUMN audited;
 		DROP TABLE changes; PRAGMA user_version = 1`); err != nil {

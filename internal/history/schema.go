@@ -106,7 +106,9 @@ ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 	// which our MTA's delivery to the target did not flow, 0 when it
 	// flowed, was undetermined or was not decided (runs recorded before
 	// schema 6 have 0: no streak is carried from them); results by partner
-	// row, so that a partner's last audit is an indexed lookup.
+	// row, so that a partner's last audit is an indexed lookup; results and
+	// targets by the body and certificates they name, so that pruning old
+	// runs (Prune) finds what still uses a row by an index, not a scan.
 	migrationV6,
 }
 
@@ -114,6 +116,9 @@ ALTER TABLE changes ADD COLUMN target TEXT NOT NULL DEFAULT '';
 const migrationV6 = `
 ALTER TABLE targets ADD COLUMN failing_since BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX results_by_partner ON results(partner_id, run_id);
+CREATE INDEX results_by_body ON results(body_id);
+CREATE INDEX results_by_leaf ON results(leaf_id);
+CREATE INDEX targets_by_leaf ON targets(leaf_id);
 `
 
 // migrationV4 is the same on both backends.
