@@ -80,16 +80,7 @@ func TestHistoryAndDiffCommands(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code := runApp(t, tt.args...)
-			if code != tt.code {
-				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.code, out)
-			}
-			flat := strings.Join(strings.Fields(out), " ")
-			for _, w := range tt.want {
-				if !strings.Contains(flat, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			expectApp(t, tt.args, tt.code, tt.want)
 		})
 	}
 	out, code := runApp(t, "diff", "--db", db, "--json")
@@ -142,16 +133,7 @@ func TestHistoryCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, code := runApp(t, tt.args...)
-			if code != tt.code {
-				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.code, out)
-			}
-			flat := strings.Join(strings.Fields(out), " ")
-			for _, w := range tt.want {
-				if !strings.Contains(flat, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			out := expectApp(t, tt.args, tt.code, tt.want)
 			if tt.code == exitFindings && strings.TrimSpace(out) == "" {
 				t.Error("a damaged database is reported without its problems")
 			}
@@ -226,16 +208,7 @@ func TestHistoryPrune(t *testing.T) {
 				}
 				defer lock.Release()
 			}
-			out, code := runApp(t, tt.args...)
-			if code != tt.code {
-				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.code, out)
-			}
-			flat := strings.Join(strings.Fields(out), " ")
-			for _, w := range tt.want {
-				if !strings.Contains(flat, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
+			expectApp(t, tt.args, tt.code, tt.want)
 		})
 	}
 	sdb, err := sql.Open("sqlite", newer)
@@ -247,4 +220,21 @@ func TestHistoryPrune(t *testing.T) {
 	if err := sdb.QueryRow("PRAGMA user_version").Scan(&ver); err != nil || ver != 99 {
 		t.Errorf("the refused prune changed the newer database: user_version %d, %v", ver, err)
 	}
+}
+
+// expectApp runs mxaudit with args and wants exit code code and every one
+// of want in its output (white space runs read as one space), and returns the output.
+func expectApp(t *testing.T, args []string, code int, want []string) string {
+	t.Helper()
+	out, got := runApp(t, args...)
+	if got != code {
+		t.Fatalf("exit code %d, want %d; output:\n%s", got, code, out)
+	}
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, w := range want {
+		if !strings.Contains(flat, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	return out
 }

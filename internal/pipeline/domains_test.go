@@ -107,16 +107,7 @@ func resolverFor(t testing.TB, s *fleet.DNSServer, timeout time.Duration) *dns.R
 // through a real DNS server on 127.0.0.1 and SMTP servers on distinct
 // loopback addresses and ::1, with every rule of RFC 5321 5.1.
 func TestDomainFleet(t *testing.T) {
-	f, err := fleet.Start(fleet.Options{Domains: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	srv, err := f.ServeDNS(fleet.DNSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := fleetTrust(t, f)
+	f, srv, tr := startDNSFleet(t, fleet.Options{Domains: true})
 	log := newDialLog(nil)
 	rev := revocation.NewFetcher(revocation.Options{Timeout: time.Second})
 	res := ProbeAll(context.Background(), f.Partners(), Options{

@@ -317,16 +317,7 @@ func TestDNSSECTrustedByDefault(t *testing.T) {
 // 127.0.0.1 (which plays a trusted validating resolver for its signed zone)
 // and its MTA-STS policy host on a loopback address.
 func TestPolicyFleet(t *testing.T) {
-	f, err := fleet.Start(fleet.Options{Policies: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	srv, err := f.ServeDNS(fleet.DNSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := fleetTrust(t, f)
+	f, srv, tr := startDNSFleet(t, fleet.Options{Policies: true})
 	_, port, _ := net.SplitHostPort(f.Policies.Addr)
 	httpsPort, _ := strconv.Atoi(port)
 	public := x509.NewCertPool()

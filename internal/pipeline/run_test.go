@@ -20,6 +20,22 @@ import (
 
 // fleetTrust writes f's roots into a temporary folder and loads them as a
 // scan does: roots.pem as the only public roots, private-roots/ as the imported ones.
+// startDNSFleet starts a fleet with opts and its DNS server on loopback,
+// both stopped when the test ends, and the trust store of its roots.
+func startDNSFleet(t *testing.T, opts fleet.Options) (*fleet.Fleet, *fleet.DNSServer, *trust.Store) {
+	t.Helper()
+	f, err := fleet.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	srv, err := f.ServeDNS(fleet.DNSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, srv, fleetTrust(t, f)
+}
+
 func fleetTrust(t *testing.T, f *fleet.Fleet) *trust.Store {
 	t.Helper()
 	_, roots, private, err := f.WriteFiles(t.TempDir())

@@ -21,16 +21,7 @@ import (
 // completes. Read back in order, the streamed run says what the held one
 // says, partner by partner, and grades the private roots alike.
 func TestStreamedSameAsHeld(t *testing.T) {
-	f, err := fleet.Start(fleet.Options{Domains: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	srv, err := f.ServeDNS(fleet.DNSOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := fleetTrust(t, f)
+	f, srv, tr := startDNSFleet(t, fleet.Options{Domains: true})
 	opts := func() Options {
 		return Options{
 			DNS:   resolverFor(t, srv, time.Second),
