@@ -229,18 +229,10 @@ func (rf *ResultsFile) Each(fn func(*Result) error) error {
 // every range; a *Result yielded is valid until the next. An error ends
 // the range early: Err says what it was.
 func (rf *ResultsFile) Partners() iter.Seq[*Result] {
+	seq, errf := Each(rf.Each).Seq()
 	return func(yield func(*Result) bool) {
-		stop := errors.New("stop")
-		err := rf.Each(func(r *Result) error {
-			if !yield(r) {
-				return stop
-			}
-			return nil
-		})
-		if err == stop {
-			err = nil
-		}
-		rf.err = err
+		seq(yield)
+		rf.err = errf()
 	}
 }
 

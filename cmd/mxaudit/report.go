@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,8 +117,9 @@ func render(c *cli.Context, out string, src *runSource, vantages *reports.Vantag
 		return cli.Exit(err.Error(), exitUsage)
 	}
 	opts.Vantages = vantages
-	files, err := reports.WriteAllFrom(c.Context, out, src.head, src.seq(), formats, c.Bool("per-partner"), opts)
-	if err = errors.Join(err, src.err); err != nil {
+	seq, serr := src.each.Seq()
+	files, err := reports.WriteAllFrom(c.Context, out, src.head, seq, formats, c.Bool("per-partner"), opts)
+	if err = errors.Join(err, serr()); err != nil {
 		return cli.Exit("reports: "+err.Error(), exitInternal)
 	}
 	if slices.Contains(formats, reports.JSON) {
@@ -152,25 +152,9 @@ func countSet(c *cli.Context, names ...string) int {
 // read again from the file or database on every pass.
 type runSource struct {
 	head  *audit.Results
-	each  func(fn func(*audit.Result) error) error
+	each  audit.Each
 	from  string // the results.json or the database it comes from
 	close func()
-	err   error // the first error of a pass through seq
-}
-
-// seq is the partners as an iterator; a read error ends it and is kept in s.err.
-func (s *runSource) seq() iter.Seq[*audit.Result] {
-	return func(yield func(*audit.Result) bool) {
-		stop := errors.New("stopped")
-		if err := s.each(func(r *audit.Result) error {
-			if !yield(r) {
-				return stop
-			}
-			return nil
-		}); err != nil && err != stop && s.err == nil {
-			s.err = err
-		}
-	}
 }
 
 // pastRun opens the run --run names in the history database, the shards

@@ -142,7 +142,7 @@ func Compose(res *audit.Results, opts Options) (*Plan, error) {
 	if plan.Run == "" {
 		plan.Run = RunKey(res)
 	}
-	err := ComposeFrom(res, PartnersOf(res), opts, func(b Batch) error {
+	err := ComposeFrom(res, audit.EachOf(res), opts, func(b Batch) error {
 		if b.Skip != nil {
 			plan.Skipped = append(plan.Skipped, *b.Skip)
 		}

@@ -35,7 +35,7 @@ type Totals struct {
 // Mail composes res's messages as j says and delivers them: MailFrom with
 // the run held whole.
 func Mail(ctx context.Context, res *audit.Results, t Transport, j Job) (Totals, error) {
-	return MailFrom(ctx, res, PartnersOf(res), t, j)
+	return MailFrom(ctx, res, audit.EachOf(res), t, j)
 }
 
 // MailFrom composes the messages of the run given as head and its partners
@@ -46,7 +46,7 @@ func Mail(ctx context.Context, res *audit.Results, t Transport, j Job) (Totals, 
 // sent when the options are wrong (an unknown partner, a bad address);
 // later (a template, a report, reading the partners), after the messages
 // of the partners before.
-func MailFrom(ctx context.Context, head *audit.Results, partners Partners, t Transport, j Job) (Totals, error) {
+func MailFrom(ctx context.Context, head *audit.Results, partners audit.Each, t Transport, j Job) (Totals, error) {
 	var n Totals
 	opts := j.Deliver
 	opts.Progress = func(oc Outcome) { printOutcome(j.Out, oc, j.DryRun) }

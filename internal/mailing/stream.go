@@ -3,7 +3,6 @@ package mailing
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/mail"
@@ -15,23 +14,6 @@ import (
 	"github.com/mxaudit/mxaudit/reports"
 	"github.com/mxaudit/mxaudit/templates"
 )
-
-// Partners gives a run's partners one at a time in results order, again on
-// every call (audit.ResultsFile.Each, or a history run read as a stream); a
-// *audit.Result is fn's only until fn returns. An error ends the pass.
-type Partners func(fn func(*audit.Result) error) error
-
-// PartnersOf gives the partners res holds.
-func PartnersOf(res *audit.Results) Partners {
-	return func(fn func(*audit.Result) error) error {
-		for i := range res.Partners {
-			if err := fn(&res.Partners[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
 
 // Batch is what ComposeFrom decided for one partner name (its messages, one
 // per address, or why it gets none) or for the owner.
@@ -59,7 +41,7 @@ var ownerListCap = MaxOwnerList
 // Rows of one name are one partner: consecutive rows are gathered as they
 // come; rows of one name scattered through the run (results.json of schema
 // 1) are gathered in a pass of their own, held until their partner's turn.
-func ComposeFrom(head *audit.Results, partners Partners, opts Options, fn func(Batch) error) error {
+func ComposeFrom(head *audit.Results, partners audit.Each, opts Options, fn func(Batch) error) error {
 	c, err := newStream(head, opts)
 	if err != nil {
 		return err
@@ -167,7 +149,7 @@ type survey struct {
 
 // surveyRun counts the partners and finds the names with several rows; it
 // keeps 16 bytes per distinct name, for the pass only.
-func surveyRun(partners Partners, asked []string) (survey, error) {
+func surveyRun(partners audit.Each, asked []string) (survey, error) {
 	sv := survey{multi: map[string]bool{}, scattered: map[string]bool{}}
 	seen := map[nameKey]struct{}{}
 	found := map[string]bool{}
@@ -391,7 +373,7 @@ func (c *stream) attachments(rows []audit.Result, file string) ([]attachment, er
 }
 
 // owner composes the owner's messages: the summary counted over the partners, the full report and workbook.
-func (c *stream) owner(partners Partners, sv survey) error {
+func (c *stream) owner(partners audit.Each, sv survey) error {
 	if len(c.owners) == 0 {
 		return nil
 	}
@@ -432,19 +414,8 @@ func (c *stream) owner(partners Partners, sv survey) error {
 
 // ownerReports renders the full report and workbook the owner gets, from
 // the partners read in passes.
-func ownerReports(head *audit.Results, partners Partners, opts reports.Options) (pdf, xlsx []byte, err error) {
-	var first error
-	seq := func(yield func(*audit.Result) bool) {
-		stop := errors.New("stopped")
-		if err := partners(func(r *audit.Result) error {
-			if !yield(r) {
-				return stop
-			}
-			return nil
-		}); err != nil && err != stop && first == nil {
-			first = err
-		}
-	}
+func ownerReports(head *audit.Results, partners audit.Each, opts reports.Options) (pdf, xlsx []byte, err error) {
+	seq, first := partners.Seq()
 	var p, x bytes.Buffer
 	if err := reports.WritePDFFrom(&p, head, seq, opts); err != nil {
 		return nil, nil, err
@@ -452,8 +423,8 @@ func ownerReports(head *audit.Results, partners Partners, opts reports.Options) 
 	if err := reports.WriteXLSXFrom(&x, head, seq, opts); err != nil {
 		return nil, nil, err
 	}
-	if first != nil {
-		return nil, nil, first
+	if err := first(); err != nil {
+		return nil, nil, err
 	}
 	return p.Bytes(), x.Bytes(), nil
 }

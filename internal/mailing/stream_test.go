@@ -296,7 +296,7 @@ func TestComposeFromErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		opts     Options
-		partners Partners
+		partners audit.Each
 		fn       func(Batch) error
 		want     error
 		batches  int // handed to fn before the error

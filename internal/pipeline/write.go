@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,30 +15,8 @@ import (
 	"github.com/mxaudit/mxaudit/reports"
 )
 
-// partnerSource hands the run's partner results to fn one at a time, in
-// inventory order; an error of fn stops it and is returned.
-type partnerSource func(fn func(*audit.Result) error) error
-
-// seq is the source as an iterator, and a func giving the first error met
-// reading it (an unreadable spill file) once ranging is over.
-func (each partnerSource) seq() (iter.Seq[*audit.Result], func() error) {
-	var first error
-	return func(yield func(*audit.Result) bool) {
-		stop := errors.New("stopped")
-		err := each(func(r *audit.Result) error {
-			if !yield(r) {
-				return stop
-			}
-			return nil
-		})
-		if err != nil && err != stop && first == nil {
-			first = err
-		}
-	}, func() error { return first }
-}
-
-// spilledPartners is the source of a run read back from a spill file.
-func spilledPartners(st *spill.Store[audit.Result]) partnerSource {
+// spilledPartners is a run read back from a spill file.
+func spilledPartners(st *spill.Store[audit.Result]) audit.Each {
 	return func(fn func(*audit.Result) error) error {
 		return st.Each(func(_ int, r *audit.Result) error { return fn(r) })
 	}
@@ -50,7 +27,7 @@ func spilledPartners(st *spill.Store[audit.Result]) partnerSource {
 // metrics file. An interrupt that came before this stage does not stop it
 // (what is done gets written); one that comes during it stops the reports
 // after the file under way.
-func writeStage(ctx context.Context, cfg Config, res *audit.Results, each partnerSource, log *slog.Logger) error {
+func writeStage(ctx context.Context, cfg Config, res *audit.Results, each audit.Each, log *slog.Logger) error {
 	if ctx.Err() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
@@ -64,7 +41,7 @@ func writeStage(ctx context.Context, cfg Config, res *audit.Results, each partne
 	return errors.Join(errs...)
 }
 
-func writeResults(ctx context.Context, cfg Config, res *audit.Results, each partnerSource, log *slog.Logger) error {
+func writeResults(ctx context.Context, cfg Config, res *audit.Results, each audit.Each, log *slog.Logger) error {
 	path := filepath.Join(cfg.Out, reports.FileResultsJSON)
 	n := 0
 	counted := func(fn func(*audit.Result) error) error {
@@ -74,7 +51,7 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 		return &WriteError{File: path, Err: err}
 	}
 	log.Info("results written", "file", path, "partners", n)
-	seq, serr := each.seq()
+	seq, serr := each.Seq()
 	files, err := reports.WriteAllFrom(ctx, cfg.Out, res, seq, cfg.Reports.Formats, cfg.Reports.PerPartner, cfg.Reports.Options)
 	if err = errors.Join(err, serr()); err != nil {
 		err = &WriteError{File: cfg.Out, Err: err}
@@ -91,7 +68,7 @@ func writeResults(ctx context.Context, cfg Config, res *audit.Results, each part
 
 // writeMetrics writes the Prometheus textfile; an incomplete run keeps the
 // time of the last successful one.
-func writeMetrics(path string, res *audit.Results, each partnerSource, log *slog.Logger) error {
+func writeMetrics(path string, res *audit.Results, each audit.Each, log *slog.Logger) error {
 	var o promfile.Options
 	if res.Incomplete {
 		last, err := promfile.LastSuccess(path)
@@ -100,7 +77,7 @@ func writeMetrics(path string, res *audit.Results, each partnerSource, log *slog
 		}
 		o.LastSuccess = last
 	}
-	seq, serr := each.seq()
+	seq, serr := each.Seq()
 	if err := errors.Join(promfile.WriteFrom(path, res, seq, o), serr()); err != nil {
 		return &WriteError{File: path, Err: err}
 	}

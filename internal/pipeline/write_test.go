@@ -3,7 +3,6 @@ package pipeline
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -86,58 +85,5 @@ func TestWriteStageStreamsResults(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestPartnerSourceSeq: the iterator over a source stops when asked
-// without an error, and keeps the source's own error for after.
-func TestPartnerSourceSeq(t *testing.T) {
-	three := &audit.Results{Partners: []audit.Result{{Partner: audit.Partner{Name: "a"}}, {Partner: audit.Partner{Name: "b"}}, {Partner: audit.Partner{Name: "c"}}}}
-	broken := partnerSource(func(fn func(*audit.Result) error) error {
-		if err := fn(&three.Partners[0]); err != nil {
-			return err
-		}
-		return errors.New("spill file unreadable at partner 1")
-	})
-	tests := []struct {
-		name    string
-		src     partnerSource
-		stopAt  int // break after this many; 0 ranges over all
-		want    int
-		wantErr bool
-	}{
-		{name: "all", src: heldPartners(three), want: 3},
-		{name: "stopped", src: heldPartners(three), stopAt: 2, want: 2},
-		{name: "broken", src: broken, want: 1, wantErr: true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			seq, serr := tc.src.seq()
-			n := 0
-			for range seq {
-				n++
-				if n == tc.stopAt {
-					break
-				}
-			}
-			if n != tc.want {
-				t.Errorf("%d results, want %d", n, tc.want)
-			}
-			if err := serr(); (err != nil) != tc.wantErr {
-				t.Errorf("error %v, want an error: %v", err, tc.wantErr)
-			}
-		})
-	}
-}
-
-// heldPartners is the source of a run held in memory.
-func heldPartners(res *audit.Results) partnerSource {
-	return func(fn func(*audit.Result) error) error {
-		for i := range res.Partners {
-			if err := fn(&res.Partners[i]); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 }
